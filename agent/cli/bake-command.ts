@@ -1,0 +1,109 @@
+// `slothbox-agent bake` (SPEC §3): validate, pull, write the manifest, report,
+// render for a person (stdout) or as one JSON object (stdout; steps to stderr).
+import { readFile } from "node:fs/promises";
+import { runBake, type BakeResult } from "../bake.ts";
+import { createReporter, type Runtime } from "../runtime.ts";
+import { parseSpecText, type Violation } from "../spec/schema.ts";
+import { HumanRenderer } from "./human.ts";
+
+/** SPEC §7: after the pulls, `bake` spends at most this long delivering events. */
+export const DELIVERY_BUDGET_MS = 10_000;
+
+export interface Io {
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+}
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, config: 78 } as const;
+
+
+function jsonResult(bakeId: string | null, status: string, result?: BakeResult, violations: Violation[] = []) {
+  return {
+    bakeId,
+    status,
+    services: (result?.services ?? []).map((s) => ({
+      name: s.name,
+      image: s.image,
+      status: s.status,
+      ...(s.imageId ? { imageId: s.imageId } : {}),
+      ...(s.digest ? { digest: s.digest } : {}),
+      durationMs: s.durationMs,
+      ...(s.error ? { error: s.error } : {}),
+    })),
+    violations,
+  };
+}
+
+function bakeIdOf(text: string): string | null {
+  try {
+    const v = JSON.parse(text) as { bakeId?: unknown };
+    return typeof v?.bakeId === "string" ? v.bakeId : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function bakeCommand(
+  rt: Runtime,
+  args: { spec: string; json: boolean; report: boolean },
+  io: Io,
+  signal: AbortSignal,
+): Promise<number> {
+  const out = (line: string) => (args.json ? io.stderr : io.stdout)(rt.scrubber.scrub(line));
+  const human = new HumanRenderer(out, () => rt.clock.now());
+  let text: string;
+  try {
+    text = await readFile(args.spec, "utf8");
+  } catch (err) {
+    const message = `cannot read spec ${args.spec}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    if (args.json) io.stdout(JSON.stringify(jsonResult(null, "invalid", undefined, [{ path: "", code: "spec_invalid", message }])));
+    else io.stderr(`error: ${message}`);
+    return EXIT.usage;
+  }
+  const parsed = parseSpecText(text, { ssmParameterPrefix: rt.config.ssmParameterPrefix });
+  if (!parsed.ok) {
+    if (args.json) io.stdout(JSON.stringify(jsonResult(bakeIdOf(text), "invalid", undefined, parsed.violations)));
+    else {
+      io.stderr(`error: the bake spec ${args.spec} is invalid; nothing was fetched or pulled:`);
+      for (const v of parsed.violations) io.stderr(`  ${v.path || "(root)"}: ${v.code}: ${v.message}`);
+    }
+    return EXIT.usage;
+  }
+  const spec = parsed.spec;
+  const reporter = createReporter(rt, args.report);
+  human.line(`bake ${spec.bakeId} for org ${spec.orgId}: ${spec.services.length} service(s), Docker at ${rt.config.dockerSocket}`);
+  const result = await runBake(
+    spec,
+    {
+      config: rt.config,
+      docker: rt.docker,
+      resolver: rt.newResolver(),
+      clock: rt.clock,
+      scrubber: rt.scrubber,
+      emit: async (e) => {
+        rt.logger.debug({ event: rt.scrubber.scrubValue(e) }, "event");
+        await reporter.emit(rt.scrubber.scrubValue(e));
+      },
+      onStep: (s) => human.step(s),
+    },
+    signal,
+  );
+  const extra: string[] = [];
+  if (result.manifestPath) extra.push(`manifest: ${result.manifestPath}`);
+  else extra.push("manifest: not written (the bake failed; the previous manifest is untouched)");
+  if (!args.report) extra.push("events: not sent (--no-report)");
+  else if (!reporter.enabled) extra.push("events: not sent (no controlPlaneUrl configured)");
+  else {
+    const flushed = await reporter.flush(DELIVERY_BUDGET_MS);
+    extra.push(
+      flushed.pending === 0
+        ? `events: ${reporter.written} delivered to ${rt.controlPlane?.url}`
+        : `events: ${flushed.pending} of ${reporter.written} not yet delivered; kept in ${reporter.outbox?.dir} for the daemon`,
+    );
+  }
+  if (args.json) {
+    for (const e of extra) out(e);
+    io.stdout(JSON.stringify(rt.scrubber.scrubValue(jsonResult(spec.bakeId, result.status, result))));
+  } else human.summary(result, extra);
+  return result.status === "succeeded" ? EXIT.ok : EXIT.failed;
+}

@@ -1,0 +1,59 @@
+// `slothbox-agent check-credential` (SPEC §3): resolve one credential and log in;
+// pull nothing. Names the credential, registry, type and username, and the
+// outcome — never the secret.
+import { readFile } from "node:fs/promises";
+import { waitForDocker } from "../bake.ts";
+import { asAgentError } from "../errors/agent-error.ts";
+import { dockerFailure } from "../docker/pull.ts";
+import type { Runtime } from "../runtime.ts";
+import { parseSpecText } from "../spec/schema.ts";
+import { EXIT, type Io } from "./bake-command.ts";
+
+export async function checkCredentialCommand(rt: Runtime, args: { spec: string; id: string }, io: Io, signal: AbortSignal): Promise<number> {
+  const say = (line: string) => io.stdout(rt.scrubber.scrub(line));
+  let text: string;
+  try {
+    text = await readFile(args.spec, "utf8");
+  } catch (err) {
+    io.stderr(`error: cannot read spec ${args.spec}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return EXIT.usage;
+  }
+  const parsed = parseSpecText(text, { ssmParameterPrefix: rt.config.ssmParameterPrefix });
+  if (!parsed.ok) {
+    io.stderr(`error: the bake spec ${args.spec} is invalid:`);
+    for (const v of parsed.violations) io.stderr(`  ${v.path || "(root)"}: ${v.code}: ${v.message}`);
+    return EXIT.usage;
+  }
+  const cred = parsed.spec.credentials.find((c) => c.id === args.id);
+  if (!cred) {
+    io.stderr(`error: credential_not_found: no credential with id "${args.id}" in the spec (have: ${parsed.spec.credentials.map((c) => c.id).join(", ") || "none"})`);
+    return EXIT.usage;
+  }
+  say(`credential ${cred.id}${cred.label ? ` "${cred.label}"` : ""}`);
+  say(`  type:     ${cred.type}`);
+  say(`  registry: ${cred.registry}`);
+  if (cred.type === "token") {
+    say(`  username: ${cred.username}`);
+    say(`  secret:   SSM SecureString ${cred.parameterName}`);
+  } else say(`  token:    ecr:GetAuthorizationToken for registry ${cred.ecr?.accountId} in ${cred.ecr?.region}`);
+  try {
+    const auth = await rt.newResolver().resolve(cred, signal);
+    say(`  secret:   obtained${auth.expiresAt ? ` (expires ${new Date(auth.expiresAt).toISOString()})` : ""}`);
+    await waitForDocker(rt.docker, rt.clock, signal, (m) => io.stderr(m));
+    try {
+      await rt.docker.login(auth, signal);
+    } catch (err) {
+      throw dockerFailure(err, true, rt.scrubber);
+    }
+    say(`  login:    succeeded (${auth.serverAddress})`);
+    say(`credential ${cred.id} is good`);
+    return EXIT.ok;
+  } catch (err) {
+    if (signal.aborted) throw err;
+    const e = asAgentError(err);
+    say(`  result:   FAILED ${e.code}${e.retryable ? " (retryable)" : ""}`);
+    say(`  reported: ${e.message}`);
+    say(`  hint:     ${e.hint}`);
+    return EXIT.failed;
+  }
+}

@@ -1,0 +1,87 @@
+// Human output: one line per step, readable on a terminal and in Packer's
+// line-by-line log (no carriage returns, no colours), progress at most every
+// few seconds per image, then a summary table and, for each failure, the code,
+// Docker's (or AWS's) words and the hint.
+import type { BakeResult, BakeStep, ServiceResult } from "../bake.ts";
+
+/** Progress lines per image at most this often: enough to show life in a Packer log. */
+const PROGRESS_EVERY_MS = 3000;
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+export class HumanRenderer {
+  private readonly write: (line: string) => void;
+  private readonly now: () => number;
+  private readonly t0: number;
+  private readonly lastProgress = new Map<string, number>();
+
+  constructor(write: (line: string) => void, now: () => number) {
+    this.write = write;
+    this.now = now;
+    this.t0 = now();
+  }
+
+  line(text: string): void {
+    const t = ((this.now() - this.t0) / 1000).toFixed(1).padStart(5);
+    this.write(`[${t}s] ${text}`);
+  }
+
+  step(s: BakeStep): void {
+    switch (s.kind) {
+      case "docker-wait":
+        return this.line(s.message);
+      case "credential": {
+        const c = s.credential;
+        if (s.phase === "fetch") {
+          const where = c.type === "ecr" ? `ecr:GetAuthorizationToken (${c.ecr?.region})` : `SSM ${c.parameterName}`;
+          return this.line(`credential ${c.id}: ${c.type} for ${c.registry}${c.username ? ` as ${c.username}` : ""} — reading ${where}`);
+        }
+        if (s.phase === "logged-in") return this.line(`credential ${c.id}: login to ${c.registry} succeeded`);
+        return;
+      }
+      case "pull-start":
+        return this.line(`pulling ${s.image} for ${s.services.join(", ")}${s.credentialId ? ` with ${s.credentialId}` : " (anonymous)"}`);
+      case "progress": {
+        const last = this.lastProgress.get(s.image) ?? 0;
+        if (this.now() - last < PROGRESS_EVERY_MS || s.progress.total === 0) return;
+        this.lastProgress.set(s.image, this.now());
+        const pct = Math.floor((100 * s.progress.current) / s.progress.total);
+        return this.line(`  ${s.image}: ${mb(s.progress.current)} / ${mb(s.progress.total)} (${pct}%), ${s.progress.layersDone}/${s.progress.layers} layers`);
+      }
+      case "retry":
+        return this.line(`  ${s.image}: ${s.error.code} (${s.error.message}); retrying, ${s.retriesLeft} ${s.retriesLeft === 1 ? "retry" : "retries"} left`);
+      case "image-done":
+        if (s.status === "pulled") return this.line(`pulled ${s.image} ${s.digest} in ${seconds(s.durationMs)}`);
+        if (s.status === "present") return this.line(`present ${s.image} (already in Docker, nothing pulled)`);
+        if (s.status === "skipped") return this.line(`skipped ${s.image} (the bake had already failed)`);
+        return this.line(`FAILED ${s.image}: ${s.error?.code}`);
+    }
+  }
+
+  summary(result: BakeResult, extra: string[]): void {
+    const rows: string[][] = [["SERVICE", "IMAGE", "RESULT", "DIGEST"]];
+    for (const s of result.services) rows.push([s.name, s.image, s.status, s.digest ?? (s.error ? s.error.code : "-")]);
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    this.write("");
+    for (const r of rows) this.write(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  "));
+    const failures: ServiceResult[] = result.services.filter((s) => s.status === "failed");
+    for (const f of failures) {
+      this.write("");
+      this.write(`error: service ${f.name} (${f.image}): ${f.error?.code}${f.error?.retryable ? " (retryable)" : ""}`);
+      this.write(`  reported: ${f.error?.message}`);
+      this.write(`  hint: ${f.error?.hint}`);
+    }
+    this.write("");
+    const count = (st: string) => result.services.filter((s) => s.status === st).length;
+    this.write(
+      `bake ${result.bakeId} ${result.status} in ${seconds(result.durationMs)}: ${count("pulled")} pulled, ${count("present")} present, ${count("failed")} failed, ${count("skipped")} skipped`,
+    );
+    for (const e of extra) this.write(e);
+  }
+}

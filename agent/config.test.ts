@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, envName, loadConfig } from "./config.ts";
+
+const none = () => undefined;
+
+function load(file: Record<string, unknown> | undefined, env: Record<string, string> = {}, explicit = false) {
+  return loadConfig({ ...(explicit ? { file: "/etc/x.json" } : {}), env, readFile: () => (file ? JSON.stringify(file) : undefined) });
+}
+
+function err(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error("no ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("applies SPEC §4 defaults with no file", () => {
+    const c = loadConfig({ env: {}, readFile: none });
+    expect(c).toMatchObject({
+      listen: "127.0.0.1:7457",
+      dockerSocket: "/var/run/docker.sock",
+      ssmParameterPrefix: "/slothbox/registry-credentials/",
+      stateDir: "/var/lib/slothbox",
+      pullConcurrency: 3,
+      pullTimeoutSeconds: 1800,
+      pullInactivityTimeoutSeconds: 60,
+      pullRetries: 3,
+      credentialCacheSeconds: 300,
+      awsMaxWaitSeconds: 600,
+      logLevel: "info",
+    });
+  });
+
+  it("names variables in upper snake case and lets the environment win", () => {
+    expect(envName("pullConcurrency")).toBe("SLOTHBOX_PULL_CONCURRENCY");
+    expect(envName("controlPlaneUrl")).toBe("SLOTHBOX_CONTROL_PLANE_URL");
+    const c = load({ pullConcurrency: 2, stateDir: "/a" }, { SLOTHBOX_PULL_CONCURRENCY: "5" });
+    expect(c.pullConcurrency).toBe(5);
+    expect(c.stateDir).toBe("/a");
+  });
+
+  it("takes the Docker socket from dockerSocket, else DOCKER_HOST, as a path or unix:// URL", () => {
+    expect(load(undefined, { DOCKER_HOST: "unix:///tmp/d.sock" }).dockerSocket).toBe("/tmp/d.sock");
+    expect(load({ dockerSocket: "/run/x.sock" }, { DOCKER_HOST: "unix:///tmp/d.sock" }).dockerSocket).toBe("/run/x.sock");
+    expect(err(() => load(undefined, { DOCKER_HOST: "tcp://1.2.3.4:2375" })).variable).toBe("DOCKER_HOST");
+  });
+
+  it("names the key, and the variable when the value came from the environment", () => {
+    const e = err(() => load(undefined, { SLOTHBOX_PULL_CONCURRENCY: "many" }));
+    expect(e.key).toBe("pullConcurrency");
+    expect(e.message).toContain("SLOTHBOX_PULL_CONCURRENCY");
+    const f = err(() => load({ pullRetries: -1 }));
+    expect(f.key).toBe("pullRetries");
+    expect(f.variable).toBeUndefined();
+  });
+
+  it("refuses unknown keys, a missing --config file, and bad JSON", () => {
+    expect(err(() => load({ pulConcurrency: 3 })).key).toBe("pulConcurrency");
+    expect(err(() => loadConfig({ file: "/nope.json", env: {}, readFile: none })).message).toContain("/nope.json");
+    expect(err(() => loadConfig({ env: {}, readFile: () => "{" })).key).toBe("config");
+  });
+
+  it("needs boxId and a token file with a control plane", () => {
+    expect(err(() => load({ controlPlaneUrl: "http://127.0.0.1:1" })).key).toBe("boxId");
+    expect(err(() => load({ controlPlaneUrl: "http://127.0.0.1:1", boxId: "b1" })).key).toBe("controlPlaneTokenFile");
+    expect(err(() => load({ controlPlaneUrl: "ftp://x", boxId: "b1" })).key).toBe("controlPlaneUrl");
+  });
+});

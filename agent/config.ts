@@ -1,0 +1,135 @@
+// SPEC §4: configuration. A JSON file (unknown keys refused), every key
+// overridable by SLOTHBOX_<UPPER_SNAKE_KEY>; the environment wins; values from
+// either are validated alike, and an error names the key (and the variable).
+import { z } from "zod";
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, "must be host:port, e.g. 127.0.0.1:7457");
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), "must be an http(s) URL");
+const absolutePath = z.string().startsWith("/", "must be an absolute path");
+
+const schema = z.strictObject({
+  boxId: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, "must be 1-128 letters, digits, '_', '.' or '-'").optional(),
+  orgId: z.string().min(1).optional(),
+  controlPlaneUrl: httpUrl.optional(),
+  controlPlaneTokenFile: absolutePath.optional(),
+  listen: listen.default("127.0.0.1:7457"),
+  apiTokenFile: absolutePath.optional(),
+  dockerSocket: z.string().min(1).optional(),
+  ssmParameterPrefix: z
+    .string()
+    .regex(/^\/([A-Za-z0-9_.-]+\/)+$/, "must start and end with '/' (e.g. /slothbox/registry-credentials/)")
+    .default("/slothbox/registry-credentials/"),
+  stateDir: absolutePath.default("/var/lib/slothbox"),
+  pullConcurrency: int(1, 32).default(3),
+  pullTimeoutSeconds: int(1, 86_400).default(1800),
+  pullInactivityTimeoutSeconds: int(1, 3600).default(60),
+  pullRetries: int(0, 20).default(3),
+  logLevel: z.enum(LOG_LEVELS).default("info"),
+  awsRegion: z.string().regex(/^[a-z]{2}(-[a-z0-9]+)+-\d+$/, "must be an AWS region such as us-east-1").optional(),
+  credentialCacheSeconds: int(0, 43_200).default(300),
+  awsMaxWaitSeconds: int(1, 86_400).default(600),
+});
+
+type Parsed = z.infer<typeof schema>;
+
+export interface Config extends Omit<Parsed, "dockerSocket"> {
+  /** Filesystem path of the Docker socket (from dockerSocket, DOCKER_HOST or the default). */
+  dockerSocket: string;
+}
+
+export const DEFAULT_CONFIG_FILE = "/etc/slothbox/agent.json";
+
+export class ConfigError extends Error {
+  readonly key: string;
+  readonly variable: string | undefined;
+
+  constructor(key: string, message: string, variable?: string) {
+    super(message);
+    this.name = "ConfigError";
+    this.key = key;
+    this.variable = variable;
+  }
+}
+
+const KEYS = Object.keys(schema.shape) as (keyof Parsed)[];
+const NUMERIC = new Set<string>(["pullConcurrency", "pullTimeoutSeconds", "pullInactivityTimeoutSeconds", "pullRetries", "credentialCacheSeconds", "awsMaxWaitSeconds"]);
+
+/** `pullConcurrency` → `SLOTHBOX_PULL_CONCURRENCY`. */
+export function envName(key: string): string {
+  return "SLOTHBOX_" + key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
+}
+
+export interface LoadOptions {
+  /** `--config`: a missing file is then an error. */
+  file?: string;
+  env: Record<string, string | undefined>;
+  readFile: (path: string) => string | undefined;
+}
+
+function socketPath(value: string, key: string, variable?: string): string {
+  if (value.startsWith("unix://")) return value.slice("unix://".length);
+  if (value.startsWith("/")) return value;
+  throw new ConfigError(key, `${key}: must be a socket path or a unix:// URL, got "${value}"`, variable);
+}
+
+export function loadConfig(opts: LoadOptions): Config {
+  const path = opts.file ?? DEFAULT_CONFIG_FILE;
+  const text = opts.readFile(path);
+  if (text === undefined && opts.file !== undefined) throw new ConfigError("config", `config file ${path} does not exist or cannot be read`);
+  let fromFile: Record<string, unknown> = {};
+  if (text !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError("config", `config file ${path} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError("config", `config file ${path} must hold a JSON object`);
+    }
+    fromFile = parsed as Record<string, unknown>;
+    for (const k of Object.keys(fromFile)) {
+      if (!(KEYS as string[]).includes(k)) throw new ConfigError(k, `${k}: unknown configuration key in ${path}`);
+    }
+  }
+  const merged: Record<string, unknown> = { ...fromFile };
+  const source = new Map<string, string>();
+  for (const key of KEYS) {
+    const variable = envName(key);
+    const raw = opts.env[variable];
+    if (raw === undefined || raw === "") continue;
+    source.set(key, variable);
+    if (NUMERIC.has(key)) {
+      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(key, `${key}: must be a whole number, got "${raw}" (from ${variable})`, variable);
+      merged[key] = Number(raw.trim());
+    } else merged[key] = raw;
+  }
+  const result = schema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = String(issue.path[0] ?? "config");
+    const variable = source.get(key);
+    throw new ConfigError(key, `${key}: ${issue.message}${variable ? ` (from ${variable})` : ` (in ${path})`}`, variable);
+  }
+  const c = result.data;
+  const dockerSocket =
+    c.dockerSocket !== undefined
+      ? socketPath(c.dockerSocket, "dockerSocket", source.get("dockerSocket"))
+      : opts.env["DOCKER_HOST"]
+        ? socketPath(opts.env["DOCKER_HOST"], "dockerSocket", "DOCKER_HOST")
+        : "/var/run/docker.sock";
+  if (c.controlPlaneUrl !== undefined && c.boxId === undefined) {
+    throw new ConfigError("boxId", "boxId: required when controlPlaneUrl is set (events are posted under /v1/boxes/<boxId>/)");
+  }
+  if (c.controlPlaneUrl !== undefined && c.controlPlaneTokenFile === undefined) {
+    throw new ConfigError("controlPlaneTokenFile", "controlPlaneTokenFile: required when controlPlaneUrl is set");
+  }
+  return Object.freeze({ ...c, dockerSocket });
+}

@@ -1,0 +1,65 @@
+// The real AWS ports: SDK v3 clients over the standard credential chain (on a
+// box it ends at the instance profile via IMDSv2). Loaded only when a credential
+// needs them, so that anonymous and warm bakes pay nothing for the SDK.
+import type { Config } from "../config.ts";
+import type { AwsPorts, EcrToken, ParameterValue } from "./types.ts";
+
+/** The SDK's own retries; the overall wait is bounded by awsMaxWaitSeconds. */
+const SDK_MAX_ATTEMPTS = 10;
+
+export interface AwsEnv {
+  env: Record<string, string | undefined>;
+}
+
+async function imdsRegion(): Promise<string> {
+  const { MetadataService } = await import("@aws-sdk/ec2-metadata-service");
+  const svc = new MetadataService({ httpOptions: { timeout: 2000 } });
+  return (await svc.request("/latest/meta-data/placement/region", {})).trim();
+}
+
+/** SSM region: config, else AWS_REGION, else the instance's region from IMDSv2. */
+export async function ssmRegion(config: Config, env: Record<string, string | undefined>): Promise<string> {
+  return config.awsRegion ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? (await imdsRegion());
+}
+
+export function createAwsPorts(config: Config, env: Record<string, string | undefined>): AwsPorts {
+  let ssm: Promise<import("@aws-sdk/client-ssm").SSMClient> | undefined;
+  const ecrClients = new Map<string, Promise<import("@aws-sdk/client-ecr").ECRClient>>();
+  const credentials = import("@aws-sdk/credential-providers").then((m) => m.fromNodeProviderChain());
+  // Both clients share one memoized credential provider: one IMDS round per role session.
+  const sharedCredentials = () => credentials.then((p) => p());
+
+  const getSsm = () =>
+    (ssm ??= (async () => {
+      const [{ SSMClient }, region] = await Promise.all([import("@aws-sdk/client-ssm"), ssmRegion(config, env)]);
+      return new SSMClient({ region, credentials: sharedCredentials, retryMode: "adaptive", maxAttempts: SDK_MAX_ATTEMPTS });
+    })());
+  const getEcr = (region: string) => {
+    let c = ecrClients.get(region);
+    if (!c) {
+      c = import("@aws-sdk/client-ecr").then(
+        ({ ECRClient }) => new ECRClient({ region, credentials: sharedCredentials, retryMode: "adaptive", maxAttempts: SDK_MAX_ATTEMPTS }),
+      );
+      ecrClients.set(region, c);
+    }
+    return c;
+  };
+
+  return {
+    async getParameter(name, signal): Promise<ParameterValue> {
+      const [client, { GetParameterCommand }] = await Promise.all([getSsm(), import("@aws-sdk/client-ssm")]);
+      const out = await client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal: signal });
+      return { type: out.Parameter?.Type ?? "", value: out.Parameter?.Value ?? "" };
+    },
+    async getEcrToken(region, registryId, signal): Promise<EcrToken> {
+      const [client, { GetAuthorizationTokenCommand }] = await Promise.all([getEcr(region), import("@aws-sdk/client-ecr")]);
+      const out = await client.send(new GetAuthorizationTokenCommand({ registryIds: [registryId] }), { abortSignal: signal });
+      const data = out.authorizationData?.[0];
+      return {
+        authorizationToken: data?.authorizationToken ?? "",
+        ...(data?.expiresAt ? { expiresAt: data.expiresAt } : {}),
+        ...(data?.proxyEndpoint ? { proxyEndpoint: data.proxyEndpoint } : {}),
+      };
+    },
+  };
+}

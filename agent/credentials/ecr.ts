@@ -1,0 +1,41 @@
+// ECR credentials: a short-lived token from ecr:GetAuthorizationToken in the
+// registry host's region for the host's registry id. No stored secret exists.
+import { AgentError } from "../errors/agent-error.ts";
+import type { Scrubber } from "../errors/scrub.ts";
+import type { Credential } from "../spec/schema.ts";
+import { awsFailure } from "./aws-error.ts";
+import type { GetEcrToken, RegistryAuth } from "./types.ts";
+
+export async function fetchEcrCredential(
+  cred: Credential,
+  getEcrToken: GetEcrToken,
+  scrubber: Scrubber,
+  now: number,
+  signal: AbortSignal,
+): Promise<RegistryAuth> {
+  const ecr = cred.ecr;
+  if (!ecr) throw new AgentError("internal", `credential ${cred.id} is not an ECR credential`);
+  let token;
+  try {
+    token = await getEcrToken(ecr.region, ecr.accountId, signal);
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw awsFailure(err, "ecr", `ecr:GetAuthorizationToken for registry ${ecr.accountId} in ${ecr.region}`);
+  }
+  scrubber.add(token.authorizationToken);
+  const decoded = Buffer.from(token.authorizationToken, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 0) throw new AgentError("internal", "ecr:GetAuthorizationToken returned a token that is not base64 of user:password");
+  const password = decoded.slice(colon + 1);
+  scrubber.add(password);
+  const expiresAt = token.expiresAt?.getTime();
+  if (expiresAt !== undefined && expiresAt <= now) {
+    throw new AgentError("registry_auth_failed", `ecr:GetAuthorizationToken returned a token that expired at ${new Date(expiresAt).toISOString()}`);
+  }
+  return {
+    username: decoded.slice(0, colon),
+    password,
+    serverAddress: cred.registry.toLowerCase(),
+    ...(expiresAt !== undefined ? { expiresAt } : {}),
+  };
+}

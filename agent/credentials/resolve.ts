@@ -1,0 +1,63 @@
+// Resolves a spec credential to what Docker needs: token → SSM, ecr → ECR.
+// One AWS call per credential per bake however many services share it
+// (concurrent callers share the pending promise), bounded by awsMaxWaitSeconds.
+import type { Clock } from "../clock.ts";
+import { AgentError } from "../errors/agent-error.ts";
+import type { Scrubber } from "../errors/scrub.ts";
+import type { Credential } from "../spec/schema.ts";
+import { fetchEcrCredential } from "./ecr.ts";
+import { fetchTokenCredential } from "./ssm.ts";
+import type { AwsPorts, RegistryAuth } from "./types.ts";
+
+export interface ResolverDeps {
+  aws: () => AwsPorts;
+  scrubber: Scrubber;
+  clock: Clock;
+  ssmParameterPrefix: string;
+  awsMaxWaitSeconds: number;
+  /** Observes each AWS fetch (metrics, output). */
+  onFetch?: (cred: Credential, outcome: "ok" | "error", ms: number) => void;
+}
+
+export class CredentialResolver {
+  private readonly pending = new Map<string, Promise<RegistryAuth>>();
+  private readonly deps: ResolverDeps;
+
+  constructor(deps: ResolverDeps) {
+    this.deps = deps;
+  }
+
+  resolve(cred: Credential, signal: AbortSignal): Promise<RegistryAuth> {
+    let p = this.pending.get(cred.id);
+    if (!p) {
+      p = this.fetch(cred, signal);
+      this.pending.set(cred.id, p);
+    }
+    return p;
+  }
+
+  private async fetch(cred: Credential, signal: AbortSignal): Promise<RegistryAuth> {
+    const { deps } = this;
+    const deadline = AbortSignal.timeout(deps.awsMaxWaitSeconds * 1000);
+    const combined = AbortSignal.any([signal, deadline]);
+    const started = deps.clock.now();
+    try {
+      const auth =
+        cred.type === "ecr"
+          ? await fetchEcrCredential(cred, deps.aws().getEcrToken, deps.scrubber, deps.clock.now(), combined)
+          : await fetchTokenCredential(cred, deps.ssmParameterPrefix, deps.aws().getParameter, deps.scrubber, combined);
+      deps.onFetch?.(cred, "ok", deps.clock.now() - started);
+      return auth;
+    } catch (err) {
+      deps.onFetch?.(cred, "error", deps.clock.now() - started);
+      if (deadline.aborted && !signal.aborted) {
+        throw new AgentError(
+          "aws_throttled",
+          `obtaining credential ${cred.id} took longer than awsMaxWaitSeconds (${deps.awsMaxWaitSeconds} s)${err instanceof Error ? `: ${err.message}` : ""}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,97 @@
+// The agent's view of the Docker Engine API, and its dockerode implementation.
+// Credentials travel only in the POST /auth body and the X-Registry-Auth header
+// over the socket: nothing is written to ~/.docker/config.json.
+import Docker from "dockerode";
+import type { RegistryAuth } from "../credentials/types.ts";
+import { encodeRegistryAuth } from "./auth-header.ts";
+
+export interface ImageInfo {
+  id: string;
+  repoDigests: string[];
+}
+
+export interface PullRequest {
+  fromImage: string;
+  /** A tag, or a digest (`sha256:…`). */
+  tag: string;
+  auth?: RegistryAuth;
+  signal: AbortSignal;
+}
+
+/** An error the daemon answered with over HTTP, before any stream. */
+export class DockerHttpError extends Error {
+  readonly statusCode: number;
+
+  constructor(statusCode: number, message: string) {
+    super(message);
+    this.name = "DockerHttpError";
+    this.statusCode = statusCode;
+  }
+}
+
+/** Rejects when the signal aborts; for calls whose dockerode typing takes no signal. */
+function withSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+export interface DockerPort {
+  ping(signal: AbortSignal): Promise<void>;
+  login(auth: RegistryAuth, signal: AbortSignal): Promise<void>;
+  /** Starts POST /images/create; resolves with the progress stream. */
+  pull(req: PullRequest): Promise<NodeJS.ReadableStream>;
+  /** undefined when the daemon has no such image. */
+  inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInfo | undefined>;
+}
+
+interface ModemError {
+  statusCode?: number;
+  json?: { message?: string } | string | null;
+  reason?: string;
+  message?: string;
+  code?: string;
+}
+
+function rethrow(err: unknown): never {
+  const e = err as ModemError;
+  if (typeof e?.statusCode === "number") {
+    const msg = (typeof e.json === "object" && e.json?.message) || (typeof e.json === "string" && e.json) || e.reason || e.message || "";
+    throw new DockerHttpError(e.statusCode, String(msg).trim());
+  }
+  throw err;
+}
+
+export function createDockerPort(socketPath: string): DockerPort {
+  const docker = new Docker({ socketPath });
+  return {
+    async ping(signal) {
+      await withSignal(docker.ping(), signal).catch(rethrow);
+    },
+    async login(auth, signal) {
+      await docker
+        .checkAuth({ username: auth.username, password: auth.password, serveraddress: auth.serverAddress, abortSignal: signal })
+        .catch(rethrow);
+    },
+    async pull(req) {
+      const opts = { fromImage: req.fromImage, tag: req.tag, abortSignal: req.signal };
+      // dockerode sends a given `base64` verbatim, so the padding is ours to control.
+      const authconfig = req.auth ? { base64: encodeRegistryAuth(req.auth) } : undefined;
+      const stream = authconfig ? await docker.createImage(authconfig, opts).catch(rethrow) : await docker.createImage(opts).catch(rethrow);
+      return stream as NodeJS.ReadableStream;
+    },
+    async inspectImage(ref, signal) {
+      try {
+        const inspected = docker.getImage(ref).inspect();
+        const info = signal ? await withSignal(inspected, signal) : await inspected;
+        return { id: info.Id, repoDigests: info.RepoDigests ?? [] };
+      } catch (err) {
+        if ((err as ModemError).statusCode === 404) return undefined;
+        return rethrow(err);
+      }
+    },
+  };
+}

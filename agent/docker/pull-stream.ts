@@ -1,0 +1,116 @@
+// Reads POST /images/create's progress stream incrementally, in constant memory:
+// only the unfinished line and one entry per layer are kept. The first
+// errorDetail line ends the pull; a stream error or an end without a final
+// status rejects. Progress is reported as bytes done / total across layers.
+
+export class PullStreamError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PullStreamError";
+  }
+}
+
+export interface Progress {
+  current: number;
+  total: number;
+  layers: number;
+  layersDone: number;
+}
+
+interface Line {
+  status?: string;
+  id?: string;
+  progressDetail?: { current?: number; total?: number };
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+/** A line longer than this is not Docker progress; it is dropped, not buffered. */
+const MAX_LINE_BYTES = 1 << 20;
+
+export function consumePullStream(
+  stream: NodeJS.ReadableStream,
+  hooks: { onActivity?: () => void; onProgress?: (p: Progress) => void } = {},
+): Promise<{ lastStatus: string }> {
+  return new Promise((resolve, reject) => {
+    let rest = "";
+    let skipping = false;
+    let lastStatus = "";
+    let settled = false;
+    const layers = new Map<string, { current: number; total: number; done: boolean }>();
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      stream.removeListener("data", onData);
+      if (err) {
+        (stream as unknown as { destroy?: () => void }).destroy?.();
+        reject(err);
+      } else resolve({ lastStatus });
+    };
+    const progress = (): Progress => {
+      let current = 0;
+      let total = 0;
+      let layersDone = 0;
+      for (const l of layers.values()) {
+        current += l.current;
+        total += l.total;
+        if (l.done) layersDone += 1;
+      }
+      return { current, total, layers: layers.size, layersDone };
+    };
+    const handle = (text: string) => {
+      if (!text.trim()) return;
+      let line: Line;
+      try {
+        line = JSON.parse(text) as Line;
+      } catch {
+        return;
+      }
+      if (line.errorDetail || line.error) {
+        finish(new PullStreamError((line.errorDetail?.message ?? line.error ?? "unknown error").trim()));
+        return;
+      }
+      if (line.status) lastStatus = line.status;
+      if (line.id && line.status) {
+        const l = layers.get(line.id) ?? { current: 0, total: 0, done: false };
+        if (line.status === "Downloading" && line.progressDetail?.total) {
+          l.current = line.progressDetail.current ?? l.current;
+          l.total = line.progressDetail.total;
+        } else if (/^(Download complete|Pull complete|Already exists)$/.test(line.status)) {
+          l.current = l.total;
+          if (line.status !== "Download complete") l.done = true;
+        }
+        if (line.status !== "Pulling from" && !line.status.startsWith("Pulling from") && line.id.length >= 12) layers.set(line.id, l);
+        hooks.onProgress?.(progress());
+      }
+    };
+    const onData = (chunk: Buffer | string) => {
+      hooks.onActivity?.();
+      let text = rest + chunk.toString();
+      let nl: number;
+      while (!settled && (nl = text.indexOf("\n")) >= 0) {
+        const line = text.slice(0, nl);
+        text = text.slice(nl + 1);
+        if (skipping) skipping = false;
+        else handle(line);
+      }
+      if (text.length > MAX_LINE_BYTES) {
+        skipping = true;
+        text = "";
+      }
+      rest = text;
+    };
+    stream.on("data", onData);
+    stream.once("error", (err: Error) => finish(new PullStreamError(`pull stream failed: ${err.message}`)));
+    stream.once("end", () => {
+      if (!skipping) handle(rest);
+      if (settled) return;
+      if (!/^(Status: |Digest: )/.test(lastStatus) && !/Downloaded newer image|Image is up to date/.test(lastStatus)) {
+        finish(new PullStreamError(`pull stream ended before the pull finished (last status: ${lastStatus || "none"})`));
+      } else finish();
+    });
+    stream.once("close", () => {
+      if (!settled) finish(new PullStreamError("pull stream closed before the pull finished"));
+    });
+  });
+}

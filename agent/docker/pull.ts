@@ -1,0 +1,160 @@
+// One image pull as the agent does it: POST /images/create with X-Registry-Auth,
+// an inactivity timeout (no bytes from the daemon) and a total timeout, both
+// aborting the request; Docker's errors classified with its text kept (secrets
+// scrubbed); retryable failures retried with exponential backoff and jitter;
+// then inspect for the image ID and repo digest, and a pinned digest verified.
+import pRetry, { AbortError } from "p-retry";
+import type { Clock } from "../clock.ts";
+import type { RegistryAuth } from "../credentials/types.ts";
+import { AgentError } from "../errors/agent-error.ts";
+import { classifyDockerMessage, isDockerSocketError } from "../errors/classify.ts";
+import type { Scrubber } from "../errors/scrub.ts";
+import { repoDigestName, type ImageReference } from "../spec/reference.ts";
+import { DockerHttpError, type DockerPort } from "./port.ts";
+import { consumePullStream, PullStreamError, type Progress } from "./pull-stream.ts";
+
+/** First retry after ~1 s, doubling to at most 20 s: a registry blip passes, a bake is not held for long. */
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 20_000;
+
+export const PRIVATE_IMAGE_HINT =
+  "This image was pulled without a credential, and registries answer anonymous pulls of private images as not found. If the image is private, attach a registry credential to the service (registryCredentialId); otherwise check the repository and tag for a typo.";
+
+export interface PullDeps {
+  docker: DockerPort;
+  clock: Clock;
+  scrubber: Scrubber;
+  inactivityTimeoutMs: number;
+  totalTimeoutMs: number;
+  retries: number;
+  onProgress?: (p: Progress) => void;
+  onRetry?: (err: AgentError, attempt: number, retriesLeft: number) => void;
+}
+
+export interface PulledImage {
+  imageId: string;
+  /** Repository digest Docker records in RepoDigests for this repository. */
+  digest: string;
+}
+
+/** Turns any failure of a pull attempt into an AgentError with Docker's own words. */
+export function dockerFailure(err: unknown, authenticated: boolean, scrubber: Scrubber): AgentError {
+  if (err instanceof AgentError) return err;
+  if (err instanceof DockerHttpError || err instanceof PullStreamError) {
+    const message = scrubber.scrub(err.message);
+    const ctx = err instanceof DockerHttpError ? { authenticated, statusCode: err.statusCode } : { authenticated };
+    const code = classifyDockerMessage(message, ctx);
+    const hint = code === "image_not_found" && !authenticated ? PRIVATE_IMAGE_HINT : undefined;
+    return new AgentError(code, message, { cause: err, ...(hint ? { hint } : {}) });
+  }
+  if (isDockerSocketError(err)) {
+    return new AgentError("docker_unavailable", `the Docker daemon did not answer: ${(err as Error).message}`, { cause: err });
+  }
+  return new AgentError("internal", scrubber.scrub(err instanceof Error ? err.message : String(err)), { cause: err });
+}
+
+async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<void> {
+  const ctl = new AbortController();
+  let timedOut: AgentError | undefined;
+  const abortWith = (e: AgentError) => {
+    timedOut ??= e;
+    ctl.abort(e);
+  };
+  const onOuterAbort = () => ctl.abort(signal.reason);
+  signal.addEventListener("abort", onOuterAbort, { once: true });
+  const totalTimer = setTimeout(
+    () => abortWith(new AgentError("pull_timeout", `pulling ${ref.canonical} took longer than the total timeout of ${deps.totalTimeoutMs / 1000} s`)),
+    deps.totalTimeoutMs,
+  );
+  let idleTimer: NodeJS.Timeout | undefined;
+  const armIdle = () => {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(
+      () =>
+        abortWith(
+          new AgentError("pull_timeout", `pulling ${ref.canonical} made no progress for ${deps.inactivityTimeoutMs / 1000} s (inactivity timeout)`),
+        ),
+      deps.inactivityTimeoutMs,
+    );
+  };
+  armIdle();
+  try {
+    const stream = await deps.docker.pull({
+      fromImage: ref.name,
+      tag: ref.digest ?? ref.tag ?? "latest",
+      ...(auth ? { auth } : {}),
+      signal: ctl.signal,
+    });
+    const aborted = new Promise<never>((_, reject) => {
+      if (ctl.signal.aborted) reject(ctl.signal.reason);
+      ctl.signal.addEventListener("abort", () => reject(ctl.signal.reason), { once: true });
+    });
+    await Promise.race([
+      consumePullStream(stream, { onActivity: armIdle, ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) }),
+      aborted,
+    ]);
+  } catch (err) {
+    if (timedOut) throw timedOut;
+    if (signal.aborted) throw new AbortError(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+    throw dockerFailure(err, auth !== undefined, deps.scrubber);
+  } finally {
+    clearTimeout(totalTimer);
+    clearTimeout(idleTimer);
+    signal.removeEventListener("abort", onOuterAbort);
+  }
+}
+
+export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<PulledImage> {
+  await pRetry(
+    async () => {
+      try {
+        await attempt(ref, auth, deps, signal);
+      } catch (err) {
+        if (err instanceof AgentError && !err.retryable) throw new AbortError(err);
+        throw err;
+      }
+    },
+    {
+      retries: deps.retries,
+      factor: 2,
+      minTimeout: RETRY_MIN_MS,
+      maxTimeout: RETRY_MAX_MS,
+      randomize: true,
+      signal,
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (error instanceof AgentError && retriesLeft > 0) deps.onRetry?.(error, attemptNumber, retriesLeft);
+      },
+    },
+  ).catch((err: unknown) => {
+    const inner = err instanceof AbortError ? (err as { originalError?: unknown }).originalError ?? err : err;
+    throw inner;
+  });
+  return verify(ref, deps, signal);
+}
+
+/** After a pull (or to see whether a pinned image is present): the image ID and repo digest. */
+export async function verify(ref: ImageReference, deps: Pick<PullDeps, "docker">, signal: AbortSignal): Promise<PulledImage> {
+  const info = await deps.docker.inspectImage(ref.digest ? `${ref.name}@${ref.digest}` : ref.canonical, signal);
+  if (!info) throw new AgentError("internal", `the pull of ${ref.canonical} finished but Docker has no such image`);
+  const mine = info.repoDigests.filter((d) => repoDigestName(d) === ref.name).map((d) => d.slice(d.indexOf("@") + 1));
+  if (ref.digest) {
+    if (!mine.includes(ref.digest)) {
+      throw new AgentError("digest_mismatch", `pulled ${ref.canonical}, but Docker records ${mine.join(", ") || "no digest"} for ${ref.name}`);
+    }
+    return { imageId: info.id, digest: ref.digest };
+  }
+  const digest = mine[0];
+  if (!digest) throw new AgentError("internal", `Docker recorded no repository digest for ${ref.canonical}`);
+  return { imageId: info.id, digest };
+}
+
+/** A pinned image Docker already has: nothing to pull. */
+export async function presentPinned(ref: ImageReference, docker: DockerPort, signal: AbortSignal): Promise<PulledImage | undefined> {
+  if (!ref.digest) return undefined;
+  try {
+    return await verify(ref, { docker }, signal);
+  } catch (err) {
+    if (err instanceof AgentError && err.code === "internal") return undefined;
+    throw err;
+  }
+}

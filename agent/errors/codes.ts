@@ -1,0 +1,88 @@
+// SPEC §5: the stable error codes, whether each is retryable, and the hint an
+// operator reads. Hints follow the platform's own troubleshooting advice
+// (shared/seeds/004: private registries). Retryability is read from here alone.
+
+export const ERROR_CODES = {
+  spec_invalid: {
+    retryable: false,
+    hint: "Fix the bake spec at the paths listed and run the bake again.",
+  },
+  credential_not_found: {
+    retryable: false,
+    hint: "The service names a registryCredentialId that the spec does not define; add the credential or fix the id.",
+  },
+  registry_mismatch: {
+    retryable: false,
+    hint: "A credential only works for its own registry host. Attach the credential for the registry the image lives on, or fix the image reference.",
+  },
+  secret_not_found: {
+    retryable: false,
+    hint: "The SSM parameter holding the secret does not exist in this account and region. Re-save the credential (which rewrites the parameter) or check the box's AWS region.",
+  },
+  secret_access_denied: {
+    retryable: false,
+    hint: "The box's instance role may not read this parameter: it needs ssm:GetParameter on the parameter and kms:Decrypt on its KMS key.",
+  },
+  secret_not_secure: {
+    retryable: false,
+    hint: "Registry secrets must be stored as SSM SecureString parameters. Re-save the credential so it is written as a SecureString.",
+  },
+  ecr_access_denied: {
+    retryable: false,
+    hint: "The box's instance role needs ecr:GetAuthorizationToken (resource \"*\"), plus ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repository.",
+  },
+  aws_credentials_unavailable: {
+    retryable: true,
+    hint: "The agent could not obtain AWS credentials or reach AWS. Check that the instance has an instance profile, that IMDSv2 is reachable (hop limit 2 for containers), and that the AWS endpoints are reachable from the box.",
+  },
+  aws_throttled: {
+    retryable: true,
+    hint: "AWS throttled the request past the retry budget. Stagger bakes across the fleet or raise the account's SSM throughput setting, then rebake.",
+  },
+  registry_auth_failed: {
+    retryable: false,
+    hint: "Authentication errors usually mean an expired or revoked token, a wrong username, or a registry host that doesn't match where the image actually lives. Update the credential (or create a new one) and rebake.",
+  },
+  image_not_found: {
+    retryable: false,
+    hint: "\"Not found\" is most often a typo in the image repository or tag — or a private image with no credential attached, since registries report unauthorized pulls of private images as not found.",
+  },
+  image_access_denied: {
+    retryable: false,
+    hint: "The registry accepted the credential but refuses this image. For ECR, check that the box's instance role is allowed to pull from the repository and that the registry host's account and region match it; elsewhere, grant the credential's user read access to the repository.",
+  },
+  registry_rate_limited: {
+    retryable: true,
+    hint: "The registry's pull rate limit was reached. Authenticate pulls with a credential (higher limits), use a mirror, or rebake later.",
+  },
+  registry_unreachable: {
+    retryable: true,
+    hint: "The registry could not be reached or answered with a server error (DNS, connection, TLS or 5xx). Check the box's network path to the registry and the registry's status.",
+  },
+  pull_timeout: {
+    retryable: true,
+    hint: "The pull made no progress within the inactivity timeout, or exceeded the total pull timeout. Check the registry's health and the box's bandwidth; raise pullInactivityTimeoutSeconds or pullTimeoutSeconds for very large images.",
+  },
+  disk_full: {
+    retryable: false,
+    hint: "Docker's disk is full. Give the box a larger root or Docker volume, or remove unused images, and rebake.",
+  },
+  docker_unavailable: {
+    retryable: true,
+    hint: "The Docker daemon did not answer on its socket. Check that docker is running (systemctl status docker) and that the agent may use the socket (dockerSocket / DOCKER_HOST).",
+  },
+  digest_mismatch: {
+    retryable: false,
+    hint: "The pulled content does not match the pinned digest. The image may have been tampered with or mis-pushed; check the digest in the service's image reference.",
+  },
+  internal: {
+    retryable: false,
+    hint: "This is a bug in slothbox-agent. Report it with the agent's log.",
+  },
+} as const satisfies Record<string, { retryable: boolean; hint: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(s: string): s is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, s);
+}

@@ -1,0 +1,109 @@
+// Entry point and composition root: argv → config → command; the only place
+// that exits the process. Exit codes per SPEC §3.
+import { readFileSync } from "node:fs";
+import { bakeCommand, EXIT, type Io } from "./cli/bake-command.ts";
+import { checkCredentialCommand } from "./cli/check-command.ts";
+import { parseCommand, USAGE, UsageError, type Command } from "./cli/args.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { createRuntime } from "./runtime.ts";
+import { VERSION } from "./version.ts";
+
+const io: Io = {
+  stdout: (line) => process.stdout.write(line + "\n"),
+  stderr: (line) => process.stderr.write(line + "\n"),
+};
+
+function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** SIGINT and SIGTERM abort the command; the exit code follows the signal (130 / 143). */
+function signals(): { signal: AbortSignal; code: () => number | undefined; dispose: () => void } {
+  const ctl = new AbortController();
+  let code: number | undefined;
+  const on = (name: "SIGINT" | "SIGTERM", exit: number) => () => {
+    if (code !== undefined) return;
+    code = exit;
+    io.stderr(`received ${name}: aborting; no manifest will be written, undelivered events stay in the outbox`);
+    ctl.abort(new Error(`interrupted by ${name}`));
+  };
+  const int = on("SIGINT", 130);
+  const term = on("SIGTERM", 143);
+  process.on("SIGINT", int);
+  process.on("SIGTERM", term);
+  return {
+    signal: ctl.signal,
+    code: () => code,
+    dispose: () => {
+      process.off("SIGINT", int);
+      process.off("SIGTERM", term);
+    },
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let cmd: Command;
+  try {
+    cmd = parseCommand(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`error: ${err.message}\n\n${USAGE}`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+  if (cmd.kind === "help") {
+    io.stdout(USAGE);
+    return EXIT.ok;
+  }
+  if (cmd.kind === "version") {
+    io.stdout(`slothbox-agent ${VERSION}`);
+    return EXIT.ok;
+  }
+  let rt;
+  try {
+    const config = loadConfig({ ...(cmd.config !== undefined ? { file: cmd.config } : {}), env: process.env, readFile: readIfExists });
+    rt = createRuntime(config, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stderr(`error: invalid configuration: ${err.message}`);
+      return EXIT.config;
+    }
+    throw err;
+  }
+  const sig = signals();
+  try {
+    switch (cmd.kind) {
+      case "bake":
+        return await bakeCommand(rt, cmd, io, sig.signal);
+      case "check-credential":
+        return await checkCredentialCommand(rt, cmd, io, sig.signal);
+      case "daemon": {
+        const { runDaemon } = await import("./daemon/run.ts");
+        return await runDaemon(rt, io);
+      }
+    }
+  } catch (err) {
+    const code = sig.code();
+    if (code !== undefined) return code;
+    throw err;
+  } finally {
+    sig.dispose();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Open sockets (the SDK's keep-alive agents) must not hold the exit.
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (err: unknown) => {
+    io.stderr(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(EXIT.failed);
+  },
+);

@@ -1,0 +1,117 @@
+// Delivers the outbox to the control plane (SPEC §7): POST per event with the
+// bearer token and Idempotency-Key, in order; a 2xx removes the file; 5xx, 408,
+// 429 and network errors are retried with backoff (full jitter); other 4xx are
+// dropped and logged. At-least-once: a file leaves the outbox only after a 2xx.
+import { abortableSleep, type Clock } from "../clock.ts";
+import type { Logger } from "../log.ts";
+import type { Outbox } from "../state/outbox.ts";
+
+/** Per-request bound, so a hanging control plane cannot hold a bake. */
+const REQUEST_TIMEOUT_MS = 5000;
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 30_000;
+
+export type PostEvent = (url: string, headers: Record<string, string>, body: string, signal: AbortSignal) => Promise<number>;
+
+export const fetchPost: PostEvent = async (url, headers, body, signal) => {
+  const res = await fetch(url, { method: "POST", headers, body, signal });
+  await res.body?.cancel();
+  return res.status;
+};
+
+export interface DelivererDeps {
+  outbox: Outbox;
+  controlPlaneUrl: string;
+  token: string;
+  post: PostEvent;
+  clock: Clock;
+  logger: Logger;
+  onDelivered?: (eventType: string) => void;
+}
+
+export interface DrainResult {
+  delivered: number;
+  dropped: number;
+  /** Stopped on a retryable failure; the rest waits. */
+  blocked: boolean;
+}
+
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+export class Deliverer {
+  delivered = 0;
+  dropped = 0;
+  private readonly deps: DelivererDeps;
+  private failures = 0;
+
+  constructor(deps: DelivererDeps) {
+    this.deps = deps;
+  }
+
+  /** One pass over the outbox in order, stopping at the first retryable failure. */
+  async drainOnce(signal: AbortSignal): Promise<DrainResult> {
+    const { deps } = this;
+    const result: DrainResult = { delivered: 0, dropped: 0, blocked: false };
+    for (const file of await deps.outbox.list()) {
+      if (signal.aborted) return { ...result, blocked: true };
+      const entry = await deps.outbox.read(file);
+      if (!entry) {
+        deps.logger.warn({ file }, "outbox entry unreadable; removed");
+        await deps.outbox.remove(file);
+        continue;
+      }
+      const url = `${deps.controlPlaneUrl.replace(/\/+$/, "")}/v1/boxes/${encodeURIComponent(entry.boxId)}/bakes/${encodeURIComponent(entry.bakeId)}/events`;
+      let status: number;
+      try {
+        status = await deps.post(
+          url,
+          {
+            authorization: `Bearer ${deps.token}`,
+            "idempotency-key": entry.event.id,
+            "content-type": "application/json",
+          },
+          JSON.stringify(entry.event),
+          AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
+        );
+      } catch (err) {
+        this.failures += 1;
+        deps.logger.debug({ err: (err as Error).message, event: entry.event.id }, "control plane unreachable; event kept in outbox");
+        return { ...result, blocked: true };
+      }
+      if (status >= 200 && status < 300) {
+        await deps.outbox.remove(file);
+        result.delivered += 1;
+        this.delivered += 1;
+        this.failures = 0;
+        deps.onDelivered?.(String(entry.event.type));
+      } else if (isRetryableStatus(status)) {
+        this.failures += 1;
+        deps.logger.debug({ status, event: entry.event.id }, "control plane answered a retryable status; event kept in outbox");
+        return { ...result, blocked: true };
+      } else {
+        deps.logger.warn({ status, event: entry.event.id, type: entry.event.type }, "control plane refused the event; dropped");
+        await deps.outbox.remove(file);
+        result.dropped += 1;
+        this.dropped += 1;
+      }
+    }
+    return result;
+  }
+
+  /** Full-jitter exponential backoff after consecutive failures. */
+  backoffMs(): number {
+    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.failures, 16));
+    return Math.random() * cap;
+  }
+
+  /** Keeps draining until the outbox is empty or the signal ends the attempt. */
+  async drain(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const r = await this.drainOnce(signal);
+      if (!r.blocked) return;
+      await abortableSleep(Math.max(BACKOFF_MIN_MS / 2, this.backoffMs()), signal).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,37 @@
+// Where a bake's events go: into the outbox first (nothing lost), then out to
+// the control plane by the Deliverer. With no control plane, or --no-report,
+// events are only shown in the bake's own output.
+import type { AgentEvent } from "./events.ts";
+import type { Deliverer } from "./deliver.ts";
+import type { Outbox } from "../state/outbox.ts";
+
+export class Reporter {
+  readonly outbox: Outbox | undefined;
+  readonly deliverer: Deliverer | undefined;
+  private readonly boxId: string;
+  written = 0;
+
+  constructor(boxId: string, outbox?: Outbox, deliverer?: Deliverer) {
+    this.boxId = boxId;
+    this.outbox = outbox;
+    this.deliverer = deliverer;
+  }
+
+  get enabled(): boolean {
+    return this.outbox !== undefined;
+  }
+
+  async emit(event: AgentEvent): Promise<void> {
+    if (!this.outbox) return;
+    await this.outbox.put(this.boxId, event.bakeId, event);
+    this.written += 1;
+  }
+
+  /** Delivers what it can within `ms`; what is left stays in the outbox. */
+  async flush(ms: number): Promise<{ delivered: number; pending: number }> {
+    if (!this.outbox || !this.deliverer) return { delivered: 0, pending: 0 };
+    const before = this.deliverer.delivered;
+    await this.deliverer.drain(AbortSignal.timeout(ms));
+    return { delivered: this.deliverer.delivered - before, pending: await this.outbox.depth() };
+  }
+}

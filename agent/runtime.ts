@@ -1,0 +1,85 @@
+// The composition root's parts: real Docker, AWS, outbox and control-plane
+// clients built from the configuration. Only the entry points call this.
+import { readFileSync } from "node:fs";
+import { systemClock, type Clock } from "./clock.ts";
+import { ConfigError, type Config } from "./config.ts";
+import { createAwsPorts } from "./credentials/aws-clients.ts";
+import { CredentialResolver } from "./credentials/resolve.ts";
+import type { AwsPorts } from "./credentials/types.ts";
+import { createDockerPort, type DockerPort } from "./docker/port.ts";
+import { Scrubber } from "./errors/scrub.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { Deliverer, fetchPost } from "./report/deliver.ts";
+import { Reporter } from "./report/reporter.ts";
+import { Outbox } from "./state/outbox.ts";
+
+export interface Runtime {
+  config: Config;
+  env: Record<string, string | undefined>;
+  clock: Clock;
+  scrubber: Scrubber;
+  logger: Logger;
+  docker: DockerPort;
+  aws: () => AwsPorts;
+  newResolver: () => CredentialResolver;
+  /** undefined when no control plane is configured. */
+  controlPlane?: { url: string; token: string };
+}
+
+export function readSecretFile(key: string, file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(key, `${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.trim();
+  if (!token) throw new ConfigError(key, `${key}: ${file} is empty`);
+  return token;
+}
+
+export function createRuntime(config: Config, env: Record<string, string | undefined>): Runtime {
+  const scrubber = new Scrubber();
+  const logger = createLogger(config.logLevel, scrubber);
+  let aws: AwsPorts | undefined;
+  const getAws = () => (aws ??= createAwsPorts(config, env));
+  let controlPlane: Runtime["controlPlane"];
+  if (config.controlPlaneUrl && config.controlPlaneTokenFile) {
+    const token = readSecretFile("controlPlaneTokenFile", config.controlPlaneTokenFile);
+    scrubber.add(token);
+    controlPlane = { url: config.controlPlaneUrl, token };
+  }
+  const rt: Runtime = {
+    config,
+    env,
+    clock: systemClock,
+    scrubber,
+    logger,
+    docker: createDockerPort(config.dockerSocket),
+    aws: getAws,
+    newResolver: () =>
+      new CredentialResolver({
+        aws: getAws,
+        scrubber,
+        clock: systemClock,
+        ssmParameterPrefix: config.ssmParameterPrefix,
+        awsMaxWaitSeconds: config.awsMaxWaitSeconds,
+      }),
+    ...(controlPlane ? { controlPlane } : {}),
+  };
+  return rt;
+}
+
+export function createReporter(rt: Runtime, enabled: boolean): Reporter {
+  if (!enabled || !rt.controlPlane || !rt.config.boxId) return new Reporter(rt.config.boxId ?? "");
+  const outbox = new Outbox(rt.config.stateDir);
+  const deliverer = new Deliverer({
+    outbox,
+    controlPlaneUrl: rt.controlPlane.url,
+    token: rt.controlPlane.token,
+    post: fetchPost,
+    clock: rt.clock,
+    logger: rt.logger,
+  });
+  return new Reporter(rt.config.boxId, outbox, deliverer);
+}

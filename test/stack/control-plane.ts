@@ -1,0 +1,87 @@
+// A control-plane receiver for SPEC §7 events: checks the bearer token, records
+// every delivery and its Idempotency-Key, and can be told to fail or be down.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface Delivery {
+  at: number;
+  boxId: string;
+  bakeId: string;
+  idempotencyKey: string | undefined;
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export class ControlPlane {
+  url = "";
+  readonly deliveries: Delivery[] = [];
+  /** Status to answer with instead of 202 for the next `failTimes` deliveries. */
+  private failStatus = 0;
+  private failTimes = 0;
+  private server: http.Server | undefined;
+  private port = 0;
+
+  readonly token: string;
+  private readonly host: string;
+
+  constructor(token: string, host = "127.0.0.1") {
+    this.token = token;
+    this.host = host;
+  }
+
+  async start(port = this.port): Promise<this> {
+    const server = http.createServer((req, res) => void this.handle(req, res));
+    server.on("connection", (s) => s.setNoDelay(true));
+    await new Promise<void>((resolve) => server.listen(port, this.host, resolve));
+    this.port = (server.address() as AddressInfo).port;
+    this.url = `http://${this.host}:${this.port}`;
+    this.server = server;
+    return this;
+  }
+
+  /** Go down: the port refuses connections until `start()` again (same port). */
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  failNext(times: number, status = 503): void {
+    this.failTimes = times;
+    this.failStatus = status;
+  }
+
+  /** Events accepted (2xx), one per idempotency key. */
+  accepted(): Record<string, unknown>[] {
+    const seen = new Map<string, Record<string, unknown>>();
+    for (const d of this.deliveries) if (d.status < 300 && d.idempotencyKey) seen.set(d.idempotencyKey, d.body);
+    return [...seen.values()];
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const m = /^\/v1\/boxes\/([^/]+)\/bakes\/([^/]+)\/events$/.exec(req.url ?? "");
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+    };
+    if (req.method !== "POST" || !m) return reply(404, { error: "not found" });
+    if (req.headers["authorization"] !== `Bearer ${this.token}`) return reply(401, { error: "unauthorized" });
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+    } catch {
+      return reply(400, { error: "malformed JSON" });
+    }
+    const key = typeof req.headers["idempotency-key"] === "string" ? req.headers["idempotency-key"] : undefined;
+    let status = 202;
+    if (this.failTimes > 0) {
+      this.failTimes -= 1;
+      status = this.failStatus;
+    }
+    this.deliveries.push({ at: Date.now(), boxId: decodeURIComponent(m[1]!), bakeId: decodeURIComponent(m[2]!), idempotencyKey: key, status, body });
+    reply(status, status < 300 ? { accepted: true } : { error: "injected failure" });
+  }
+}
