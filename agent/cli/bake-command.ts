@@ -97,8 +97,8 @@ export async function bakeCommand(
     const flushed = await reporter.flush(DELIVERY_BUDGET_MS);
     extra.push(
       flushed.pending === 0
-        ? `events: ${reporter.written} delivered to ${rt.controlPlane?.url}`
-        : `events: ${flushed.pending} of ${reporter.written} not yet delivered; kept in ${reporter.outbox?.dir} for the daemon`,
+        ? `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}`
+        : `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}; ${flushed.pending} waiting in ${reporter.outbox?.dir} for the daemon to deliver`,
     );
   }
   if (args.json) {

@@ -59,7 +59,10 @@ interface ModemError {
 function rethrow(err: unknown): never {
   const e = err as ModemError;
   if (typeof e?.statusCode === "number") {
-    const msg = (typeof e.json === "object" && e.json?.message) || (typeof e.json === "string" && e.json) || e.reason || e.message || "";
+    // For streamed endpoints docker-modem leaves `json` empty and folds the daemon's
+    // message into its own: "(HTTP code 500) server error - <daemon's message> ".
+    const folded = /^\(HTTP code \d+\) [^-]*? - ([\s\S]*)$/.exec(e.message ?? "")?.[1];
+    const msg = (typeof e.json === "object" && e.json?.message) || (typeof e.json === "string" && e.json) || folded || e.message || e.reason || "";
     throw new DockerHttpError(e.statusCode, String(msg).trim());
   }
   throw err;

@@ -24,6 +24,8 @@ export interface StackInfo {
   dockerHost: string;
   socketPath: string;
   dockerdPid: number;
+  /** Extra ghcr.io users whose passwords hold awkward characters, one per base64 padding length. */
+  awkwardUsers: { user: string; password: string }[];
   registries: {
     ghcr: RegistryInfo;
     ecr: RegistryInfo;
@@ -74,9 +76,14 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
     testcontainersEnv(dockerd.dockerHost);
     await buildRegistryImage(dir);
     const ghcrUser = { user: "acme-bot", password: secret() };
+    // X-Registry-Auth must be padded base64url: these users make the JSON need 0, 1 and 2 '=' signs.
+    const awkwardUsers = ["", "x", "xy"].map((pad, i) => ({
+      user: `acme+robot${i}`,
+      password: `${secret()}"\\/+?~>${pad}`,
+    }));
     const ecrUser = { user: "AWS", password: secret() };
     const started: Registry[] = await Promise.all([
-      startRegistry({ name: "ghcr.io", address: ADDRESSES.ghcr.address, users: { [ghcrUser.user]: ghcrUser.password } }),
+      startRegistry({ name: "ghcr.io", address: ADDRESSES.ghcr.address, users: Object.fromEntries([[ghcrUser.user, ghcrUser.password], ...awkwardUsers.map((u) => [u.user, u.password])]) }),
       startRegistry({ name: ECR_HOST, address: ADDRESSES.ecr.address, users: { [ecrUser.user]: ecrUser.password } }),
       startRegistry({ name: "quay.io", address: ADDRESSES.quay.address }),
     ]);
@@ -97,6 +104,7 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
       dockerHost: dockerd.dockerHost,
       socketPath: dockerd.socketPath,
       dockerdPid: dockerd.pid,
+      awkwardUsers,
       registries: {
         ghcr: reg("ghcr", ghcrUser),
         ecr: reg("ecr", ecrUser),
@@ -141,7 +149,7 @@ export function footprint(info: StackInfo): Footprint {
 export async function leftovers(info: Footprint): Promise<string[]> {
   const found: string[] = [];
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    let cmd = "";
+    let cmd: string;
     try {
       cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
     } catch {

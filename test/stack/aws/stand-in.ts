@@ -210,7 +210,7 @@ export class AwsStandIn {
           ? "ecr:GetAuthorizationToken"
           : undefined;
     if (!api) return this.error(res, 400, "UnknownOperationException", `Unknown operation ${target}`);
-    let input: Record<string, unknown> = {};
+    let input: Record<string, unknown>;
     try {
       input = body ? (JSON.parse(body) as Record<string, unknown>) : {};
     } catch {

@@ -1,0 +1,161 @@
+// Runs the built agent as a real process against the stack: its own state dir,
+// HOME and config per box; an AWS stand-in and a control plane per test file;
+// and the checks every end-to-end test makes (the secret absent everywhere).
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { AwsStandIn } from "../stack/aws/stand-in.ts";
+import type { ControlPlane } from "../stack/control-plane.ts";
+import type { StackInfo } from "../stack/stack.ts";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const AGENT = path.join(ROOT, "dist/slothbox-agent.mjs");
+export const PREFIX = "/slothbox/registry-credentials/";
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export interface Box {
+  dir: string;
+  stateDir: string;
+  home: string;
+  configFile: string;
+  cpTokenFile: string;
+  env: Record<string, string>;
+  write(name: string, content: unknown): string;
+  run(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; onStdout?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void }): Promise<RunResult>;
+  cleanup(): void;
+}
+
+export function uid(): string {
+  return randomBytes(4).toString("hex");
+}
+
+/** A fresh "box": config pointing at the stack, the stand-in and (optionally) the control plane. */
+export function newBox(stack: StackInfo, aws: AwsStandIn, opts: { controlPlane?: ControlPlane; config?: Record<string, unknown> } = {}): Box {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sbx-box-"));
+  const stateDir = path.join(dir, "state");
+  const home = path.join(dir, "home");
+  mkdirSync(home);
+  const cpTokenFile = path.join(dir, "cp-token");
+  const config: Record<string, unknown> = {
+    boxId: "box-e2e",
+    stateDir,
+    dockerSocket: stack.dockerHost,
+    awsRegion: "us-east-1",
+    pullRetries: 1,
+    logLevel: "warn",
+    ...(opts.controlPlane ? { controlPlaneUrl: opts.controlPlane.url, controlPlaneTokenFile: cpTokenFile } : {}),
+    ...opts.config,
+  };
+  if (opts.controlPlane) writeFileSync(cpTokenFile, opts.controlPlane.token + "\n", { mode: 0o600 });
+  const configFile = path.join(dir, "agent.json");
+  writeFileSync(configFile, JSON.stringify(config));
+  // Only what a box has: PATH, HOME, and the standard variables pointing at the stand-ins.
+  const env: Record<string, string> = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: home, ...aws.env() };
+  const box: Box = {
+    dir,
+    stateDir,
+    home,
+    configFile,
+    cpTokenFile,
+    env,
+    write(name, content) {
+      const f = path.join(dir, name);
+      writeFileSync(f, typeof content === "string" ? content : JSON.stringify(content, null, 2));
+      return f;
+    },
+    run(args, o = {}) {
+      return runAgent([...args, "--config", configFile], { ...env, ...o.env }, o.timeoutMs ?? 90_000, o.onStdout);
+    },
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return box;
+}
+
+export function runAgent(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 90_000,
+  onStdout?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void,
+): Promise<RunResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [AGENT, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    const kill = (s: NodeJS.Signals) => child.kill(s);
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+      onStdout?.(c.toString(), kill);
+    });
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`agent did not exit within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/** Every file under `dir`, as text (binary files too: a secret is bytes either way). */
+export function filesUnder(dir: string): { file: string; text: string }[] {
+  const out: { file: string; text: string }[] = [];
+  const walk = (d: string) => {
+    let entries: string[];
+    try {
+      entries = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const f = path.join(d, e);
+      const st = statSync(f, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (st.isDirectory()) walk(f);
+      else if (st.isFile()) out.push({ file: f, text: readFileSync(f).toString("latin1") });
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Where a secret leaked, if anywhere: output, state dir, HOME, events received. */
+export function secretLeaks(secret: string, box: Box, run: RunResult | RunResult[], events: unknown[] = []): string[] {
+  const runs = Array.isArray(run) ? run : [run];
+  const forms = [secret, JSON.stringify(secret).slice(1, -1), Buffer.from(secret).toString("base64")];
+  const places: [string, string][] = [
+    ...runs.flatMap((r, i): [string, string][] => [
+      [`stdout#${i}`, r.stdout],
+      [`stderr#${i}`, r.stderr],
+    ]),
+    ...filesUnder(box.stateDir).map((f): [string, string] => [f.file, f.text]),
+    ...filesUnder(box.home).map((f): [string, string] => [f.file, f.text]),
+    ["events", JSON.stringify(events)],
+  ];
+  return places.filter(([, text]) => forms.some((f) => text.includes(f))).map(([where]) => where);
+}
+
+export function parseJsonResult(r: RunResult): {
+  bakeId: string;
+  status: string;
+  services: { name: string; image: string; status: string; imageId?: string; digest?: string; error?: { code: string; message: string; hint: string; retryable: boolean } }[];
+  violations: { path: string; code: string; message: string }[];
+} {
+  const lines = r.stdout.trim().split("\n");
+  if (lines.length !== 1) throw new Error(`--json must print exactly one line on stdout, got ${lines.length}:\n${r.stdout}`);
+  return JSON.parse(lines[0]!);
+}
