@@ -4,7 +4,6 @@
 // per credential), Docker logs in (once per credential) and pulls. Pulls run
 // `pullConcurrency` at a time; after the first failure nothing new starts. Only
 // a fully successful bake writes the manifest. Every step is an event.
-import pRetry, { AbortError } from "p-retry";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { CredentialResolver } from "./credentials/resolve.ts";
@@ -12,7 +11,8 @@ import type { RegistryAuth } from "./credentials/types.ts";
 import { AgentError, asAgentError, type ErrorBody } from "./errors/agent-error.ts";
 import type { Scrubber } from "./errors/scrub.ts";
 import type { DockerPort } from "./docker/port.ts";
-import { dockerFailure, presentPinned, pullImage } from "./docker/pull.ts";
+import { loginWithRetries } from "./docker/login.ts";
+import { presentPinned, pullImage } from "./docker/pull.ts";
 import type { Progress } from "./docker/pull-stream.ts";
 import { makeEvent, type AgentEvent } from "./report/events.ts";
 import type { BakeSpec, Credential, Service } from "./spec/schema.ts";
@@ -21,7 +21,6 @@ import { writeManifest, type Manifest } from "./state/manifest.ts";
 /** SPEC §3: a Docker socket that does not answer is retried for at most 30 s. */
 export const DOCKER_WAIT_MS = 30_000;
 const DOCKER_PING_TIMEOUT_MS = 2000;
-const LOGIN_RETRY_MIN_MS = 1000;
 
 export type ServiceStatus = "pulled" | "present" | "failed" | "skipped";
 
@@ -134,26 +133,20 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
     if (!p) {
       p = (async () => {
         step({ kind: "credential", credential: cred, phase: "fetch" });
-        const auth = await deps.resolver.resolve(cred, signal);
+        let resolved = await deps.resolver.resolve(cred, signal);
         step({ kind: "credential", credential: cred, phase: "fetched" });
         step({ kind: "credential", credential: cred, phase: "login" });
-        await pRetry(
-          async () => {
-            try {
-              await docker.login(auth, signal);
-            } catch (err) {
-              if (signal.aborted) throw new AbortError(err as Error);
-              const failure = dockerFailure(err, true, deps.scrubber);
-              if (!failure.retryable) throw new AbortError(failure);
-              throw failure;
-            }
-          },
-          { retries: config.pullRetries, minTimeout: LOGIN_RETRY_MIN_MS, randomize: true, signal },
-        ).catch((err: unknown) => {
-          throw err instanceof AbortError ? ((err as { originalError?: unknown }).originalError ?? err) : err;
-        });
+        try {
+          await loginWithRetries(docker, resolved.auth, config.pullRetries, deps.scrubber, signal);
+        } catch (err) {
+          // A reused secret may have been rotated since: fetch it once more before failing.
+          if (!(resolved.cached && err instanceof AgentError && err.code === "registry_auth_failed")) throw err;
+          deps.resolver.invalidate(cred);
+          resolved = await deps.resolver.resolve(cred, signal);
+          await loginWithRetries(docker, resolved.auth, config.pullRetries, deps.scrubber, signal);
+        }
         step({ kind: "credential", credential: cred, phase: "logged-in" });
-        return auth;
+        return resolved.auth;
       })();
       logins.set(cred.id, p);
     }
@@ -267,7 +260,7 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
         };
       }),
     };
-    result.manifestPath = await writeManifest(config.stateDir, manifest);
+    result.manifestPath = await writeManifest(config.stateDir, deps.scrubber.scrubValue(manifest));
   }
   result.durationMs = clock.now() - started;
   await emit("bake.succeeded");

@@ -75,7 +75,8 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const sig = signals();
+  // The daemon handles its own signals (SIGTERM exits 0 there, SIGHUP reconciles).
+  const sig = cmd.kind === "daemon" ? { signal: new AbortController().signal, code: () => undefined, dispose: () => undefined } : signals();
   try {
     switch (cmd.kind) {
       case "bake":
@@ -88,6 +89,10 @@ async function main(argv: string[]): Promise<number> {
       }
     }
   } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stderr(`error: invalid configuration: ${err.message}`);
+      return EXIT.config;
+    }
     const code = sig.code();
     if (code !== undefined) return code;
     throw err;

@@ -37,7 +37,7 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     say(`  secret:   SSM SecureString ${cred.parameterName}`);
   } else say(`  token:    ecr:GetAuthorizationToken for registry ${cred.ecr?.accountId} in ${cred.ecr?.region}`);
   try {
-    const auth = await rt.newResolver().resolve(cred, signal);
+    const { auth } = await rt.newResolver().resolve(cred, signal);
     say(`  secret:   obtained${auth.expiresAt ? ` (expires ${new Date(auth.expiresAt).toISOString()})` : ""}`);
     await waitForDocker(rt.docker, rt.clock, signal, (m) => io.stderr(m));
     try {

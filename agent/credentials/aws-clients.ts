@@ -46,6 +46,9 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
   };
 
   return {
+    async checkCredentials() {
+      await sharedCredentials();
+    },
     async getParameter(name, signal): Promise<ParameterValue> {
       const [client, { GetParameterCommand }] = await Promise.all([getSsm(), import("@aws-sdk/client-ssm")]);
       const out = await client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal: signal });

@@ -5,6 +5,7 @@ import type { Clock } from "../clock.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
+import { noCache, type CredentialCache } from "./cache.ts";
 import { fetchEcrCredential } from "./ecr.ts";
 import { fetchTokenCredential } from "./ssm.ts";
 import type { AwsPorts, RegistryAuth } from "./types.ts";
@@ -15,25 +16,52 @@ export interface ResolverDeps {
   clock: Clock;
   ssmParameterPrefix: string;
   awsMaxWaitSeconds: number;
+  /** Reuse across bakes (the daemon); the bake command keeps nothing. */
+  cache?: CredentialCache;
   /** Observes each AWS fetch (metrics, output). */
   onFetch?: (cred: Credential, outcome: "ok" | "error", ms: number) => void;
+  onCacheHit?: (cred: Credential) => void;
+}
+
+export interface Resolved {
+  auth: RegistryAuth;
+  /** Served from the cache: a login refusal may mean it was rotated since. */
+  cached: boolean;
 }
 
 export class CredentialResolver {
-  private readonly pending = new Map<string, Promise<RegistryAuth>>();
+  private readonly pending = new Map<string, Promise<Resolved>>();
   private readonly deps: ResolverDeps;
 
   constructor(deps: ResolverDeps) {
     this.deps = deps;
   }
 
-  resolve(cred: Credential, signal: AbortSignal): Promise<RegistryAuth> {
+  resolve(cred: Credential, signal: AbortSignal): Promise<Resolved> {
     let p = this.pending.get(cred.id);
     if (!p) {
-      p = this.fetch(cred, signal);
+      p = this.lookup(cred, signal);
       this.pending.set(cred.id, p);
     }
     return p;
+  }
+
+  /** Forgets a credential the registry refused, so the next resolve fetches it anew. */
+  invalidate(cred: Credential): void {
+    this.pending.delete(cred.id);
+    (this.deps.cache ?? noCache).delete(cred);
+  }
+
+  private async lookup(cred: Credential, signal: AbortSignal): Promise<Resolved> {
+    const cache = this.deps.cache ?? noCache;
+    const hit = cache.get(cred, this.deps.clock.now());
+    if (hit) {
+      this.deps.onCacheHit?.(cred);
+      return { auth: hit, cached: true };
+    }
+    const auth = await this.fetch(cred, signal);
+    cache.put(cred, auth, this.deps.clock.now());
+    return { auth, cached: false };
   }
 
   private async fetch(cred: Credential, signal: AbortSignal): Promise<RegistryAuth> {

@@ -30,4 +30,6 @@ export type GetEcrToken = (region: string, registryId: string, signal: AbortSign
 export interface AwsPorts {
   getParameter: GetParameter;
   getEcrToken: GetEcrToken;
+  /** Resolves when the standard chain yields credentials (the daemon's /readyz). */
+  checkCredentials: () => Promise<void>;
 }

@@ -1,8 +1,192 @@
-// `slothbox-agent daemon`: not built yet (issue 4).
+// `slothbox-agent daemon`: the long-running side (SPEC §7–§9). Serves the API,
+// runs posted bakes one at a time through the same engine as `bake`, reconciles
+// at start and on SIGHUP, delivers the outbox until the control plane takes it,
+// reuses credentials in memory only, and talks to systemd (READY, STOPPING,
+// WATCHDOG). SIGTERM: stop accepting, abort pulls, flush the outbox, exit 0.
+import { runBake, type BakeResult } from "../bake.ts";
 import type { Io } from "../cli/bake-command.ts";
-import type { Runtime } from "../runtime.ts";
+import { ConfigError } from "../config.ts";
+import { MemoryCredentialCache } from "../credentials/cache.ts";
+import { CredentialResolver } from "../credentials/resolve.ts";
+import { asAgentError } from "../errors/agent-error.ts";
+import { Deliverer, fetchPost } from "../report/deliver.ts";
+import type { AgentEvent } from "../report/events.ts";
+import { readSecretFile, type Runtime } from "../runtime.ts";
+import type { BakeSpec } from "../spec/schema.ts";
+import { Outbox } from "../state/outbox.ts";
+import { VERSION } from "../version.ts";
+import { createApiServer } from "./api.ts";
+import { BakeRunner } from "./bakes.ts";
+import { DeliveryLoop } from "./delivery-loop.ts";
+import { Metrics } from "./metrics.ts";
+import { checkReadiness } from "./readiness.ts";
+import { reconcile } from "./reconcile.ts";
+import { createNotifier, watchdogIntervalMs } from "./sd-notify.ts";
 
-export async function runDaemon(_rt: Runtime, io: Io): Promise<number> {
-  io.stderr("error: the daemon is not implemented in this version");
-  return 2;
+/** SIGTERM: how long running pulls get to abort, and the outbox to flush. */
+const STOP_PULLS_MS = 10_000;
+const STOP_FLUSH_MS = 10_000;
+
+function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(":");
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(listen.slice(i + 1)) };
+}
+
+export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
+  const { config, logger, scrubber, clock } = rt;
+  if (!config.apiTokenFile) throw new ConfigError("apiTokenFile", "apiTokenFile: required by the daemon (the bearer token of /v1/…)");
+  const apiToken = readSecretFile("apiTokenFile", config.apiTokenFile);
+  scrubber.add(apiToken);
+  const started = clock.now();
+
+  const outbox = new Outbox(config.stateDir);
+  const metrics = new Metrics(() => outbox.depth().catch(() => 0));
+  const cache = new MemoryCredentialCache(config.credentialCacheSeconds);
+  let loop: DeliveryLoop | undefined;
+  if (rt.controlPlane && config.boxId) {
+    const deliverer = new Deliverer({
+      outbox,
+      controlPlaneUrl: rt.controlPlane.url,
+      token: rt.controlPlane.token,
+      post: fetchPost,
+      clock,
+      logger,
+      onDelivered: () => metrics.eventsDelivered.inc(),
+    });
+    loop = new DeliveryLoop(deliverer, logger);
+  } else logger.warn("no controlPlaneUrl configured: events are not sent");
+
+  const emit = async (e: AgentEvent) => {
+    const clean = scrubber.scrubValue(e);
+    logger.info({ event: clean.type, bakeId: clean.bakeId, service: clean.service, code: clean.error?.code }, "event");
+    if (loop && config.boxId) {
+      await outbox.put(config.boxId, clean.bakeId, clean);
+      loop.nudge();
+    }
+  };
+
+  const engine = (spec: BakeSpec, signal: AbortSignal, opts: { reconcile?: boolean } = {}): Promise<BakeResult> => {
+    const resolver = new CredentialResolver({
+      aws: rt.aws,
+      scrubber,
+      clock,
+      ssmParameterPrefix: config.ssmParameterPrefix,
+      awsMaxWaitSeconds: config.awsMaxWaitSeconds,
+      cache,
+      onFetch: (c, outcome) => metrics.credentialFetches.inc({ type: c.type, result: outcome }),
+      onCacheHit: (c) => metrics.credentialCacheHits.inc({ type: c.type }),
+    });
+    return runBake(
+      spec,
+      {
+        config,
+        docker: rt.docker,
+        resolver,
+        clock,
+        scrubber,
+        ...(opts.reconcile ? { noManifest: true } : {}),
+        // A reconcile re-pulls under the manifest's bake: only its service events are news.
+        emit: (e) => (opts.reconcile && e.type.startsWith("bake.") ? Promise.resolve() : emit(opts.reconcile ? { ...e, reconcile: true } : e)),
+        onStep: (s) => {
+          if (s.kind !== "image-done") return;
+          metrics.pulls.inc({ result: s.status }, s.services.length);
+          if (s.status === "pulled") metrics.pullDuration.observe(s.durationMs / 1000);
+          if (s.error) metrics.errors.inc({ code: s.error.code });
+        },
+      },
+      signal,
+    );
+  };
+
+  const runner = new BakeRunner({
+    stateDir: config.stateDir,
+    now: () => clock.now(),
+    onError: (err) => logger.error({ err: scrubber.scrub(String((err as Error)?.message ?? err)) }, "bake runner"),
+    engine: async (spec, signal) => {
+      const result = await engine(spec, signal);
+      metrics.bakes.inc({ status: result.status });
+      if (result.status === "succeeded") metrics.lastSuccessfulBake.set(clock.now() / 1000);
+      return result;
+    },
+  });
+  await runner.recover();
+
+  let lastReconcile: Record<string, unknown> | undefined;
+  const doReconcile = (why: string) =>
+    runner.exclusive("reconcile", async (signal) => {
+      try {
+        const r = await reconcile({ stateDir: config.stateDir, docker: rt.docker, run: (spec, s) => engine(spec, s, { reconcile: true }) }, signal);
+        lastReconcile = { at: new Date(clock.now()).toISOString(), trigger: why, checked: r.checked, missing: r.missing, status: r.result?.status ?? "nothing to do" };
+        logger.info(lastReconcile, "reconcile");
+      } catch (err) {
+        const e = asAgentError(err);
+        lastReconcile = { at: new Date(clock.now()).toISOString(), trigger: why, status: "failed", error: e.toBody() };
+        logger.warn({ code: e.code, err: scrubber.scrub(e.message) }, "reconcile failed");
+      }
+    });
+
+  let accepting = true;
+  const server = createApiServer({
+    apiToken,
+    scrubber,
+    logger,
+    ssmParameterPrefix: config.ssmParameterPrefix,
+    accepting: () => accepting,
+    readiness: () => checkReadiness({ docker: rt.docker, awsCredentials: () => rt.aws().checkCredentials(), stateDir: config.stateDir }),
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+    submit: (spec) => runner.submit(spec),
+    bake: (id) => runner.get(id),
+    status: async () => ({
+      version: VERSION,
+      boxId: config.boxId ?? null,
+      uptimeSeconds: Math.round((clock.now() - started) / 1000),
+      runningBake: runner.running ?? null,
+      lastBake: runner.lastBake ?? null,
+      lastReconcile: lastReconcile ?? null,
+      outboxEvents: await outbox.depth().catch(() => null),
+    }),
+  });
+  const { host, port } = parseListen(config.listen);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    io.stderr(`error: cannot listen on ${config.listen}: ${(err as Error).message}`);
+    return 1;
+  }
+  logger.info({ listen: config.listen, version: VERSION }, "slothbox-agent daemon serving");
+  io.stderr(`slothbox-agent ${VERSION} daemon listening on ${config.listen}`);
+
+  const notify = createNotifier(rt.env, (err) => logger.warn({ err: err.message }, "sd_notify failed"));
+  await notify?.(`READY=1\nSTATUS=serving on ${config.listen}`);
+  const every = watchdogIntervalMs(rt.env);
+  const watchdog = notify && every ? setInterval(() => void notify("WATCHDOG=1"), every) : undefined;
+  loop?.start();
+  void doReconcile("start");
+
+  const onHup = () => void doReconcile("SIGHUP");
+  process.on("SIGHUP", onHup);
+  await new Promise<void>((resolve) => {
+    const stop = (name: string) => () => {
+      logger.info({ signal: name }, "stopping");
+      resolve();
+    };
+    process.once("SIGTERM", stop("SIGTERM"));
+    process.once("SIGINT", stop("SIGINT"));
+  });
+
+  accepting = false;
+  process.off("SIGHUP", onHup);
+  await notify?.("STOPPING=1");
+  if (watchdog) clearInterval(watchdog);
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await runner.stop(STOP_PULLS_MS);
+  server.closeAllConnections();
+  await closed;
+  await loop?.stop(STOP_FLUSH_MS);
+  logger.info({ pending: await outbox.depth().catch(() => null) }, "stopped");
+  return 0;
 }

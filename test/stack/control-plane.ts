@@ -18,6 +18,8 @@ export class ControlPlane {
   /** Status to answer with instead of 202 for the next `failTimes` deliveries. */
   private failStatus = 0;
   private failTimes = 0;
+  /** Record deliveries but never answer (an agent killed mid-delivery). */
+  hang = false;
   private server: http.Server | undefined;
   private port = 0;
 
@@ -76,6 +78,10 @@ export class ControlPlane {
       return reply(400, { error: "malformed JSON" });
     }
     const key = typeof req.headers["idempotency-key"] === "string" ? req.headers["idempotency-key"] : undefined;
+    if (this.hang) {
+      this.deliveries.push({ at: Date.now(), boxId: decodeURIComponent(m[1]!), bakeId: decodeURIComponent(m[2]!), idempotencyKey: key, status: 0, body });
+      return;
+    }
     let status = 202;
     if (this.failTimes > 0) {
       this.failTimes -= 1;

@@ -1,0 +1,154 @@
+// The daemon's bakes: one at a time (reconcile takes the same turn), each with
+// a record that GET /v1/bakes/<id> answers, kept in <stateDir>/bakes/ so that a
+// restart still knows it. A bake that was running when the agent died is
+// recorded as failed (interrupted) on the next start.
+import { readdir, readFile, rm } from "node:fs/promises";
+import path from "node:path";
+import type { BakeResult, ServiceResult } from "../bake.ts";
+import type { ErrorBody } from "../errors/agent-error.ts";
+import { writeFileAtomic } from "../state/atomic.ts";
+import type { BakeSpec } from "../spec/schema.ts";
+
+/** Records kept on disk; older ones are pruned. */
+const KEEP_RECORDS = 200;
+
+export interface BakeRecord {
+  bakeId: string;
+  status: "running" | "succeeded" | "failed";
+  startedAt: string;
+  finishedAt?: string;
+  durationMs?: number;
+  services: ServiceResult[];
+  error?: ErrorBody;
+}
+
+export type Submit =
+  | { kind: "started"; record: BakeRecord }
+  | { kind: "known"; record: BakeRecord }
+  | { kind: "busy"; running: string };
+
+export type Engine = (spec: BakeSpec, signal: AbortSignal, onService: (s: ServiceResult) => void) => Promise<BakeResult>;
+
+export class BakeRunner {
+  private readonly dir: string;
+  private readonly engine: Engine;
+  private readonly now: () => number;
+  private readonly onError: (err: unknown) => void;
+  private readonly records = new Map<string, BakeRecord>();
+  private turn: Promise<void> = Promise.resolve();
+  private busyWith: string | undefined;
+  private controller: AbortController | undefined;
+  private last: BakeRecord | undefined;
+
+  constructor(opts: { stateDir: string; engine: Engine; now: () => number; onError: (err: unknown) => void }) {
+    this.dir = path.join(opts.stateDir, "bakes");
+    this.engine = opts.engine;
+    this.now = opts.now;
+    this.onError = opts.onError;
+  }
+
+  get running(): string | undefined {
+    return this.busyWith;
+  }
+
+  get lastBake(): BakeRecord | undefined {
+    return this.last;
+  }
+
+  /** Loads the records on disk; those left `running` by a crash become failed. */
+  async recover(): Promise<void> {
+    let files: string[];
+    try {
+      files = (await readdir(this.dir)).filter((f) => f.endsWith(".json") && !f.startsWith("."));
+    } catch {
+      return;
+    }
+    for (const f of files) {
+      try {
+        const r = JSON.parse(await readFile(path.join(this.dir, f), "utf8")) as BakeRecord;
+        if (r.status === "running") {
+          r.status = "failed";
+          r.finishedAt = new Date(this.now()).toISOString();
+          r.error = { code: "internal", message: "the agent stopped while this bake was running; no manifest was written", hint: "Post the bake again.", retryable: false };
+          await this.persist(r);
+        }
+        this.records.set(r.bakeId, r);
+        if (!this.last || r.startedAt > this.last.startedAt) this.last = r;
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+  }
+
+  get(bakeId: string): BakeRecord | undefined {
+    return this.records.get(bakeId);
+  }
+
+  submit(spec: BakeSpec): Submit {
+    const known = this.records.get(spec.bakeId);
+    if (known) return { kind: "known", record: known };
+    if (this.busyWith) return { kind: "busy", running: this.busyWith };
+    const record: BakeRecord = { bakeId: spec.bakeId, status: "running", startedAt: new Date(this.now()).toISOString(), services: [] };
+    this.records.set(spec.bakeId, record);
+    this.last = record;
+    void this.exclusive(spec.bakeId, async (signal) => {
+      await this.persist(record);
+      try {
+        const result = await this.engine(spec, signal, (s) => record.services.push(s));
+        record.services = result.services;
+        record.status = result.status;
+        const failed = result.services.find((s) => s.error);
+        if (failed?.error) record.error = failed.error;
+      } catch (err) {
+        record.status = "failed";
+        record.error = {
+          code: "internal",
+          message: signal.aborted ? "the bake was aborted because the agent is stopping; no manifest was written" : String((err as Error)?.message ?? err),
+          hint: signal.aborted ? "Post the bake again once the agent is back." : "This is a bug in slothbox-agent. Report it with the agent's log.",
+          retryable: signal.aborted,
+        };
+      }
+      record.finishedAt = new Date(this.now()).toISOString();
+      record.durationMs = Date.parse(record.finishedAt) - Date.parse(record.startedAt);
+      await this.persist(record);
+      await this.prune();
+    });
+    return { kind: "started", record };
+  }
+
+  /** Runs `fn` alone: bakes and reconciles never overlap. */
+  exclusive(label: string, fn: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const run = this.turn.then(async () => {
+      this.busyWith = label;
+      this.controller = new AbortController();
+      try {
+        await fn(this.controller.signal);
+      } catch (err) {
+        this.onError(err);
+      } finally {
+        this.busyWith = undefined;
+        this.controller = undefined;
+      }
+    });
+    this.turn = run;
+    return run;
+  }
+
+  /** Aborts what runs and waits at most `ms` for it to end. */
+  async stop(ms: number): Promise<void> {
+    this.controller?.abort(new Error("the agent is stopping"));
+    await Promise.race([this.turn, new Promise((r) => setTimeout(r, ms).unref())]);
+  }
+
+  private async persist(r: BakeRecord): Promise<void> {
+    await writeFileAtomic(path.join(this.dir, `${r.bakeId}.json`), JSON.stringify(r));
+  }
+
+  private async prune(): Promise<void> {
+    const all = [...this.records.values()].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+    for (const r of all.slice(0, Math.max(0, all.length - KEEP_RECORDS))) {
+      this.records.delete(r.bakeId);
+      await rm(path.join(this.dir, `${r.bakeId}.json`), { force: true });
+    }
+  }
+}

@@ -1,0 +1,69 @@
+// The daemon's delivery of the outbox: its own events and those a `bake` left.
+// Runs until stopped; after a failure it backs off (full jitter) and tries
+// again, across restarts too, since the outbox is on disk. New events nudge it.
+import type { Deliverer } from "../report/deliver.ts";
+import type { Logger } from "../log.ts";
+
+/** Even with nothing nudging it, look at the outbox this often. */
+const IDLE_POLL_MS = 30_000;
+
+export class DeliveryLoop {
+  private readonly deliverer: Deliverer;
+  private readonly logger: Logger;
+  private wake: (() => void) | undefined;
+  private dirty = false;
+  private readonly stopper = new AbortController();
+  private done: Promise<void> | undefined;
+
+  constructor(deliverer: Deliverer, logger: Logger) {
+    this.deliverer = deliverer;
+    this.logger = logger;
+  }
+
+  start(): void {
+    this.done ??= this.run();
+  }
+
+  nudge(): void {
+    this.dirty = true;
+    this.wake?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const stop = this.stopper.signal;
+      function done() {
+        clearTimeout(timer);
+        stop.removeEventListener("abort", done);
+        resolve();
+      }
+      this.wake = done;
+      stop.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopper.signal.aborted) {
+      this.dirty = false;
+      let blocked: boolean;
+      try {
+        blocked = (await this.deliverer.drainOnce(this.stopper.signal)).blocked;
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message }, "outbox delivery failed");
+        blocked = true;
+      }
+      if (this.stopper.signal.aborted) break;
+      if (blocked) await this.sleep(Math.max(100, this.deliverer.backoffMs()));
+      else if (!this.dirty) await this.sleep(IDLE_POLL_MS);
+    }
+  }
+
+  /** Stops the loop, then spends at most `ms` delivering what is left. */
+  async stop(ms: number): Promise<void> {
+    this.stopper.abort();
+    this.wake?.();
+    await this.done;
+    await this.deliverer.drain(AbortSignal.timeout(ms));
+  }
+}

@@ -1,0 +1,33 @@
+// sd_notify for Type=notify units. Node cannot write to a unix datagram socket
+// without a native addon, so the message goes through systemd's own
+// `systemd-notify`, sent on behalf of this process (--pid; the unit sets
+// NotifyAccess=all). Its environment holds only NOTIFY_SOCKET and PATH.
+import { execFile } from "node:child_process";
+
+export type Notify = (state: string) => Promise<void>;
+
+export function createNotifier(env: Record<string, string | undefined>, onError: (err: Error) => void): Notify | undefined {
+  const socket = env["NOTIFY_SOCKET"];
+  if (!socket) return undefined;
+  return (state) =>
+    new Promise((resolve) => {
+      execFile(
+        "systemd-notify",
+        [`--pid=${process.pid}`, ...state.split("\n")],
+        { env: { NOTIFY_SOCKET: socket, PATH: env["PATH"] ?? "/usr/bin:/bin" }, timeout: 5000 },
+        (err) => {
+          if (err) onError(err);
+          resolve();
+        },
+      );
+    });
+}
+
+/** WATCHDOG_USEC → how often to ping: half the watchdog interval, as systemd advises. */
+export function watchdogIntervalMs(env: Record<string, string | undefined>): number | undefined {
+  const usec = Number(env["WATCHDOG_USEC"]);
+  const pid = env["WATCHDOG_PID"];
+  if (!Number.isFinite(usec) || usec <= 0) return undefined;
+  if (pid !== undefined && Number(pid) !== process.pid) return undefined;
+  return Math.max(500, Math.floor(usec / 1000 / 2));
+}

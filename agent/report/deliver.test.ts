@@ -1,0 +1,59 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { systemClock } from "../clock.ts";
+import { Outbox } from "../state/outbox.ts";
+import { Deliverer, isRetryableStatus, type PostEvent } from "./deliver.ts";
+import { makeEvent } from "./events.ts";
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+async function setup(answers: (number | Error)[]) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sbx-outbox-"));
+  dirs.push(dir);
+  const outbox = new Outbox(dir);
+  const sent: { url: string; headers: Record<string, string>; body: string }[] = [];
+  const post: PostEvent = async (url, headers, body) => {
+    sent.push({ url, headers, body });
+    const a = answers.shift() ?? 202;
+    if (a instanceof Error) throw a;
+    return a;
+  };
+  const d = new Deliverer({ outbox, controlPlaneUrl: "http://cp.test/", token: "tok", post, clock: systemClock, logger: pino({ level: "silent" }) });
+  return { outbox, sent, d };
+}
+
+describe("isRetryableStatus", () => {
+  it.each([[500, true], [503, true], [408, true], [429, true], [400, false], [401, false], [404, false], [409, false]])("%i → %s", (s, r) => {
+    expect(isRetryableStatus(s)).toBe(r);
+  });
+});
+
+describe("Deliverer", () => {
+  it("posts in order with bearer and Idempotency-Key, removing each event on 2xx", async () => {
+    const { outbox, sent, d } = await setup([202, 200]);
+    const a = makeEvent("bake.started", "bk1", 1);
+    const b = makeEvent("bake.succeeded", "bk1", 2);
+    await outbox.put("box 1", "bk1", a);
+    await outbox.put("box 1", "bk1", b);
+    expect(await d.drainOnce(new AbortController().signal)).toEqual({ delivered: 2, dropped: 0, blocked: false });
+    expect(sent.map((s) => s.headers["idempotency-key"])).toEqual([a.id, b.id]);
+    expect(sent[0]!.url).toBe("http://cp.test/v1/boxes/box%201/bakes/bk1/events");
+    expect(sent[0]!.headers["authorization"]).toBe("Bearer tok");
+    expect(await outbox.depth()).toBe(0);
+  });
+
+  it("keeps the event and stops on 5xx or a network error; drops it on other 4xx", async () => {
+    const { outbox, d } = await setup([503, new Error("ECONNREFUSED"), 400, 202]);
+    await outbox.put("b", "bk", makeEvent("bake.started", "bk", 1));
+    await outbox.put("b", "bk", makeEvent("bake.failed", "bk", 2));
+    expect((await d.drainOnce(new AbortController().signal)).blocked).toBe(true);
+    expect((await d.drainOnce(new AbortController().signal)).blocked).toBe(true);
+    expect(await outbox.depth()).toBe(2);
+    expect(await d.drainOnce(new AbortController().signal)).toEqual({ delivered: 1, dropped: 1, blocked: false });
+    expect(await outbox.depth()).toBe(0);
+  });
+});

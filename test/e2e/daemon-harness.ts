@@ -1,0 +1,94 @@
+// Starts the built agent as a daemon (a real process on a real port) and talks to it.
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { AGENT, type Box } from "./harness.ts";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Daemon {
+  url: string;
+  token: string;
+  proc: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  api(method: string, p: string, body?: unknown, token?: string | null): Promise<{ status: number; json: Record<string, unknown>; text: string }>;
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
+}
+
+export async function startDaemon(box: Box, opts: { port?: number; env?: Record<string, string> } = {}): Promise<Daemon> {
+  const port = opts.port ?? (await freePort());
+  const token = "api-" + Math.random().toString(36).slice(2);
+  const tokenFile = path.join(box.dir, "api-token");
+  writeFileSync(tokenFile, token + "\n", { mode: 0o600 });
+  const env = { ...box.env, SLOTHBOX_LISTEN: `127.0.0.1:${port}`, SLOTHBOX_API_TOKEN_FILE: tokenFile, SLOTHBOX_LOG_LEVEL: "info", ...opts.env };
+  const proc = spawn(process.execPath, [AGENT, "daemon", "--config", box.configFile], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on("data", (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
+  const url = `http://127.0.0.1:${port}`;
+  const d: Daemon = {
+    url,
+    token,
+    proc,
+    output: () => out,
+    exited,
+    async api(method, p, body, tok = token) {
+      const headers: Record<string, string> = {};
+      if (tok !== null) headers["authorization"] = `Bearer ${tok}`;
+      if (body !== undefined) headers["content-type"] = "application/json";
+      const res = await fetch(url + p, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
+      const text = await res.text();
+      let json: Record<string, unknown>;
+      try {
+        json = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        json = {};
+      }
+      return { status: res.status, json, text };
+    },
+    async stop(signal = "SIGTERM", timeoutMs = 30_000) {
+      const t0 = Date.now();
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+      const r = await exited;
+      clearTimeout(timer);
+      return { ...r, ms: Date.now() - t0 };
+    },
+  };
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      if ((await fetch(url + "/healthz")).status === 200) return d;
+    } catch {
+      // not listening yet
+    }
+    if (proc.exitCode !== null) throw new Error(`daemon exited ${proc.exitCode}:\n${out}`);
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`daemon did not answer /healthz:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Polls `fn` until it returns a truthy value, at most `ms`. */
+export async function until<T>(fn: () => Promise<T> | T, ms = 30_000, what = "condition"): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,50 @@
+// The systemd unit as systemd itself reads it: `systemd-analyze verify` must be
+// clean and `systemd-analyze security` must rate its exposure at most 3.0.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { AGENT, ROOT } from "../e2e/harness.ts";
+
+const UNIT = path.join(ROOT, "systemd/slothbox-agent.service");
+const text = readFileSync(UNIT, "utf8");
+
+describe("systemd/slothbox-agent.service", () => {
+  it("verifies clean (with ExecStart pointed at the built agent, as installed)", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "sbx-unit-"));
+    try {
+      const copy = path.join(dir, "slothbox-agent.service");
+      writeFileSync(copy, text.replace(/^ExecStart=\/usr\/local\/bin\/slothbox-agent /m, `ExecStart=${AGENT} `));
+      const r = spawnSync("systemd-analyze", ["verify", copy], { encoding: "utf8" });
+      expect(r.stderr + r.stdout).toBe("");
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("has an exposure of at most 3.0 in systemd-analyze security", () => {
+    const out = execFileSync("systemd-analyze", ["security", "--offline=true", UNIT], { encoding: "utf8" });
+    const score = Number(/Overall exposure level for slothbox-agent\.service: ([\d.]+)/.exec(out)?.[1]);
+    expect(score).toBeGreaterThanOrEqual(0);
+    expect(score).toBeLessThanOrEqual(3.0);
+  });
+
+  it("is a notify service after and wanting docker, restarting on failure but not on exit 78", () => {
+    for (const line of [
+      "Type=notify",
+      "After=network-online.target docker.service",
+      "Wants=network-online.target docker.service",
+      "Restart=on-failure",
+      "RestartPreventExitStatus=78",
+      "StateDirectory=slothbox",
+      "ConfigurationDirectory=slothbox",
+      "StandardOutput=journal",
+      "WatchdogSec=60s",
+      "ExecStart=/usr/local/bin/slothbox-agent daemon",
+    ]) {
+      expect(text.split("\n")).toContain(line);
+    }
+  });
+});
