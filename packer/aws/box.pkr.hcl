@@ -1,0 +1,114 @@
+# Bakes a Slothbox box AMI: installs Node 24 and the packaged agent (checksum
+# verified), its unit and config, runs `slothbox-agent bake` so that a failed
+# pull fails the build with Docker's error, and enables the daemon for boot.
+# The bake instance reads registry secrets through `iam_instance_profile` only.
+
+variable "region" {
+  type    = string
+  default = "us-east-1"
+}
+
+variable "instance_type" {
+  type    = string
+  default = "t3.medium"
+}
+
+variable "iam_instance_profile" {
+  type        = string
+  description = "Instance profile whose role may read the registry credentials (see README: IAM policy)."
+}
+
+variable "agent_package" {
+  type        = string
+  description = "Path to slothbox-agent-<version>-linux-x64.tar.gz from `npm run package`; its .sha256 must lie beside it."
+}
+
+variable "agent_config" {
+  type        = string
+  description = "agent.json for the box (SPEC §4)."
+}
+
+variable "bake_spec" {
+  type        = string
+  description = "The bake spec (SPEC §2) listing the services whose images the AMI must hold."
+}
+
+variable "ami_name_prefix" {
+  type    = string
+  default = "slothbox-box"
+}
+
+locals {
+  timestamp = regex_replace(timestamp(), "[- TZ:]", "")
+}
+
+source "amazon-ebs" "box" {
+  region               = var.region
+  instance_type        = var.instance_type
+  iam_instance_profile = var.iam_instance_profile
+  ssh_username         = "admin"
+  ami_name             = "${var.ami_name_prefix}-${local.timestamp}"
+
+  source_ami_filter {
+    filters = {
+      name                = "debian-12-amd64-*"
+      architecture        = "x86_64"
+      root-device-type    = "ebs"
+      virtualization-type = "hvm"
+    }
+    owners      = ["136693071363"]
+    most_recent = true
+  }
+
+  # IMDSv2 only; hop limit 2 so that containers on the box can reach it too.
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 2
+  }
+
+  tags = {
+    Name      = "${var.ami_name_prefix}-${local.timestamp}"
+    BakedWith = "slothbox-agent"
+  }
+}
+
+build {
+  sources = ["source.amazon-ebs.box"]
+
+  provisioner "file" {
+    source      = var.agent_package
+    destination = "/tmp/slothbox-agent.tar.gz"
+  }
+
+  provisioner "file" {
+    source      = "${var.agent_package}.sha256"
+    destination = "/tmp/slothbox-agent.tar.gz.sha256"
+  }
+
+  provisioner "file" {
+    source      = "${path.root}/../scripts/install.sh"
+    destination = "/tmp/slothbox-install.sh"
+  }
+
+  provisioner "file" {
+    source      = var.agent_config
+    destination = "/tmp/slothbox-agent.json"
+  }
+
+  provisioner "file" {
+    source      = var.bake_spec
+    destination = "/tmp/slothbox-bake-spec.json"
+  }
+
+  provisioner "shell" {
+    inline = [
+      "command -v dockerd >/dev/null || (sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io)",
+      "sudo systemctl enable --now docker.service",
+      "sudo sh /tmp/slothbox-install.sh /tmp/slothbox-agent.tar.gz --sha256 /tmp/slothbox-agent.tar.gz.sha256 --config /tmp/slothbox-agent.json",
+      "sudo /usr/local/bin/slothbox-agent bake --spec /tmp/slothbox-bake-spec.json",
+      "sudo systemctl enable slothbox-agent.service",
+      "sudo rm -f /tmp/slothbox-agent.tar.gz /tmp/slothbox-agent.tar.gz.sha256 /tmp/slothbox-install.sh /tmp/slothbox-bake-spec.json /tmp/slothbox-agent.json",
+    ]
+  }
+}

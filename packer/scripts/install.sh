@@ -1,0 +1,51 @@
+#!/bin/sh
+# Installs a packaged slothbox-agent (npm run package): verifies the tarball's
+# SHA-256 against its .sha256 file, unpacks Node 24 and the agent under
+# /opt/slothbox-agent, links /usr/local/bin/slothbox-agent, installs the systemd
+# unit and, when given, the configuration. --root installs under another root
+# (the local Packer template and its tests use it).
+#
+#   install.sh TARBALL [--sha256 FILE] [--root DIR] [--config FILE]
+set -eu
+
+usage() { echo "usage: install.sh TARBALL [--sha256 FILE] [--root DIR] [--config FILE]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+tarball=$1; shift
+sumfile="$tarball.sha256"; root=""; config=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sha256) sumfile=$2; shift 2 ;;
+    --root) root=$2; shift 2 ;;
+    --config) config=$2; shift 2 ;;
+    *) usage ;;
+  esac
+done
+
+[ -f "$tarball" ] || { echo "install.sh: no such package: $tarball" >&2; exit 1; }
+[ -f "$sumfile" ] || { echo "install.sh: no checksum file: $sumfile" >&2; exit 1; }
+want=$(cut -d' ' -f1 "$sumfile")
+have=$(sha256sum "$tarball" | cut -d' ' -f1)
+if [ "$want" != "$have" ]; then
+  echo "install.sh: checksum mismatch for $tarball: expected $want, got $have; refusing to install" >&2
+  exit 1
+fi
+echo "install.sh: $tarball sha256 $have verified"
+
+dest="$root/opt/slothbox-agent"
+tmp="$dest.new.$$"
+rm -rf "$tmp"
+mkdir -p "$tmp"
+tar -xzf "$tarball" -C "$tmp" --strip-components=1 --no-same-owner
+"$tmp/bin/node" --version >/dev/null
+rm -rf "$dest.old"
+[ ! -e "$dest" ] || mv "$dest" "$dest.old"
+mv "$tmp" "$dest"
+rm -rf "$dest.old"
+
+mkdir -p "$root/usr/local/bin" "$root/etc/systemd/system" "$root/etc/slothbox"
+ln -sfn "$dest/bin/slothbox-agent" "$root/usr/local/bin/slothbox-agent"
+install -m 0644 "$dest/share/slothbox-agent.service" "$root/etc/systemd/system/slothbox-agent.service"
+if [ -n "$config" ]; then
+  install -m 0644 "$config" "$root/etc/slothbox/agent.json"
+fi
+echo "install.sh: installed $("$root/usr/local/bin/slothbox-agent" --version) with Node $("$dest/bin/node" --version) in $dest"

@@ -1,0 +1,149 @@
+// Packer: both templates validate with the machine's Packer (1.6.6), and a real
+// `packer build` of the local template installs the packaged agent and bakes
+// against the stack; a revoked token fails the build with Docker's words.
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { AwsStandIn } from "../stack/aws/stand-in.ts";
+import { pushRandomImage } from "../stack/images.ts";
+import { filesUnder, PREFIX, ROOT, uid } from "../e2e/harness.ts";
+
+const stack = inject("stack");
+const { ghcr, quay } = stack.registries;
+const aws = new AwsStandIn();
+const work = mkdtempSync(path.join(os.tmpdir(), "sbx-packer-"));
+const VERSION = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).version as string;
+const PACKAGE = path.join(ROOT, "dist", `slothbox-agent-${VERSION}-linux-x64.tar.gz`);
+
+function packer(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn("packer", args, {
+      cwd: ROOT,
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: path.join(work, "home"), CHECKPOINT_DISABLE: "1", PACKER_CACHE_DIR: path.join(work, "cache"), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    p.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    p.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    p.on("exit", (code) => resolve({ code, out }));
+  });
+}
+
+function hclString(s: string): string {
+  return JSON.stringify(s);
+}
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [path.join(ROOT, "scripts/package.mjs")], { cwd: ROOT, stdio: "ignore" });
+  await aws.start();
+  aws.putParameter(`${PREFIX}rc_gh`, ghcr.password!);
+}, 120_000);
+afterAll(async () => {
+  await aws.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("packer validate", () => {
+  it("validates the AWS template (required_plugins kept apart; IMDSv2 block checked as text for Packer 1.6.6)", async () => {
+    const aws = readFileSync(path.join(ROOT, "packer/aws/box.pkr.hcl"), "utf8");
+    expect(aws).toMatch(/metadata_options \{\s+http_endpoint\s+= "enabled"\s+http_tokens\s+= "required"\s+http_put_response_hop_limit = 2\s+\}/);
+    expect(aws).toMatch(/iam_instance_profile = var\.iam_instance_profile/);
+    expect(readFileSync(path.join(ROOT, "packer/aws/plugins.pkr.hcl"), "utf8")).toContain("required_plugins");
+    // Packer 1.6.6 predates metadata_options (and required_plugins): validate everything else.
+    const legacy = aws.replace(/\n  # IMDSv2 only[^\n]*\n  metadata_options \{[\s\S]*?\n  \}\n/, "\n").replace("${path.root}/../scripts/install.sh", path.join(ROOT, "packer/scripts/install.sh"));
+    expect(legacy).not.toContain("metadata_options");
+    const file = path.join(work, "aws-legacy.pkr.hcl");
+    writeFileSync(file, legacy);
+    for (const f of ["pkg.tar.gz", "pkg.tar.gz.sha256", "agent.json", "spec.json"]) writeFileSync(path.join(work, f), "{}");
+    const r = await packer([
+      "validate",
+      "-var", "iam_instance_profile=slothbox-box",
+      "-var", `agent_package=${path.join(work, "pkg.tar.gz")}`,
+      "-var", `agent_config=${path.join(work, "agent.json")}`,
+      "-var", `bake_spec=${path.join(work, "spec.json")}`,
+      file,
+    ]);
+    expect(r.out).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  it("validates the local template", async () => {
+    const r = await packer(["validate", "-var", "install_root=/tmp/x", "-var", "agent_package=/x", "-var", "agent_config=/x", "-var", "bake_spec=/x", "packer/local/box.pkr.hcl"]);
+    expect(r.out).toBe("");
+    expect(r.code).toBe(0);
+  });
+});
+
+describe("packer build of the local template", () => {
+  async function build(credentialSecret: string) {
+    const n = uid();
+    const dir = path.join(work, n);
+    const id = `rc_${n}`;
+    aws.putParameter(`${PREFIX}${id}`, credentialSecret);
+    const [api, cache] = await Promise.all([
+      pushRandomImage({ url: ghcr.url, host: ghcr.host, user: ghcr.user!, password: ghcr.password! }, `acme/pk-${n}`, "1"),
+      pushRandomImage({ url: quay.url, host: quay.host }, `acme/pkc-${n}`, "1"),
+    ]);
+    const stateDir = path.join(dir, "state");
+    const files = {
+      spec: path.join(work, `spec-${n}.json`),
+      config: path.join(work, `agent-${n}.json`),
+      vars: path.join(work, `vars-${n}.pkrvars.hcl`),
+    };
+    writeFileSync(
+      files.spec,
+      JSON.stringify({
+        bakeId: `bk_${n}`,
+        orgId: "org_1",
+        registryCredentials: [{ id, type: "token", registry: "ghcr.io", username: "acme-bot" }],
+        services: [
+          { name: "api", image: api.reference, registryCredentialId: id },
+          { name: "cache", image: cache.reference, catalog: true },
+        ],
+      }),
+    );
+    writeFileSync(files.config, JSON.stringify({ stateDir, dockerSocket: stack.dockerHost, awsRegion: "us-east-1", pullRetries: 0 }));
+    const env = Object.entries(aws.env()).map(([k, v]) => `${k}=${v}`);
+    writeFileSync(
+      files.vars,
+      [
+        `agent_package = ${hclString(PACKAGE)}`,
+        `install_root = ${hclString(path.join(dir, "root"))}`,
+        `agent_config = ${hclString(files.config)}`,
+        `bake_spec = ${hclString(files.spec)}`,
+        `environment = [${env.map(hclString).join(", ")}]`,
+      ].join("\n"),
+    );
+    const r = await packer(["build", "-color=false", `-var-file=${files.vars}`, "packer/local/box.pkr.hcl"]);
+    return { ...r, stateDir, dir, api };
+  }
+
+  it("installs the package and bakes: exit 0 and the manifest written", async () => {
+    const r = await build(ghcr.password!);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain("sha256");
+    expect(r.out).toContain("verified");
+    expect(r.out).toMatch(/bake bk_\w+ succeeded/);
+    const manifest = JSON.parse(readFileSync(path.join(r.stateDir, "manifest.json"), "utf8"));
+    expect(manifest.services.map((s: { name: string; digest: string }) => [s.name, s.digest])).toEqual([
+      ["api", r.api.digest],
+      ["cache", expect.stringMatching(/^sha256:/)],
+    ]);
+    expect(r.out).not.toContain(ghcr.password!);
+    expect(filesUnder(r.stateDir).some((f) => f.text.includes(ghcr.password!))).toBe(false);
+  });
+
+  it("fails the build when a token is revoked, with the error code and Docker's words in Packer's output", async () => {
+    const revoked = "ghp_revoked_" + uid();
+    const r = await build(revoked);
+    if (process.env["SHOW_PACKER"]) console.log(r.out);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("registry_auth_failed");
+    expect(r.out).toContain("401 Unauthorized");
+    expect(r.out).toContain("no artifacts were created");
+    expect(r.out).not.toContain(revoked);
+    expect(existsSync(path.join(r.stateDir, "manifest.json"))).toBe(false);
+  });
+});
