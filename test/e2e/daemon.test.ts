@@ -274,7 +274,7 @@ describe("faults", () => {
 });
 
 describe("systemd", () => {
-  it("sends READY=1 and STOPPING=1 to NOTIFY_SOCKET", async () => {
+  it("sends READY=1, watchdog pings and STOPPING=1 to NOTIFY_SOCKET", async () => {
     const b = box();
     const sock = path.join(b.dir, "notify.sock");
     const listener = spawn(
@@ -286,8 +286,9 @@ describe("systemd", () => {
     listener.stdout!.on("data", (c: Buffer) => (got += c.toString()));
     await until(() => got.includes("bound"), 5000, "notify socket bound");
     try {
-      const d = await daemon(b, { env: { NOTIFY_SOCKET: sock } });
+      const d = await daemon(b, { env: { NOTIFY_SOCKET: sock, WATCHDOG_USEC: "1000000" } });
       await until(() => got.includes("READY=1"), 5000, "READY=1");
+      await until(() => got.includes("WATCHDOG=1"), 5000, "WATCHDOG=1 at half of WATCHDOG_USEC");
       expect(got).toContain(`MAINPID=${d.proc.pid}`);
       expect((await d.stop("SIGTERM")).code).toBe(0);
       expect(got).toContain("STOPPING=1");

@@ -52,7 +52,7 @@ describe("packer validate", () => {
     expect(aws).toMatch(/iam_instance_profile = var\.iam_instance_profile/);
     expect(readFileSync(path.join(ROOT, "packer/aws/plugins.pkr.hcl"), "utf8")).toContain("required_plugins");
     // Packer 1.6.6 predates metadata_options (and required_plugins): validate everything else.
-    const legacy = aws.replace(/\n  # IMDSv2 only[^\n]*\n  metadata_options \{[\s\S]*?\n  \}\n/, "\n").replace("${path.root}/../scripts/install.sh", path.join(ROOT, "packer/scripts/install.sh"));
+    const legacy = aws.replace(/\n {2}# IMDSv2 only[^\n]*\n {2}metadata_options \{[\s\S]*?\n {2}\}\n/, "\n").replace("${path.root}/../scripts/install.sh", path.join(ROOT, "packer/scripts/install.sh"));
     expect(legacy).not.toContain("metadata_options");
     const file = path.join(work, "aws-legacy.pkr.hcl");
     writeFileSync(file, legacy);
