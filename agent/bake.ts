@@ -7,11 +7,10 @@
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { CredentialResolver } from "./credentials/resolve.ts";
-import type { RegistryAuth } from "./credentials/types.ts";
 import { AgentError, asAgentError, type ErrorBody } from "./errors/agent-error.ts";
 import type { Scrubber } from "./errors/scrub.ts";
 import type { DockerPort } from "./docker/port.ts";
-import { loginWithRetries } from "./docker/login.ts";
+import { Logins } from "./bake-logins.ts";
 import { presentPinned, pullImage } from "./docker/pull.ts";
 import type { Progress } from "./docker/pull-stream.ts";
 import { makeEvent, type AgentEvent } from "./report/events.ts";
@@ -126,32 +125,7 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
 
   const results = new Map<string, ServiceResult>();
   let failed = false;
-  const logins = new Map<string, Promise<RegistryAuth>>();
-
-  const login = (cred: Credential): Promise<RegistryAuth> => {
-    let p = logins.get(cred.id);
-    if (!p) {
-      p = (async () => {
-        step({ kind: "credential", credential: cred, phase: "fetch" });
-        let resolved = await deps.resolver.resolve(cred, signal);
-        step({ kind: "credential", credential: cred, phase: "fetched" });
-        step({ kind: "credential", credential: cred, phase: "login" });
-        try {
-          await loginWithRetries(docker, resolved.auth, config.pullRetries, deps.scrubber, signal);
-        } catch (err) {
-          // A reused secret may have been rotated since: fetch it once more before failing.
-          if (!(resolved.cached && err instanceof AgentError && err.code === "registry_auth_failed")) throw err;
-          deps.resolver.invalidate(cred);
-          resolved = await deps.resolver.resolve(cred, signal);
-          await loginWithRetries(docker, resolved.auth, config.pullRetries, deps.scrubber, signal);
-        }
-        step({ kind: "credential", credential: cred, phase: "logged-in" });
-        return resolved.auth;
-      })();
-      logins.set(cred.id, p);
-    }
-    return p;
-  };
+  const logins = new Logins({ resolver: deps.resolver, docker, scrubber: deps.scrubber, retries: config.pullRetries, step, signal });
 
   const record = async (unit: Unit, r: Omit<ServiceResult, "name" | "image">) => {
     step({
@@ -174,6 +148,8 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
   };
 
   const units = unitsOf(spec);
+  // Images by tag are always pulled: their credentials can be fetched while Docker is checked.
+  for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
   let dockerError: AgentError | undefined;
   try {
     await waitForDocker(docker, clock, signal, (message) => step({ kind: "docker-wait", message }));
@@ -201,23 +177,33 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
         await record(unit, { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 });
         return;
       }
-      const auth = unit.credential ? await login(unit.credential) : undefined;
+      const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
+      // A failed login ends the pull that runs beside it; the login's error is the one reported.
+      const loginFailed = new AbortController();
+      creds?.loggedIn.catch(() => loginFailed.abort());
       step({ kind: "pull-start", image: unit.key, services: unit.services.map((s) => s.name), ...(unit.credential ? { credentialId: unit.credential.id } : {}) });
-      const pulled = await pullImage(
-        ref,
-        auth,
-        {
-          docker,
-          clock,
-          scrubber: deps.scrubber,
-          inactivityTimeoutMs: config.pullInactivityTimeoutSeconds * 1000,
-          totalTimeoutMs: config.pullTimeoutSeconds * 1000,
-          retries: config.pullRetries,
-          onProgress: (progress) => step({ kind: "progress", image: unit.key, progress }),
-          onRetry: (e, attempt, retriesLeft) => step({ kind: "retry", image: unit.key, error: e.toBody(), attempt, retriesLeft }),
-        },
-        signal,
-      );
+      let pulled;
+      try {
+        pulled = await pullImage(
+          ref,
+          creds?.auth,
+          {
+            docker,
+            clock,
+            scrubber: deps.scrubber,
+            inactivityTimeoutMs: config.pullInactivityTimeoutSeconds * 1000,
+            totalTimeoutMs: config.pullTimeoutSeconds * 1000,
+            retries: config.pullRetries,
+            onProgress: (progress) => step({ kind: "progress", image: unit.key, progress }),
+            onRetry: (e, attempt, retriesLeft) => step({ kind: "retry", image: unit.key, error: e.toBody(), attempt, retriesLeft }),
+          },
+          AbortSignal.any([signal, loginFailed.signal]),
+        );
+      } catch (err) {
+        if (creds && !signal.aborted) await creds.loggedIn;
+        throw err;
+      }
+      if (creds) await creds.loggedIn;
       await record(unit, { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: clock.now() - t0 });
     } catch (err) {
       if (signal.aborted) throw signal.reason;

@@ -1,7 +1,7 @@
 // SPEC §4: configuration. A JSON file (unknown keys refused), every key
 // overridable by SLOTHBOX_<UPPER_SNAKE_KEY>; the environment wins; values from
 // either are validated alike, and an error names the key (and the variable).
-import { z } from "zod";
+import * as z from "zod";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 

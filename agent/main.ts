@@ -1,11 +1,11 @@
 // Entry point and composition root: argv → config → command; the only place
 // that exits the process. Exit codes per SPEC §3.
 import { readFileSync } from "node:fs";
-import { bakeCommand, EXIT, type Io } from "./cli/bake-command.ts";
-import { checkCredentialCommand } from "./cli/check-command.ts";
 import { parseCommand, USAGE, UsageError, type Command } from "./cli/args.ts";
+import type { Io } from "./cli/bake-command.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createRuntime } from "./runtime.ts";
+import { EXIT } from "./cli/exit.ts";
 import { VERSION } from "./version.ts";
 
 const io: Io = {
@@ -79,10 +79,14 @@ async function main(argv: string[]): Promise<number> {
   const sig = cmd.kind === "daemon" ? { signal: new AbortController().signal, code: () => undefined, dispose: () => undefined } : signals();
   try {
     switch (cmd.kind) {
-      case "bake":
+      case "bake": {
+        const { bakeCommand } = await import("./cli/bake-command.ts");
         return await bakeCommand(rt, cmd, io, sig.signal);
-      case "check-credential":
+      }
+      case "check-credential": {
+        const { checkCredentialCommand } = await import("./cli/check-command.ts");
         return await checkCredentialCommand(rt, cmd, io, sig.signal);
+      }
       case "daemon": {
         const { runDaemon } = await import("./daemon/run.ts");
         return await runDaemon(rt, io);

@@ -2,7 +2,7 @@
 // (the `node` devDependency's binary), the single-file agent, a launcher, the
 // systemd unit and the installer; plus a .sha256 file the installer verifies.
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, createReadStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, createReadStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import path from "node:path";
 
@@ -17,7 +17,8 @@ const stage = path.join(root, "dist/pkg", name);
 rmSync(path.join(root, "dist/pkg"), { recursive: true, force: true });
 for (const d of ["bin", "lib", "share"]) mkdirSync(path.join(stage, d), { recursive: true });
 copyFileSync(nodeBin, path.join(stage, "bin/node"));
-copyFileSync(path.join(root, "dist/slothbox-agent.mjs"), path.join(stage, "lib/slothbox-agent.mjs"));
+cpSync(path.join(root, "dist/slothbox-agent.mjs"), path.join(stage, "lib/slothbox-agent.mjs"));
+cpSync(path.join(root, "dist/chunks"), path.join(stage, "lib/chunks"), { recursive: true });
 copyFileSync(path.join(root, "systemd/slothbox-agent.service"), path.join(stage, "share/slothbox-agent.service"));
 copyFileSync(path.join(root, "packer/scripts/install.sh"), path.join(stage, "share/install.sh"));
 writeFileSync(
@@ -28,6 +29,7 @@ chmodSync(path.join(stage, "bin/slothbox-agent"), 0o755);
 writeFileSync(path.join(stage, "VERSION"), `slothbox-agent ${pkg.version}\nnode ${nodeVersion}\n`);
 
 const tarball = path.join(root, "dist", `${name}.tar.gz`);
+rmSync(tarball, { force: true });
 execFileSync("tar", ["-C", path.dirname(stage), "--owner=0", "--group=0", "--numeric-owner", "-czf", tarball, name]);
 rmSync(path.join(root, "dist/pkg"), { recursive: true, force: true });
 const hash = createHash("sha256");

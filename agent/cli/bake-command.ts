@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { runBake, type BakeResult } from "../bake.ts";
 import { createReporter, type Runtime } from "../runtime.ts";
 import { parseSpecText, type Violation } from "../spec/schema.ts";
+import { EXIT } from "./exit.ts";
 import { HumanRenderer } from "./human.ts";
 
 /** SPEC §7: after the pulls, `bake` spends at most this long delivering events. */
@@ -14,7 +15,6 @@ export interface Io {
   stderr: (line: string) => void;
 }
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, config: 78 } as const;
 
 
 function jsonResult(bakeId: string | null, status: string, result?: BakeResult, violations: Violation[] = []) {

@@ -7,7 +7,8 @@ import { asAgentError } from "../errors/agent-error.ts";
 import { dockerFailure } from "../docker/pull.ts";
 import type { Runtime } from "../runtime.ts";
 import { parseSpecText } from "../spec/schema.ts";
-import { EXIT, type Io } from "./bake-command.ts";
+import type { Io } from "./bake-command.ts";
+import { EXIT } from "./exit.ts";
 
 export async function checkCredentialCommand(rt: Runtime, args: { spec: string; id: string }, io: Io, signal: AbortSignal): Promise<number> {
   const say = (line: string) => io.stdout(rt.scrubber.scrub(line));

@@ -11,8 +11,10 @@ export interface AwsEnv {
   env: Record<string, string | undefined>;
 }
 
+const sdk = () => import("./aws-sdk.ts");
+
 async function imdsRegion(): Promise<string> {
-  const { MetadataService } = await import("@aws-sdk/ec2-metadata-service");
+  const { MetadataService } = await sdk();
   const svc = new MetadataService({ httpOptions: { timeout: 2000 } });
   return (await svc.request("/latest/meta-data/placement/region", {})).trim();
 }
@@ -23,21 +25,23 @@ export async function ssmRegion(config: Config, env: Record<string, string | und
 }
 
 export function createAwsPorts(config: Config, env: Record<string, string | undefined>): AwsPorts {
-  let ssm: Promise<import("@aws-sdk/client-ssm").SSMClient> | undefined;
-  const ecrClients = new Map<string, Promise<import("@aws-sdk/client-ecr").ECRClient>>();
-  const credentials = import("@aws-sdk/credential-providers").then((m) => m.fromNodeProviderChain());
+  let ssm: Promise<import("./aws-sdk.ts").SSMClient> | undefined;
+  const ecrClients = new Map<string, Promise<import("./aws-sdk.ts").ECRClient>>();
+  const credentials = sdk().then((m) => m.fromNodeProviderChain());
+  // Started early on purpose; a failure surfaces where it is awaited, not as an unhandled rejection.
+  credentials.catch(() => undefined);
   // Both clients share one memoized credential provider: one IMDS round per role session.
   const sharedCredentials = () => credentials.then((p) => p());
 
   const getSsm = () =>
     (ssm ??= (async () => {
-      const [{ SSMClient }, region] = await Promise.all([import("@aws-sdk/client-ssm"), ssmRegion(config, env)]);
+      const [{ SSMClient }, region] = await Promise.all([sdk(), ssmRegion(config, env)]);
       return new SSMClient({ region, credentials: sharedCredentials, retryMode: "adaptive", maxAttempts: SDK_MAX_ATTEMPTS });
     })());
   const getEcr = (region: string) => {
     let c = ecrClients.get(region);
     if (!c) {
-      c = import("@aws-sdk/client-ecr").then(
+      c = sdk().then(
         ({ ECRClient }) => new ECRClient({ region, credentials: sharedCredentials, retryMode: "adaptive", maxAttempts: SDK_MAX_ATTEMPTS }),
       );
       ecrClients.set(region, c);
@@ -50,12 +54,12 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
       await sharedCredentials();
     },
     async getParameter(name, signal): Promise<ParameterValue> {
-      const [client, { GetParameterCommand }] = await Promise.all([getSsm(), import("@aws-sdk/client-ssm")]);
+      const [client, { GetParameterCommand }] = await Promise.all([getSsm(), sdk()]);
       const out = await client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal: signal });
       return { type: out.Parameter?.Type ?? "", value: out.Parameter?.Value ?? "" };
     },
     async getEcrToken(region, registryId, signal): Promise<EcrToken> {
-      const [client, { GetAuthorizationTokenCommand }] = await Promise.all([getEcr(region), import("@aws-sdk/client-ecr")]);
+      const [client, { GetAuthorizationTokenCommand }] = await Promise.all([getEcr(region), sdk()]);
       const out = await client.send(new GetAuthorizationTokenCommand({ registryIds: [registryId] }), { abortSignal: signal });
       const data = out.authorizationData?.[0];
       return {

@@ -2,7 +2,7 @@
 // are violations at their own path); the cross-field rules run on whatever
 // parsed, so that every violation is reported at once, each with its JSON path
 // and code. Nothing here fetches or pulls anything.
-import { z } from "zod";
+import * as z from "zod";
 import type { ErrorCode } from "../errors/codes.ts";
 import { parseReference, ReferenceError, type ImageReference } from "./reference.ts";
 import { hostProblem, normalizeRegistry, parseEcrHost, type EcrHost } from "./registry.ts";

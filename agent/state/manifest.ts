@@ -2,7 +2,7 @@
 // successful bake. Holds credential metadata a later reconcile needs, never a secret.
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { writeFileAtomic } from "./atomic.ts";
 
 const manifestSchema = z.object({

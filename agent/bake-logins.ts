@@ -1,0 +1,84 @@
+// A bake's registry logins: each credential is resolved once (it may be asked
+// for early, so that AWS and the SDK's loading overlap Docker's own checks) and
+// logged in once (POST /auth). A credential fresh from AWS is pulled with while
+// its login runs; a failed login still fails the image and aborts its pull. A
+// credential served from the daemon's cache is logged in first, because a
+// refusal then means it was rotated and is fetched once more.
+import type { BakeStep } from "./bake.ts";
+import type { CredentialResolver, Resolved } from "./credentials/resolve.ts";
+import type { RegistryAuth } from "./credentials/types.ts";
+import { loginWithRetries } from "./docker/login.ts";
+import type { DockerPort } from "./docker/port.ts";
+import { AgentError } from "./errors/agent-error.ts";
+import type { Scrubber } from "./errors/scrub.ts";
+import type { Credential } from "./spec/schema.ts";
+
+export interface LoginsDeps {
+  resolver: CredentialResolver;
+  docker: DockerPort;
+  scrubber: Scrubber;
+  retries: number;
+  step: (s: BakeStep) => void;
+  signal: AbortSignal;
+}
+
+export interface PullAuth {
+  auth: RegistryAuth;
+  /** Settles when the login did; rejects with the login's error. */
+  loggedIn: Promise<RegistryAuth>;
+}
+
+export class Logins {
+  private readonly deps: LoginsDeps;
+  private readonly resolving = new Map<string, Promise<Resolved>>();
+  private readonly logins = new Map<string, Promise<RegistryAuth>>();
+
+  constructor(deps: LoginsDeps) {
+    this.deps = deps;
+  }
+
+  /** Starts fetching a credential now; its errors surface when it is used. */
+  prefetch(cred: Credential): void {
+    this.resolved(cred).catch(() => undefined);
+  }
+
+  async forPull(cred: Credential): Promise<PullAuth> {
+    const r = await this.resolved(cred);
+    const loggedIn = this.login(cred);
+    return r.cached ? { auth: await loggedIn, loggedIn } : { auth: r.auth, loggedIn };
+  }
+
+  private resolved(cred: Credential): Promise<Resolved> {
+    let p = this.resolving.get(cred.id);
+    if (!p) {
+      this.deps.step({ kind: "credential", credential: cred, phase: "fetch" });
+      p = this.deps.resolver.resolve(cred, this.deps.signal);
+      this.resolving.set(cred.id, p);
+    }
+    return p;
+  }
+
+  private login(cred: Credential): Promise<RegistryAuth> {
+    let p = this.logins.get(cred.id);
+    if (!p) {
+      const { deps } = this;
+      p = (async () => {
+        let resolved = await this.resolved(cred);
+        deps.step({ kind: "credential", credential: cred, phase: "login" });
+        try {
+          await loginWithRetries(deps.docker, resolved.auth, deps.retries, deps.scrubber, deps.signal);
+        } catch (err) {
+          // A reused secret may have been rotated since: fetch it once more before failing.
+          if (!(resolved.cached && err instanceof AgentError && err.code === "registry_auth_failed")) throw err;
+          deps.resolver.invalidate(cred);
+          resolved = await deps.resolver.resolve(cred, deps.signal);
+          await loginWithRetries(deps.docker, resolved.auth, deps.retries, deps.scrubber, deps.signal);
+        }
+        deps.step({ kind: "credential", credential: cred, phase: "logged-in" });
+        return resolved.auth;
+      })();
+      this.logins.set(cred.id, p);
+    }
+    return p;
+  }
+}
