@@ -35,6 +35,8 @@ const schema = z.strictObject({
   awsRegion: z.string().regex(/^[a-z]{2}(-[a-z0-9]+)+-\d+$/, "must be an AWS region such as us-east-1").optional(),
   credentialCacheSeconds: int(0, 43_200).default(300),
   awsMaxWaitSeconds: int(1, 86_400).default(600),
+  /** How throttled AWS calls retry (docs/fleet.md): spread (default) or the SDK's own modes. */
+  awsRetryStrategy: z.enum(["spread", "adaptive", "standard"]).default("spread"),
 });
 
 type Parsed = z.infer<typeof schema>;

@@ -2,9 +2,10 @@
 // box it ends at the instance profile via IMDSv2). Loaded only when a credential
 // needs them, so that anonymous and warm bakes pay nothing for the SDK.
 import type { Config } from "../config.ts";
+import { SpreadRetryStrategy } from "./retry-strategy.ts";
 import type { AwsPorts, EcrToken, ParameterValue } from "./types.ts";
 
-/** The SDK's own retries; the overall wait is bounded by awsMaxWaitSeconds. */
+/** Attempts for the SDK's own retry modes (kept for comparison, docs/fleet.md). */
 const SDK_MAX_ATTEMPTS = 10;
 
 export interface AwsEnv {
@@ -24,6 +25,22 @@ export async function ssmRegion(config: Config, env: Record<string, string | und
   return config.awsRegion ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? (await imdsRegion());
 }
 
+/** The SDK's retry settings for the configured strategy. */
+function retrySettings(config: Config) {
+  if (config.awsRetryStrategy === "spread") return { retryStrategy: new SpreadRetryStrategy(config.awsMaxWaitSeconds * 1000) };
+  return { retryMode: config.awsRetryStrategy, maxAttempts: SDK_MAX_ATTEMPTS };
+}
+
+/** The SDK does not stop its retry sleeps on abort; the caller must not wait for them. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 export function createAwsPorts(config: Config, env: Record<string, string | undefined>): AwsPorts {
   let ssm: Promise<import("./aws-sdk.ts").SSMClient> | undefined;
   const ecrClients = new Map<string, Promise<import("./aws-sdk.ts").ECRClient>>();
@@ -36,13 +53,13 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
   const getSsm = () =>
     (ssm ??= (async () => {
       const [{ SSMClient }, region] = await Promise.all([sdk(), ssmRegion(config, env)]);
-      return new SSMClient({ region, credentials: sharedCredentials, retryMode: "adaptive", maxAttempts: SDK_MAX_ATTEMPTS });
+      return new SSMClient({ region, credentials: sharedCredentials, ...retrySettings(config) });
     })());
   const getEcr = (region: string) => {
     let c = ecrClients.get(region);
     if (!c) {
       c = sdk().then(
-        ({ ECRClient }) => new ECRClient({ region, credentials: sharedCredentials, retryMode: "adaptive", maxAttempts: SDK_MAX_ATTEMPTS }),
+        ({ ECRClient }) => new ECRClient({ region, credentials: sharedCredentials, ...retrySettings(config) }),
       );
       ecrClients.set(region, c);
     }
@@ -55,12 +72,12 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
     },
     async getParameter(name, signal): Promise<ParameterValue> {
       const [client, { GetParameterCommand }] = await Promise.all([getSsm(), sdk()]);
-      const out = await client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal: signal });
+      const out = await raceAbort(client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal: signal }), signal);
       return { type: out.Parameter?.Type ?? "", value: out.Parameter?.Value ?? "" };
     },
     async getEcrToken(region, registryId, signal): Promise<EcrToken> {
       const [client, { GetAuthorizationTokenCommand }] = await Promise.all([getEcr(region), sdk()]);
-      const out = await client.send(new GetAuthorizationTokenCommand({ registryIds: [registryId] }), { abortSignal: signal });
+      const out = await raceAbort(client.send(new GetAuthorizationTokenCommand({ registryIds: [registryId] }), { abortSignal: signal }), signal);
       const data = out.authorizationData?.[0];
       return {
         authorizationToken: data?.authorizationToken ?? "",

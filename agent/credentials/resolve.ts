@@ -10,6 +10,8 @@ import { fetchEcrCredential } from "./ecr.ts";
 import { fetchTokenCredential } from "./ssm.ts";
 import type { AwsPorts, RegistryAuth } from "./types.ts";
 
+const DEADLINE_GRACE_MS = 5000;
+
 export interface ResolverDeps {
   aws: () => AwsPorts;
   scrubber: Scrubber;
@@ -66,7 +68,9 @@ export class CredentialResolver {
 
   private async fetch(cred: Credential, signal: AbortSignal): Promise<RegistryAuth> {
     const { deps } = this;
-    const deadline = AbortSignal.timeout(deps.awsMaxWaitSeconds * 1000);
+    // The retry strategy stops at awsMaxWaitSeconds with AWS's own error; this only
+    // ends a call that hangs past it.
+    const deadline = AbortSignal.timeout(deps.awsMaxWaitSeconds * 1000 + DEADLINE_GRACE_MS);
     const combined = AbortSignal.any([signal, deadline]);
     const started = deps.clock.now();
     try {

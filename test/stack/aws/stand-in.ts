@@ -32,6 +32,8 @@ export interface Call {
   /** Parameter name, registry id(s) or IMDS path. */
   target: string;
   region?: string;
+  /** The caller's access key: one per box with credentialsPerSession. */
+  accessKeyId?: string;
   withDecryption?: boolean;
   outcome: string;
 }
@@ -52,6 +54,11 @@ export interface AwsStandInOptions {
   ecrTokenTtlSeconds?: number;
   /** Bind address; loopback only. */
   host?: string;
+  /**
+   * Issue new role credentials for every IMDS session instead of sharing one set:
+   * each agent process then looks like its own instance (the fleet simulation).
+   */
+  credentialsPerSession?: boolean;
   now?: () => number;
 }
 
@@ -77,6 +84,8 @@ export class AwsStandIn {
   private readonly faults: Fault[] = [];
   private readonly issued = new Map<string, IssuedCredentials>();
   private readonly imdsTokens = new Map<string, number>();
+  private readonly sessionCredentials = new Map<string, IssuedCredentials>();
+  private readonly perSession: boolean;
   private readonly buckets = new Map<Api, Bucket>();
   private current: IssuedCredentials | undefined;
   private readonly credentialTtlMs: number;
@@ -92,6 +101,7 @@ export class AwsStandIn {
     this.ecrTokenTtlMs = (opts.ecrTokenTtlSeconds ?? 12 * 3600) * 1000;
     this.now = opts.now ?? Date.now;
     this.host = opts.host ?? "127.0.0.1";
+    this.perSession = opts.credentialsPerSession ?? false;
     this.server = http.createServer((req, res) => {
       void this.handle(req, res).catch((err: unknown) => {
         res.writeHead(500, { "content-type": json });
@@ -136,6 +146,12 @@ export class AwsStandIn {
     this.buckets.clear();
   }
 
+  /** AWS's default quotas per account and region: SSM 40 TPS, ECR GetAuthorizationToken 20 TPS with a burst of 200. */
+  awsQuotas(): void {
+    this.throttle("ssm:GetParameter", 40, 40);
+    this.throttle("ecr:GetAuthorizationToken", 20, 200);
+  }
+
   /** AWS-style token bucket for one API: `rate` calls a second, `burst` at once. */
   throttle(api: Api, rate: number, burst: number): void {
     this.buckets.set(api, { rate, burst, tokens: burst, last: this.now() });
@@ -172,18 +188,29 @@ export class AwsStandIn {
     return true;
   }
 
-  private credentials(): IssuedCredentials {
+  private issue(t: number): IssuedCredentials {
+    const c = {
+      accessKeyId: "ASIA" + randomBytes(8).toString("hex").toUpperCase(),
+      secretAccessKey: randomBytes(30).toString("base64"),
+      sessionToken: "IQoJb3JpZ2luX2VjE" + randomBytes(48).toString("base64"),
+      expiresAt: t + this.credentialTtlMs,
+    };
+    this.issued.set(c.accessKeyId, c);
+    return c;
+  }
+
+  private credentials(session: string): IssuedCredentials {
     const t = this.now();
-    // Real IMDS hands out new credentials well before the old ones expire.
-    if (!this.current || this.current.expiresAt - t < this.credentialTtlMs / 4) {
-      this.current = {
-        accessKeyId: "ASIA" + randomBytes(8).toString("hex").toUpperCase(),
-        secretAccessKey: randomBytes(30).toString("base64"),
-        sessionToken: "IQoJb3JpZ2luX2VjE" + randomBytes(48).toString("base64"),
-        expiresAt: t + this.credentialTtlMs,
-      };
-      this.issued.set(this.current.accessKeyId, this.current);
+    if (this.perSession) {
+      let c = this.sessionCredentials.get(session);
+      if (!c || c.expiresAt - t < this.credentialTtlMs / 4) {
+        c = this.issue(t);
+        this.sessionCredentials.set(session, c);
+      }
+      return c;
     }
+    // Real IMDS hands out new credentials well before the old ones expire.
+    if (!this.current || this.current.expiresAt - t < this.credentialTtlMs / 4) this.current = this.issue(t);
     return this.current;
   }
 
@@ -226,6 +253,7 @@ export class AwsStandIn {
       return this.error(res, sig.status, sig.type, sig.message);
     }
     call.region = sig.region;
+    call.accessKeyId = sig.accessKeyId;
     if (!this.bucketAllows(api)) {
       call.outcome = "ThrottlingException";
       return this.error(res, 400, "ThrottlingException", "Rate exceeded");
@@ -359,7 +387,7 @@ export class AwsStandIn {
     if (path === "/latest/meta-data/placement/region") return text(this.region);
     if (path === "/latest/meta-data/iam/security-credentials/" || path === "/latest/meta-data/iam/security-credentials") return text(this.roleName);
     if (path === `/latest/meta-data/iam/security-credentials/${this.roleName}`) {
-      const c = this.credentials();
+      const c = this.credentials(String(token));
       return text(
         JSON.stringify({
           Code: "Success",

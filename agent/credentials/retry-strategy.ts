@@ -1,0 +1,78 @@
+// How the agent's AWS calls retry. When a fleet bakes at once, throttling is
+// the normal case (SSM 40 TPS, ECR 20 TPS per account and region), so a
+// throttled call waits long enough to spread the fleet over the quota: first
+// retry after 2–6 s, growing ×1.5 (±50 % jitter), at most 60 s. Chosen with
+// `npm run fleet-sim` against the SDK's own modes (docs/fleet.md): the SDK's
+// 100 ms full-jitter start makes a fleet retry ~6× per box. Other transient
+// failures back off as the SDK does (full jitter from 100 ms). Nothing is
+// retried past the deadline (awsMaxWaitSeconds); the last AWS error is then
+// what the caller sees, with AWS's own message.
+import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2, RetryToken } from "@smithy/types";
+
+export const THROTTLE_FIRST_MS = 4000;
+export const THROTTLE_GROWTH = 1.5;
+export const THROTTLE_CAP_MS = 60_000;
+export const TRANSIENT_BASE_MS = 100;
+export const TRANSIENT_CAP_MS = 20_000;
+/** A bound on attempts besides the deadline, for errors that fail fast forever. */
+export const MAX_ATTEMPTS = 40;
+
+/** Delay before retry number `retry` (1 = first retry); `random` in [0, 1). Pure. */
+export function retryDelayMs(errorType: RetryErrorType, retry: number, random: number): number {
+  if (errorType === "THROTTLING") {
+    const mid = Math.min(THROTTLE_CAP_MS, THROTTLE_FIRST_MS * THROTTLE_GROWTH ** (retry - 1));
+    return Math.round(mid * (0.5 + random));
+  }
+  return Math.round(random * Math.min(TRANSIENT_CAP_MS, TRANSIENT_BASE_MS * 2 ** retry));
+}
+
+class Token implements RetryToken {
+  readonly count: number;
+  readonly delay: number;
+  readonly startedAt: number;
+
+  constructor(count: number, delay: number, startedAt: number) {
+    this.count = count;
+    this.delay = delay;
+    this.startedAt = startedAt;
+  }
+
+  getRetryCount(): number {
+    return this.count;
+  }
+
+  getRetryDelay(): number {
+    return this.delay;
+  }
+}
+
+export class SpreadRetryStrategy implements RetryStrategyV2 {
+  readonly mode = "standard";
+  private readonly maxWaitMs: number;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(maxWaitMs: number, now: () => number = Date.now, random: () => number = Math.random) {
+    this.maxWaitMs = maxWaitMs;
+    this.now = now;
+    this.random = random;
+  }
+
+  async acquireInitialRetryToken(_scope: string): Promise<RetryToken> {
+    return new Token(0, 0, this.now());
+  }
+
+  async refreshRetryTokenForRetry(token: RetryToken, info: RetryErrorInfo): Promise<RetryToken> {
+    const t = token as Token;
+    const retry = t.count + 1;
+    const fail = () => {
+      throw info.error ?? new Error(`AWS call failed (${info.errorType})`);
+    };
+    if (info.errorType === "CLIENT_ERROR" || retry >= MAX_ATTEMPTS) fail();
+    const delay = retryDelayMs(info.errorType, retry, this.random());
+    if (this.now() - t.startedAt + delay > this.maxWaitMs) fail();
+    return new Token(retry, delay, t.startedAt);
+  }
+
+  recordSuccess(_token: RetryToken): void {}
+}
