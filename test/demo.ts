@@ -37,9 +37,9 @@ try {
   aws.putParameter(`${PREFIX}rc_gh`, ghcr.password!);
   aws.ecrPasswords.set(ECR_ACCOUNT, ecr.password!);
   const [api, worker, cache] = await Promise.all([
-    pushRandomImage({ url: ghcr.url, host: ghcr.host, user: ghcr.user!, password: ghcr.password! }, "acme/api", "1.4.2", { layers: 3, bytes: 2_000_000 }),
-    pushRandomImage({ url: ecr.url, host: ecr.host, user: ecr.user!, password: ecr.password! }, "worker", "2026.11", { layers: 2, bytes: 2_000_000 }),
-    pushRandomImage({ url: quay.url, host: quay.host }, "acme/cache", "7", { layers: 2, bytes: 1_000_000 }),
+    pushRandomImage(ghcr.push, "acme/api", "1.4.2", { layers: 3, bytes: 2_000_000 }),
+    pushRandomImage(ecr.push, "worker", "2026.11", { layers: 2, bytes: 2_000_000 }),
+    pushRandomImage(quay.push, "acme/cache", "7", { layers: 2, bytes: 1_000_000 }),
   ]);
   writeFileSync(path.join(work, "cp-token"), cp.token);
   const config = path.join(work, "agent.json");

@@ -30,6 +30,9 @@ const DOCKER_TEXTS: [string, boolean, string][] = [
   ["Get \"https://quay.io/v2/\": x509: certificate signed by unknown authority", false, "registry_unreachable"],
   ["manifest digest sha256:aaa does not match expected sha256:bbb", true, "digest_mismatch"],
   ["denied: requested access to the resource is denied", true, "image_access_denied"],
+  ["Get \"http://ghcr.io/v2/\": unauthorized: incorrect username or password", true, "registry_auth_failed"],
+  ["Head \"https://registry-1.docker.io/v2/acme/private/manifests/1\": unauthorized: authentication required", false, "image_not_found"],
+  ["denied: requested access to the resource is denied", false, "image_not_found"],
 ];
 
 describe("classifyDockerMessage", () => {

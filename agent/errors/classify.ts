@@ -25,7 +25,12 @@ const DOCKER_RULES: readonly [RegExp, ErrorCode][] = [
 ];
 
 export function classifyDockerMessage(message: string, ctx: DockerContext): ErrorCode {
-  for (const [re, code] of DOCKER_RULES) if (re.test(message)) return code;
+  for (const [re, code] of DOCKER_RULES) {
+    if (!re.test(message)) continue;
+    // Registries answer an anonymous pull of a private image as unauthorized or denied (SPEC §5).
+    if (!ctx.authenticated && (code === "registry_auth_failed" || code === "image_access_denied")) return "image_not_found";
+    return code;
+  }
   if (ctx.statusCode === 404) return "image_not_found";
   if (ctx.statusCode === 401) return "registry_auth_failed";
   return "internal";

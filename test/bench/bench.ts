@@ -31,11 +31,7 @@ const docker = new Docker({ socketPath: stack.info.socketPath });
 const { ghcr, ecr, quay } = stack.info.registries;
 aws.putParameter(`${PREFIX}rc_gh`, ghcr.password!);
 aws.ecrPasswords.set(ECR_ACCOUNT, ecr.password!);
-const T = {
-  ghcr: { url: ghcr.url, host: ghcr.host, user: ghcr.user!, password: ghcr.password! } as RegistryTarget,
-  ecr: { url: ecr.url, host: ecr.host, user: ecr.user!, password: ecr.password! } as RegistryTarget,
-  quay: { url: quay.url, host: quay.host } as RegistryTarget,
-};
+const T = { ghcr: ghcr.push, ecr: ecr.push, quay: quay.push };
 const results: { name: string; rows: string[][]; notes: string[] }[] = [];
 
 function run(cmd: string, args: string[], env: Record<string, string>, input?: string): Promise<{ ms: number; code: number | null; out: string }> {
@@ -97,8 +93,11 @@ const agentBake = async (svcs: unknown[], env: Record<string, string> = {}) => {
 };
 
 // The engine's limit: every image at once, straight through the Engine API, auth prepared.
-const authFor = (i: (typeof images)[number]) =>
-  i.target.user ? encodeRegistryAuth({ username: i.target.user, password: i.target.password!, serverAddress: i.target.host }) : undefined;
+const customer: Record<string, { user?: string; password?: string }> = { [ghcr.host]: ghcr, [ecr.host]: ecr };
+const authFor = (i: (typeof images)[number]) => {
+  const c = i.cred ? customer[i.target.host] : undefined;
+  return c?.user ? encodeRegistryAuth({ username: c.user, password: c.password!, serverAddress: i.target.host }) : undefined;
+};
 async function limitPull(list: typeof images): Promise<number> {
   const t0 = performance.now();
   await Promise.all(
@@ -119,7 +118,7 @@ const cliEnv = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: home, DOCKE
 async function cliPull(list: typeof images, login = true): Promise<number> {
   const t0 = performance.now();
   if (login) {
-    for (const t of [T.ghcr, T.ecr]) {
+    for (const t of [ghcr, ecr]) {
       const r = await run("docker", ["login", "-u", t.user!, "--password-stdin", t.host], cliEnv, t.password);
       if (r.code !== 0) throw new Error(`docker login failed: ${r.out}`);
     }

@@ -35,8 +35,8 @@ const stack = await startStack();
 const { ghcr, ecr } = stack.info.registries;
 const work = mkdtempSync(path.join(os.tmpdir(), "sbx-fleet-"));
 const [api, worker] = await Promise.all([
-  pushRandomImage({ url: ghcr.url, host: ghcr.host, user: ghcr.user!, password: ghcr.password! }, "fleet/api", "1", { layers: 1, bytes: 32 * 1024 }),
-  pushRandomImage({ url: ecr.url, host: ecr.host, user: ecr.user!, password: ecr.password! }, "fleet/worker", "1", { layers: 1, bytes: 32 * 1024 }),
+  pushRandomImage(ghcr.push, "fleet/api", "1", { layers: 1, bytes: 32 * 1024 }),
+  pushRandomImage(ecr.push, "fleet/worker", "1", { layers: 1, bytes: 32 * 1024 }),
 ]);
 
 interface Outcome {

@@ -14,7 +14,7 @@ const aws = await new AwsStandIn().start();
 const work = mkdtempSync(path.join(os.tmpdir(), "sbx-trace-"));
 const { ghcr } = stack.info.registries;
 aws.putParameter("/slothbox/registry-credentials/rc_gh", ghcr.password!);
-const img = await pushImage({ url: ghcr.url, host: ghcr.host, user: ghcr.user!, password: ghcr.password! }, "trace/one", "1", [randomLayer(2e6), randomLayer(2e6), randomLayer(2e6)]);
+const img = await pushImage(ghcr.push, "trace/one", "1", [randomLayer(2e6), randomLayer(2e6), randomLayer(2e6)]);
 const docker = new Docker({ socketPath: stack.info.socketPath });
 writeFileSync(path.join(work, "agent.json"), JSON.stringify({ stateDir: path.join(work, "s"), dockerSocket: stack.info.dockerHost, awsRegion: "us-east-1", logLevel: "warn" }));
 writeFileSync(path.join(work, "spec.json"), JSON.stringify({ bakeId: "bk_t", orgId: "o", registryCredentials: [{ id: "rc_gh", type: "token", registry: "ghcr.io", username: "acme-bot" }], services: [{ name: "one", image: img.reference, registryCredentialId: "rc_gh" }] }));

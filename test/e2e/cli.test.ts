@@ -62,7 +62,7 @@ describe("check-credential", () => {
     const r = await b.run(["check-credential", "--spec", f, "--id", "rc_old"]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAILED registry_auth_failed/);
-    expect(r.stdout).toMatch(/reported:.*401 Unauthorized/);
+    expect(r.stdout).toMatch(/reported:.*unauthorized: incorrect username or password/);
     expect(r.stdout).toMatch(/hint:\s+Authentication errors usually mean/);
   });
 
@@ -106,7 +106,7 @@ describe("exit codes for bad input", () => {
 describe("signals", () => {
   it("SIGTERM during a pull aborts it, writes no manifest, keeps events in the outbox, and exits 143", async () => {
     const repo = `acme/sig-${uid()}`;
-    await pushRandomImage({ url: quay.url, host: quay.host }, repo, "1", { layers: 1, bytes: 512 * 1024 });
+    await pushRandomImage(quay.push, repo, "1", { layers: 1, bytes: 512 * 1024 });
     const cp = await new ControlPlane("tok").start();
     await cp.stop();
     const b = box({ controlPlane: cp, config: { pullInactivityTimeoutSeconds: 60 } });
@@ -131,7 +131,7 @@ describe("signals", () => {
 
 describe("a control plane that is down", () => {
   it("costs at most ~10 s, never fails the bake, and leaves every event in the outbox", async () => {
-    const img = await pushRandomImage({ url: quay.url, host: quay.host }, `acme/cpdown-${uid()}`, "1");
+    const img = await pushRandomImage(quay.push, `acme/cpdown-${uid()}`, "1");
     const cp = await new ControlPlane("tok-" + uid()).start();
     await cp.stop();
     const b = box({ controlPlane: cp });
@@ -145,7 +145,7 @@ describe("a control plane that is down", () => {
   });
 
   it("is retried within the bake when it answers 503 once", async () => {
-    const img = await pushRandomImage({ url: quay.url, host: quay.host }, `acme/cpflap-${uid()}`, "1");
+    const img = await pushRandomImage(quay.push, `acme/cpflap-${uid()}`, "1");
     const cp = await new ControlPlane("tok-" + uid()).start();
     cp.failNext(1, 503);
     const b = box({ controlPlane: cp });

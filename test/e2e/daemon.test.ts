@@ -23,7 +23,7 @@ const boxes: Box[] = [];
 const daemons: Daemon[] = [];
 const gh = { id: "rc_gh", type: "token", label: "GHCR", registry: "ghcr.io", username: "acme-bot" };
 const ecrCred = { id: "rc_ecr", type: "ecr", registry: ecr.host };
-const ghTarget: RegistryTarget = { url: ghcr.url, host: ghcr.host, user: ghcr.user!, password: ghcr.password! };
+const ghTarget: RegistryTarget = ghcr.push;
 const spec = (services: Record<string, unknown>[], bakeId = `bk_${uid()}`) => ({ bakeId, orgId: "org_1", registryCredentials: [gh, ecrCred], services });
 
 function box(opts: Parameters<typeof newBox>[2] = {}): Box {
@@ -146,7 +146,7 @@ describe("bakes over the API", () => {
 
   it("answers 409 bake_in_progress while a bake runs, and SIGTERM aborts it and exits 0 in bounded time", async () => {
     const repo = `acme/dstall-${uid()}`;
-    await pushRandomImage({ url: quay.url, host: quay.host }, repo, "1", { layers: 1, bytes: 512 * 1024 });
+    await pushRandomImage(quay.push, repo, "1", { layers: 1, bytes: 512 * 1024 });
     const d = await daemon(box());
     const s = spec([{ name: "s", image: `${stall.host}/${repo}:1` }]);
     expect((await d.api("POST", "/v1/bakes", s)).status).toBe(202);
@@ -165,7 +165,7 @@ describe("delivery that loses nothing", () => {
     await cp.stop();
     const b = box({ controlPlane: cp });
     const d = await daemon(b);
-    const img = await pushRandomImage({ url: quay.url, host: quay.host }, `acme/dcp-${uid()}`, "1");
+    const img = await pushRandomImage(quay.push, `acme/dcp-${uid()}`, "1");
     const s = spec([{ name: "a", image: img.reference }]);
     expect((await d.api("POST", "/v1/bakes", s)).status).toBe(202);
     expect(await bakeDone(d, s.bakeId)).toMatchObject({ status: "succeeded" });
@@ -185,7 +185,7 @@ describe("delivery that loses nothing", () => {
     const b = box({ controlPlane: cp });
     const d = await daemon(b);
     const repo = `acme/dkill-${uid()}`;
-    await pushRandomImage({ url: quay.url, host: quay.host }, repo, "1", { layers: 1, bytes: 512 * 1024 });
+    await pushRandomImage(quay.push, repo, "1", { layers: 1, bytes: 512 * 1024 });
     const s = spec([{ name: "s", image: `${stall.host}/${repo}:1` }]);
     expect((await d.api("POST", "/v1/bakes", s)).status).toBe(202);
     // The control plane has the event but never answered: the agent dies mid-delivery, mid-pull.
@@ -245,7 +245,7 @@ describe("faults", () => {
       expect(down.json).toMatchObject({ status: "not_ready", checks: { docker: { ok: false, reason: expect.any(String) }, aws: { ok: true }, stateDir: { ok: true } } });
       dd = await startDockerd({ dir, hosts });
       await until(async () => (await d.api("GET", "/readyz", undefined, null)).status === 200, 10_000, "ready again");
-      const img = await pushRandomImage({ url: quay.url, host: quay.host }, `acme/dback-${uid()}`, "1");
+      const img = await pushRandomImage(quay.push, `acme/dback-${uid()}`, "1");
       const s = spec([{ name: "a", image: img.reference }]);
       await d.api("POST", "/v1/bakes", s);
       expect(await bakeDone(d, s.bakeId)).toMatchObject({ status: "succeeded" });

@@ -74,7 +74,7 @@ describe("the stand-in's token bucket", () => {
 
 describe("the agent under throttling", () => {
   it("finishes a bake whose SSM call is throttled, with one successful call and few attempts", async () => {
-    const img = await pushRandomImage({ url: ghcr.url, host: ghcr.host, user: ghcr.user!, password: ghcr.password! }, `acme/thr-${uid()}`, "1");
+    const img = await pushRandomImage(ghcr.push, `acme/thr-${uid()}`, "1");
     aws.clearFaults();
     // Another box just took the only token: this box's first call is throttled.
     aws.throttle("ssm:GetParameter", 0.5, 1);

@@ -83,8 +83,8 @@ describe("packer build of the local template", () => {
     const id = `rc_${n}`;
     aws.putParameter(`${PREFIX}${id}`, credentialSecret);
     const [api, cache] = await Promise.all([
-      pushRandomImage({ url: ghcr.url, host: ghcr.host, user: ghcr.user!, password: ghcr.password! }, `acme/pk-${n}`, "1"),
-      pushRandomImage({ url: quay.url, host: quay.host }, `acme/pkc-${n}`, "1"),
+      pushRandomImage(ghcr.push, `acme/pk-${n}`, "1"),
+      pushRandomImage(quay.push, `acme/pkc-${n}`, "1"),
     ]);
     const stateDir = path.join(dir, "state");
     const files = {
@@ -141,7 +141,7 @@ describe("packer build of the local template", () => {
     if (process.env["SHOW_PACKER"]) console.log(r.out);
     expect(r.code).toBe(1);
     expect(r.out).toContain("registry_auth_failed");
-    expect(r.out).toContain("401 Unauthorized");
+    expect(r.out).toContain("unauthorized: incorrect username or password");
     expect(r.out).toContain("no artifacts were created");
     expect(r.out).not.toContain(revoked);
     expect(existsSync(path.join(r.stateDir, "manifest.json"))).toBe(false);

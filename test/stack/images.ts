@@ -2,6 +2,8 @@
 // random bytes) and pushes them straight through the registry HTTP API, so the
 // test dockerd starts cold: nothing is built in, or left behind by, the engine.
 import { createHash, randomBytes } from "node:crypto";
+import http from "node:http";
+import https from "node:https";
 import { gzipSync } from "node:zlib";
 
 export interface Layer {
@@ -54,36 +56,82 @@ export function randomLayer(bytes: number, name = `layer-${randomBytes(4).toStri
 }
 
 export interface RegistryTarget {
-  /** Where to send HTTP (e.g. `http://127.0.0.2`). */
+  /** Where to send HTTP (e.g. `http://127.0.0.2`, `https://127.0.0.10`). */
   url: string;
   /** The registry's name in references (e.g. `ghcr.io`). */
   host: string;
   user?: string;
   password?: string;
+  /** For TLS registries: the CA to trust and the name to verify. */
+  ca?: string;
+  servername?: string;
 }
 
-async function call(target: RegistryTarget, method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Response> {
-  const h: Record<string, string> = { ...headers };
-  if (target.user !== undefined) h["authorization"] = "Basic " + Buffer.from(`${target.user}:${target.password ?? ""}`).toString("base64");
-  const res = await fetch(target.url + path, { method, headers: h, body: body ? new Uint8Array(body) : undefined });
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+function send(target: RegistryTarget, method: string, url: string, body: Buffer | undefined, headers: Record<string, string>): Promise<Reply> {
+  const u = new URL(url);
+  const mod = u.protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(
+      {
+        method,
+        host: u.hostname,
+        port: u.port || undefined,
+        path: u.pathname + u.search,
+        headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) },
+        ...(u.protocol === "https:" ? { ca: target.ca, servername: target.servername } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const basic = (t: RegistryTarget) => "Basic " + Buffer.from(`${t.user}:${t.password ?? ""}`).toString("base64");
+const tokens = new WeakMap<RegistryTarget, Map<string, string>>();
+
+/** One registry call, answering a Bearer challenge with a token for the asked scope. */
+async function call(target: RegistryTarget, method: string, path: string, body?: Buffer, headers: Record<string, string> = {}, ok = (s: number) => s < 300): Promise<Reply> {
+  const url = path.startsWith("http") ? path : target.url + path;
+  const cache = tokens.get(target) ?? new Map<string, string>();
+  tokens.set(target, cache);
+  const repo = /\/v2\/(.+?)\/(blobs|manifests)\//.exec(new URL(url).pathname)?.[1] ?? "";
+  const auth = () => (cache.get(repo) ? `Bearer ${cache.get(repo)}` : target.user !== undefined ? basic(target) : undefined);
+  const h = () => ({ ...headers, ...(auth() ? { authorization: auth()! } : {}) });
+  let res = await send(target, method, url, body, h());
+  const challenge = String(res.headers["www-authenticate"] ?? "");
+  if (res.status === 401 && challenge.startsWith("Bearer ")) {
+    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const realm = new URL(params["realm"]!);
+    realm.searchParams.set("service", params["service"] ?? "");
+    if (params["scope"]) realm.searchParams.set("scope", params["scope"]);
+    const t = await send(target, "GET", realm.toString(), undefined, target.user !== undefined ? { authorization: basic(target) } : {});
+    if (t.status !== 200) throw new Error(`token for ${params["scope"]}: ${t.status} ${t.body}`);
+    cache.set(repo, (JSON.parse(t.body.toString()) as { token: string }).token);
+    res = await send(target, method, url, body, h());
+  }
+  if (!ok(res.status)) throw new Error(`${method} ${path}: ${res.status} ${res.body}`);
   return res;
 }
 
 async function pushBlob(target: RegistryTarget, repo: string, blob: Buffer, digest: string): Promise<void> {
-  const head = await fetch(`${target.url}/v2/${repo}/blobs/${digest}`, {
-    method: "HEAD",
-    headers: target.user ? { authorization: "Basic " + Buffer.from(`${target.user}:${target.password}`).toString("base64") } : {},
-  });
+  const head = await call(target, "HEAD", `/v2/${repo}/blobs/${digest}`, undefined, {}, () => true);
   if (head.status === 200) return;
   // distribution starts an upload session on POST and completes it on PUT.
   const started = await call(target, "POST", `/v2/${repo}/blobs/uploads/`);
-  const location = new URL(started.headers.get("location") ?? "", target.url);
+  const location = new URL(String(started.headers["location"] ?? ""), target.url);
   location.searchParams.set("digest", digest);
-  await call(target, "PUT", location.pathname + location.search, blob, {
-    "content-type": "application/octet-stream",
-    "content-length": String(blob.length),
-  });
+  await call(target, "PUT", target.url + location.pathname + location.search, blob, { "content-type": "application/octet-stream" });
 }
 
 /** Pushes an image of the given layers; returns its manifest digest and image ID. */

@@ -37,8 +37,13 @@ export function htpasswdLine(user: string, password: string): string {
 export interface RegistryOptions {
   name: string;
   address: string;
-  /** user → password; none means anonymous pulls and pushes. */
+  /** Default 80; Docker Hub is served on 443 with TLS. */
+  port?: number;
+  /** Basic auth: user → password (htpasswd). */
   users?: Record<string, string>;
+  /** Bearer-token auth (distribution's `auth: token`), the way most public registries work. */
+  token?: { realm: string; service: string; issuer: string; rootCertPem: string };
+  tls?: { certPem: string; keyPem: string };
 }
 
 export interface Registry {
@@ -51,9 +56,29 @@ export interface Registry {
 
 export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
   const users = opts.users ?? {};
-  const auth = Object.keys(users).length
-    ? `auth:\n  htpasswd:\n    realm: ${opts.name}\n    path: /etc/registry/htpasswd\n`
-    : "";
+  const port = opts.port ?? 80;
+  const files: { content: string; target: string }[] = [];
+  let auth = "";
+  if (opts.token) {
+    auth = [
+      "auth:",
+      "  token:",
+      `    realm: ${opts.token.realm}`,
+      `    service: ${opts.token.service}`,
+      `    issuer: ${opts.token.issuer}`,
+      "    rootcertbundle: /etc/registry/token-signers.pem",
+      "",
+    ].join("\n");
+    files.push({ content: opts.token.rootCertPem, target: "/etc/registry/token-signers.pem" });
+  } else if (Object.keys(users).length) {
+    auth = `auth:\n  htpasswd:\n    realm: ${opts.name}\n    path: /etc/registry/htpasswd\n`;
+    const lines = Object.entries(users).map(([u, p]) => htpasswdLine(u, p));
+    files.push({ content: lines.join("\n") + "\n", target: "/etc/registry/htpasswd" });
+  }
+  const tls = opts.tls ? ["  tls:", "    certificate: /etc/registry/tls.pem", "    key: /etc/registry/tls.key"] : [];
+  if (opts.tls) {
+    files.push({ content: opts.tls.certPem, target: "/etc/registry/tls.pem" }, { content: opts.tls.keyPem, target: "/etc/registry/tls.key" });
+  }
   const config = [
     "version: 0.1",
     "log:",
@@ -66,14 +91,11 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
     "  delete:",
     "    enabled: true",
     "http:",
-    `  addr: ${opts.address}:80`,
+    `  addr: ${opts.address}:${port}`,
+    ...tls,
     auth,
   ].join("\n");
-  const files = [{ content: config, target: "/etc/registry/config.yml" }];
-  if (Object.keys(users).length) {
-    const lines = Object.entries(users).map(([u, p]) => htpasswdLine(u, p));
-    files.push({ content: lines.join("\n") + "\n", target: "/etc/registry/htpasswd" });
-  }
+  files.unshift({ content: config, target: "/etc/registry/config.yml" });
   const container = await new GenericContainer(REGISTRY_IMAGE)
     .withNetworkMode("host")
     .withCopyContentToContainer(files)
@@ -82,5 +104,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
     .withWaitStrategy(Wait.forLogMessage(/listening on/))
     .withStartupTimeout(30_000)
     .start();
-  return { name: opts.name, address: opts.address, url: `http://${opts.address}`, users, container };
+  const scheme = opts.tls ? "https" : "http";
+  const url = `${scheme}://${opts.address}${port === (opts.tls ? 443 : 80) ? "" : `:${port}`}`;
+  return { name: opts.name, address: opts.address, url, users, container };
 }

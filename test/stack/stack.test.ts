@@ -97,7 +97,7 @@ describe("the AWS stand-in", () => {
 describe("the registries and dockerd", () => {
   it("logs in with POST /auth and pulls from the ECR-named host with X-Registry-Auth", async () => {
     const ecr = stack.registries.ecr;
-    const img = await pushRandomImage({ url: ecr.url, host: ecr.host, user: ecr.user, password: ecr.password }, "smoke/app", "1");
+    const img = await pushRandomImage(ecr.push, "smoke/app", "1");
     const auth = { username: "AWS", password: ecr.password!, serveraddress: ecr.host };
     const login = await docker.checkAuth(auth);
     expect(login).toMatchObject({ Status: "Login Succeeded" });
@@ -109,22 +109,27 @@ describe("the registries and dockerd", () => {
     expect(inspected.RepoDigests).toContain(`${ecr.host}/smoke/app@${img.digest}`);
   });
 
-  it("answers a wrong password with the registry's 401 text", async () => {
+  it("answers a wrong password with the token server's words (bearer-token auth)", async () => {
     const ghcr = stack.registries.ghcr;
     await expect(docker.checkAuth({ username: "acme-bot", password: "wrong", serveraddress: ghcr.host })).rejects.toThrow(
-      /401 Unauthorized/,
+      /unauthorized: incorrect username or password/,
     );
+  });
+
+  it("answers a wrong password on a basic-auth registry with its 401 text", async () => {
+    const ecr = stack.registries.ecr;
+    await expect(docker.checkAuth({ username: "AWS", password: "wrong", serveraddress: ecr.host })).rejects.toThrow(/401 Unauthorized/);
   });
 
   it("refuses an anonymous pull of a private image", async () => {
     const ghcr = stack.registries.ghcr;
-    const img = await pushRandomImage({ url: ghcr.url, host: ghcr.host, user: ghcr.user, password: ghcr.password }, "smoke/private", "1");
-    await expect(pull(img.reference)).rejects.toThrow(/no basic auth credentials/);
+    const img = await pushRandomImage(ghcr.push, "smoke/private", "1");
+    await expect(pull(img.reference)).rejects.toThrow(/pull access denied for ghcr\.io\/smoke\/private, repository does not exist or may require 'docker login'/);
   });
 
   it("has a registry that serves the manifest and then stalls mid-blob", async () => {
     const quay = stack.registries.quay;
-    await pushRandomImage({ url: quay.url, host: quay.host }, "smoke/stall", "1", { layers: 1, bytes: 256 * 1024 });
+    await pushRandomImage(quay.push, "smoke/stall", "1", { layers: 1, bytes: 256 * 1024 });
     const started = Date.now();
     await expect(pull(`${stack.registries.stall.host}/smoke/stall:1`, undefined, 6000)).rejects.toThrow("pull timed out");
     expect(Date.now() - started).toBeGreaterThanOrEqual(5900);

@@ -3,20 +3,26 @@
 // plane are cheap in-process servers that each test starts for itself
 // (aws/stand-in.ts, control-plane.ts), so tests never share their faults.
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
+import { makeCerts } from "./certs.ts";
 import { startDockerd, type Dockerd } from "./dockerd.ts";
 import { startFaultProxy, type FaultProxy } from "./fault-proxy.ts";
+import type { RegistryTarget } from "./images.ts";
 import { buildRegistryImage, startRegistry, type Registry } from "./registry.ts";
+import { TOKEN_ISSUER, TokenServer, type ServiceUsers } from "./token-server.ts";
 
 export interface RegistryInfo {
   /** The registry's name as images and credentials write it. */
   host: string;
-  /** Loopback address it serves on (port 80). */
+  /** Loopback address it serves on (port 80; Docker Hub 443). */
   address: string;
   url: string;
+  /** The credential a customer would store: username and secret, in the registry's own form. */
   user?: string;
   password?: string;
+  /** How the test helpers push to it (an admin that may push everywhere). */
+  push: RegistryTarget;
 }
 
 export interface StackInfo {
@@ -32,7 +38,16 @@ export interface StackInfo {
     quay: RegistryInfo;
     stall: RegistryInfo;
     flaky: RegistryInfo;
+    dockerhub: RegistryInfo;
+    gcr: RegistryInfo;
+    pkgdev: RegistryInfo;
+    digitalocean: RegistryInfo;
+    acr: RegistryInfo;
+    gitlab: RegistryInfo;
   };
+  /** GCR / Artifact Registry: the service-account key, and the same key base64-encoded. */
+  gcpKey: { json: string; base64: string };
+  tokenServerUrl: string;
 }
 
 export const ECR_ACCOUNT = "123456789012";
@@ -44,7 +59,39 @@ const ADDRESSES = {
   quay: { host: "quay.io", address: "127.0.0.4" },
   stall: { host: "stall.registry.test", address: "127.0.0.5" },
   flaky: { host: "flaky.registry.test", address: "127.0.0.6" },
+  dockerhub: { host: "registry-1.docker.io", address: "127.0.0.10" },
+  gcr: { host: "gcr.io", address: "127.0.0.11" },
+  pkgdev: { host: "europe-west1-docker.pkg.dev", address: "127.0.0.13" },
+  digitalocean: { host: "registry.digitalocean.com", address: "127.0.0.14" },
+  acr: { host: "acme.azurecr.io", address: "127.0.0.15" },
+  gitlab: { host: "registry.gitlab.com", address: "127.0.0.16" },
 } as const;
+
+/** dockerd treats docker.io and index.docker.io as Docker Hub and reaches it at registry-1.docker.io. */
+const DOCKER_HUB_NAMES = ["registry-1.docker.io", "index.docker.io"];
+
+/** A service-account key as GCP issues it: multi-line, quoted, a PEM key with \\n, ~2.3 KB. */
+function gcpServiceAccountKey(): string {
+  const pem = "-----BEGIN PRIVATE KEY-----\n" + (randomBytes(1190).toString("base64").match(/.{1,64}/g) ?? []).join("\n") + "\n-----END PRIVATE KEY-----\n";
+  return JSON.stringify(
+    {
+      type: "service_account",
+      project_id: "acme-project",
+      private_key_id: randomBytes(20).toString("hex"),
+      private_key: pem,
+      client_email: "slothbox-puller@acme-project.iam.gserviceaccount.com",
+      client_id: "1" + randomBytes(10).readBigUInt64BE().toString().slice(0, 20),
+      auth_uri: "https://accounts.google.com/o/oauth2/auth",
+      token_uri: "https://oauth2.googleapis.com/token",
+      auth_provider_x509_cert_url: "https://www.googleapis.com/oauth2/v1/certs",
+      client_x509_cert_url: "https://www.googleapis.com/robot/v1/metadata/x509/slothbox-puller%40acme-project.iam.gserviceaccount.com",
+      universe_domain: "googleapis.com",
+      note: "quotes \" and backslashes \\ and a tab\t survive",
+    },
+    null,
+    2,
+  );
+}
 
 export interface Stack {
   info: StackInfo;
@@ -71,21 +118,73 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const dockerd: Dockerd = await startDockerd({ dir, hosts });
+    mkdirSync(dir, { recursive: true });
+    const certs = makeCerts(dir, DOCKER_HUB_NAMES);
+    hosts["index.docker.io"] = ADDRESSES.dockerhub.address;
+    const dockerd: Dockerd = await startDockerd({ dir, hosts, env: { SSL_CERT_FILE: certs.bundleFile } });
     cleanups.push(() => dockerd.stop());
     testcontainersEnv(dockerd.dockerHost);
     await buildRegistryImage(dir);
-    const ghcrUser = { user: "acme-bot", password: secret() };
+
+    const admin = { user: "slothbox-test-admin", password: secret() };
+    const tokens = await new TokenServer({ signingKeyPem: certs.signingKeyPem, signingCertPem: certs.signingCertPem, admin }).start();
+    cleanups.push(() => tokens.stop());
+
+    const gcpJson = gcpServiceAccountKey();
+    const gcpKey = { json: gcpJson, base64: Buffer.from(gcpJson).toString("base64") };
+    const doToken = "dop_v1_" + randomBytes(32).toString("hex");
+    // Each registry's credential in the form its users store it (README: registries).
+    const creds: Record<string, { user: string; password: string }> = {
+      ghcr: { user: "acme-bot", password: "ghp_" + randomBytes(18).toString("base64url") },
+      ecr: { user: "AWS", password: secret() },
+      quay: { user: "acme+deployer", password: randomBytes(32).toString("hex").toUpperCase() },
+      dockerhub: { user: "acme", password: "dckr_pat_" + randomBytes(20).toString("base64url") },
+      gcr: { user: "_json_key", password: gcpJson },
+      pkgdev: { user: "_json_key_base64", password: gcpKey.base64 },
+      digitalocean: { user: doToken, password: doToken },
+      acr: { user: "acme-pull-token", password: randomBytes(24).toString("base64") },
+      gitlab: { user: "gitlab+deploy-token-4242", password: "gldt-" + randomBytes(15).toString("base64url") },
+    };
     // X-Registry-Auth must be padded base64url: these users make the JSON need 0, 1 and 2 '=' signs.
-    const awkwardUsers = ["", "x", "xy"].map((pad, i) => ({
-      user: `acme+robot${i}`,
-      password: `${secret()}"\\/+?~>${pad}`,
-    }));
-    const ecrUser = { user: "AWS", password: secret() };
+    const awkwardUsers = ["", "x", "xy"].map((pad, i) => ({ user: `acme+robot${i}`, password: `${secret()}"\\/+?~>${pad}` }));
+    const TEST_NAMESPACES = ["acme/", "smoke/", "trace/", "bench/", "fleet/"];
+    const services: Record<string, { service: string; users: ServiceUsers }> = {
+      ghcr: {
+        service: "ghcr.io",
+        users: {
+          users: Object.fromEntries([[creds.ghcr!.user, creds.ghcr!.password], ...awkwardUsers.map((u) => [u.user, u.password])]),
+          publicRepos: [],
+          readable: Object.fromEntries([creds.ghcr!.user, ...awkwardUsers.map((u) => u.user)].map((u) => [u, TEST_NAMESPACES])),
+        },
+      },
+      quay: { service: "quay.io", users: { users: { [creds.quay!.user]: creds.quay!.password }, publicRepos: TEST_NAMESPACES, readable: { [creds.quay!.user]: ["acmecorp/"] } } },
+      dockerhub: {
+        service: "registry.docker.io",
+        users: { users: { [creds.dockerhub!.user]: creds.dockerhub!.password }, publicRepos: ["library/", "public/"], readable: { [creds.dockerhub!.user]: ["acme/"] } },
+      },
+      gcr: { service: "gcr.io", users: { users: { _json_key: gcpJson, _json_key_base64: gcpKey.base64 }, publicRepos: [], readable: { _json_key: ["acme-project/"], _json_key_base64: ["acme-project/"] } } },
+      pkgdev: {
+        service: ADDRESSES.pkgdev.host,
+        users: { users: { _json_key: gcpJson, _json_key_base64: gcpKey.base64 }, publicRepos: [], readable: { _json_key: ["acme-project/"], _json_key_base64: ["acme-project/"] } },
+      },
+      digitalocean: { service: "registry.digitalocean.com", users: { users: { [doToken]: doToken }, publicRepos: [], readable: { [doToken]: ["acme/"] } } },
+      acr: { service: "acme.azurecr.io", users: { users: { [creds.acr!.user]: creds.acr!.password }, publicRepos: [], readable: { [creds.acr!.user]: ["acme/", "app/"] } } },
+      gitlab: { service: "container_registry", users: { users: { [creds.gitlab!.user]: creds.gitlab!.password }, publicRepos: [], readable: { [creds.gitlab!.user]: ["acme/"] } } },
+    };
+    for (const v of Object.values(services)) tokens.addService(v.service, v.users);
+    const tokenAuth = (k: string) => ({ realm: `${tokens.url}/token`, service: services[k]!.service, issuer: TOKEN_ISSUER, rootCertPem: certs.signingCertPem });
     const started: Registry[] = await Promise.all([
-      startRegistry({ name: "ghcr.io", address: ADDRESSES.ghcr.address, users: Object.fromEntries([[ghcrUser.user, ghcrUser.password], ...awkwardUsers.map((u) => [u.user, u.password])]) }),
-      startRegistry({ name: ECR_HOST, address: ADDRESSES.ecr.address, users: { [ecrUser.user]: ecrUser.password } }),
-      startRegistry({ name: "quay.io", address: ADDRESSES.quay.address }),
+      ...["ghcr", "quay", "gcr", "pkgdev", "digitalocean", "acr", "gitlab"].map((k) =>
+        startRegistry({ name: ADDRESSES[k as keyof typeof ADDRESSES].host, address: ADDRESSES[k as keyof typeof ADDRESSES].address, token: tokenAuth(k) }),
+      ),
+      startRegistry({ name: ECR_HOST, address: ADDRESSES.ecr.address, users: { [creds.ecr!.user]: creds.ecr!.password } }),
+      startRegistry({
+        name: "registry-1.docker.io",
+        address: ADDRESSES.dockerhub.address,
+        port: 443,
+        token: tokenAuth("dockerhub"),
+        tls: { certPem: readFileSync(certs.tlsCertFile, "utf8"), keyPem: readFileSync(certs.tlsKeyFile, "utf8") },
+      }),
     ]);
     for (const r of started) cleanups.push(() => r.container.stop({ remove: true, removeVolumes: true }).then(() => undefined));
     const proxies: FaultProxy[] = [
@@ -93,12 +192,20 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
       await startFaultProxy("flaky", ADDRESSES.flaky.address, ADDRESSES.quay.address),
     ];
     for (const p of proxies) cleanups.push(() => p.stop());
-    const reg = (k: keyof typeof ADDRESSES, u?: { user: string; password: string }): RegistryInfo => ({
-      host: ADDRESSES[k].host,
-      address: ADDRESSES[k].address,
-      url: `http://${ADDRESSES[k].address}`,
-      ...(u ?? {}),
-    });
+    const reg = (k: keyof typeof ADDRESSES): RegistryInfo => {
+      const a = ADDRESSES[k];
+      const tls = k === "dockerhub";
+      const url = tls ? `https://${a.address}` : `http://${a.address}`;
+      const c = creds[k];
+      const pushUser = k === "ecr" ? creds.ecr! : admin;
+      return {
+        host: a.host,
+        address: a.address,
+        url,
+        ...(c ? { user: c.user, password: c.password } : {}),
+        push: { url, host: a.host, user: pushUser.user, password: pushUser.password, ...(tls ? { ca: certs.caCert, servername: a.host } : {}) },
+      };
+    };
     const info: StackInfo = {
       dir,
       dockerHost: dockerd.dockerHost,
@@ -106,12 +213,20 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
       dockerdPid: dockerd.pid,
       awkwardUsers,
       registries: {
-        ghcr: reg("ghcr", ghcrUser),
-        ecr: reg("ecr", ecrUser),
+        ghcr: reg("ghcr"),
+        ecr: reg("ecr"),
         quay: reg("quay"),
         stall: reg("stall"),
         flaky: reg("flaky"),
+        dockerhub: reg("dockerhub"),
+        gcr: reg("gcr"),
+        pkgdev: reg("pkgdev"),
+        digitalocean: reg("digitalocean"),
+        acr: reg("acr"),
+        gitlab: reg("gitlab"),
       },
+      gcpKey,
+      tokenServerUrl: tokens.url,
     };
     return { info, stop };
   } catch (err) {

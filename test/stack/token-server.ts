@@ -1,0 +1,108 @@
+// A registry token server as Docker Hub, GHCR, Quay, GitLab, GCR and ACR run
+// them: the registry answers 401 with `WWW-Authenticate: Bearer realm=…,
+// service=…,scope=…`; this server checks the client's Basic credentials for that
+// service and issues a JWT (RS256, the signing certificate in its `x5c` header)
+// granting only what the user may do. Wrong passwords and refused repositories
+// get the real error bodies.
+import { createSign, randomBytes, X509Certificate } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface ServiceUsers {
+  /** user → password */
+  users: Record<string, string>;
+  /** Repositories (path prefixes ending in `/`, or exact names) anyone may pull. */
+  publicRepos: string[];
+  /** Repositories (prefixes or names) each user may pull. */
+  readable: Record<string, string[]>;
+}
+
+export const TOKEN_ISSUER = "slothbox-test-token-server";
+
+function b64url(b: Buffer | string): string {
+  return Buffer.from(b).toString("base64url");
+}
+
+function matches(repo: string, patterns: string[]): boolean {
+  return patterns.some((p) => (p.endsWith("/") ? repo.startsWith(p) : repo === p));
+}
+
+export class TokenServer {
+  url = "";
+  readonly requests: { service: string; account?: string; scope: string; status: number }[] = [];
+  private readonly server: http.Server;
+  private readonly services = new Map<string, ServiceUsers>();
+  private readonly signingKeyPem: string;
+  private readonly x5c: string;
+  private readonly admin: { user: string; password: string };
+
+  constructor(opts: { signingKeyPem: string; signingCertPem: string; admin: { user: string; password: string } }) {
+    this.signingKeyPem = opts.signingKeyPem;
+    this.x5c = new X509Certificate(opts.signingCertPem).raw.toString("base64");
+    this.admin = opts.admin;
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.on("connection", (s) => s.setNoDelay(true));
+  }
+
+  addService(service: string, users: ServiceUsers): void {
+    this.services.set(service, users);
+  }
+
+  async start(host = "127.0.0.1"): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, host, resolve));
+    this.url = `http://${host}:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://token");
+    const service = url.searchParams.get("service") ?? "";
+    const scopes = url.searchParams.getAll("scope");
+    const reply = (status: number, body: unknown) => {
+      this.requests.push({ service, scope: scopes.join(" "), status, ...(account ? { account } : {}) });
+      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+    };
+    let account: string | undefined;
+    const svc = this.services.get(service);
+    if (url.pathname !== "/token" || !svc) return reply(404, { errors: [{ code: "NOT_FOUND", message: `unknown service ${service}` }] });
+    const auth = req.headers["authorization"];
+    let admin = false;
+    if (auth?.startsWith("Basic ")) {
+      const decoded = Buffer.from(auth.slice(6), "base64").toString("utf8");
+      const i = decoded.indexOf(":");
+      const user = decoded.slice(0, i);
+      const password = decoded.slice(i + 1);
+      admin = user === this.admin.user && password === this.admin.password;
+      if (!admin && svc.users[user] !== password) {
+        // Docker Hub's and GHCR's answer to a wrong password or a revoked token.
+        return reply(401, { details: "incorrect username or password" });
+      }
+      account = user;
+    }
+    const access: { type: string; name: string; actions: string[] }[] = [];
+    for (const scope of scopes) {
+      const [type, name, actions] = scope.split(":");
+      if (type !== "repository" || !name || !actions) continue;
+      const wanted = actions.split(",");
+      let granted: string[] = [];
+      if (admin) granted = wanted;
+      else if (matches(name, svc.publicRepos) || (account && matches(name, svc.readable[account] ?? []))) granted = wanted.filter((a) => a === "pull");
+      if (account && !admin && granted.length === 0) {
+        return reply(403, { errors: [{ code: "DENIED", message: "requested access to the resource is denied" }] });
+      }
+      access.push({ type, name, actions: granted });
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const header = { typ: "JWT", alg: "RS256", x5c: [this.x5c] };
+    const claims = { iss: TOKEN_ISSUER, sub: account ?? "", aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(12).toString("hex"), access };
+    const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+    const signature = createSign("RSA-SHA256").update(signingInput).sign(this.signingKeyPem);
+    const token = `${signingInput}.${b64url(signature)}`;
+    reply(200, { token, access_token: token, expires_in: 300, issued_at: new Date(now * 1000).toISOString() });
+  }
+}
