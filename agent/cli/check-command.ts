@@ -30,15 +30,22 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     io.stderr(`error: credential_not_found: no credential with id "${args.id}" in the spec (have: ${parsed.spec.credentials.map((c) => c.id).join(", ") || "none"})`);
     return EXIT.usage;
   }
-  say(`credential ${cred.id}${cred.label ? ` "${cred.label}"` : ""}`);
-  say(`  type:     ${cred.type}`);
-  say(`  registry: ${cred.registry}`);
-  if (cred.type === "token") {
-    say(`  username: ${cred.username}`);
-    say(`  secret:   SSM SecureString ${cred.parameterName}`);
-  } else say(`  token:    ecr:GetAuthorizationToken for registry ${cred.ecr?.accountId} in ${cred.ecr?.region}`);
+  // The secret is fetched before anything is printed: a username may be the secret
+  // itself (DigitalOcean), and the scrubber knows it only once it has been fetched.
+  const header = () => {
+    say(`credential ${cred.id}${cred.label ? ` "${cred.label}"` : ""}`);
+    say(`  type:     ${cred.type}`);
+    say(`  registry: ${cred.registry}`);
+    if (cred.type === "token") {
+      say(`  username: ${cred.username}`);
+      say(`  secret:   SSM SecureString ${cred.parameterName}`);
+    } else say(`  token:    ecr:GetAuthorizationToken for registry ${cred.ecr?.accountId} in ${cred.ecr?.region}`);
+  };
+  let printed = false;
   try {
     const { auth } = await rt.newResolver().resolve(cred, signal);
+    header();
+    printed = true;
     say(`  secret:   obtained${auth.expiresAt ? ` (expires ${new Date(auth.expiresAt).toISOString()})` : ""}`);
     await waitForDocker(rt.docker, rt.clock, signal, (m) => io.stderr(m));
     try {
@@ -51,6 +58,7 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     return EXIT.ok;
   } catch (err) {
     if (signal.aborted) throw err;
+    if (!printed) header();
     const e = asAgentError(err);
     say(`  result:   FAILED ${e.code}${e.retryable ? " (retryable)" : ""}`);
     say(`  reported: ${e.message}`);

@@ -40,8 +40,11 @@ export class HumanRenderer {
         const c = s.credential;
         if (s.phase === "fetch") {
           const where = c.type === "ecr" ? `ecr:GetAuthorizationToken (${c.ecr?.region})` : `SSM ${c.parameterName}`;
-          return this.line(`credential ${c.id}: ${c.type} for ${c.registry}${c.username ? ` as ${c.username}` : ""} — reading ${where}`);
+          return this.line(`credential ${c.id}: ${c.type} for ${c.registry} — reading ${where}`);
         }
+        // The username only now: some registries' usernames are the secret itself (DigitalOcean),
+        // which the scrubber knows once it has been fetched.
+        if (s.phase === "login") return this.line(`credential ${c.id}: logging in to ${c.registry}${c.username ? ` as ${c.username}` : ""}`);
         if (s.phase === "logged-in") return this.line(`credential ${c.id}: login to ${c.registry} succeeded`);
         return;
       }

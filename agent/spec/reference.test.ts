@@ -52,3 +52,23 @@ describe("parseReference", () => {
     expect(repoDigestName("nonsense")).toBeUndefined();
   });
 });
+
+describe("image references on every supported registry", () => {
+  it.each([
+    ["redis:7", "docker.io", "library/redis"],
+    ["acme/tool:1", "docker.io", "acme/tool"],
+    ["registry-1.docker.io/acme/api:1", "docker.io", "acme/api"],
+    ["ghcr.io/acme/api:1.4.2", "ghcr.io", "acme/api"],
+    ["gcr.io/acme-project/app:v1", "gcr.io", "acme-project/app"],
+    ["us.gcr.io/acme-project/app:v1", "us.gcr.io", "acme-project/app"],
+    ["europe-west1-docker.pkg.dev/acme-project/containers/app:v1", "europe-west1-docker.pkg.dev", "acme-project/containers/app"],
+    ["quay.io/acmecorp/app:2", "quay.io", "acmecorp/app"],
+    ["registry.digitalocean.com/acme/app:3", "registry.digitalocean.com", "acme/app"],
+    ["acme.azurecr.io/app/api:4", "acme.azurecr.io", "app/api"],
+    ["registry.gitlab.com/acme/project/app:5", "registry.gitlab.com", "acme/project/app"],
+  ])("%s → %s / %s", (input, registry, path) => {
+    const r = parseReference(input);
+    expect(r.registry).toBe(registry);
+    expect(r.path).toBe(path);
+  });
+});

@@ -57,3 +57,43 @@ describe("parseEcrHost", () => {
     "x123456789012.dkr.ecr.us-east-1.amazonaws.com",
   ])("refuses the look-alike %s", (host) => expect(parseEcrHost(host)).toBeUndefined());
 });
+
+describe("the registries the platform supports", () => {
+  it.each([
+    ["docker.io", "docker.io", "https://index.docker.io/v1/"],
+    ["index.docker.io", "docker.io", "https://index.docker.io/v1/"],
+    ["registry-1.docker.io", "docker.io", "https://index.docker.io/v1/"],
+    ["ghcr.io", "ghcr.io", "ghcr.io"],
+    ["gcr.io", "gcr.io", "gcr.io"],
+    ["us.gcr.io", "us.gcr.io", "us.gcr.io"],
+    ["eu.gcr.io", "eu.gcr.io", "eu.gcr.io"],
+    ["asia.gcr.io", "asia.gcr.io", "asia.gcr.io"],
+    ["europe-west1-docker.pkg.dev", "europe-west1-docker.pkg.dev", "europe-west1-docker.pkg.dev"],
+    ["us-docker.pkg.dev", "us-docker.pkg.dev", "us-docker.pkg.dev"],
+    ["quay.io", "quay.io", "quay.io"],
+    ["registry.digitalocean.com", "registry.digitalocean.com", "registry.digitalocean.com"],
+    ["acme.azurecr.io", "acme.azurecr.io", "acme.azurecr.io"],
+    ["registry.gitlab.com", "registry.gitlab.com", "registry.gitlab.com"],
+    ["123456789012.dkr.ecr.eu-central-1.amazonaws.com", "123456789012.dkr.ecr.eu-central-1.amazonaws.com", "123456789012.dkr.ecr.eu-central-1.amazonaws.com"],
+  ])("%s is a valid credential host, registry %s, login server %s", (host, registry, server) => {
+    expect(hostProblem(host)).toBeUndefined();
+    expect(normalizeRegistry(host)).toBe(registry);
+    expect(serverAddress(host)).toBe(server);
+  });
+
+  it.each([
+    ["docker.io.evil.example", "docker.io"],
+    ["evil-docker.io", "docker.io"],
+    ["ghcr.io.evil.example", "ghcr.io"],
+    ["gcr.io.evil.example", "gcr.io"],
+    ["us.gcr.io", "gcr.io"],
+    ["quay.io.evil.example", "quay.io"],
+    ["registry.digitalocean.com.evil.example", "registry.digitalocean.com"],
+    ["acme.azurecr.io.evil.example", "acme.azurecr.io"],
+    ["other.azurecr.io", "acme.azurecr.io"],
+    ["registry.gitlab.com.evil.example", "registry.gitlab.com"],
+  ])("treats the look-alike %s as another registry than %s", (lookalike, real) => {
+    expect(normalizeRegistry(lookalike)).not.toBe(normalizeRegistry(real));
+    expect(serverAddress(lookalike)).not.toBe("https://index.docker.io/v1/");
+  });
+});

@@ -47,6 +47,8 @@ export interface StackInfo {
   };
   /** GCR / Artifact Registry: the service-account key, and the same key base64-encoded. */
   gcpKey: { json: string; base64: string };
+  /** A GitLab deploy token of 8 KB (SSM advanced parameters hold up to 8 KB). */
+  bigSecret: { user: string; password: string };
   tokenServerUrl: string;
 }
 
@@ -145,6 +147,7 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
       acr: { user: "acme-pull-token", password: randomBytes(24).toString("base64") },
       gitlab: { user: "gitlab+deploy-token-4242", password: "gldt-" + randomBytes(15).toString("base64url") },
     };
+    const bigSecret = { user: "gitlab+deploy-token-8192", password: "gldt-" + randomBytes(6141).toString("base64").slice(0, 8187) };
     // X-Registry-Auth must be padded base64url: these users make the JSON need 0, 1 and 2 '=' signs.
     const awkwardUsers = ["", "x", "xy"].map((pad, i) => ({ user: `acme+robot${i}`, password: `${secret()}"\\/+?~>${pad}` }));
     const TEST_NAMESPACES = ["acme/", "smoke/", "trace/", "bench/", "fleet/"];
@@ -169,7 +172,14 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
       },
       digitalocean: { service: "registry.digitalocean.com", users: { users: { [doToken]: doToken }, publicRepos: [], readable: { [doToken]: ["acme/"] } } },
       acr: { service: "acme.azurecr.io", users: { users: { [creds.acr!.user]: creds.acr!.password }, publicRepos: [], readable: { [creds.acr!.user]: ["acme/", "app/"] } } },
-      gitlab: { service: "container_registry", users: { users: { [creds.gitlab!.user]: creds.gitlab!.password }, publicRepos: [], readable: { [creds.gitlab!.user]: ["acme/"] } } },
+      gitlab: {
+        service: "container_registry",
+        users: {
+          users: { [creds.gitlab!.user]: creds.gitlab!.password, [bigSecret.user]: bigSecret.password },
+          publicRepos: [],
+          readable: { [creds.gitlab!.user]: ["acme/"], [bigSecret.user]: ["acme/"] },
+        },
+      },
     };
     for (const v of Object.values(services)) tokens.addService(v.service, v.users);
     const tokenAuth = (k: string) => ({ realm: `${tokens.url}/token`, service: services[k]!.service, issuer: TOKEN_ISSUER, rootCertPem: certs.signingCertPem });
@@ -226,6 +236,7 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
         gitlab: reg("gitlab"),
       },
       gcpKey,
+      bigSecret,
       tokenServerUrl: tokens.url,
     };
     return { info, stop };
