@@ -1,6 +1,7 @@
 // The real AWS ports: SDK v3 clients over the standard credential chain (on a
 // box it ends at the instance profile via IMDSv2). Loaded only when a credential
 // needs them, so that anonymous and warm bakes pay nothing for the SDK.
+import { raceAbort } from "../abort.ts";
 import type { Config } from "../config.ts";
 import { SpreadRetryStrategy } from "./retry-strategy.ts";
 import type { AwsPorts, EcrToken, ParameterValue } from "./types.ts";
@@ -29,16 +30,6 @@ export async function ssmRegion(config: Config, env: Record<string, string | und
 function retrySettings(config: Config) {
   if (config.awsRetryStrategy === "spread") return { retryStrategy: new SpreadRetryStrategy(config.awsMaxWaitSeconds * 1000) };
   return { retryMode: config.awsRetryStrategy, maxAttempts: SDK_MAX_ATTEMPTS };
-}
-
-/** The SDK does not stop its retry sleeps on abort; the caller must not wait for them. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 export function createAwsPorts(config: Config, env: Record<string, string | undefined>): AwsPorts {

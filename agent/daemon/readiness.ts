@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { raceAbort } from "../abort.ts";
 import type { DockerPort } from "../docker/port.ts";
 
 const CHECK_TIMEOUT_MS = 2000;
@@ -20,12 +21,10 @@ export interface Readiness {
 async function bounded(name: string, fn: (signal: AbortSignal) => Promise<void>): Promise<Check> {
   const signal = AbortSignal.timeout(CHECK_TIMEOUT_MS);
   try {
-    await Promise.race([
-      fn(signal),
-      new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(new Error(`${name} did not answer within ${CHECK_TIMEOUT_MS} ms`)), { once: true })),
-    ]);
+    await raceAbort(fn(signal), signal);
     return { ok: true };
   } catch (err) {
+    if (signal.aborted) return { ok: false, reason: `${name} did not answer within ${CHECK_TIMEOUT_MS} ms` };
     return { ok: false, reason: (err as Error).message || String(err) };
   }
 }

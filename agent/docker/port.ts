@@ -2,6 +2,7 @@
 // Credentials travel only in the POST /auth body and the X-Registry-Auth header
 // over the socket: nothing is written to ~/.docker/config.json.
 import Docker from "dockerode";
+import { raceAbort } from "../abort.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { encodeRegistryAuth } from "./auth-header.ts";
 
@@ -29,15 +30,6 @@ export class DockerHttpError extends Error {
   }
 }
 
-/** Rejects when the signal aborts; for calls whose dockerode typing takes no signal. */
-function withSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
 
 export interface DockerPort {
   ping(signal: AbortSignal): Promise<void>;
@@ -72,7 +64,7 @@ export function createDockerPort(socketPath: string): DockerPort {
   const docker = new Docker({ socketPath });
   return {
     async ping(signal) {
-      await withSignal(docker.ping(), signal).catch(rethrow);
+      await raceAbort(docker.ping(), signal).catch(rethrow);
     },
     async login(auth, signal) {
       await docker
@@ -89,7 +81,7 @@ export function createDockerPort(socketPath: string): DockerPort {
     async inspectImage(ref, signal) {
       try {
         const inspected = docker.getImage(ref).inspect();
-        const info = signal ? await withSignal(inspected, signal) : await inspected;
+        const info = signal ? await raceAbort(inspected, signal) : await inspected;
         return { id: info.Id, repoDigests: info.RepoDigests ?? [] };
       } catch (err) {
         if ((err as ModemError).statusCode === 404) return undefined;

@@ -4,6 +4,7 @@
 // scrubbed); retryable failures retried with exponential backoff and jitter;
 // then inspect for the image ID and repo digest, and a pinned digest verified.
 import pRetry, { AbortError } from "p-retry";
+import { raceAbort } from "../abort.ts";
 import type { Clock } from "../clock.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
@@ -85,14 +86,7 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
       ...(auth ? { auth } : {}),
       signal: ctl.signal,
     });
-    const aborted = new Promise<never>((_, reject) => {
-      if (ctl.signal.aborted) reject(ctl.signal.reason);
-      ctl.signal.addEventListener("abort", () => reject(ctl.signal.reason), { once: true });
-    });
-    await Promise.race([
-      consumePullStream(stream, { onActivity: armIdle, ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) }),
-      aborted,
-    ]);
+    await raceAbort(consumePullStream(stream, { onActivity: armIdle, ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) }), ctl.signal);
   } catch (err) {
     if (timedOut) throw timedOut;
     if (signal.aborted) throw new AbortError(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
