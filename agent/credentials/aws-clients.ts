@@ -3,6 +3,7 @@
 // needs them, so that anonymous and warm bakes pay nothing for the SDK.
 import { raceAbort } from "../abort.ts";
 import type { Config } from "../config.ts";
+import { AgentError } from "../errors/agent-error.ts";
 import { SpreadRetryStrategy } from "./retry-strategy.ts";
 import type { AwsPorts, EcrToken, ParameterValue } from "./types.ts";
 
@@ -18,7 +19,15 @@ const sdk = () => import("./aws-sdk.ts");
 async function imdsRegion(): Promise<string> {
   const { MetadataService } = await sdk();
   const svc = new MetadataService({ httpOptions: { timeout: 2000 } });
-  return (await svc.request("/latest/meta-data/placement/region", {})).trim();
+  try {
+    return (await svc.request("/latest/meta-data/placement/region", {})).trim();
+  } catch (err) {
+    throw new AgentError(
+      "aws_credentials_unavailable",
+      `cannot determine the AWS region for SSM: neither awsRegion nor AWS_REGION is set, and IMDSv2 placement/region failed: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }
 
 /** SSM region: config, else AWS_REGION, else the instance's region from IMDSv2. */

@@ -75,6 +75,24 @@ describe("check-credential", () => {
   });
 });
 
+describe("the SSM region", () => {
+  it("comes from IMDSv2 placement/region when neither awsRegion nor AWS_REGION is set", async () => {
+    const other = await new AwsStandIn({ region: "eu-west-2" }).start();
+    try {
+      other.putParameter(`${PREFIX}rc_gh`, ghcr.password!);
+      const b = newBox(stack, other, { config: { awsRegion: undefined } });
+      boxes.push(b);
+      const f = b.write("spec.json", spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
+      const r = await b.run(["check-credential", "--spec", f, "--id", "rc_gh"]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(other.calls.map((c) => c.target)).toContain("/latest/meta-data/placement/region");
+      expect(other.callsTo("ssm:GetParameter")).toEqual([expect.objectContaining({ region: "eu-west-2", outcome: "ok" })]);
+    } finally {
+      await other.stop();
+    }
+  });
+});
+
 describe("exit codes for bad input", () => {
   it("exits 2 for usage errors and for a spec that is not JSON (one violation at the root)", async () => {
     const b = box();

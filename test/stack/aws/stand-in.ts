@@ -218,7 +218,9 @@ export class AwsStandIn {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString("utf8");
-    const url = new URL(req.url ?? "/", "http://stand-in");
+    // IMDS, like any HTTP server AWS runs, takes `//latest/…` as `/latest/…` (the
+    // SDK's MetadataService joins its endpoint's `/` with the path and sends that).
+    const url = new URL((req.url ?? "/").replace(/^\/+/, "/"), "http://stand-in");
     if (url.pathname.startsWith("/latest/")) return this.imds(req, res, url.pathname);
     const target = String(req.headers["x-amz-target"] ?? "");
     const headers: Record<string, string> = {};
