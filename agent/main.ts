@@ -8,6 +8,9 @@ import { createRuntime } from "./runtime.ts";
 import { EXIT } from "./cli/exit.ts";
 import { VERSION } from "./version.ts";
 
+/** Set once the runtime exists, so that even an unexpected crash prints no secret. */
+let scrub: (s: string) => string = (s) => s;
+
 const io: Io = {
   stdout: (line) => process.stdout.write(line + "\n"),
   stderr: (line) => process.stderr.write(line + "\n"),
@@ -68,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     const config = loadConfig({ ...(cmd.config !== undefined ? { file: cmd.config } : {}), env: process.env, readFile: readIfExists });
     rt = createRuntime(config, process.env);
+    const { scrubber } = rt;
+    scrub = (s) => scrubber.scrub(s);
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr(`error: invalid configuration: ${err.message}`);
@@ -112,7 +117,7 @@ main(process.argv.slice(2)).then(
     setTimeout(() => process.exit(code), 50).unref();
   },
   (err: unknown) => {
-    io.stderr(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    io.stderr(scrub(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
     process.exit(EXIT.failed);
   },
 );
