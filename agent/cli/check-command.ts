@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { waitForDocker } from "../bake.ts";
 import { asAgentError } from "../errors/agent-error.ts";
-import { dockerFailure } from "../docker/pull.ts";
+import { loginWithRetries } from "../docker/login.ts";
 import type { Runtime } from "../runtime.ts";
 import { parseSpecText } from "../spec/schema.ts";
 import type { Io } from "./bake-command.ts";
@@ -48,11 +48,7 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     printed = true;
     say(`  secret:   obtained${auth.expiresAt ? ` (expires ${new Date(auth.expiresAt).toISOString()})` : ""}`);
     await waitForDocker(rt.docker, rt.clock, signal, (m) => io.stderr(m));
-    try {
-      await rt.docker.login(auth, signal);
-    } catch (err) {
-      throw dockerFailure(err, true, rt.scrubber);
-    }
+    await loginWithRetries(rt.docker, auth, rt.config.pullRetries, rt.scrubber, signal);
     say(`  login:    succeeded (${auth.serverAddress})`);
     say(`credential ${cred.id} is good`);
     return EXIT.ok;
