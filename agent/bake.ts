@@ -45,7 +45,7 @@ export interface BakeResult {
 /** What a renderer (terminal, Packer log, JSON mode's stderr) is told as the bake goes. */
 export type BakeStep =
   | { kind: "docker-wait"; message: string }
-  | { kind: "credential"; credential: Credential; phase: "fetch" | "fetched" | "login" | "logged-in" }
+  | { kind: "credential"; credential: Credential; phase: "fetch" | "login" | "logged-in" }
   | { kind: "pull-start"; image: string; services: string[]; credentialId?: string }
   | { kind: "progress"; image: string; progress: Progress }
   | { kind: "retry"; image: string; error: ErrorBody; attempt: number; retriesLeft: number }

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { systemClock, type Clock } from "./clock.ts";
 import { ConfigError, type Config } from "./config.ts";
 import { createAwsPorts } from "./credentials/aws-clients.ts";
-import { CredentialResolver } from "./credentials/resolve.ts";
+import { CredentialResolver, type ResolverDeps } from "./credentials/resolve.ts";
 import type { AwsPorts } from "./credentials/types.ts";
 import { createDockerPort, type DockerPort } from "./docker/port.ts";
 import { Scrubber } from "./errors/scrub.ts";
@@ -21,7 +21,8 @@ export interface Runtime {
   logger: Logger;
   docker: DockerPort;
   aws: () => AwsPorts;
-  newResolver: () => CredentialResolver;
+  /** A bake's resolver; the daemon adds its cache and metrics hooks. */
+  newResolver: (extra?: Pick<ResolverDeps, "cache" | "onFetch" | "onCacheHit">) => CredentialResolver;
   /** undefined when no control plane is configured. */
   controlPlane?: { url: string; token: string };
 }
@@ -57,29 +58,37 @@ export function createRuntime(config: Config, env: Record<string, string | undef
     logger,
     docker: createDockerPort(config.dockerSocket),
     aws: getAws,
-    newResolver: () =>
+    newResolver: (extra = {}) =>
       new CredentialResolver({
         aws: getAws,
         scrubber,
         clock: systemClock,
         ssmParameterPrefix: config.ssmParameterPrefix,
         awsMaxWaitSeconds: config.awsMaxWaitSeconds,
+        ...extra,
       }),
     ...(controlPlane ? { controlPlane } : {}),
   };
   return rt;
 }
 
-export function createReporter(rt: Runtime, enabled: boolean): Reporter {
-  if (!enabled || !rt.controlPlane || !rt.config.boxId) return new Reporter(rt.config.boxId ?? "");
-  const outbox = new Outbox(rt.config.stateDir);
-  const deliverer = new Deliverer({
+/** Delivery of `outbox` to the configured control plane; undefined without one. */
+export function createDeliverer(rt: Runtime, outbox: Outbox, onDelivered?: (eventType: string) => void): Deliverer | undefined {
+  if (!rt.controlPlane || !rt.config.boxId) return undefined;
+  return new Deliverer({
     outbox,
     controlPlaneUrl: rt.controlPlane.url,
     token: rt.controlPlane.token,
     post: fetchPost,
     clock: rt.clock,
     logger: rt.logger,
+    ...(onDelivered ? { onDelivered } : {}),
   });
+}
+
+export function createReporter(rt: Runtime, enabled: boolean): Reporter {
+  const outbox = new Outbox(rt.config.stateDir);
+  const deliverer = enabled ? createDeliverer(rt, outbox) : undefined;
+  if (!deliverer || !rt.config.boxId) return new Reporter(rt.config.boxId ?? "");
   return new Reporter(rt.config.boxId, outbox, deliverer);
 }

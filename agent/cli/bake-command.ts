@@ -1,11 +1,11 @@
 // `slothbox-agent bake` (SPEC §3): validate, pull, write the manifest, report,
 // render for a person (stdout) or as one JSON object (stdout; steps to stderr).
-import { readFile } from "node:fs/promises";
 import { runBake, type BakeResult } from "../bake.ts";
 import { createReporter, type Runtime } from "../runtime.ts";
-import { parseSpecText, type Violation } from "../spec/schema.ts";
+import type { Violation } from "../spec/schema.ts";
 import { EXIT } from "./exit.ts";
 import { HumanRenderer } from "./human.ts";
+import { readSpecFile, violationLines } from "./spec-file.ts";
 
 /** SPEC §7: after the pulls, `bake` spends at most this long delivering events. */
 export const DELIVERY_BUDGET_MS = 10_000;
@@ -34,15 +34,6 @@ function jsonResult(bakeId: string | null, status: string, result?: BakeResult, 
   };
 }
 
-function bakeIdOf(text: string): string | null {
-  try {
-    const v = JSON.parse(text) as { bakeId?: unknown };
-    return typeof v?.bakeId === "string" ? v.bakeId : null;
-  } catch {
-    return null;
-  }
-}
-
 export async function bakeCommand(
   rt: Runtime,
   args: { spec: string; json: boolean; report: boolean },
@@ -51,21 +42,13 @@ export async function bakeCommand(
 ): Promise<number> {
   const out = (line: string) => (args.json ? io.stderr : io.stdout)(rt.scrubber.scrub(line));
   const human = new HumanRenderer(out, () => rt.clock.now());
-  let text: string;
-  try {
-    text = await readFile(args.spec, "utf8");
-  } catch (err) {
-    const message = `cannot read spec ${args.spec}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
-    if (args.json) io.stdout(JSON.stringify(jsonResult(null, "invalid", undefined, [{ path: "", code: "spec_invalid", message }])));
-    else io.stderr(`error: ${message}`);
-    return EXIT.usage;
-  }
-  const parsed = parseSpecText(text, { ssmParameterPrefix: rt.config.ssmParameterPrefix });
+  const parsed = await readSpecFile(args.spec, rt.config.ssmParameterPrefix);
   if (!parsed.ok) {
-    if (args.json) io.stdout(JSON.stringify(jsonResult(bakeIdOf(text), "invalid", undefined, parsed.violations)));
+    if (args.json) io.stdout(JSON.stringify(jsonResult(parsed.bakeId, "invalid", undefined, parsed.violations)));
+    else if (parsed.readError) io.stderr(`error: ${parsed.readError}`);
     else {
       io.stderr(`error: the bake spec ${args.spec} is invalid; nothing was fetched or pulled:`);
-      for (const v of parsed.violations) io.stderr(`  ${v.path || "(root)"}: ${v.code}: ${v.message}`);
+      for (const line of violationLines(parsed.violations)) io.stderr(line);
     }
     return EXIT.usage;
   }

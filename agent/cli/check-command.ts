@@ -1,28 +1,23 @@
 // `slothbox-agent check-credential` (SPEC §3): resolve one credential and log in;
 // pull nothing. Names the credential, registry, type and username, and the
 // outcome — never the secret.
-import { readFile } from "node:fs/promises";
 import { waitForDocker } from "../bake.ts";
 import { asAgentError } from "../errors/agent-error.ts";
 import { loginWithRetries } from "../docker/login.ts";
 import type { Runtime } from "../runtime.ts";
-import { parseSpecText } from "../spec/schema.ts";
 import type { Io } from "./bake-command.ts";
 import { EXIT } from "./exit.ts";
+import { readSpecFile, violationLines } from "./spec-file.ts";
 
 export async function checkCredentialCommand(rt: Runtime, args: { spec: string; id: string }, io: Io, signal: AbortSignal): Promise<number> {
   const say = (line: string) => io.stdout(rt.scrubber.scrub(line));
-  let text: string;
-  try {
-    text = await readFile(args.spec, "utf8");
-  } catch (err) {
-    io.stderr(`error: cannot read spec ${args.spec}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    return EXIT.usage;
-  }
-  const parsed = parseSpecText(text, { ssmParameterPrefix: rt.config.ssmParameterPrefix });
+  const parsed = await readSpecFile(args.spec, rt.config.ssmParameterPrefix);
   if (!parsed.ok) {
-    io.stderr(`error: the bake spec ${args.spec} is invalid:`);
-    for (const v of parsed.violations) io.stderr(`  ${v.path || "(root)"}: ${v.code}: ${v.message}`);
+    if (parsed.readError) io.stderr(`error: ${parsed.readError}`);
+    else {
+      io.stderr(`error: the bake spec ${args.spec} is invalid:`);
+      for (const line of violationLines(parsed.violations)) io.stderr(line);
+    }
     return EXIT.usage;
   }
   const cred = parsed.spec.credentials.find((c) => c.id === args.id);

@@ -7,11 +7,9 @@ import { runBake, type BakeResult } from "../bake.ts";
 import type { Io } from "../cli/bake-command.ts";
 import { ConfigError } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
-import { CredentialResolver } from "../credentials/resolve.ts";
 import { asAgentError } from "../errors/agent-error.ts";
-import { Deliverer, fetchPost } from "../report/deliver.ts";
 import type { AgentEvent } from "../report/events.ts";
-import { readSecretFile, type Runtime } from "../runtime.ts";
+import { createDeliverer, readSecretFile, type Runtime } from "../runtime.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 import { Outbox } from "../state/outbox.ts";
 import { VERSION } from "../version.ts";
@@ -42,19 +40,9 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const outbox = new Outbox(config.stateDir);
   const metrics = new Metrics(() => outbox.depth().catch(() => 0));
   const cache = new MemoryCredentialCache(config.credentialCacheSeconds);
-  let loop: DeliveryLoop | undefined;
-  if (rt.controlPlane && config.boxId) {
-    const deliverer = new Deliverer({
-      outbox,
-      controlPlaneUrl: rt.controlPlane.url,
-      token: rt.controlPlane.token,
-      post: fetchPost,
-      clock,
-      logger,
-      onDelivered: () => metrics.eventsDelivered.inc(),
-    });
-    loop = new DeliveryLoop(deliverer, logger);
-  } else logger.warn("no controlPlaneUrl configured: events are not sent");
+  const deliverer = createDeliverer(rt, outbox, () => metrics.eventsDelivered.inc());
+  const loop = deliverer ? new DeliveryLoop(deliverer, logger) : undefined;
+  if (!loop) logger.warn("no controlPlaneUrl configured: events are not sent");
 
   const emit = async (e: AgentEvent) => {
     const clean = scrubber.scrubValue(e);
@@ -66,12 +54,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   };
 
   const engine = (spec: BakeSpec, signal: AbortSignal, opts: { reconcile?: boolean } = {}): Promise<BakeResult> => {
-    const resolver = new CredentialResolver({
-      aws: rt.aws,
-      scrubber,
-      clock,
-      ssmParameterPrefix: config.ssmParameterPrefix,
-      awsMaxWaitSeconds: config.awsMaxWaitSeconds,
+    const resolver = rt.newResolver({
       cache,
       onFetch: (c, outcome) => metrics.credentialFetches.inc({ type: c.type, result: outcome }),
       onCacheHit: (c) => metrics.credentialCacheHits.inc({ type: c.type }),

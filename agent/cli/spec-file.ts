@@ -1,0 +1,35 @@
+// Reading the --spec file for `bake` and `check-credential`: a file that cannot
+// be read, or that breaks SPEC §2, is refused before anything is fetched.
+import { readFile } from "node:fs/promises";
+import { parseSpecText, type BakeSpec, type Violation } from "../spec/schema.ts";
+
+export type SpecFile =
+  | { ok: true; spec: BakeSpec }
+  /** `readError` when the file could not be read; `bakeId` when the text names one. */
+  | { ok: false; bakeId: string | null; violations: Violation[]; readError?: string };
+
+function bakeIdOf(text: string): string | null {
+  try {
+    const v = JSON.parse(text) as { bakeId?: unknown };
+    return typeof v?.bakeId === "string" ? v.bakeId : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function readSpecFile(file: string, ssmParameterPrefix: string): Promise<SpecFile> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    const readError = `cannot read spec ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    return { ok: false, bakeId: null, violations: [{ path: "", code: "spec_invalid", message: readError }], readError };
+  }
+  const parsed = parseSpecText(text, { ssmParameterPrefix });
+  return parsed.ok ? parsed : { ok: false, bakeId: bakeIdOf(text), violations: parsed.violations };
+}
+
+/** One line per violation: path, code, message. */
+export function violationLines(violations: Violation[]): string[] {
+  return violations.map((v) => `  ${v.path || "(root)"}: ${v.code}: ${v.message}`);
+}
