@@ -55,19 +55,32 @@ export interface StackInfo {
 export const ECR_ACCOUNT = "123456789012";
 export const ECR_HOST = `${ECR_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com`;
 
-const ADDRESSES = {
-  ghcr: { host: "ghcr.io", address: "127.0.0.2" },
-  ecr: { host: ECR_HOST, address: "127.0.0.3" },
-  quay: { host: "quay.io", address: "127.0.0.4" },
-  stall: { host: "stall.registry.test", address: "127.0.0.5" },
-  flaky: { host: "flaky.registry.test", address: "127.0.0.6" },
-  dockerhub: { host: "registry-1.docker.io", address: "127.0.0.10" },
-  gcr: { host: "gcr.io", address: "127.0.0.11" },
-  pkgdev: { host: "europe-west1-docker.pkg.dev", address: "127.0.0.13" },
-  digitalocean: { host: "registry.digitalocean.com", address: "127.0.0.14" },
-  acr: { host: "acme.azurecr.io", address: "127.0.0.15" },
-  gitlab: { host: "registry.gitlab.com", address: "127.0.0.16" },
+/** Last octet of each registry's loopback address; the stack's subnet gives the rest. */
+const HOSTS = {
+  ghcr: { host: "ghcr.io", octet: 2 },
+  ecr: { host: ECR_HOST, octet: 3 },
+  quay: { host: "quay.io", octet: 4 },
+  stall: { host: "stall.registry.test", octet: 5 },
+  flaky: { host: "flaky.registry.test", octet: 6 },
+  dockerhub: { host: "registry-1.docker.io", octet: 10 },
+  gcr: { host: "gcr.io", octet: 11 },
+  pkgdev: { host: "europe-west1-docker.pkg.dev", octet: 13 },
+  digitalocean: { host: "registry.digitalocean.com", octet: 14 },
+  acr: { host: "acme.azurecr.io", octet: 15 },
+  gitlab: { host: "registry.gitlab.com", octet: 16 },
 } as const;
+
+type RegistryKey = keyof typeof HOSTS;
+
+/**
+ * Stacks on different subnets (127.<subnet>.0.x) run side by side on one machine:
+ * the engine matrix, a demo beside the tests. SLOTHBOX_TEST_SUBNET picks the default.
+ */
+export function stackSubnet(env: Record<string, string | undefined> = process.env): number {
+  const n = Number(env["SLOTHBOX_TEST_SUBNET"] ?? "0");
+  if (!Number.isInteger(n) || n < 0 || n > 254) throw new Error(`SLOTHBOX_TEST_SUBNET must be 0-254, got ${env["SLOTHBOX_TEST_SUBNET"]}`);
+  return n;
+}
 
 /** dockerd treats docker.io and index.docker.io as Docker Hub and reaches it at registry-1.docker.io. */
 const DOCKER_HUB_NAMES = ["registry-1.docker.io", "index.docker.io"];
@@ -111,9 +124,13 @@ export function testcontainersEnv(dockerHost: string): void {
   process.env["TESTCONTAINERS_HOST_OVERRIDE"] = "127.0.0.1";
 }
 
-export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
+export async function startStack(opts: { dir?: string; subnet?: number } = {}): Promise<Stack> {
   const dir = opts.dir ?? `/tmp/sbx-${randomBytes(3).toString("hex")}`;
-  const hosts = Object.fromEntries(Object.values(ADDRESSES).map((a) => [a.host, a.address]));
+  const subnet = opts.subnet ?? stackSubnet();
+  const addresses = Object.fromEntries(
+    Object.entries(HOSTS).map(([k, v]) => [k, { host: v.host, address: `127.${subnet}.0.${v.octet}` }]),
+  ) as Record<RegistryKey, { host: string; address: string }>;
+  const hosts = Object.fromEntries(Object.values(addresses).map((a) => [a.host, a.address]));
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -122,7 +139,7 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
   try {
     mkdirSync(dir, { recursive: true });
     const certs = makeCerts(dir, DOCKER_HUB_NAMES);
-    hosts["index.docker.io"] = ADDRESSES.dockerhub.address;
+    hosts["index.docker.io"] = addresses.dockerhub.address;
     const dockerd: Dockerd = await startDockerd({ dir, hosts, env: { SSL_CERT_FILE: certs.bundleFile } });
     cleanups.push(() => dockerd.stop());
     testcontainersEnv(dockerd.dockerHost);
@@ -167,7 +184,7 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
       },
       gcr: { service: "gcr.io", users: { users: { _json_key: gcpJson, _json_key_base64: gcpKey.base64 }, publicRepos: [], readable: { _json_key: ["acme-project/"], _json_key_base64: ["acme-project/"] } } },
       pkgdev: {
-        service: ADDRESSES.pkgdev.host,
+        service: addresses.pkgdev.host,
         users: { users: { _json_key: gcpJson, _json_key_base64: gcpKey.base64 }, publicRepos: [], readable: { _json_key: ["acme-project/"], _json_key_base64: ["acme-project/"] } },
       },
       digitalocean: { service: "registry.digitalocean.com", users: { users: { [doToken]: doToken }, publicRepos: [], readable: { [doToken]: ["acme/"] } } },
@@ -185,12 +202,12 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
     const tokenAuth = (k: string) => ({ realm: `${tokens.url}/token`, service: services[k]!.service, issuer: TOKEN_ISSUER, rootCertPem: certs.signingCertPem });
     const started: Registry[] = await Promise.all([
       ...["ghcr", "quay", "gcr", "pkgdev", "digitalocean", "acr", "gitlab"].map((k) =>
-        startRegistry({ name: ADDRESSES[k as keyof typeof ADDRESSES].host, address: ADDRESSES[k as keyof typeof ADDRESSES].address, token: tokenAuth(k) }),
+        startRegistry({ name: addresses[k as RegistryKey].host, address: addresses[k as RegistryKey].address, token: tokenAuth(k) }),
       ),
-      startRegistry({ name: ECR_HOST, address: ADDRESSES.ecr.address, users: { [creds.ecr!.user]: creds.ecr!.password } }),
+      startRegistry({ name: ECR_HOST, address: addresses.ecr.address, users: { [creds.ecr!.user]: creds.ecr!.password } }),
       startRegistry({
         name: "registry-1.docker.io",
-        address: ADDRESSES.dockerhub.address,
+        address: addresses.dockerhub.address,
         port: 443,
         token: tokenAuth("dockerhub"),
         tls: { certPem: readFileSync(certs.tlsCertFile, "utf8"), keyPem: readFileSync(certs.tlsKeyFile, "utf8") },
@@ -198,12 +215,12 @@ export async function startStack(opts: { dir?: string } = {}): Promise<Stack> {
     ]);
     for (const r of started) cleanups.push(() => r.container.stop({ remove: true, removeVolumes: true }).then(() => undefined));
     const proxies: FaultProxy[] = [
-      await startFaultProxy("stall", ADDRESSES.stall.address, ADDRESSES.quay.address),
-      await startFaultProxy("flaky", ADDRESSES.flaky.address, ADDRESSES.quay.address),
+      await startFaultProxy("stall", addresses.stall.address, addresses.quay.address),
+      await startFaultProxy("flaky", addresses.flaky.address, addresses.quay.address),
     ];
     for (const p of proxies) cleanups.push(() => p.stop());
-    const reg = (k: keyof typeof ADDRESSES): RegistryInfo => {
-      const a = ADDRESSES[k];
+    const reg = (k: RegistryKey): RegistryInfo => {
+      const a = addresses[k];
       const tls = k === "dockerhub";
       const url = tls ? `https://${a.address}` : `http://${a.address}`;
       const c = creds[k];
