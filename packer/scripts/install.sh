@@ -24,7 +24,14 @@ done
 [ -f "$tarball" ] || { echo "install.sh: no such package: $tarball" >&2; exit 1; }
 [ -f "$sumfile" ] || { echo "install.sh: no checksum file: $sumfile" >&2; exit 1; }
 want=$(cut -d' ' -f1 "$sumfile")
-have=$(sha256sum "$tarball" | cut -d' ' -f1)
+
+# The bytes verified are the bytes unpacked: the package is first copied into a
+# directory only this user can write, then that copy is checked and extracted,
+# so nobody can swap the file between the check and the unpacking.
+private=$(mktemp -d)
+trap 'rm -rf "$private"' EXIT
+cp "$tarball" "$private/package.tar.gz"
+have=$(sha256sum "$private/package.tar.gz" | cut -d' ' -f1)
 if [ "$want" != "$have" ]; then
   echo "install.sh: checksum mismatch for $tarball: expected $want, got $have; refusing to install" >&2
   exit 1
@@ -35,7 +42,7 @@ dest="$root/opt/slothbox-agent"
 tmp="$dest.new.$$"
 rm -rf "$tmp"
 mkdir -p "$tmp"
-tar -xzf "$tarball" -C "$tmp" --strip-components=1 --no-same-owner
+tar -xzf "$private/package.tar.gz" -C "$tmp" --strip-components=1 --no-same-owner
 "$tmp/bin/node" --version >/dev/null
 rm -rf "$dest.old"
 [ ! -e "$dest" ] || mv "$dest" "$dest.old"
@@ -43,9 +50,10 @@ mv "$tmp" "$dest"
 rm -rf "$dest.old"
 
 mkdir -p "$root/usr/local/bin" "$root/etc/systemd/system" "$root/etc/slothbox"
-ln -sfn "$dest/bin/slothbox-agent" "$root/usr/local/bin/slothbox-agent"
+# The link names the path as the box sees it, not as this installer does (--root).
+ln -sfn /opt/slothbox-agent/bin/slothbox-agent "$root/usr/local/bin/slothbox-agent"
 install -m 0644 "$dest/share/slothbox-agent.service" "$root/etc/systemd/system/slothbox-agent.service"
 if [ -n "$config" ]; then
   install -m 0644 "$config" "$root/etc/slothbox/agent.json"
 fi
-echo "install.sh: installed $("$root/usr/local/bin/slothbox-agent" --version) with Node $("$dest/bin/node" --version) in $dest"
+echo "install.sh: installed $("$dest/bin/slothbox-agent" --version) with Node $("$dest/bin/node" --version) in $dest"

