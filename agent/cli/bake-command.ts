@@ -1,6 +1,7 @@
 // `slothbox-agent bake` (SPEC §3): validate, pull, write the manifest, report,
 // render for a person (stdout) or as one JSON object (stdout; steps to stderr).
-import { runBake, type BakeResult } from "../bake.ts";
+import { runBake } from "../bake/run.ts";
+import type { BakeResult } from "../bake/types.ts";
 import { createReporter, type Runtime } from "../runtime.ts";
 import type { Violation } from "../spec/schema.ts";
 import { EXIT } from "./exit.ts";

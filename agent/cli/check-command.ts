@@ -1,7 +1,7 @@
 // `slothbox-agent check-credential` (SPEC §3): resolve one credential and log in;
 // pull nothing. Names the credential, registry, type and username, and the
 // outcome — never the secret.
-import { waitForDocker } from "../bake.ts";
+import { waitForDocker } from "../docker/wait.ts";
 import { asAgentError } from "../errors/agent-error.ts";
 import { loginWithRetries } from "../docker/login.ts";
 import type { Runtime } from "../runtime.ts";

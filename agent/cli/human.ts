@@ -2,7 +2,7 @@
 // line-by-line log (no carriage returns, no colours), progress at most every
 // few seconds per image, then a summary table and, for each failure, the code,
 // Docker's (or AWS's) words and the hint.
-import type { BakeResult, BakeStep, ServiceResult } from "../bake.ts";
+import type { BakeResult, BakeStep, ServiceResult } from "../bake/types.ts";
 
 /** Progress lines per image at most this often: enough to show life in a Packer log. */
 const PROGRESS_EVERY_MS = 3000;

@@ -4,7 +4,7 @@
 // recorded as failed (interrupted) on the next start.
 import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import type { BakeResult, ServiceResult } from "../bake.ts";
+import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import type { ErrorBody } from "../errors/agent-error.ts";
 import { writeFileAtomic } from "../state/atomic.ts";
 import type { BakeSpec } from "../spec/schema.ts";

@@ -1,7 +1,7 @@
 // Reconcile (SPEC §8, SIGHUP and start): every image of the manifest that
 // Docker no longer has (pruned, new volume) is pulled again by its digest, with
 // its credential rebuilt from the manifest's metadata, through the bake engine.
-import type { BakeResult } from "../bake.ts";
+import type { BakeResult } from "../bake/types.ts";
 import type { DockerPort } from "../docker/port.ts";
 import { parseReference } from "../spec/reference.ts";
 import { parseEcrHost } from "../spec/registry.ts";

@@ -3,7 +3,8 @@
 // at start and on SIGHUP, delivers the outbox until the control plane takes it,
 // reuses credentials in memory only, and talks to systemd (READY, STOPPING,
 // WATCHDOG). SIGTERM: stop accepting, abort pulls, flush the outbox, exit 0.
-import { runBake, type BakeResult } from "../bake.ts";
+import { runBake } from "../bake/run.ts";
+import type { BakeResult } from "../bake/types.ts";
 import type { Io } from "../cli/bake-command.ts";
 import { ConfigError } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";

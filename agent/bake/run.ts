@@ -4,52 +4,19 @@
 // per credential), Docker logs in (once per credential) and pulls. Pulls run
 // `pullConcurrency` at a time; after the first failure nothing new starts. Only
 // a fully successful bake writes the manifest. Every step is an event.
-import type { Clock } from "./clock.ts";
-import type { Config } from "./config.ts";
-import type { CredentialResolver } from "./credentials/resolve.ts";
-import { AgentError, asAgentError, type ErrorBody } from "./errors/agent-error.ts";
-import type { Scrubber } from "./errors/scrub.ts";
-import type { DockerPort } from "./docker/port.ts";
-import { Logins } from "./bake-logins.ts";
-import { presentPinned, pullImage } from "./docker/pull.ts";
-import type { Progress } from "./docker/pull-stream.ts";
-import { makeEvent, type AgentEvent } from "./report/events.ts";
-import type { BakeSpec, Credential, Service } from "./spec/schema.ts";
-import { writeManifest, type Manifest } from "./state/manifest.ts";
-
-/** SPEC §3: a Docker socket that does not answer is retried for at most 30 s. */
-export const DOCKER_WAIT_MS = 30_000;
-const DOCKER_PING_TIMEOUT_MS = 2000;
-
-export type ServiceStatus = "pulled" | "present" | "failed" | "skipped";
-
-export interface ServiceResult {
-  name: string;
-  image: string;
-  status: ServiceStatus;
-  imageId?: string;
-  digest?: string;
-  durationMs: number;
-  error?: ErrorBody;
-}
-
-export interface BakeResult {
-  bakeId: string;
-  status: "succeeded" | "failed";
-  services: ServiceResult[];
-  startedAt: string;
-  durationMs: number;
-  manifestPath?: string;
-}
-
-/** What a renderer (terminal, Packer log, JSON mode's stderr) is told as the bake goes. */
-export type BakeStep =
-  | { kind: "docker-wait"; message: string }
-  | { kind: "credential"; credential: Credential; phase: "fetch" | "login" | "logged-in" }
-  | { kind: "pull-start"; image: string; services: string[]; credentialId?: string }
-  | { kind: "progress"; image: string; progress: Progress }
-  | { kind: "retry"; image: string; error: ErrorBody; attempt: number; retriesLeft: number }
-  | { kind: "image-done"; image: string; services: string[]; status: ServiceStatus; digest?: string; durationMs: number; error?: ErrorBody };
+import type { Clock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import type { CredentialResolver } from "../credentials/resolve.ts";
+import { AgentError, asAgentError } from "../errors/agent-error.ts";
+import type { Scrubber } from "../errors/scrub.ts";
+import type { DockerPort } from "../docker/port.ts";
+import { presentPinned, pullImage } from "../docker/pull.ts";
+import { waitForDocker } from "../docker/wait.ts";
+import { makeEvent, type AgentEvent } from "../report/events.ts";
+import type { BakeSpec, Credential, Service } from "../spec/schema.ts";
+import { writeManifest, type Manifest } from "../state/manifest.ts";
+import { Logins } from "./logins.ts";
+import type { BakeResult, BakeStep, ServiceResult } from "./types.ts";
 
 export interface BakeDeps {
   config: Config;
@@ -68,28 +35,6 @@ interface Unit {
   key: string;
   services: Service[];
   credential?: Credential;
-}
-
-/** Waits for the daemon to answer /_ping, at most DOCKER_WAIT_MS. */
-export async function waitForDocker(docker: DockerPort, clock: Clock, signal: AbortSignal, onWait?: (msg: string) => void): Promise<void> {
-  const deadline = clock.now() + DOCKER_WAIT_MS;
-  let last: unknown;
-  let told = false;
-  while (clock.now() < deadline) {
-    try {
-      await docker.ping(AbortSignal.any([signal, AbortSignal.timeout(DOCKER_PING_TIMEOUT_MS)]));
-      return;
-    } catch (err) {
-      if (signal.aborted) throw err;
-      last = err;
-      if (!told) {
-        onWait?.(`Docker is not answering (${(err as Error).message}); retrying for up to ${DOCKER_WAIT_MS / 1000} s`);
-        told = true;
-      }
-      await clock.sleep(500, signal);
-    }
-  }
-  throw new AgentError("docker_unavailable", `the Docker daemon did not answer within ${DOCKER_WAIT_MS / 1000} s: ${(last as Error)?.message ?? "no answer"}`);
 }
 
 function unitsOf(spec: BakeSpec): Unit[] {

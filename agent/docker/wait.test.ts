@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { DOCKER_WAIT_MS, waitForDocker } from "./bake.ts";
-import type { Clock } from "./clock.ts";
-import { AgentError } from "./errors/agent-error.ts";
-import type { DockerPort } from "./docker/port.ts";
+import type { Clock } from "../clock.ts";
+import { AgentError } from "../errors/agent-error.ts";
+import type { DockerPort } from "./port.ts";
+import { DOCKER_WAIT_MS, waitForDocker } from "./wait.ts";
 
 function fakeClock(): Clock & { t: number } {
   const c = {

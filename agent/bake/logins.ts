@@ -4,14 +4,14 @@
 // its login runs; a failed login still fails the image and aborts its pull. A
 // credential served from the daemon's cache is logged in first, because a
 // refusal then means it was rotated and is fetched once more.
-import type { BakeStep } from "./bake.ts";
-import type { CredentialResolver, Resolved } from "./credentials/resolve.ts";
-import type { RegistryAuth } from "./credentials/types.ts";
-import { loginWithRetries } from "./docker/login.ts";
-import type { DockerPort } from "./docker/port.ts";
-import { AgentError } from "./errors/agent-error.ts";
-import type { Scrubber } from "./errors/scrub.ts";
-import type { Credential } from "./spec/schema.ts";
+import type { CredentialResolver, Resolved } from "../credentials/resolve.ts";
+import type { RegistryAuth } from "../credentials/types.ts";
+import { loginWithRetries } from "../docker/login.ts";
+import type { DockerPort } from "../docker/port.ts";
+import { AgentError } from "../errors/agent-error.ts";
+import type { Scrubber } from "../errors/scrub.ts";
+import type { Credential } from "../spec/schema.ts";
+import type { BakeStep } from "./types.ts";
 
 export interface LoginsDeps {
   resolver: CredentialResolver;

@@ -1,0 +1,35 @@
+// What a bake produces and tells as it goes: per-service results, the bake's
+// result, and the steps a renderer (terminal, Packer log, JSON mode's stderr) shows.
+import type { ErrorBody } from "../errors/agent-error.ts";
+import type { Progress } from "../docker/pull-stream.ts";
+import type { Credential } from "../spec/schema.ts";
+
+export type ServiceStatus = "pulled" | "present" | "failed" | "skipped";
+
+export interface ServiceResult {
+  name: string;
+  image: string;
+  status: ServiceStatus;
+  imageId?: string;
+  digest?: string;
+  durationMs: number;
+  error?: ErrorBody;
+}
+
+export interface BakeResult {
+  bakeId: string;
+  status: "succeeded" | "failed";
+  services: ServiceResult[];
+  startedAt: string;
+  durationMs: number;
+  manifestPath?: string;
+}
+
+/** What a renderer (terminal, Packer log, JSON mode's stderr) is told as the bake goes. */
+export type BakeStep =
+  | { kind: "docker-wait"; message: string }
+  | { kind: "credential"; credential: Credential; phase: "fetch" | "login" | "logged-in" }
+  | { kind: "pull-start"; image: string; services: string[]; credentialId?: string }
+  | { kind: "progress"; image: string; progress: Progress }
+  | { kind: "retry"; image: string; error: ErrorBody; attempt: number; retriesLeft: number }
+  | { kind: "image-done"; image: string; services: string[]; status: ServiceStatus; digest?: string; durationMs: number; error?: ErrorBody };
