@@ -24,14 +24,22 @@ function readIfExists(path: string): string | undefined {
   }
 }
 
-/** SIGINT and SIGTERM abort the command; the exit code follows the signal (130 / 143). */
+/**
+ * SIGINT and SIGTERM abort the command, which still reports (the bake ends
+ * `interrupted`, its events go to the outbox and out within the delivery budget);
+ * the exit code follows the signal (130 / 143). A second signal exits at once:
+ * what was not delivered is already in the outbox.
+ */
 function signals(): { signal: AbortSignal; code: () => number | undefined; dispose: () => void } {
   const ctl = new AbortController();
   let code: number | undefined;
   const on = (name: "SIGINT" | "SIGTERM", exit: number) => () => {
-    if (code !== undefined) return;
+    if (code !== undefined) {
+      io.stderr(`received ${name} again: exiting now; undelivered events stay in the outbox`);
+      process.exit(code);
+    }
     code = exit;
-    io.stderr(`received ${name}: aborting; no manifest will be written, undelivered events stay in the outbox`);
+    io.stderr(`received ${name}: aborting; no manifest will be written, the bake is reported as interrupted`);
     ctl.abort(new Error(`interrupted by ${name}`));
   };
   const int = on("SIGINT", 130);
@@ -86,11 +94,13 @@ async function main(argv: string[]): Promise<number> {
     switch (cmd.kind) {
       case "bake": {
         const { bakeCommand } = await import("./cli/bake-command.ts");
-        return await bakeCommand(rt, cmd, io, sig.signal);
+        const code = await bakeCommand(rt, cmd, io, sig.signal);
+        return sig.code() ?? code;
       }
       case "check-credential": {
         const { checkCredentialCommand } = await import("./cli/check-command.ts");
-        return await checkCredentialCommand(rt, cmd, io, sig.signal);
+        const code = await checkCredentialCommand(rt, cmd, io, sig.signal);
+        return sig.code() ?? code;
       }
       case "daemon": {
         const { runDaemon } = await import("./daemon/run.ts");

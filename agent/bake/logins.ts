@@ -32,9 +32,15 @@ export class Logins {
   private readonly deps: LoginsDeps;
   private readonly resolving = new Map<string, Promise<Resolved>>();
   private readonly logins = new Map<string, Promise<RegistryAuth>>();
+  private readonly secretUsernames = new Set<string>();
 
   constructor(deps: LoginsDeps) {
     this.deps = deps;
+  }
+
+  /** Whether the secret fetched for this credential was also its username (SPEC §6 usernameIsSecret). */
+  usernameWasSecret(credId: string): boolean {
+    return this.secretUsernames.has(credId);
   }
 
   /** Starts fetching a credential now; its errors surface when it is used. */
@@ -53,6 +59,7 @@ export class Logins {
     if (!p) {
       this.deps.step({ kind: "credential", credential: cred, phase: "fetch" });
       p = this.deps.resolver.resolve(cred, this.deps.signal);
+      p.then((r) => r.auth.username === r.auth.password && this.secretUsernames.add(cred.id)).catch(() => undefined);
       this.resolving.set(cred.id, p);
     }
     return p;

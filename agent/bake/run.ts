@@ -2,12 +2,15 @@
 // image (pulled once however many services use it): a pinned image Docker
 // already has is `present`; otherwise its credential is resolved (one AWS call
 // per credential), Docker logs in (once per credential) and pulls. Pulls run
-// `pullConcurrency` at a time; after the first failure nothing new starts. Only
-// a fully successful bake writes the manifest. Every step is an event.
+// `pullConcurrency` at a time; after the first failure nothing new starts (pulls
+// already running finish and report). An abort (SIGINT/SIGTERM, the daemon
+// stopping) ends the bake as failed with `interrupted`: running pulls stop, what
+// had not started is skipped, and the bake still reports. Only a fully
+// successful bake writes the manifest. Every step is an event.
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { CredentialResolver } from "../credentials/resolve.ts";
-import { AgentError, asAgentError } from "../errors/agent-error.ts";
+import { AgentError, asAgentError, interruptedError, type ErrorBody } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { DockerPort } from "../docker/port.ts";
 import { presentPinned, pullImage } from "../docker/pull.ts";
@@ -18,8 +21,10 @@ import { writeManifest, type Manifest } from "../state/manifest.ts";
 import { Logins } from "./logins.ts";
 import type { BakeResult, BakeStep, ServiceResult } from "./types.ts";
 
+export type BakeConfig = Pick<Config, "stateDir" | "pullConcurrency" | "pullRetries" | "pullTimeoutSeconds" | "pullInactivityTimeoutSeconds">;
+
 export interface BakeDeps {
-  config: Config;
+  config: BakeConfig;
   docker: DockerPort;
   resolver: CredentialResolver;
   clock: Clock;
@@ -27,6 +32,8 @@ export interface BakeDeps {
   /** Receives every SPEC §7 event (the outbox, the daemon's status). */
   emit: (event: AgentEvent) => Promise<void>;
   onStep?: (step: BakeStep) => void;
+  /** Each service's result the moment it is known (GET /v1/bakes/<id> while the bake runs). */
+  onResult?: (result: ServiceResult) => void;
   /** Don't write the manifest (reconcile re-pulls under an existing one). */
   noManifest?: boolean;
 }
@@ -36,6 +43,8 @@ interface Unit {
   services: Service[];
   credential?: Credential;
 }
+
+type Outcome = Omit<ServiceResult, "name" | "image">;
 
 function unitsOf(spec: BakeSpec): Unit[] {
   const units = new Map<string, Unit>();
@@ -61,6 +70,43 @@ async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promis
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/** One image: present, or logged in and pulled. Throws what failed. */
+async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void): Promise<Outcome> {
+  const { config, docker, clock } = deps;
+  const t0 = clock.now();
+  const ref = unit.services[0]!.ref;
+  const present = await presentPinned(ref, docker, signal);
+  if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 };
+  const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
+  // A failed login ends the pull that runs beside it; the login's error is the one reported.
+  const loginFailed = new AbortController();
+  creds?.loggedIn.catch(() => loginFailed.abort());
+  step({ kind: "pull-start", image: unit.key, services: unit.services.map((s) => s.name), ...(unit.credential ? { credentialId: unit.credential.id } : {}) });
+  let pulled;
+  try {
+    pulled = await pullImage(
+      ref,
+      creds?.auth,
+      {
+        docker,
+        clock,
+        scrubber: deps.scrubber,
+        inactivityTimeoutMs: config.pullInactivityTimeoutSeconds * 1000,
+        totalTimeoutMs: config.pullTimeoutSeconds * 1000,
+        retries: config.pullRetries,
+        onProgress: (progress) => step({ kind: "progress", image: unit.key, progress }),
+        onRetry: (e, attempt, retriesLeft) => step({ kind: "retry", image: unit.key, error: e.toBody(), attempt, retriesLeft }),
+      },
+      AbortSignal.any([signal, loginFailed.signal]),
+    );
+  } catch (err) {
+    if (creds && !signal.aborted) await creds.loggedIn;
+    throw err;
+  }
+  if (creds) await creds.loggedIn;
+  return { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: clock.now() - t0 };
+}
+
 export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal): Promise<BakeResult> {
   const { config, docker, clock } = deps;
   const started = clock.now();
@@ -69,10 +115,11 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
   await emit("bake.started");
 
   const results = new Map<string, ServiceResult>();
-  let failed = false;
+  let firstFailure: ErrorBody | undefined;
   const logins = new Logins({ resolver: deps.resolver, docker, scrubber: deps.scrubber, retries: config.pullRetries, step, signal });
 
-  const record = async (unit: Unit, r: Omit<ServiceResult, "name" | "image">) => {
+  const record = async (unit: Unit, r: Outcome) => {
+    if (r.status === "failed") firstFailure ??= r.error;
     step({
       kind: "image-done",
       image: unit.key,
@@ -83,13 +130,19 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
       ...(r.error ? { error: r.error } : {}),
     });
     for (const s of unit.services) {
-      results.set(s.name, { name: s.name, image: s.image, ...r });
+      const result: ServiceResult = { name: s.name, image: s.image, ...r };
+      results.set(s.name, result);
+      deps.onResult?.(result);
       if (r.status === "pulled" || r.status === "present") {
         await emit("service.pulled", { service: s.name, image: s.image, digest: r.digest, ...(r.status === "present" ? { cached: true } : {}) });
       } else if (r.status === "failed") {
         await emit("service.failed", { service: s.name, image: s.image, ...(r.error ? { error: r.error } : {}) });
       }
     }
+  };
+  const failure = (err: unknown): ErrorBody => {
+    const e = signal.aborted ? interruptedError(signal.reason) : asAgentError(err);
+    return { ...e.toBody(), message: deps.scrubber.scrub(e.message) };
   };
 
   const units = unitsOf(spec);
@@ -99,101 +152,68 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
   try {
     await waitForDocker(docker, clock, signal, (message) => step({ kind: "docker-wait", message }));
   } catch (err) {
-    if (signal.aborted) throw signal.reason;
-    dockerError = asAgentError(err);
+    if (!signal.aborted) dockerError = asAgentError(err);
   }
 
   await eachLimited(units, config.pullConcurrency, async (unit) => {
+    if (signal.aborted || (firstFailure && !dockerError)) return record(unit, { status: "skipped", durationMs: 0 });
+    if (dockerError) return record(unit, { status: "failed", durationMs: 0, error: dockerError.toBody() });
     const t0 = clock.now();
-    if (signal.aborted) throw signal.reason;
-    if (dockerError) {
-      failed = true;
-      await record(unit, { status: "failed", durationMs: 0, error: dockerError.toBody() });
-      return;
-    }
-    if (failed) {
-      await record(unit, { status: "skipped", durationMs: 0 });
-      return;
-    }
-    const ref = unit.services[0]!.ref;
+    let outcome: Outcome;
     try {
-      const present = await presentPinned(ref, docker, signal);
-      if (present) {
-        await record(unit, { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 });
-        return;
-      }
-      const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
-      // A failed login ends the pull that runs beside it; the login's error is the one reported.
-      const loginFailed = new AbortController();
-      creds?.loggedIn.catch(() => loginFailed.abort());
-      step({ kind: "pull-start", image: unit.key, services: unit.services.map((s) => s.name), ...(unit.credential ? { credentialId: unit.credential.id } : {}) });
-      let pulled;
-      try {
-        pulled = await pullImage(
-          ref,
-          creds?.auth,
-          {
-            docker,
-            clock,
-            scrubber: deps.scrubber,
-            inactivityTimeoutMs: config.pullInactivityTimeoutSeconds * 1000,
-            totalTimeoutMs: config.pullTimeoutSeconds * 1000,
-            retries: config.pullRetries,
-            onProgress: (progress) => step({ kind: "progress", image: unit.key, progress }),
-            onRetry: (e, attempt, retriesLeft) => step({ kind: "retry", image: unit.key, error: e.toBody(), attempt, retriesLeft }),
-          },
-          AbortSignal.any([signal, loginFailed.signal]),
-        );
-      } catch (err) {
-        if (creds && !signal.aborted) await creds.loggedIn;
-        throw err;
-      }
-      if (creds) await creds.loggedIn;
-      await record(unit, { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: clock.now() - t0 });
+      outcome = await pullUnit(unit, deps, logins, signal, step);
     } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      failed = true;
-      const e = asAgentError(err);
-      const body = { ...e.toBody(), message: deps.scrubber.scrub(e.message) };
-      await record(unit, { status: "failed", durationMs: clock.now() - t0, error: body });
+      outcome = { status: "failed", durationMs: clock.now() - t0, error: failure(err) };
     }
+    await record(unit, outcome);
   });
 
   const services = spec.services.map((s) => results.get(s.name)!);
   const result: BakeResult = {
     bakeId: spec.bakeId,
-    status: failed ? "failed" : "succeeded",
+    status: "failed",
     services,
     startedAt: new Date(started).toISOString(),
     durationMs: clock.now() - started,
   };
-  if (failed) {
+  if (signal.aborted || firstFailure) {
+    // An interruption is why the bake ended, whatever else failed before it.
+    const error = signal.aborted ? failure(signal.reason) : firstFailure!;
+    result.error = error;
     const first = services.find((s) => s.status === "failed");
-    await emit("bake.failed", first?.error ? { error: first.error, service: first.name, image: first.image } : {});
+    await emit("bake.failed", { error, ...(first && !signal.aborted ? { service: first.name, image: first.image } : {}) });
     return result;
   }
   if (!deps.noManifest) {
-    const manifest: Manifest = {
-      bakeId: spec.bakeId,
-      bakedAt: new Date(clock.now()).toISOString(),
-      services: spec.services.map((s) => {
-        const r = results.get(s.name)!;
-        return {
-          name: s.name,
-          image: s.image,
-          imageId: r.imageId ?? "",
-          digest: r.digest ?? "",
-          registry: s.ref.registry,
-          registryCredentialId: s.credential?.id ?? null,
-          credentialType: s.credential?.type ?? null,
-          parameterName: s.credential?.parameterName ?? null,
-          username: s.credential?.username ?? null,
-        };
-      }),
-    };
-    result.manifestPath = await writeManifest(config.stateDir, deps.scrubber.scrubValue(manifest));
+    result.manifestPath = await writeManifest(config.stateDir, deps.scrubber.scrubValue(manifestOf(spec, results, logins, clock.now())));
   }
+  result.status = "succeeded";
   result.durationMs = clock.now() - started;
   await emit("bake.succeeded");
   return result;
+}
+
+/** SPEC §6: what a later reconcile needs, never a secret. */
+function manifestOf(spec: BakeSpec, results: Map<string, ServiceResult>, logins: Logins, now: number): Manifest {
+  return {
+    bakeId: spec.bakeId,
+    bakedAt: new Date(now).toISOString(),
+    services: spec.services.map((s) => {
+      const r = results.get(s.name)!;
+      const c = s.credential;
+      const usernameIsSecret = c?.type === "token" && (c.usernameIsSecret === true || logins.usernameWasSecret(c.id));
+      return {
+        name: s.name,
+        image: s.image,
+        imageId: r.imageId ?? "",
+        digest: r.digest ?? "",
+        registry: s.ref.registry,
+        registryCredentialId: c?.id ?? null,
+        credentialType: c?.type ?? null,
+        parameterName: c?.parameterName ?? null,
+        username: c?.type === "token" && !usernameIsSecret ? (c.username ?? null) : null,
+        usernameIsSecret,
+      };
+    }),
+  };
 }

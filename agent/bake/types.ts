@@ -22,6 +22,8 @@ export interface BakeResult {
   services: ServiceResult[];
   startedAt: string;
   durationMs: number;
+  /** Why a failed bake failed: its first failure, or `interrupted`. */
+  error?: ErrorBody;
   manifestPath?: string;
 }
 

@@ -4,6 +4,7 @@ import { runBake } from "../bake/run.ts";
 import type { BakeResult } from "../bake/types.ts";
 import { createReporter, type Runtime } from "../runtime.ts";
 import type { Violation } from "../spec/schema.ts";
+import { secretUsernames } from "../spec/username.ts";
 import { EXIT } from "./exit.ts";
 import { HumanRenderer } from "./human.ts";
 import { readSpecFile, violationLines } from "./spec-file.ts";
@@ -15,8 +16,6 @@ export interface Io {
   stdout: (line: string) => void;
   stderr: (line: string) => void;
 }
-
-
 
 function jsonResult(bakeId: string | null, status: string, result?: BakeResult, violations: Violation[] = []) {
   return {
@@ -54,6 +53,7 @@ export async function bakeCommand(
     return EXIT.usage;
   }
   const spec = parsed.spec;
+  for (const u of secretUsernames(spec)) rt.scrubber.add(u);
   const reporter = createReporter(rt, args.report);
   human.line(`bake ${spec.bakeId} for org ${spec.orgId}: ${spec.services.length} service(s), Docker at ${rt.config.dockerSocket}`);
   const result = await runBake(

@@ -6,6 +6,7 @@ import { asAgentError } from "../errors/agent-error.ts";
 import { loginWithRetries } from "../docker/login.ts";
 import type { Runtime } from "../runtime.ts";
 import type { Io } from "./bake-command.ts";
+import { secretUsernames } from "../spec/username.ts";
 import { EXIT } from "./exit.ts";
 import { readSpecFile, violationLines } from "./spec-file.ts";
 
@@ -20,6 +21,7 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     }
     return EXIT.usage;
   }
+  for (const u of secretUsernames(parsed.spec)) rt.scrubber.add(u);
   const cred = parsed.spec.credentials.find((c) => c.id === args.id);
   if (!cred) {
     io.stderr(`error: credential_not_found: no credential with id "${args.id}" in the spec (have: ${parsed.spec.credentials.map((c) => c.id).join(", ") || "none"})`);

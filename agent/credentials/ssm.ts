@@ -2,7 +2,7 @@
 // through the instance role, under the configured prefix only (checked in the
 // spec, and again here), and registered with the scrubber the moment it arrives.
 import { AgentError } from "../errors/agent-error.ts";
-import { REDACTED, type Scrubber } from "../errors/scrub.ts";
+import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
 import { serverAddress } from "../spec/registry.ts";
 import { awsFailure } from "./aws-error.ts";
@@ -36,7 +36,7 @@ export async function fetchTokenCredential(
   }
   scrubber.add(param.value);
   if (param.value.length === 0) throw new AgentError("secret_not_found", `SSM parameter ${name} is empty`);
-  // A username that is the secret itself (DigitalOcean) is stored scrubbed in the manifest.
-  const username = cred.username === REDACTED ? param.value : (cred.username ?? "");
+  // Where the username is the secret itself (DigitalOcean), the spec's may be an older token.
+  const username = cred.usernameIsSecret ? param.value : (cred.username ?? "");
   return { username, password: param.value, serverAddress: serverAddress(cred.registry) };
 }

@@ -134,7 +134,12 @@ export function createApiServer(deps: ApiDeps): http.Server {
         return send(res, 202, { bakeId: s.record.bakeId }, { location: `/v1/bakes/${encodeURIComponent(s.record.bakeId)}` });
       }
       default: {
-        const id = decodeURIComponent(url.pathname.slice("/v1/bakes/".length));
+        let id: string;
+        try {
+          id = decodeURIComponent(url.pathname.slice("/v1/bakes/".length));
+        } catch {
+          throw new HttpError(400, "bad_request", "the bake id in the path is not valid percent-encoding");
+        }
         const r = deps.bake(id);
         if (!r) throw new HttpError(404, "not_found", `no bake ${id}`);
         return send(res, 200, r);

@@ -1,11 +1,15 @@
 // The daemon's bakes: one at a time (reconcile takes the same turn), each with
-// a record that GET /v1/bakes/<id> answers, kept in <stateDir>/bakes/ so that a
-// restart still knows it. A bake that was running when the agent died is
-// recorded as failed (interrupted) on the next start.
+// a record that GET /v1/bakes/<id> answers (per-service results as they come),
+// kept in <stateDir>/bakes/ so that a restart still knows it. A bake that was
+// running when the agent died becomes failed with `interrupted` on the next
+// start, and a bake.failed event says so, exactly once (its event id is fixed,
+// so a crash between writing the event and the record only repeats an event the
+// control plane deduplicates by its Idempotency-Key).
 import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
-import type { ErrorBody } from "../errors/agent-error.ts";
+import { AgentError, type ErrorBody } from "../errors/agent-error.ts";
+import { makeEvent, type AgentEvent } from "../report/events.ts";
 import { writeFileAtomic } from "../state/atomic.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 
@@ -40,11 +44,14 @@ export class BakeRunner {
   private controller: AbortController | undefined;
   private last: BakeRecord | undefined;
 
-  constructor(opts: { stateDir: string; engine: Engine; now: () => number; onError: (err: unknown) => void }) {
+  private readonly report: (event: AgentEvent) => Promise<void>;
+
+  constructor(opts: { stateDir: string; engine: Engine; now: () => number; onError: (err: unknown) => void; report: (event: AgentEvent) => Promise<void> }) {
     this.dir = path.join(opts.stateDir, "bakes");
     this.engine = opts.engine;
     this.now = opts.now;
     this.onError = opts.onError;
+    this.report = opts.report;
   }
 
   get running(): string | undefined {
@@ -55,7 +62,7 @@ export class BakeRunner {
     return this.last;
   }
 
-  /** Loads the records on disk; those left `running` by a crash become failed. */
+  /** Loads the records on disk; those left `running` by a crash become failed (interrupted) and are reported. */
   async recover(): Promise<void> {
     let files: string[];
     try {
@@ -67,9 +74,12 @@ export class BakeRunner {
       try {
         const r = JSON.parse(await readFile(path.join(this.dir, f), "utf8")) as BakeRecord;
         if (r.status === "running") {
+          const error = new AgentError("interrupted", "the agent stopped while this bake was running (killed, crashed or the box lost power); no manifest was written").toBody();
+          const event = { ...makeEvent("bake.failed", r.bakeId, this.now(), { error }), id: `evt_interrupted_${r.bakeId}` };
+          await this.report(event);
           r.status = "failed";
           r.finishedAt = new Date(this.now()).toISOString();
-          r.error = { code: "internal", message: "the agent stopped while this bake was running; no manifest was written", hint: "Post the bake again.", retryable: false };
+          r.error = error;
           await this.persist(r);
         }
         this.records.set(r.bakeId, r);
@@ -94,19 +104,15 @@ export class BakeRunner {
     void this.exclusive(spec.bakeId, async (signal) => {
       await this.persist(record);
       try {
-        const result = await this.engine(spec, signal, (s) => record.services.push(s));
+        const result = await this.engine(spec, signal, (s) => {
+          record.services = [...record.services.filter((x) => x.name !== s.name), s];
+        });
         record.services = result.services;
         record.status = result.status;
-        const failed = result.services.find((s) => s.error);
-        if (failed?.error) record.error = failed.error;
+        if (result.error) record.error = result.error;
       } catch (err) {
         record.status = "failed";
-        record.error = {
-          code: "internal",
-          message: signal.aborted ? "the bake was aborted because the agent is stopping; no manifest was written" : String((err as Error)?.message ?? err),
-          hint: signal.aborted ? "Post the bake again once the agent is back." : "This is a bug in slothbox-agent. Report it with the agent's log.",
-          retryable: signal.aborted,
-        };
+        record.error = new AgentError("internal", String((err as Error)?.message ?? err)).toBody();
       }
       record.finishedAt = new Date(this.now()).toISOString();
       record.durationMs = Date.parse(record.finishedAt) - Date.parse(record.startedAt);
@@ -134,9 +140,9 @@ export class BakeRunner {
     return run;
   }
 
-  /** Aborts what runs and waits at most `ms` for it to end. */
-  async stop(ms: number): Promise<void> {
-    this.controller?.abort(new Error("the agent is stopping"));
+  /** Aborts what runs (a bake ends `interrupted` for `reason`) and waits at most `ms` for it to end. */
+  async stop(ms: number, reason: string): Promise<void> {
+    this.controller?.abort(new Error(reason));
     await Promise.race([this.turn, new Promise((r) => setTimeout(r, ms).unref())]);
   }
 

@@ -21,7 +21,8 @@ function credentialOf(s: Manifest["services"][number]): Credential | undefined {
     const ecr = parseEcrHost(s.registry);
     if (ecr) c.ecr = ecr;
   } else {
-    if (s.username) c.username = s.username;
+    if (s.usernameIsSecret) c.usernameIsSecret = true;
+    else if (s.username) c.username = s.username;
     if (s.parameterName) c.parameterName = s.parameterName;
   }
   return c;

@@ -4,7 +4,7 @@
 // reuses credentials in memory only, and talks to systemd (READY, STOPPING,
 // WATCHDOG). SIGTERM: stop accepting, abort pulls, flush the outbox, exit 0.
 import { runBake } from "../bake/run.ts";
-import type { BakeResult } from "../bake/types.ts";
+import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import type { Io } from "../cli/bake-command.ts";
 import { ConfigError } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
@@ -12,6 +12,7 @@ import { asAgentError } from "../errors/agent-error.ts";
 import type { AgentEvent } from "../report/events.ts";
 import { createDeliverer, readSecretFile, type Runtime } from "../runtime.ts";
 import type { BakeSpec } from "../spec/schema.ts";
+import { secretUsernames } from "../spec/username.ts";
 import { Outbox } from "../state/outbox.ts";
 import { VERSION } from "../version.ts";
 import { createApiServer } from "./api.ts";
@@ -54,7 +55,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     }
   };
 
-  const engine = (spec: BakeSpec, signal: AbortSignal, opts: { reconcile?: boolean } = {}): Promise<BakeResult> => {
+  const engine = (spec: BakeSpec, signal: AbortSignal, opts: { reconcile?: boolean; onResult?: (r: ServiceResult) => void } = {}): Promise<BakeResult> => {
     const resolver = rt.newResolver({
       cache,
       onFetch: (c, outcome) => metrics.credentialFetches.inc({ type: c.type, result: outcome }),
@@ -69,6 +70,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         clock,
         scrubber,
         ...(opts.reconcile ? { noManifest: true } : {}),
+        ...(opts.onResult ? { onResult: opts.onResult } : {}),
         // A reconcile re-pulls under the manifest's bake: only its service events are news.
         emit: (e) => (opts.reconcile && e.type.startsWith("bake.") ? Promise.resolve() : emit(opts.reconcile ? { ...e, reconcile: true } : e)),
         onStep: (s) => {
@@ -86,8 +88,9 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     stateDir: config.stateDir,
     now: () => clock.now(),
     onError: (err) => logger.error({ err: scrubber.scrub(String((err as Error)?.message ?? err)) }, "bake runner"),
-    engine: async (spec, signal) => {
-      const result = await engine(spec, signal);
+    report: emit,
+    engine: async (spec, signal, onResult) => {
+      const result = await engine(spec, signal, { onResult });
       metrics.bakes.inc({ status: result.status });
       if (result.status === "succeeded") metrics.lastSuccessfulBake.set(clock.now() / 1000);
       return result;
@@ -118,7 +121,10 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     accepting: () => accepting,
     readiness: () => checkReadiness({ docker: rt.docker, awsCredentials: () => rt.aws().checkCredentials(), stateDir: config.stateDir }),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-    submit: (spec) => runner.submit(spec),
+    submit: (spec) => {
+      for (const u of secretUsernames(spec)) scrubber.add(u);
+      return runner.submit(spec);
+    },
     bake: (id) => runner.get(id),
     status: async () => ({
       version: VERSION,
@@ -152,10 +158,10 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
 
   const onHup = () => void doReconcile("SIGHUP");
   process.on("SIGHUP", onHup);
-  await new Promise<void>((resolve) => {
+  const stoppedBy = await new Promise<string>((resolve) => {
     const stop = (name: string) => () => {
       logger.info({ signal: name }, "stopping");
-      resolve();
+      resolve(name);
     };
     process.once("SIGTERM", stop("SIGTERM"));
     process.once("SIGINT", stop("SIGINT"));
@@ -167,7 +173,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   if (watchdog) clearInterval(watchdog);
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  await runner.stop(STOP_PULLS_MS);
+  await runner.stop(STOP_PULLS_MS, `${stoppedBy}: the agent is stopping`);
   server.closeAllConnections();
   await closed;
   await loop?.stop(STOP_FLUSH_MS);

@@ -35,3 +35,9 @@ export function asAgentError(err: unknown): AgentError {
   const message = err instanceof Error ? err.message : String(err);
   return new AgentError("internal", message, { cause: err });
 }
+
+/** The bake was stopped: `reason` is the abort signal's reason (which signal, or why the agent stops). */
+export function interruptedError(reason: unknown): AgentError {
+  const why = reason instanceof Error ? reason.message : typeof reason === "string" ? reason : "aborted";
+  return new AgentError("interrupted", `the bake was interrupted before it finished (${why}); no manifest was written`, { cause: reason });
+}

@@ -75,6 +75,10 @@ export const ERROR_CODES = {
     retryable: false,
     hint: "The pulled content does not match the pinned digest. The image may have been tampered with or mis-pushed; check the digest in the service's image reference.",
   },
+  interrupted: {
+    retryable: true,
+    hint: "The bake was stopped before it finished (SIGINT/SIGTERM, or the agent died mid-bake); no manifest was written. Run the bake again.",
+  },
   internal: {
     retryable: false,
     hint: "This is a bug in slothbox-agent. Report it with the agent's log.",

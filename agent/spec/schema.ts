@@ -6,6 +6,7 @@ import * as z from "zod";
 import type { ErrorCode } from "../errors/codes.ts";
 import { parseReference, ReferenceError, type ImageReference } from "./reference.ts";
 import { hostProblem, normalizeRegistry, parseEcrHost, type EcrHost } from "./registry.ts";
+import { usernameIsToken } from "./username.ts";
 
 export interface Violation {
   path: string;
@@ -50,6 +51,8 @@ export interface Credential {
   username?: string;
   /** The SSM parameter holding the secret (token credentials). */
   parameterName?: string;
+  /** The registry's username is the secret itself (DigitalOcean): log in with the secret as username, never show it. */
+  usernameIsSecret?: boolean;
   ecr?: EcrHost;
 }
 
@@ -147,7 +150,10 @@ export function validateSpec(input: unknown, opts: { ssmParameterPrefix: string 
           violations.push({ path: at("username"), code: "spec_invalid", message: "token credentials need a username" });
         }
         ok = false;
-      } else cred.username = username;
+      } else {
+        cred.username = username;
+        if (registry !== undefined && usernameIsToken(registry)) cred.usernameIsSecret = true;
+      }
       const defaultName = `${opts.ssmParameterPrefix}${id ?? ""}`;
       const given = str(c["parameterName"]);
       if (given !== undefined) {

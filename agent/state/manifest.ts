@@ -19,6 +19,8 @@ const manifestSchema = z.object({
       credentialType: z.enum(["token", "ecr"]).nullable(),
       parameterName: z.string().nullable(),
       username: z.string().nullable().optional(),
+      /** The username is the secret itself (DigitalOcean): `username` is null, a reconcile logs in with the secret. */
+      usernameIsSecret: z.boolean().optional(),
     }),
   ),
 });

@@ -122,28 +122,57 @@ describe("exit codes for bad input", () => {
 });
 
 describe("signals", () => {
-  it("SIGTERM during a pull aborts it, writes no manifest, keeps events in the outbox, and exits 143", async () => {
+  async function interruptedBake(signal: "SIGTERM" | "SIGINT", opts: { json?: boolean; controlPlane?: ControlPlane }) {
     const repo = `acme/sig-${uid()}`;
     await pushRandomImage(quay.push, repo, "1", { layers: 1, bytes: 512 * 1024 });
-    const cp = await new ControlPlane("tok").start();
-    await cp.stop();
-    const b = box({ controlPlane: cp, config: { pullInactivityTimeoutSeconds: 60 } });
-    const f = b.write("spec.json", spec([{ name: "s", image: `${stall.host}/${repo}:1` }]));
+    const b = box({ ...(opts.controlPlane ? { controlPlane: opts.controlPlane } : {}), config: { pullInactivityTimeoutSeconds: 60 } });
+    const s = spec([{ name: "s", image: `${stall.host}/${repo}:1` }]);
     let sent = false;
-    const r = await b.run(["bake", "--spec", f], {
-      onStdout: (chunk, kill) => {
+    const r = await b.run(["bake", "--spec", b.write("spec.json", s), ...(opts.json ? ["--json"] : [])], {
+      onOutput: (chunk, kill) => {
         if (!sent && chunk.includes("pulling")) {
           sent = true;
-          setTimeout(() => kill("SIGTERM"), 300);
+          setTimeout(() => kill(signal), 300);
         }
       },
     });
-    expect(r.code).toBe(143);
-    expect(r.ms).toBeLessThan(10_000);
+    const outbox = path.join(b.stateDir, "outbox");
+    const waiting = existsSync(outbox) ? readdirSync(outbox).filter((x) => x.endsWith(".json")).sort() : [];
+    const events = waiting.map((f) => JSON.parse(readFileSync(path.join(outbox, f), "utf8")).event as Record<string, unknown>);
+    return { b, r, s, events };
+  }
+
+  it("SIGTERM during a pull aborts it, writes no manifest, writes bake.failed with code interrupted to the outbox, and exits 143", async () => {
+    const cp = await new ControlPlane("tok-" + uid()).start();
+    await cp.stop();
+    const { b, r, events } = await interruptedBake("SIGTERM", { controlPlane: cp });
+    expect(r.code, r.stdout + r.stderr).toBe(143);
+    expect(r.ms).toBeLessThan(15_000);
     expect(existsSync(path.join(b.stateDir, "manifest.json"))).toBe(false);
-    const outbox = readdirSync(path.join(b.stateDir, "outbox")).filter((x) => x.endsWith(".json"));
-    expect(outbox.length).toBeGreaterThanOrEqual(1);
-    expect(JSON.parse(readFileSync(path.join(b.stateDir, "outbox", outbox[0]!), "utf8")).event.type).toBe("bake.started");
+    expect(events.map((e) => e["type"])).toEqual(["bake.started", "service.failed", "bake.failed"]);
+    expect(events[1]).toMatchObject({ service: "s", error: { code: "interrupted", retryable: true } });
+    expect(events[2]).toMatchObject({ error: { code: "interrupted", retryable: true, message: expect.stringContaining("SIGTERM") } });
+    expect(r.stdout).toMatch(/error: service s \(.*\): interrupted \(retryable\)/);
+    expect(r.stdout).toMatch(/bake bk_\w+ failed/);
+    expect(r.stdout).toMatch(/events: 0 delivered to .*; 3 waiting in .*outbox/);
+    expect(secretLeaks(cp.token, b, r)).toEqual([]);
+  });
+
+  it("SIGINT exits 130, answers --json with one object, and sends the events when the control plane answers", async () => {
+    const cp = await new ControlPlane("tok-" + uid()).start();
+    try {
+      const { b, r, s, events } = await interruptedBake("SIGINT", { json: true, controlPlane: cp });
+      expect(r.code, r.stdout + r.stderr).toBe(130);
+      const out = parseJsonResult(r);
+      expect(out).toMatchObject({ bakeId: s.bakeId, status: "failed" });
+      expect(out.services).toEqual([expect.objectContaining({ name: "s", status: "failed", error: expect.objectContaining({ code: "interrupted", retryable: true }) })]);
+      expect(events).toEqual([]);
+      expect(cp.accepted().filter((e) => e["bakeId"] === s.bakeId).map((e) => e["type"])).toEqual(["bake.started", "service.failed", "bake.failed"]);
+      expect(cp.accepted().find((e) => e["bakeId"] === s.bakeId && e["type"] === "bake.failed")).toMatchObject({ error: { code: "interrupted", message: expect.stringContaining("SIGINT") } });
+      expect(secretLeaks(cp.token, b, r, cp.accepted())).toEqual([]);
+    } finally {
+      await cp.stop();
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import { pushRandomImage, type RegistryTarget } from "../stack/images.ts";
 import { promtool } from "../stack/promtool.ts";
 import { ECR_ACCOUNT } from "../stack/stack.ts";
 import { startDaemon, until, type Daemon } from "./daemon-harness.ts";
-import { newBox, PREFIX, uid, type Box } from "./harness.ts";
+import { newBox, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
@@ -90,6 +90,7 @@ describe("the API", () => {
     expect((await d.api("GET", "/nowhere")).status).toBe(404);
     expect(await d.api("DELETE", "/v1/bakes")).toMatchObject({ status: 405, json: { error: { code: "method_not_allowed" } } });
     expect((await d.api("GET", "/v1/bakes/bk_unknown")).status).toBe(404);
+    expect(await d.api("GET", "/v1/bakes/%E0%A4%A")).toMatchObject({ status: 400, json: { error: { code: "bad_request" } } });
 
     // A slow client that never finishes its headers is cut off.
     const t0 = Date.now();
@@ -144,18 +145,50 @@ describe("bakes over the API", () => {
     await cp.stop();
   });
 
-  it("answers 409 bake_in_progress while a bake runs, and SIGTERM aborts it and exits 0 in bounded time", async () => {
+  it("answers 409 bake_in_progress while a bake runs; SIGTERM aborts it, reports it interrupted and exits 0 in bounded time", async () => {
+    const cp = await new ControlPlane("cp-" + uid()).start();
     const repo = `acme/dstall-${uid()}`;
     await pushRandomImage(quay.push, repo, "1", { layers: 1, bytes: 512 * 1024 });
-    const d = await daemon(box());
+    const b = box({ controlPlane: cp });
+    const d = await daemon(b);
     const s = spec([{ name: "s", image: `${stall.host}/${repo}:1` }]);
     expect((await d.api("POST", "/v1/bakes", s)).status).toBe(202);
     await until(async () => (await d.api("GET", "/v1/status")).json["runningBake"] === s.bakeId, 5000, "bake running");
     const second = await d.api("POST", "/v1/bakes", spec([{ name: "a", image: "quay.io/acme/other:1" }]));
     expect(second).toMatchObject({ status: 409, json: { error: { code: "bake_in_progress" }, bakeId: s.bakeId } });
+    // The stalling registry holds the pull forever: give it time to start, then stop mid-pull.
+    await new Promise((r) => setTimeout(r, 1000));
     const stopped = await d.stop("SIGTERM");
     expect(stopped.code).toBe(0);
     expect(stopped.ms).toBeLessThan(15_000);
+    const sent = cp.accepted().filter((e) => e["bakeId"] === s.bakeId);
+    expect(sent.map((e) => e["type"])).toEqual(["bake.started", "service.failed", "bake.failed"]);
+    expect(sent[2]).toMatchObject({ error: { code: "interrupted", retryable: true } });
+    const d2 = await daemon(b);
+    expect(await d2.api("GET", `/v1/bakes/${s.bakeId}`)).toMatchObject({ status: 200, json: { status: "failed", error: { code: "interrupted" } } });
+    expect(secretLeaks(cp.token, b, [], cp.deliveries, [d.output(), d2.output()])).toEqual([]);
+    await cp.stop();
+  });
+});
+
+describe("a bake's record while it runs", () => {
+  it("shows each service's result as it completes, not only at the end", async () => {
+    const n = uid();
+    const quick = await pushRandomImage(quay.push, `acme/dquick-${n}`, "1");
+    await pushRandomImage(quay.push, `acme/dslow-${n}`, "1", { layers: 1, bytes: 512 * 1024 });
+    const b = box({ config: { pullConcurrency: 2, pullRetries: 0, pullInactivityTimeoutSeconds: 60 } });
+    const d = await daemon(b);
+    const s = spec([
+      { name: "slow", image: `${stall.host}/acme/dslow-${n}:1` },
+      { name: "quick", image: quick.reference },
+    ]);
+    expect((await d.api("POST", "/v1/bakes", s)).status).toBe(202);
+    const running = await until(async () => {
+      const r = await d.api("GET", `/v1/bakes/${s.bakeId}`);
+      return (r.json["services"] as unknown[]).length > 0 ? r.json : undefined;
+    }, 20_000, "a service result while the bake runs");
+    expect(running).toMatchObject({ status: "running", services: [{ name: "quick", status: "pulled", digest: quick.digest }] });
+    expect(secretLeaks(d.token, b, [], [], [d.output()])).toEqual([]);
   });
 });
 
@@ -179,7 +212,7 @@ describe("delivery that loses nothing", () => {
     await cp.stop();
   });
 
-  it("after SIGKILL mid-bake and mid-delivery, a restart keeps state consistent and delivers everything", async () => {
+  it("after SIGKILL mid-bake and mid-delivery, a restart reports the bake interrupted exactly once and delivers everything", async () => {
     const cp = await new ControlPlane("cp-" + uid()).start();
     cp.hang = true;
     const b = box({ controlPlane: cp });
@@ -194,13 +227,23 @@ describe("delivery that loses nothing", () => {
     expect(existsSync(path.join(b.stateDir, "manifest.json"))).toBe(false);
     cp.hang = false;
     const d2 = await daemon(b);
-    expect(await d2.api("GET", `/v1/bakes/${s.bakeId}`)).toMatchObject({ status: 200, json: { status: "failed", error: { message: expect.stringContaining("stopped while this bake was running") } } });
+    expect(await d2.api("GET", `/v1/bakes/${s.bakeId}`)).toMatchObject({
+      status: 200,
+      json: { status: "failed", error: { code: "interrupted", retryable: true, message: expect.stringContaining("stopped while this bake was running") } },
+    });
     await until(async () => (await d2.api("GET", "/v1/status")).json["outboxEvents"] === 0, 20_000, "outbox drained after restart");
-    const keys = cp.deliveries.filter((x) => x.bakeId === s.bakeId).map((x) => x.idempotencyKey);
-    expect(new Set(keys).size).toBe(1);
-    expect(keys.length).toBeGreaterThanOrEqual(2);
-    expect(cp.accepted().filter((e) => e["bakeId"] === s.bakeId).map((e) => e["type"])).toEqual(["bake.started"]);
+    await d2.stop("SIGTERM");
+    // A third start finds nothing left to report.
+    const d3 = await daemon(b);
+    await until(async () => (await d3.api("GET", "/v1/status")).json["outboxEvents"] === 0, 20_000, "outbox drained");
+    const started = cp.deliveries.filter((x) => x.bakeId === s.bakeId && x.body["type"] === "bake.started").map((x) => x.idempotencyKey);
+    expect(new Set(started).size).toBe(1);
+    expect(started.length).toBeGreaterThanOrEqual(2);
+    const accepted = cp.accepted().filter((e) => e["bakeId"] === s.bakeId);
+    expect(accepted.map((e) => e["type"])).toEqual(["bake.started", "bake.failed"]);
+    expect(accepted[1]).toMatchObject({ error: { code: "interrupted", retryable: true } });
     expect(existsSync(path.join(b.stateDir, "manifest.json"))).toBe(false);
+    expect(secretLeaks(cp.token, b, [], cp.deliveries, [d.output(), d2.output(), d3.output()])).toEqual([]);
     await cp.stop();
   });
 });

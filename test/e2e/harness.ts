@@ -31,7 +31,7 @@ export interface Box {
   cpTokenFile: string;
   env: Record<string, string>;
   write(name: string, content: unknown): string;
-  run(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; onStdout?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void }): Promise<RunResult>;
+  run(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; onOutput?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void }): Promise<RunResult>;
   cleanup(): void;
 }
 
@@ -74,7 +74,7 @@ export function newBox(stack: StackInfo, aws: AwsStandIn, opts: { controlPlane?:
       return f;
     },
     run(args, o = {}) {
-      return runAgent([...args, "--config", configFile], { ...env, ...o.env }, o.timeoutMs ?? 90_000, o.onStdout);
+      return runAgent([...args, "--config", configFile], { ...env, ...o.env }, o.timeoutMs ?? 90_000, o.onOutput);
     },
     cleanup() {
       rmSync(dir, { recursive: true, force: true });
@@ -87,7 +87,7 @@ export function runAgent(
   args: string[],
   env: Record<string, string>,
   timeoutMs = 90_000,
-  onStdout?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void,
+  onOutput?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void,
 ): Promise<RunResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
@@ -95,11 +95,15 @@ export function runAgent(
     let stdout = "";
     let stderr = "";
     const kill = (s: NodeJS.Signals) => child.kill(s);
+    // Either stream: --json moves the step lines to stderr.
     child.stdout.on("data", (c: Buffer) => {
       stdout += c.toString();
-      onStdout?.(c.toString(), kill);
+      onOutput?.(c.toString(), kill);
     });
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+      onOutput?.(c.toString(), kill);
+    });
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`agent did not exit within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
@@ -133,8 +137,8 @@ export function filesUnder(dir: string): { file: string; text: string }[] {
   return out;
 }
 
-/** Where a secret leaked, if anywhere: output, state dir, HOME, events received. */
-export function secretLeaks(secret: string, box: Box, run: RunResult | RunResult[], events: unknown[] = []): string[] {
+/** Where a secret leaked, if anywhere: output, state dir, HOME, events received, and any other text given. */
+export function secretLeaks(secret: string, box: Box, run: RunResult | RunResult[], events: unknown[] = [], other: string[] = []): string[] {
   const runs = Array.isArray(run) ? run : [run];
   const forms = [secret, JSON.stringify(secret).slice(1, -1), Buffer.from(secret).toString("base64")];
   const places: [string, string][] = [
@@ -145,6 +149,7 @@ export function secretLeaks(secret: string, box: Box, run: RunResult | RunResult
     ...filesUnder(box.stateDir).map((f): [string, string] => [f.file, f.text]),
     ...filesUnder(box.home).map((f): [string, string] => [f.file, f.text]),
     ["events", JSON.stringify(events)],
+    ...other.map((text, i): [string, string] => [`other#${i}`, text]),
   ];
   return places.filter(([, text]) => forms.some((f) => text.includes(f))).map(([where]) => where);
 }
