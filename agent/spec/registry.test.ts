@@ -2,10 +2,18 @@ import { describe, expect, it } from "vitest";
 import { hostProblem, normalizeRegistry, parseEcrHost, serverAddress } from "./registry.ts";
 
 describe("hostProblem", () => {
-  it.each(["ghcr.io", "docker.io", "registry-1.docker.io", "localhost:5000", "registry.gitlab.com", "acme.azurecr.io", "10.0.0.1:443"])(
-    "accepts %s",
-    (h) => expect(hostProblem(h)).toBeUndefined(),
-  );
+  it.each([
+    "ghcr.io",
+    "docker.io",
+    "registry-1.docker.io",
+    "localhost:5000",
+    "registry.gitlab.com",
+    "acme.azurecr.io",
+    "10.0.0.1:443",
+    "[::1]:5000",
+    "[fc00:1:2:3:4:5:6:7]",
+    "[2001:db8::]:443",
+  ])("accepts %s", (h) => expect(hostProblem(h)).toBeUndefined());
   it.each([
     ["https://ghcr.io", /scheme/],
     ["ghcr.io/acme", /path/],
@@ -13,11 +21,59 @@ describe("hostProblem", () => {
     ["ghcr .io", /whitespace/],
     ["", /empty/],
     ["ghcr.io:99999", /port/],
+    ["[::1]:0", /port/],
     ["-bad.example", /valid host/],
+    ["fd00::1", /IPv6 address without brackets/],
+    ["[fe80::1%eth0]:5000", /valid host/],
+    ["[2001:db8:3:4::192.0.2.33]", /valid host/],
   ])("refuses %j", (h, why) => expect(hostProblem(h)).toMatch(why));
+
+  // distribution/reference regexp_test.go@00a09fa3 TestDomainRegexp: the same host grammar as image references
+  // (reference.test.ts runs these hosts in front of a repository). A port Docker cannot dial is refused on top.
+  it.each<[string, boolean]>([
+    ["test.com", true],
+    ["test.com:10304", true],
+    ["test.com:http", false],
+    ["localhost", true],
+    ["localhost:8080", true],
+    ["a", true],
+    ["a.b", true],
+    ["ab.cd.com", true],
+    ["a-b.com", true],
+    ["-ab.com", false],
+    ["ab-.com", false],
+    ["ab.c-om", true],
+    ["ab.-com", false],
+    ["ab.com-", false],
+    ["0101.com", true],
+    ["001a.com", true],
+    ["b.gbc.io:443", true],
+    ["b.gbc.io", true],
+    ["xn--n3h.com", true],
+    ["Asdf.com", true],
+    ["192.168.1.1:75050", true],
+    ["192.168.1.1:750050", true],
+    ["[fd00:1:2::3]:75050", true],
+    ["[fd00:1:2::3]75050", false],
+    ["[fd00:1:2::3]::75050", false],
+    ["[fd00:1:2::3%eth0]:75050", false],
+    ["[fd00123123123]:75050", true],
+    ["[2001:0db8:85a3:0000:0000:8a2e:0370:7334]:75050", true],
+    ["[2001:0db8:85a3:0000:0000:8a2e:0370:7334]:750505", true],
+    ["fd00:1:2::3:75050", false],
+  ])("%s is in the host grammar: %s", (host, valid) => {
+    const problem = hostProblem(host);
+    if (!valid) expect(problem).toMatch(/valid host|IPv6/);
+    else if (/:[0-9]{6,}$|:(?:6553[6-9]|655[4-9][0-9]|65[6-9][0-9]{2}|6[6-9][0-9]{3}|[7-9][0-9]{4})$/.test(host)) expect(problem).toMatch(/port outside 1-65535/);
+    else expect(problem).toBeUndefined();
+  });
 });
 
 describe("normalizeRegistry and serverAddress", () => {
+  it("lower-cases IPv6 literal hosts like any other", () => {
+    expect(normalizeRegistry("[FC00::1]:5000")).toBe("[fc00::1]:5000");
+    expect(serverAddress("[::1]:5000")).toBe("[::1]:5000");
+  });
   it("folds Docker Hub's three names into one registry with Docker's server address", () => {
     for (const h of ["docker.io", "index.docker.io", "registry-1.docker.io", "Registry-1.Docker.IO"]) {
       expect(normalizeRegistry(h)).toBe("docker.io");

@@ -9,8 +9,19 @@ export const DOCKER_HUB_SERVER_ADDRESS = "https://index.docker.io/v1/";
 
 const HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
 
-const DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
-const HOST_RE = new RegExp(`^${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*(?::([0-9]{1,5}))?$`);
+// The registry host grammar of distribution/reference's regexp.go (domainAndPort;
+// the commit followed is cited in reference.ts): image references and
+// credentials must agree on what a host is, or a credential could name a host
+// no image can live on, and the other way round.
+const DOMAIN_NAME_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+const DOMAIN_NAME = `${DOMAIN_NAME_COMPONENT}(?:\\.${DOMAIN_NAME_COMPONENT})*`;
+// Compressed or full IPv6 in brackets; zone identifiers (`%eth0`) and
+// IPv4-mapped forms are deliberately outside Docker's grammar.
+const IPV6_ADDRESS = "\\[(?:[a-fA-F0-9:]+)\\]";
+/** A registry host (DNS-like name, IPv4, or bracketed IPv6) with an optional `:port`. */
+export const DOMAIN_AND_PORT = `(?:${DOMAIN_NAME}|${IPV6_ADDRESS})(?::[0-9]+)?`;
+const HOST_RE = new RegExp(`^${DOMAIN_AND_PORT}$`);
+const PORT_RE = /:([0-9]+)$/;
 
 /** Why a credential's `registry` is not a bare host[:port], or undefined if it is. */
 export function hostProblem(registry: string): string | undefined {
@@ -19,9 +30,13 @@ export function hostProblem(registry: string): string | undefined {
   if (registry.includes("://")) return "must be a host only, without a scheme (e.g. ghcr.io, not https://ghcr.io)";
   if (registry.includes("@")) return "must not contain credentials";
   if (registry.includes("/")) return "must be a host only, without a path";
-  const m = HOST_RE.exec(registry);
-  if (!m) return "is not a valid host name";
-  if (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535)) return "has a port outside 1-65535";
+  if (!HOST_RE.test(registry)) {
+    if (/^[a-fA-F0-9]*:[a-fA-F0-9]*:/.test(registry)) return "is an IPv6 address without brackets: write it as [fd00::1] or [fd00::1]:5000";
+    return "is not a valid host name, IPv4 address or [IPv6] address with an optional :port";
+  }
+  // The grammar takes any digits as a port; one Docker cannot dial is refused here, where the operator can still fix it.
+  const port = PORT_RE.exec(registry)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return "has a port outside 1-65535";
   if (registry.length > 253) return "is longer than 253 characters";
   return undefined;
 }
