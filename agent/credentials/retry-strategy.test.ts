@@ -8,7 +8,9 @@ describe("retryDelayMs", () => {
     expect(retryDelayMs("THROTTLING", 1, 0.999)).toBe(5996);
     expect(retryDelayMs("THROTTLING", 2, 0.5)).toBe(6000);
     expect(retryDelayMs("THROTTLING", 3, 0.5)).toBe(9000);
-    expect(retryDelayMs("THROTTLING", 30, 0.999)).toBeLessThan(THROTTLE_CAP_MS * 1.5);
+    expect(retryDelayMs("THROTTLING", 30, 0.9999)).toBeLessThanOrEqual(THROTTLE_CAP_MS);
+    expect(retryDelayMs("THROTTLING", 30, 0.9999)).toBeGreaterThan(THROTTLE_CAP_MS * 0.99);
+    expect(retryDelayMs("THROTTLING", 30, 0)).toBe(THROTTLE_CAP_MS / 3);
   });
   it("backs off other transient errors with full jitter from 100 ms", () => {
     expect(retryDelayMs("SERVER_ERROR", 1, 0.999)).toBeLessThanOrEqual(200);
@@ -21,23 +23,32 @@ describe("SpreadRetryStrategy", () => {
   const sdkError = (name: string, message: string) => Object.assign(new Error(message), { name, $metadata: {} }) as unknown as SdkError;
   const throttled = { errorType: "THROTTLING" as const, error: sdkError("ThrottlingException", "Rate exceeded") };
 
-  it("retries throttling until the next wait would pass the deadline, then gives AWS's error back", async () => {
+  async function throttledUntilRefused(maxWaitMs: number, random: number) {
     let t = 0;
-    const s = new SpreadRetryStrategy(20_000, () => t, () => 0.5);
+    const s = new SpreadRetryStrategy(maxWaitMs, () => t, () => random);
     let token = await s.acquireInitialRetryToken("ssm");
-    const delays: number[] = [];
-    for (;;) {
+    const attemptsAt = [t];
+    for (let i = 0; i < 100; i++) {
       try {
         token = await s.refreshRetryTokenForRetry(token, throttled);
       } catch (err) {
-        expect((err as Error).message).toBe("Rate exceeded");
-        break;
+        return { attemptsAt, error: err as Error };
       }
-      delays.push(token.getRetryDelay());
       t += token.getRetryDelay();
+      attemptsAt.push(t);
     }
-    expect(delays).toEqual([4000, 6000, 9000]);
-    expect(t).toBeLessThanOrEqual(20_000);
+    throw new Error("never gave up");
+  }
+
+  it("goes on retrying throttling until the deadline, the last attempt at it, then gives AWS's error back", async () => {
+    const { attemptsAt, error } = await throttledUntilRefused(20_000, 0.5);
+    expect(attemptsAt).toEqual([0, 4000, 10_000, 19_000, 20_000]);
+    expect(error.message).toBe("Rate exceeded");
+  });
+
+  it("does not stop after one attempt when the first backoff would overshoot a short deadline", async () => {
+    const { attemptsAt } = await throttledUntilRefused(3000, 0.9);
+    expect(attemptsAt).toEqual([0, 3000]);
   });
 
   it("does not retry client errors", async () => {

@@ -1,12 +1,13 @@
 // How the agent's AWS calls retry. When a fleet bakes at once, throttling is
 // the normal case (SSM 40 TPS, ECR 20 TPS per account and region), so a
 // throttled call waits long enough to spread the fleet over the quota: first
-// retry after 2–6 s, growing ×1.5 (±50 % jitter), at most 60 s. Chosen with
+// retry after 2–6 s, growing ×1.5 (±50 % jitter), no wait longer than 60 s. Chosen with
 // `npm run fleet-sim` against the SDK's own modes (docs/fleet.md): the SDK's
 // 100 ms full-jitter start makes a fleet retry ~6× per box. Other transient
-// failures back off as the SDK does (full jitter from 100 ms). Nothing is
-// retried past the deadline (awsMaxWaitSeconds); the last AWS error is then
-// what the caller sees, with AWS's own message.
+// failures back off as the SDK does (full jitter from 100 ms). Attempts go on
+// until the deadline (awsMaxWaitSeconds): a wait that would pass it is cut
+// short, so the last attempt is made at the deadline, never stopped early; the
+// last AWS error is then what the caller sees, with AWS's own message.
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2, RetryToken } from "@smithy/types";
 
 export const THROTTLE_FIRST_MS = 4000;
@@ -20,7 +21,8 @@ export const MAX_ATTEMPTS = 40;
 /** Delay before retry number `retry` (1 = first retry); `random` in [0, 1). Pure. */
 export function retryDelayMs(errorType: RetryErrorType, retry: number, random: number): number {
   if (errorType === "THROTTLING") {
-    const mid = Math.min(THROTTLE_CAP_MS, THROTTLE_FIRST_MS * THROTTLE_GROWTH ** (retry - 1));
+    // The middle is capped at two thirds of the cap, so that with its ±50 % the wait stays within the cap and still spreads.
+    const mid = Math.min((THROTTLE_CAP_MS * 2) / 3, THROTTLE_FIRST_MS * THROTTLE_GROWTH ** (retry - 1));
     return Math.round(mid * (0.5 + random));
   }
   return Math.round(random * Math.min(TRANSIENT_CAP_MS, TRANSIENT_BASE_MS * 2 ** retry));
@@ -69,9 +71,9 @@ export class SpreadRetryStrategy implements RetryStrategyV2 {
       throw info.error ?? new Error(`AWS call failed (${info.errorType})`);
     };
     if (info.errorType === "CLIENT_ERROR" || retry >= MAX_ATTEMPTS) fail();
-    const delay = retryDelayMs(info.errorType, retry, this.random());
-    if (this.now() - t.startedAt + delay > this.maxWaitMs) fail();
-    return new Token(retry, delay, t.startedAt);
+    const left = this.maxWaitMs - (this.now() - t.startedAt);
+    if (left <= 0) fail();
+    return new Token(retry, Math.min(left, retryDelayMs(info.errorType, retry, this.random())), t.startedAt);
   }
 
   recordSuccess(_token: RetryToken): void {}

@@ -75,7 +75,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         emit: (e) => (opts.reconcile && e.type.startsWith("bake.") ? Promise.resolve() : emit(opts.reconcile ? { ...e, reconcile: true } : e)),
         onStep: (s) => {
           if (s.kind !== "image-done") return;
-          metrics.pulls.inc({ result: s.status }, s.services.length);
+          metrics.pulls.inc({ result: s.status });
           if (s.status === "pulled") metrics.pullDuration.observe(s.durationMs / 1000);
           if (s.error) metrics.errors.inc({ code: s.error.code });
         },

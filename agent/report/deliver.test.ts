@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -55,5 +55,29 @@ describe("Deliverer", () => {
     expect(await outbox.depth()).toBe(2);
     expect(await d.drainOnce(new AbortController().signal)).toEqual({ delivered: 1, dropped: 1, blocked: false });
     expect(await outbox.depth()).toBe(0);
+  });
+});
+
+describe("outbox files that are not deliverable events", () => {
+  it("leaves a file it cannot read where it is, and sends the events after it", async () => {
+    const { outbox, sent, d } = await setup([202]);
+    // A directory where a file should be: reading it fails (EISDIR) as a root-only file fails for the daemon (EACCES).
+    const blocked = path.join(outbox.dir, "000000000000001-000000-evt_blocked.json");
+    mkdirSync(blocked, { recursive: true });
+    await outbox.put("b", "bk", makeEvent("bake.started", "bk", 2));
+    expect(await d.drainOnce(new AbortController().signal)).toEqual({ delivered: 1, dropped: 0, blocked: false });
+    expect(sent).toHaveLength(1);
+    expect(existsSync(blocked)).toBe(true);
+  });
+
+  it("moves a file that is not an event aside to outbox/corrupt/ instead of deleting it", async () => {
+    const { outbox, sent, d } = await setup([]);
+    mkdirSync(outbox.dir, { recursive: true });
+    const bad = path.join(outbox.dir, "000000000000001-000000-evt_bad.json");
+    writeFileSync(bad, "{truncated");
+    expect(await d.drainOnce(new AbortController().signal)).toEqual({ delivered: 0, dropped: 0, blocked: false });
+    expect(sent).toEqual([]);
+    expect(existsSync(bad)).toBe(false);
+    expect(readFileSync(path.join(outbox.dir, "corrupt", path.basename(bad)), "utf8")).toBe("{truncated");
   });
 });

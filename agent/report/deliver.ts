@@ -45,6 +45,8 @@ export class Deliverer {
   dropped = 0;
   private readonly deps: DelivererDeps;
   private failures = 0;
+  /** Files already reported as unreadable: warned about once, not on every pass. */
+  private readonly unreadable = new Set<string>();
 
   constructor(deps: DelivererDeps) {
     this.deps = deps;
@@ -56,12 +58,19 @@ export class Deliverer {
     const result: DrainResult = { delivered: 0, dropped: 0, blocked: false };
     for (const file of await deps.outbox.list()) {
       if (signal.aborted) return { ...result, blocked: true };
-      const entry = await deps.outbox.read(file);
-      if (!entry) {
-        deps.logger.warn({ file }, "outbox entry unreadable; removed");
-        await deps.outbox.remove(file);
+      const read = await deps.outbox.read(file);
+      if (read.kind === "gone") continue;
+      if (read.kind === "unreadable") {
+        if (!this.unreadable.has(file)) deps.logger.warn({ file, reason: read.reason }, "outbox entry cannot be read; left in place, later events go first");
+        this.unreadable.add(file);
         continue;
       }
+      if (read.kind === "corrupt") {
+        const to = await deps.outbox.setAside(file);
+        deps.logger.warn({ file, reason: read.reason, movedTo: to }, "outbox entry is not an event; moved aside, not sent");
+        continue;
+      }
+      const entry = read.entry;
       const url = `${deps.controlPlaneUrl.replace(/\/+$/, "")}/v1/boxes/${encodeURIComponent(entry.boxId)}/bakes/${encodeURIComponent(entry.bakeId)}/events`;
       let status: number;
       try {

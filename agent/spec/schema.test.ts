@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseSpecText, validateSpec, type Violation } from "./schema.ts";
+import { MAX_CREDENTIALS, MAX_SERVICES, parseSpecText, validateSpec, type Violation } from "./schema.ts";
 
 const PREFIX = "/slothbox/registry-credentials/";
 const D = "sha256:" + "b".repeat(64);
@@ -114,5 +114,75 @@ describe("validateSpec", () => {
     const r = parseSpecText("{nope", { ssmParameterPrefix: PREFIX });
     expect(r.ok ? [] : r.violations).toEqual([expect.objectContaining({ path: "", code: "spec_invalid" })]);
     expect(violations([])).toEqual([expect.objectContaining({ path: "" })]);
+  });
+});
+
+describe("one image, one credential (SPEC §2)", () => {
+  it("refuses one image named with two different credentials, at the later service's registryCredentialId", () => {
+    const s = good();
+    s.registryCredentials.push({ id: "rc_gh2", type: "token", label: "GHCR 2", registry: "ghcr.io", username: "other-bot" });
+    s.services.push({ name: "api2", image: "ghcr.io/acme/api:1.4.2", registryCredentialId: "rc_gh2" });
+    expect(violations(s)).toEqual([expect.objectContaining({ path: "services[3].registryCredentialId", code: "spec_invalid", message: expect.stringContaining("rc_gh") })]);
+  });
+
+  it("refuses one image named with a credential by one service and with none by another", () => {
+    const s = good();
+    s.services.push({ name: "api-anon", image: "ghcr.io/acme/api:1.4.2" } as never);
+    expect(violations(s)).toEqual([expect.objectContaining({ path: "services[3].registryCredentialId", code: "spec_invalid" })]);
+  });
+
+  it("accepts one image named twice with the same credential, also under another of Docker Hub's names", () => {
+    const s = good();
+    s.services.push({ name: "api2", image: "ghcr.io/acme/api:1.4.2", registryCredentialId: "rc_gh" });
+    s.services.push({ name: "c1", image: "redis:7", catalog: true });
+    expect(violations(s)).toEqual([]);
+    s.services[4]!.image = "docker.io/library/redis:7";
+    expect(violations(s)).toEqual([]);
+  });
+
+  it("refuses a parameterName holding ':' (SSM would read name:version or name:label as a selector)", () => {
+    for (const p of [`${PREFIX}rc_gh:1`, `${PREFIX}rc_gh:previous`]) {
+      const s = good();
+      (s.registryCredentials[0] as Record<string, unknown>)["parameterName"] = p;
+      expect(violations(s)).toEqual([expect.objectContaining({ path: "registryCredentials[0].parameterName", code: "spec_invalid", message: expect.stringContaining(":") })]);
+    }
+  });
+});
+
+describe("bounded specs (a spec is untrusted input)", () => {
+  it("refuses more services or credentials than a box runs, each at its list's path", () => {
+    const s = good() as Record<string, unknown>;
+    s["services"] = Array.from({ length: MAX_SERVICES + 1 }, (_, i) => ({ name: `s${i}`, image: `quay.io/acme/s${i}:1` }));
+    s["registryCredentials"] = Array.from({ length: MAX_CREDENTIALS + 1 }, (_, i) => ({ id: `rc_${i}`, type: "token", registry: "ghcr.io", username: "u" }));
+    expect(violations(s)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: "services", code: "spec_invalid", message: expect.stringContaining(String(MAX_SERVICES)) }),
+        expect.objectContaining({ path: "registryCredentials", code: "spec_invalid", message: expect.stringContaining(String(MAX_CREDENTIALS)) }),
+      ]),
+    );
+  });
+
+  it("refuses an image reference longer than any registry accepts", () => {
+    const s = good();
+    s.services[2]!.image = `quay.io/${"a".repeat(1100)}:1`;
+    expect(violations(s)).toEqual([expect.objectContaining({ path: "services[2].image", code: "spec_invalid" })]);
+  });
+
+  it("validates the largest spec it accepts with work linear in its size: each service looks its credential up once", () => {
+    const s = good() as Record<string, unknown>;
+    const creds = Array.from({ length: MAX_CREDENTIALS }, (_, i) => ({ id: `rc_${i}`, type: "token", registry: `r${i}.example.com`, username: "u" }));
+    s["registryCredentials"] = creds;
+    s["services"] = Array.from({ length: MAX_SERVICES }, (_, i) => ({ name: `s${i}`, image: `r${i % MAX_CREDENTIALS}.example.com/acme/s${i}:1`, registryCredentialId: `rc_${i % MAX_CREDENTIALS}` }));
+    let reads = 0;
+    const counted = new Proxy(creds, {
+      get(target, key, receiver) {
+        if (typeof key === "string" && /^\d+$/.test(key)) reads += 1;
+        return Reflect.get(target, key, receiver);
+      },
+    });
+    s["registryCredentials"] = counted;
+    expect(violations(s)).toEqual([]);
+    // zod reads each element once or twice, the rules once more: never once per (service, credential) pair.
+    expect(reads).toBeLessThan(10 * MAX_CREDENTIALS);
   });
 });

@@ -14,6 +14,12 @@ export interface Violation {
   message: string;
 }
 
+/** More than a box runs: a spec is untrusted input, and validation stays small and linear. */
+export const MAX_SERVICES = 256;
+export const MAX_CREDENTIALS = 64;
+/** Longer than any reference Docker accepts (host 253, path 255, tag 128, a sha512 digest). */
+const MAX_IMAGE_LENGTH = 1024;
+
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const idString = (what: string) => z.string().regex(ID, `${what} must be 1-128 letters, digits, '_', '.' or '-'`);
 
@@ -28,7 +34,7 @@ const credentialSchema = z.strictObject({
 
 const serviceSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "name must be 1-63 letters, digits, '_', '.' or '-'"),
-  image: z.string().min(1),
+  image: z.string().min(1).max(MAX_IMAGE_LENGTH),
   registryCredentialId: z.string().min(1).optional(),
   catalog: z.boolean().optional(),
 });
@@ -36,8 +42,8 @@ const serviceSchema = z.strictObject({
 const specSchema = z.strictObject({
   bakeId: idString("bakeId"),
   orgId: z.string().min(1).max(128),
-  registryCredentials: z.array(credentialSchema).default([]),
-  services: z.array(serviceSchema).min(1, "a bake needs at least one service"),
+  registryCredentials: z.array(credentialSchema).max(MAX_CREDENTIALS, `a spec holds at most ${MAX_CREDENTIALS} credentials`).default([]),
+  services: z.array(serviceSchema).min(1, "a bake needs at least one service").max(MAX_SERVICES, `a spec holds at most ${MAX_SERVICES} services`),
 });
 
 export type RawSpec = z.infer<typeof specSchema>;
@@ -105,8 +111,11 @@ export function validateSpec(input: unknown, opts: { ssmParameterPrefix: string 
   const parsed = specSchema.safeParse(input);
   if (!parsed.success) violations.push(...zodViolations(parsed.error));
   const root = isObject(input) ? input : {};
-  const rawCreds = Array.isArray(root["registryCredentials"]) ? root["registryCredentials"] : [];
-  const rawServices = Array.isArray(root["services"]) ? root["services"] : [];
+  // Past the bounds, only zod's count violation is reported: no rule runs over an oversized list.
+  const within = (v: unknown, max: number): unknown[] => (Array.isArray(v) && v.length <= max ? v : []);
+  const rawCreds = within(root["registryCredentials"], MAX_CREDENTIALS);
+  const rawServices = within(root["services"], MAX_SERVICES);
+  const rawCredIds = new Set(rawCreds.flatMap((c) => (isObject(c) && typeof c["id"] === "string" ? [c["id"]] : [])));
 
   const credentials = new Map<string, Credential>();
   rawCreds.forEach((c: unknown, i: number) => {
@@ -156,7 +165,14 @@ export function validateSpec(input: unknown, opts: { ssmParameterPrefix: string 
       }
       const defaultName = `${opts.ssmParameterPrefix}${id ?? ""}`;
       const given = str(c["parameterName"]);
-      if (given !== undefined) {
+      if (given?.includes(":")) {
+        violations.push({
+          path: at("parameterName"),
+          code: "spec_invalid",
+          message: `parameterName "${given}" holds ":": SSM reads name:version and name:label as selectors, and a spec may not pick an older version of a secret`,
+        });
+        ok = false;
+      } else if (given !== undefined) {
         const normalized = given.startsWith("/") ? given : `/${given}`;
         if (!normalized.startsWith(opts.ssmParameterPrefix) || normalized.length === opts.ssmParameterPrefix.length || /(^|\/)\.\.?(\/|$)/.test(normalized)) {
           violations.push({
@@ -173,6 +189,8 @@ export function validateSpec(input: unknown, opts: { ssmParameterPrefix: string 
 
   const services: Service[] = [];
   const names = new Set<string>();
+  /** Image (canonical reference) → the credential the first service naming it gave it, or null for none. */
+  const imageCredential = new Map<string, { credId: string | null; service: string }>();
   rawServices.forEach((s: unknown, i: number) => {
     if (!isObject(s)) return;
     const at = (k: string) => `services[${i}].${k}`;
@@ -183,7 +201,7 @@ export function validateSpec(input: unknown, opts: { ssmParameterPrefix: string 
     }
     const image = str(s["image"]);
     let ref: ImageReference | undefined;
-    if (image !== undefined && image.length > 0) {
+    if (image !== undefined && image.length > 0 && image.length <= MAX_IMAGE_LENGTH) {
       try {
         ref = parseReference(image);
       } catch (err) {
@@ -201,7 +219,7 @@ export function validateSpec(input: unknown, opts: { ssmParameterPrefix: string 
           code: "spec_invalid",
           message: "registryCredentialId is only valid on custom services; catalog images come from their public registries",
         });
-      } else if (!credentials.has(credId) && !rawCreds.some((c: unknown) => isObject(c) && c["id"] === credId)) {
+      } else if (!credentials.has(credId) && !rawCredIds.has(credId)) {
         violations.push({ path: at("registryCredentialId"), code: "credential_not_found", message: `no credential with id "${credId}" in registryCredentials` });
       } else {
         credential = credentials.get(credId);
@@ -212,6 +230,18 @@ export function validateSpec(input: unknown, opts: { ssmParameterPrefix: string 
             message: `image "${image}" lives on ${ref.registry} but credential "${credId}" is for ${normalizeRegistry(credential.registry)}`,
           });
         }
+      }
+    }
+    if (ref) {
+      const first = imageCredential.get(ref.canonical);
+      const mine = credId ?? null;
+      if (!first) imageCredential.set(ref.canonical, { credId: mine, service: name ?? `services[${i}]` });
+      else if (first.credId !== mine) {
+        violations.push({
+          path: at("registryCredentialId"),
+          code: "spec_invalid",
+          message: `image "${image}" is also pulled for service "${first.service}" ${first.credId ? `with credential "${first.credId}"` : "without a credential"}: one image is pulled once, with one credential`,
+        });
       }
     }
     if (name !== undefined && image !== undefined && ref) {

@@ -1,15 +1,49 @@
 // Atomic file replacement: write a temp file in the same directory, fsync it,
 // rename it over the target, fsync the directory. Readers see old or new, never half.
+//
+// The state dir is shared: on a live box it belongs to the daemon's dynamic
+// user, and an operator may run `slothbox-agent bake` as root beside it. A file
+// or directory root makes there is given to the owner of the directory it is
+// made in, so that the daemon can read the outbox the CLI leaves (and a file
+// the daemon cannot read never appears in its state dir).
 import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { chown, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+const isRoot = () => process.getuid?.() === 0;
+
+/** mkdir -p, each new directory owned like its parent when root makes it. Returns the directory's owner. */
+export async function mkdirShared(dir: string): Promise<Owner> {
+  try {
+    const st = await stat(dir);
+    return { uid: st.uid, gid: st.gid };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  const parent = path.dirname(dir);
+  const owner = parent === dir ? { uid: 0, gid: 0 } : await mkdirShared(parent);
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+  if (isRoot() && owner.uid !== 0) await chown(dir, owner.uid, owner.gid);
+  const st = await stat(dir);
+  return { uid: st.uid, gid: st.gid };
+}
 
 export async function writeFileAtomic(file: string, data: string, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const owner = await mkdirShared(dir);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
   const fh = await open(tmp, "wx", mode);
   try {
+    if (isRoot() && owner.uid !== 0) await fh.chown(owner.uid, owner.gid);
     await fh.writeFile(data);
     await fh.sync();
   } finally {

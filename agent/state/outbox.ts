@@ -1,9 +1,11 @@
 // SPEC §6/§7: <stateDir>/outbox/ holds every event not yet delivered, one file
 // each, written atomically before any attempt to send it, removed on a 2xx.
-// File names sort in the order events were made.
-import { readdir, readFile, rm } from "node:fs/promises";
+// File names sort in the order events were made. A file that cannot be read
+// (permissions) stays where it is; one that is not an event is moved aside to
+// outbox/corrupt/ for a person to look at. Neither is ever deleted.
+import { readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { writeFileAtomic } from "./atomic.ts";
+import { mkdirShared, writeFileAtomic } from "./atomic.ts";
 
 export interface OutboxEntry {
   file: string;
@@ -11,6 +13,13 @@ export interface OutboxEntry {
   bakeId: string;
   event: Record<string, unknown> & { id: string };
 }
+
+/** What reading an outbox file found: an event, nothing (it was delivered meanwhile), or a file to leave or set aside. */
+export type OutboxRead =
+  | { kind: "event"; entry: OutboxEntry }
+  | { kind: "gone" }
+  | { kind: "unreadable"; reason: string }
+  | { kind: "corrupt"; reason: string };
 
 export class Outbox {
   readonly dir: string;
@@ -36,21 +45,33 @@ export class Outbox {
     }
   }
 
-  /** undefined for a file that vanished or cannot be parsed (it is then set aside). */
-  async read(file: string): Promise<OutboxEntry | undefined> {
+  async read(file: string): Promise<OutboxRead> {
     let text: string;
     try {
       text = await readFile(file, "utf8");
-    } catch {
-      return undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return { kind: "gone" };
+      return { kind: "unreadable", reason: code ?? (err as Error).message };
     }
     try {
       const v = JSON.parse(text) as Omit<OutboxEntry, "file">;
-      if (typeof v.boxId !== "string" || typeof v.bakeId !== "string" || typeof v.event?.id !== "string") return undefined;
-      return { file, ...v };
-    } catch {
-      return undefined;
+      if (typeof v.boxId !== "string" || typeof v.bakeId !== "string" || typeof v.event?.id !== "string") {
+        return { kind: "corrupt", reason: "not an outbox event (boxId, bakeId and event.id are required)" };
+      }
+      return { kind: "event", entry: { file, ...v } };
+    } catch (err) {
+      return { kind: "corrupt", reason: `not JSON: ${(err as Error).message}` };
     }
+  }
+
+  /** Moves a file that is not an event out of the way, into outbox/corrupt/. Returns where it went. */
+  async setAside(file: string): Promise<string> {
+    const dir = path.join(this.dir, "corrupt");
+    await mkdirShared(dir);
+    const to = path.join(dir, path.basename(file));
+    await rename(file, to);
+    return to;
   }
 
   async remove(file: string): Promise<void> {

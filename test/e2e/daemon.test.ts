@@ -125,7 +125,11 @@ describe("bakes over the API", () => {
 
     // A second bake within credentialCacheSeconds makes no SSM call.
     const img2 = await pushRandomImage(ghTarget, `acme/dapi2-${uid()}`, "1");
-    const s2 = spec([{ name: "api", image: img2.reference, registryCredentialId: "rc_gh" }]);
+    // Two services on one image: one image pulled, counted once (slothbox_pulls_total counts images).
+    const s2 = spec([
+      { name: "api", image: img2.reference, registryCredentialId: "rc_gh" },
+      { name: "api-too", image: img2.reference, registryCredentialId: "rc_gh" },
+    ]);
     expect((await d.api("POST", "/v1/bakes", s2)).status).toBe(202);
     expect(await bakeDone(d, s2.bakeId)).toMatchObject({ status: "succeeded" });
     expect(aws.callsTo("ssm:GetParameter").length - ssmBefore).toBe(1);

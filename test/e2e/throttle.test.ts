@@ -5,7 +5,7 @@ import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { pushRandomImage } from "../stack/images.ts";
-import { newBox, parseJsonResult, PREFIX, uid, type Box } from "./harness.ts";
+import { newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
 
 const stack = inject("stack");
 const aws = new AwsStandIn();
@@ -89,13 +89,16 @@ describe("the agent under throttling", () => {
     expect(calls.filter((c) => c.outcome === "ok")).toHaveLength(1);
     expect(calls[0]!.outcome).toBe("ThrottlingException");
     expect(calls.length).toBeLessThanOrEqual(3);
+    expect(secretLeaks(ghcr.password!, b, r)).toEqual([]);
     aws.clearFaults();
   });
 
-  it("gives up at awsMaxWaitSeconds with aws_throttled and AWS's message", async () => {
+  it("keeps trying until awsMaxWaitSeconds, the last attempt at the deadline, then fails with aws_throttled and AWS's message", async () => {
     aws.clearFaults();
     aws.fault({ api: "ssm:GetParameter", kind: "throttle" });
-    const b = box({ awsMaxWaitSeconds: 4 });
+    const before = aws.callsTo("ssm:GetParameter").length;
+    // 3 s is shorter than the first throttled wait can be (2–6 s): the agent must still try again, at the deadline.
+    const b = box({ awsMaxWaitSeconds: 3 });
     const s = { bakeId: `bk_${uid()}`, orgId: "o", registryCredentials: [{ id: "rc_gh", type: "token", registry: "ghcr.io", username: "acme-bot" }], services: [{ name: "a", image: "ghcr.io/acme/never:1", registryCredentialId: "rc_gh" }] };
     const r = await b.run(["bake", "--spec", b.write("spec.json", s), "--json"]);
     aws.clearFaults();
@@ -103,6 +106,13 @@ describe("the agent under throttling", () => {
     const e = parseJsonResult(r).services[0]!.error!;
     expect(e).toMatchObject({ code: "aws_throttled", retryable: true });
     expect(e.message).toContain("ThrottlingException: Rate exceeded");
+    const calls = aws.callsTo("ssm:GetParameter").slice(before);
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect(calls.map((c) => c.outcome)).toEqual(calls.map(() => "throttle"));
+    const span = calls.at(-1)!.at - calls[0]!.at;
+    expect(span).toBeGreaterThanOrEqual(2900);
+    expect(span).toBeLessThanOrEqual(3500);
     expect(r.ms).toBeLessThan(12_000);
+    expect(secretLeaks(ghcr.password!, b, r)).toEqual([]);
   });
 });
