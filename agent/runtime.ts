@@ -65,6 +65,7 @@ export function createRuntime(config: Config, env: Record<string, string | undef
         clock: systemClock,
         ssmParameterPrefix: config.ssmParameterPrefix,
         awsMaxWaitSeconds: config.awsMaxWaitSeconds,
+        retries: config.pullRetries,
         ...extra,
       }),
     ...(controlPlane ? { controlPlane } : {}),

@@ -1,6 +1,10 @@
 // Resolves a spec credential to what Docker needs: token → SSM, ecr → ECR.
 // One AWS call per credential per bake however many services share it
 // (concurrent callers share the pending promise), bounded by awsMaxWaitSeconds.
+// AWS credentials that cannot be obtained right now (IMDS unreachable, a 5xx)
+// are retryable (SPEC §5): retried `retries` times with backoff before they are
+// reported. Throttling is retried inside the SDK (retry-strategy.ts).
+import pRetry from "p-retry";
 import type { Clock } from "../clock.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
@@ -11,6 +15,8 @@ import { fetchTokenCredential } from "./ssm.ts";
 import type { AwsPorts, RegistryAuth } from "./types.ts";
 
 const DEADLINE_GRACE_MS = 5000;
+/** First retry of an unobtainable AWS credential after ~1 s, doubling: an IMDS blip passes. */
+const RETRY_MIN_MS = 1000;
 
 export interface ResolverDeps {
   aws: () => AwsPorts;
@@ -18,6 +24,10 @@ export interface ResolverDeps {
   clock: Clock;
   ssmParameterPrefix: string;
   awsMaxWaitSeconds: number;
+  /** Retries of aws_credentials_unavailable after the first attempt (pullRetries). */
+  retries: number;
+  /** First backoff; tests shorten it. */
+  retryMinMs?: number;
   /** Reuse across bakes (the daemon); the bake command keeps nothing. */
   cache?: CredentialCache;
   /** Observes each AWS fetch (metrics, output). */
@@ -73,11 +83,20 @@ export class CredentialResolver {
     const deadline = AbortSignal.timeout(deps.awsMaxWaitSeconds * 1000 + DEADLINE_GRACE_MS);
     const combined = AbortSignal.any([signal, deadline]);
     const started = deps.clock.now();
+    const once = () =>
+      cred.type === "ecr"
+        ? fetchEcrCredential(cred, deps.aws().getEcrToken, deps.scrubber, deps.clock.now(), combined)
+        : fetchTokenCredential(cred, deps.ssmParameterPrefix, deps.aws().getParameter, deps.scrubber, combined);
     try {
-      const auth =
-        cred.type === "ecr"
-          ? await fetchEcrCredential(cred, deps.aws().getEcrToken, deps.scrubber, deps.clock.now(), combined)
-          : await fetchTokenCredential(cred, deps.ssmParameterPrefix, deps.aws().getParameter, deps.scrubber, combined);
+      const auth = await pRetry(once, {
+        retries: deps.retries,
+        minTimeout: deps.retryMinMs ?? RETRY_MIN_MS,
+        factor: 2,
+        randomize: true,
+        maxRetryTime: deps.awsMaxWaitSeconds * 1000,
+        signal: combined,
+        shouldRetry: ({ error }) => error instanceof AgentError && error.code === "aws_credentials_unavailable",
+      });
       deps.onFetch?.(cred, "ok", deps.clock.now() - started);
       return auth;
     } catch (err) {

@@ -1,0 +1,223 @@
+// The bake as a core: deterministic tests with plain fakes of Docker, AWS and
+// the clock. Ordering, one AWS call per credential, nothing started after the
+// first failure, a failure while other pulls run, cancellation at each step.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { MemoryCredentialCache } from "../credentials/cache.ts";
+import { CredentialResolver } from "../credentials/resolve.ts";
+import { DockerHttpError } from "../docker/port.ts";
+import { Scrubber } from "../errors/scrub.ts";
+import type { AgentEvent } from "../report/events.ts";
+import { validateSpec, type BakeSpec } from "../spec/schema.ts";
+import { awsError, delay, FakeAws, FakeDocker, fakeClock, hangUntil } from "../testing/fakes.ts";
+import { runBake, type BakeConfig } from "./run.ts";
+import type { BakeStep } from "./types.ts";
+
+const PREFIX = "/slothbox/registry-credentials/";
+const ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+const D = "sha256:" + "d".repeat(64);
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function spec(services: Record<string, unknown>[], registryCredentials: Record<string, unknown>[] = []): BakeSpec {
+  const r = validateSpec(
+    {
+      bakeId: "bk_unit",
+      orgId: "org",
+      registryCredentials: [
+        { id: "rc_gh", type: "token", registry: "ghcr.io", username: "acme-bot" },
+        { id: "rc_ecr", type: "ecr", registry: ECR },
+        ...registryCredentials,
+      ],
+      services,
+    },
+    { ssmParameterPrefix: PREFIX },
+  );
+  if (!r.ok) throw new Error(JSON.stringify(r.violations));
+  return r.spec;
+}
+
+function setup(config: Partial<BakeConfig> = {}, cache?: MemoryCredentialCache) {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), "sbx-bake-"));
+  dirs.push(stateDir);
+  const docker = new FakeDocker();
+  const aws = new FakeAws();
+  aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_secret" });
+  const clock = fakeClock();
+  const scrubber = new Scrubber();
+  const events: AgentEvent[] = [];
+  const steps: BakeStep[] = [];
+  const cfg: BakeConfig = { stateDir, pullConcurrency: 3, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30, ...config };
+  const resolver = new CredentialResolver({ aws: () => aws, scrubber, clock, ssmParameterPrefix: PREFIX, awsMaxWaitSeconds: 30, retries: cfg.pullRetries, retryMinMs: 1, ...(cache ? { cache } : {}) });
+  const run = (s: BakeSpec, signal = new AbortController().signal) =>
+    runBake(s, { config: cfg, docker, resolver, clock, scrubber, emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, signal);
+  const manifest = () => JSON.parse(readFileSync(path.join(stateDir, "manifest.json"), "utf8"));
+  return { docker, aws, events, steps, run, manifest, stateDir };
+}
+
+const types = (events: AgentEvent[]) => events.map((e) => (e.service ? `${e.type} ${e.service}` : e.type));
+
+describe("a bake", () => {
+  it("pulls each image once, fetches and logs in with each credential once, reports in order and writes the manifest", async () => {
+    const t = setup();
+    const s = spec([
+      { name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" },
+      { name: "api-too", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" },
+      { name: "web", image: "ghcr.io/acme/web:2", registryCredentialId: "rc_gh" },
+      { name: "worker", image: `${ECR}/worker:7`, registryCredentialId: "rc_ecr" },
+      { name: "cache", image: "quay.io/acme/cache:7" },
+    ]);
+    const r = await t.run(s);
+    expect(r.status, JSON.stringify(r.services)).toBe("succeeded");
+    expect(t.aws.calls.sort()).toEqual([`ecr us-east-1 123456789012`, `ssm ${PREFIX}rc_gh`]);
+    expect(t.docker.log.filter((l) => l.startsWith("login")).sort()).toEqual([`login ${ECR}`, "login ghcr.io"]);
+    expect(t.docker.pulls().sort()).toEqual([`${ECR}/worker:7 as AWS`, "ghcr.io/acme/api:1 as acme-bot", "ghcr.io/acme/web:2 as acme-bot", "quay.io/acme/cache:7"]);
+    expect(types(t.events)[0]).toBe("bake.started");
+    expect(types(t.events).at(-1)).toBe("bake.succeeded");
+    expect(types(t.events).slice(1, -1).sort()).toEqual(["service.pulled api", "service.pulled api-too", "service.pulled cache", "service.pulled web", "service.pulled worker"]);
+    expect(r.services.map((x) => [x.name, x.status])).toEqual([
+      ["api", "pulled"],
+      ["api-too", "pulled"],
+      ["web", "pulled"],
+      ["worker", "pulled"],
+      ["cache", "pulled"],
+    ]);
+    const m = t.manifest();
+    expect(m.services.map((x: { name: string; digest: string }) => x.name)).toEqual(["api", "api-too", "web", "worker", "cache"]);
+    expect(m.services[0]).toMatchObject({ registryCredentialId: "rc_gh", credentialType: "token", username: "acme-bot", usernameIsSecret: false, parameterName: `${PREFIX}rc_gh` });
+    expect(m.services[3]).toMatchObject({ registryCredentialId: "rc_ecr", credentialType: "ecr", username: null, usernameIsSecret: false });
+  });
+
+  it("makes no AWS call and no pull for a pinned image Docker already has", async () => {
+    const t = setup();
+    t.docker.has(`${ECR}/worker`, D);
+    const r = await t.run(spec([{ name: "worker", image: `${ECR}/worker@${D}`, registryCredentialId: "rc_ecr" }]));
+    expect(r.services[0]).toMatchObject({ status: "present", digest: D });
+    expect(t.aws.calls).toEqual([]);
+    expect(t.docker.pulls()).toEqual([]);
+    expect(t.events.find((e) => e.type === "service.pulled")).toMatchObject({ cached: true, digest: D });
+  });
+
+  it("starts nothing after the first failure, while a pull already running finishes and reports", async () => {
+    const t = setup({ pullConcurrency: 2 });
+    t.docker.plan("quay.io/acme/broken:1", { kind: "http", status: 404, message: "manifest for quay.io/acme/broken:1 not found: manifest unknown: manifest unknown" });
+    t.docker.plan("quay.io/acme/slow:1", { kind: "ok", afterMs: 50 });
+    const r = await t.run(
+      spec([
+        { name: "broken", image: "quay.io/acme/broken:1" },
+        { name: "slow", image: "quay.io/acme/slow:1" },
+        { name: "later", image: "quay.io/acme/later:1" },
+      ]),
+    );
+    expect(r.services.map((x) => [x.name, x.status, x.error?.code])).toEqual([
+      ["broken", "failed", "image_not_found"],
+      ["slow", "pulled", undefined],
+      ["later", "skipped", undefined],
+    ]);
+    expect(t.docker.pulls()).toEqual(["quay.io/acme/broken:1", "quay.io/acme/slow:1"]);
+    expect(types(t.events)).toEqual(["bake.started", "service.failed broken", "service.pulled slow", "bake.failed broken"]);
+    expect(r.error?.code).toBe("image_not_found");
+  });
+
+  it("fails an image whose login is refused with the login's words, aborting the pull that ran beside it", async () => {
+    const t = setup();
+    t.docker.loginPlan = async () => {
+      throw new DockerHttpError(500, "login attempt to http://ghcr.io/v2/ failed with status: 401 Unauthorized");
+    };
+    t.docker.plan("ghcr.io/acme/api:1", { kind: "hang" });
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
+    expect(r.services[0]!.error).toMatchObject({ code: "registry_auth_failed", message: expect.stringContaining("401 Unauthorized") });
+  });
+
+  it("logs in first with a secret from the daemon's cache, and fetches it once more when the registry refuses it (rotated)", async () => {
+    const cache = new MemoryCredentialCache(300);
+    const before = setup({}, cache);
+    before.aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_old" });
+    expect((await before.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]))).status).toBe("succeeded");
+    const t = setup({}, cache);
+    t.aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_new" });
+    t.docker.loginPlan = async (auth) => {
+      if (auth.password === "ghp_old") throw new DockerHttpError(500, "Get \"https://ghcr.io/v2/\": denied: denied");
+    };
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:2", registryCredentialId: "rc_gh" }]));
+    expect(r.status).toBe("succeeded");
+    expect(t.docker.logins.map((a) => a.password)).toEqual(["ghp_old", "ghp_new"]);
+    expect(t.aws.calls).toEqual([`ssm ${PREFIX}rc_gh`]);
+    // The cached secret was refused at login, before any pull used it.
+    expect(t.docker.log.filter((l) => /^(login|pull)/.test(l))).toEqual(["login ghcr.io", "login ghcr.io", "pull ghcr.io/acme/api:2 as acme-bot"]);
+  });
+
+  it("logs in to DigitalOcean with the secret as username and records usernameIsSecret, never the username", async () => {
+    const t = setup();
+    t.aws.parameters.set(`${PREFIX}rc_do`, { type: "SecureString", value: "dop_v1_new" });
+    const r = await t.run(
+      spec(
+        [{ name: "app", image: "registry.digitalocean.com/acme/app:1", registryCredentialId: "rc_do" }],
+        [{ id: "rc_do", type: "token", registry: "registry.digitalocean.com", username: "dop_v1_rotated_away" }],
+      ),
+    );
+    expect(r.status).toBe("succeeded");
+    expect(t.docker.logins.map((a) => a.username)).toEqual(["dop_v1_new"]);
+    expect(t.manifest().services[0]).toMatchObject({ username: null, usernameIsSecret: true });
+    expect(readFileSync(path.join(t.stateDir, "manifest.json"), "utf8")).not.toContain("dop_v1");
+  });
+
+  it("retries AWS credentials that cannot be obtained right now (IMDS blip) pullRetries times", async () => {
+    const t = setup({ pullRetries: 2 });
+    let fails = 2;
+    t.aws.before = async () => {
+      if (fails-- > 0) throw awsError("CredentialsProviderError", "Could not load credentials from any providers");
+    };
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
+    expect(r.status).toBe("succeeded");
+    expect(t.aws.calls).toHaveLength(3);
+
+    const t2 = setup({ pullRetries: 1 });
+    t2.aws.before = async () => {
+      throw awsError("CredentialsProviderError", "Could not load credentials from any providers");
+    };
+    const r2 = await t2.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
+    expect(r2.services[0]!.error).toMatchObject({ code: "aws_credentials_unavailable", retryable: true, message: expect.stringContaining("Could not load credentials") });
+    expect(t2.aws.calls).toHaveLength(2);
+  });
+
+  it("does not retry a permanent AWS refusal", async () => {
+    const t = setup({ pullRetries: 3 });
+    t.aws.before = async () => {
+      throw awsError("AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/box/i-1 is not authorized to perform: ssm:GetParameter");
+    };
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
+    expect(r.services[0]!.error?.code).toBe("secret_access_denied");
+    expect(t.aws.calls).toHaveLength(1);
+  });
+});
+
+describe("a bake stopped at each step", () => {
+  const cases: [string, (t: ReturnType<typeof setup>) => void][] = [
+    ["while Docker is not answering", (t) => (t.docker.ping = (signal) => hangUntil(signal))],
+    ["while the credential is fetched", (t) => (t.aws.before = (_call, signal) => hangUntil(signal))],
+    ["while logging in", (t) => (t.docker.loginPlan = (_auth, signal) => hangUntil(signal))],
+    ["while pulling", (t) => t.docker.plan("ghcr.io/acme/api:1", { kind: "hang" })],
+    ["while inspecting the pulled image", (t) => (t.docker.inspectPlan = async (ref, signal) => (ref.includes("@") || !signal ? undefined : hangUntil(signal)))],
+  ];
+
+  it.each(cases)("%s: ends at once, failed with interrupted, reported, no manifest", async (_name, arrange) => {
+    const t = setup();
+    arrange(t);
+    const ctl = new AbortController();
+    const done = t.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]), ctl.signal);
+    await delay(20);
+    const t0 = Date.now();
+    ctl.abort(new Error("interrupted by SIGTERM"));
+    const r = await done;
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(r.status).toBe("failed");
+    expect(r.error).toMatchObject({ code: "interrupted", retryable: true, message: expect.stringContaining("SIGTERM") });
+    expect(["failed", "skipped"]).toContain(r.services[0]!.status);
+    if (r.services[0]!.status === "failed") expect(r.services[0]!.error?.code).toBe("interrupted");
+    expect(t.events.at(-1)).toMatchObject({ type: "bake.failed", error: { code: "interrupted" } });
+    expect(() => t.manifest()).toThrow();
+  });
+});

@@ -1,0 +1,79 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { BakeResult, ServiceResult } from "../bake/types.ts";
+import type { AgentEvent } from "../report/events.ts";
+import type { BakeSpec } from "../spec/schema.ts";
+import { delay } from "../testing/fakes.ts";
+import { BakeRunner, type Engine } from "./bakes.ts";
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const spec = (bakeId: string): BakeSpec => ({ bakeId, orgId: "o", credentials: [], services: [] });
+
+function runner(engine: Engine, stateDir = mkdtempSync(path.join(os.tmpdir(), "sbx-runner-"))) {
+  dirs.push(stateDir);
+  const reported: AgentEvent[] = [];
+  const errors: unknown[] = [];
+  const r = new BakeRunner({ stateDir, engine, now: () => Date.now(), onError: (e) => errors.push(e), report: async (e) => void reported.push(e) });
+  return { r, reported, errors, stateDir };
+}
+
+const result = (bakeId: string, services: ServiceResult[] = []): BakeResult => ({ bakeId, status: "succeeded", services, startedAt: new Date().toISOString(), durationMs: 1 });
+
+describe("BakeRunner", () => {
+  it("runs one bake at a time, answers busy with the running id, and a known id with its record", async () => {
+    let release!: () => void;
+    const { r } = runner(async (s) => {
+      await new Promise<void>((res) => (release = res));
+      return result(s.bakeId);
+    });
+    expect(r.submit(spec("bk_1")).kind).toBe("started");
+    await delay(5);
+    expect(r.submit(spec("bk_2"))).toEqual({ kind: "busy", running: "bk_1" });
+    expect(r.submit(spec("bk_1"))).toMatchObject({ kind: "known", record: { bakeId: "bk_1", status: "running" } });
+    release();
+    await delay(5);
+    expect(r.get("bk_1")).toMatchObject({ status: "succeeded" });
+    expect(r.submit(spec("bk_2")).kind).toBe("started");
+  });
+
+  it("shows each service's result in the record while the bake runs", async () => {
+    let release!: () => void;
+    const { r } = runner(async (s, _signal, onService) => {
+      onService({ name: "quick", image: "q:1", status: "pulled", durationMs: 1 });
+      await new Promise<void>((res) => (release = res));
+      return result(s.bakeId, [{ name: "quick", image: "q:1", status: "pulled", durationMs: 1 }]);
+    });
+    r.submit(spec("bk_live"));
+    await delay(5);
+    expect(r.get("bk_live")).toMatchObject({ status: "running", services: [{ name: "quick", status: "pulled" }] });
+    release();
+  });
+
+  it("turns a bake a crash left running into failed (interrupted), reported once with a fixed event id", async () => {
+    const stateDir = mkdtempSync(path.join(os.tmpdir(), "sbx-runner-"));
+    mkdirSync(path.join(stateDir, "bakes"));
+    writeFileSync(path.join(stateDir, "bakes", "bk_dead.json"), JSON.stringify({ bakeId: "bk_dead", status: "running", startedAt: new Date().toISOString(), services: [] }));
+    const first = runner(async (s) => result(s.bakeId), stateDir);
+    await first.r.recover();
+    expect(first.r.get("bk_dead")).toMatchObject({ status: "failed", error: { code: "interrupted", retryable: true } });
+    expect(first.reported).toEqual([expect.objectContaining({ id: "evt_interrupted_bk_dead", type: "bake.failed", bakeId: "bk_dead", error: expect.objectContaining({ code: "interrupted" }) })]);
+    expect(JSON.parse(readFileSync(path.join(stateDir, "bakes", "bk_dead.json"), "utf8")).status).toBe("failed");
+    const second = runner(async (s) => result(s.bakeId), stateDir);
+    await second.r.recover();
+    expect(second.reported).toEqual([]);
+  });
+
+  it("records an engine that throws as an internal failure without dying", async () => {
+    const { r, errors } = runner(async () => {
+      throw new Error("boom");
+    });
+    r.submit(spec("bk_boom"));
+    await delay(10);
+    expect(r.get("bk_boom")).toMatchObject({ status: "failed", error: { code: "internal", message: "boom" } });
+    expect(errors).toEqual([]);
+  });
+});

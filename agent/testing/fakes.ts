@@ -1,0 +1,151 @@
+// Plain fakes of the agent's ports for unit tests of the core (the bake, the
+// logins, the resolver, the daemon's runner): a Docker engine that answers as
+// dockerd does (an HTTP error before the stream, or a progress stream), AWS
+// calls, and a clock whose sleeps pass at once. Each records what it was asked,
+// can be told to fail or to hang until the caller's signal aborts, and honours
+// that signal as the real ports do. Not part of the agent's bundle.
+import { createHash } from "node:crypto";
+import { PassThrough } from "node:stream";
+import type { Clock } from "../clock.ts";
+import type { AwsPorts, EcrToken, ParameterValue, RegistryAuth } from "../credentials/types.ts";
+import { DockerHttpError, type DockerPort, type ImageInfo, type PullRequest } from "../docker/port.ts";
+
+/** Resolves after `ms` of real time, or rejects with the signal's reason. */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(t), reject(signal.reason)), { once: true });
+  });
+}
+
+/** Never settles on its own; rejects when the signal aborts. */
+export function hangUntil(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
+export function fakeClock(start = Date.now()): Clock & { t: number } {
+  const c = {
+    t: start,
+    now: () => c.t,
+    sleep: async (ms: number, signal?: AbortSignal) => {
+      if (signal?.aborted) throw signal.reason;
+      c.t += ms;
+      await Promise.resolve();
+    },
+  };
+  return c;
+}
+
+const digestOf = (s: string) => "sha256:" + createHash("sha256").update(s).digest("hex");
+
+export type PullPlan =
+  | { kind: "ok"; afterMs?: number }
+  | { kind: "http"; status: number; message: string }
+  | { kind: "stream-error"; message: string }
+  | { kind: "hang" };
+
+/** dockerd as the agent sees it through the Engine API. */
+export class FakeDocker implements DockerPort {
+  readonly log: string[] = [];
+  readonly logins: RegistryAuth[] = [];
+  /** Pull plans per `fromImage:tag`, used in order; without one a pull succeeds. */
+  readonly plans = new Map<string, PullPlan[]>();
+  private readonly images = new Map<string, ImageInfo>();
+  ping: (signal: AbortSignal) => Promise<void> = async () => undefined;
+  loginPlan: (auth: RegistryAuth, signal: AbortSignal) => Promise<void> = async () => undefined;
+  inspectPlan: (ref: string, signal?: AbortSignal) => Promise<void> = async () => undefined;
+
+  plan(image: string, ...plans: PullPlan[]): this {
+    this.plans.set(image, plans);
+    return this;
+  }
+
+  /** An image Docker already has, under `name@digest`. */
+  has(name: string, digest: string): this {
+    this.images.set(`${name}@${digest}`, { id: digestOf("config " + name + digest), repoDigests: [`${name}@${digest}`] });
+    return this;
+  }
+
+  pulls(): string[] {
+    return this.log.filter((l) => l.startsWith("pull ")).map((l) => l.slice(5));
+  }
+
+  async login(auth: RegistryAuth, signal: AbortSignal): Promise<void> {
+    this.log.push(`login ${auth.serverAddress}`);
+    this.logins.push(auth);
+    await this.loginPlan(auth, signal);
+  }
+
+  async pull(req: PullRequest): Promise<NodeJS.ReadableStream> {
+    const key = `${req.fromImage}:${req.tag}`;
+    this.log.push(`pull ${key}${req.auth ? ` as ${req.auth.username}` : ""}`);
+    const plan = this.plans.get(key)?.shift() ?? { kind: "ok" };
+    if (plan.kind === "http") throw new DockerHttpError(plan.status, plan.message);
+    const stream = new PassThrough();
+    const line = (o: unknown) => stream.write(JSON.stringify(o) + "\n");
+    req.signal.addEventListener("abort", () => stream.destroy(new Error("aborted")), { once: true });
+    line({ status: `Pulling from ${req.fromImage}`, id: req.tag });
+    line({ status: "Pulling fs layer", progressDetail: {}, id: "aaaaaaaaaaaa" });
+    if (plan.kind === "hang") return stream;
+    if (plan.kind === "stream-error") {
+      line({ errorDetail: { message: plan.message }, error: plan.message });
+      stream.end();
+      return stream;
+    }
+    void delay(plan.afterMs ?? 0, req.signal).then(
+      () => {
+        const digest = req.tag.startsWith("sha256:") ? req.tag : digestOf(key);
+        const info = { id: digestOf("config " + key), repoDigests: [`${req.fromImage}@${digest}`] };
+        this.images.set(`${req.fromImage}@${digest}`, info);
+        this.images.set(key, info);
+        line({ status: "Pull complete", progressDetail: {}, id: "aaaaaaaaaaaa" });
+        line({ status: `Digest: ${digest}` });
+        line({ status: `Status: Downloaded newer image for ${key}` });
+        stream.end();
+      },
+      () => undefined,
+    );
+    return stream;
+  }
+
+  async inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInfo | undefined> {
+    this.log.push(`inspect ${ref}`);
+    await this.inspectPlan(ref, signal);
+    return this.images.get(ref);
+  }
+}
+
+/** An AWS SDK error as the SDK throws it: a name, AWS's message and the HTTP status. */
+export function awsError(name: string, message: string, status = 400): Error {
+  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+}
+
+/** SSM and ECR as the agent's ports see them. */
+export class FakeAws implements AwsPorts {
+  readonly calls: string[] = [];
+  readonly parameters = new Map<string, ParameterValue>();
+  ecrPassword = "ecr-password";
+  /** Called before each answer: throw to fail, hang to hang. */
+  before: (call: string, signal: AbortSignal) => Promise<void> = async () => undefined;
+
+  // Arrow functions: the agent passes these ports around unbound, as the real ones allow.
+  getParameter = async (name: string, signal: AbortSignal): Promise<ParameterValue> => {
+    this.calls.push(`ssm ${name}`);
+    await this.before(`ssm ${name}`, signal);
+    const p = this.parameters.get(name);
+    if (!p) throw awsError("ParameterNotFound", "");
+    return p;
+  };
+
+  getEcrToken = async (region: string, registryId: string, signal: AbortSignal): Promise<EcrToken> => {
+    this.calls.push(`ecr ${region} ${registryId}`);
+    await this.before(`ecr ${region} ${registryId}`, signal);
+    return { authorizationToken: Buffer.from(`AWS:${this.ecrPassword}`).toString("base64"), expiresAt: new Date(Date.now() + 12 * 3600_000) };
+  };
+
+  checkCredentials = async (): Promise<void> => undefined;
+}
