@@ -4,12 +4,23 @@ import { readFileSync } from "node:fs";
 import { parseCommand, USAGE, UsageError, type Command } from "./cli/args.ts";
 import type { Io } from "./cli/bake-command.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { Scrubber } from "./errors/scrub.ts";
 import { createRuntime } from "./runtime.ts";
 import { EXIT } from "./cli/exit.ts";
 import { VERSION } from "./version.ts";
 
-/** Set once the runtime exists, so that even an unexpected crash prints no secret. */
-let scrub: (s: string) => string = (s) => s;
+/**
+ * Every byte the process writes to stdout and stderr passes the scrubber: the
+ * agent's own output, and what libraries or Node itself print past it (NODE_DEBUG
+ * prints each request's headers, X-Registry-Auth included).
+ */
+const scrubber = new Scrubber();
+for (const stream of [process.stdout, process.stderr]) {
+  const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  // The overloads of write() (encoding, callback) pass through untouched; only the text is scrubbed.
+  stream.write = ((chunk: unknown, ...rest: unknown[]) =>
+    write(typeof chunk === "string" ? scrubber.scrub(chunk) : chunk instanceof Uint8Array ? scrubber.scrub(Buffer.from(chunk).toString("utf8")) : chunk, ...rest)) as typeof stream.write;
+}
 
 const io: Io = {
   stdout: (line) => process.stdout.write(line + "\n"),
@@ -78,9 +89,7 @@ async function main(argv: string[]): Promise<number> {
   let rt;
   try {
     const config = loadConfig({ ...(cmd.config !== undefined ? { file: cmd.config } : {}), env: process.env, readFile: readIfExists });
-    rt = createRuntime(config, process.env);
-    const { scrubber } = rt;
-    scrub = (s) => scrubber.scrub(s);
+    rt = createRuntime(config, process.env, scrubber);
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr(`error: invalid configuration: ${err.message}`);
@@ -127,7 +136,7 @@ main(process.argv.slice(2)).then(
     setTimeout(() => process.exit(code), 50).unref();
   },
   (err: unknown) => {
-    io.stderr(scrub(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+    io.stderr(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(EXIT.failed);
   },
 );

@@ -39,8 +39,7 @@ export function readSecretFile(key: string, file: string): string {
   return token;
 }
 
-export function createRuntime(config: Config, env: Record<string, string | undefined>): Runtime {
-  const scrubber = new Scrubber();
+export function createRuntime(config: Config, env: Record<string, string | undefined>, scrubber = new Scrubber()): Runtime {
   const logger = createLogger(config.logLevel, scrubber);
   let aws: AwsPorts | undefined;
   const getAws = () => (aws ??= createAwsPorts(config, env));

@@ -3,7 +3,9 @@
 // (the AWS SDK, the daemon) sits in chunks loaded on first use, and dockerode's
 // SSH and gRPC transports, which the agent never uses (it talks to a unix
 // socket) and its BuildKit progress decoder, are replaced by stubs: start-up is
-// a large share of a bake.
+// a large share of a bake. The `debug` package is replaced by a silent one:
+// with DEBUG=* docker-modem would print each request's options, X-Registry-Auth
+// header included, straight to stderr, past the agent's scrubber.
 import { build } from "esbuild";
 import { chmodSync, readFileSync, rmSync } from "node:fs";
 
@@ -17,6 +19,18 @@ const stubUnused = {
     b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
       contents: `const fail = () => { throw new Error(${JSON.stringify(args.path + " is not bundled: slothbox-agent talks to Docker over a unix socket only")}); };
 module.exports = { Client: class { constructor() { fail(); } }, Server: class { constructor() { fail(); } }, loadSync: fail, loadPackageDefinition: fail, ServerCredentials: { createInsecure: fail } };`,
+      loader: "js",
+    }));
+  },
+};
+
+const silentDebug = {
+  name: "silent-debug",
+  setup(b) {
+    b.onResolve({ filter: /^debug$/ }, () => ({ path: "debug", namespace: "silent-debug" }));
+    b.onLoad({ filter: /.*/, namespace: "silent-debug" }, () => ({
+      contents: `const create = () => Object.assign(() => undefined, { enabled: false, extend: create, log: () => undefined });
+module.exports = Object.assign(create, { enable: () => undefined, disable: () => "", enabled: () => false, debug: create, default: create });`,
       loader: "js",
     }));
   },
@@ -41,7 +55,7 @@ await build({
   legalComments: "none",
   // Optional native helpers (loaded in try/catch by their packages) stay out.
   external: ["cpu-features", "*.node"],
-  plugins: [stubUnused],
+  plugins: [stubUnused, silentDebug],
   define: { __AGENT_VERSION__: JSON.stringify(pkg.version) },
   banner: {
     // Some dependencies are CommonJS and use require() and __dirname; give them both.

@@ -9,6 +9,7 @@ import type { Clock } from "../clock.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import { classifyDockerMessage, isDockerSocketError } from "../errors/classify.ts";
+import { foreignText } from "../errors/foreign-text.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import { repoDigestName, type ImageReference } from "../spec/reference.ts";
 import { DockerHttpError, type DockerPort } from "./port.ts";
@@ -42,7 +43,7 @@ export interface PulledImage {
 export function dockerFailure(err: unknown, authenticated: boolean, scrubber: Scrubber): AgentError {
   if (err instanceof AgentError) return err;
   if (err instanceof DockerHttpError || err instanceof PullStreamError) {
-    const message = scrubber.scrub(err.message);
+    const message = foreignText(scrubber.scrub(err.message));
     const ctx = err instanceof DockerHttpError ? { authenticated, statusCode: err.statusCode } : { authenticated };
     const code = classifyDockerMessage(message, ctx);
     const hint = code === "image_not_found" && !authenticated ? PRIVATE_IMAGE_HINT : undefined;
