@@ -69,4 +69,13 @@ describe("loadConfig", () => {
     expect(err(() => load({ controlPlaneUrl: "http://127.0.0.1:1", boxId: "b1" })).key).toBe("controlPlaneTokenFile");
     expect(err(() => load({ controlPlaneUrl: "ftp://x", boxId: "b1" })).key).toBe("controlPlaneUrl");
   });
+
+  it("refuses a control plane reached over plain http unless it is on loopback", () => {
+    const base = { boxId: "b", controlPlaneTokenFile: "/t" };
+    const e = err(() => load({ ...base, controlPlaneUrl: "http://cp.example.com" }));
+    expect(e.key).toBe("controlPlaneUrl");
+    expect(e.message).toMatch(/https/);
+    expect(load({ ...base, controlPlaneUrl: "https://cp.example.com" }).controlPlaneUrl).toBe("https://cp.example.com");
+    for (const u of ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"]) expect(load({ ...base, controlPlaneUrl: u }).controlPlaneUrl).toBe(u);
+  });
 });

@@ -8,10 +8,17 @@ const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
 const listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, "must be host:port, e.g. 127.0.0.1:7457");
+/** Loopback hosts: the only ones plain http may go to (events carry the control plane's bearer token). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
 const httpUrl = z
   .string()
   .url()
-  .refine((u) => /^https?:\/\//.test(u), "must be an http(s) URL");
+  .refine((u) => /^https?:\/\//.test(u), "must be an http(s) URL")
+  .refine((u) => u.startsWith("https://") || isLoopbackHost(new URL(u).hostname), "must be https:// (plain http only to a loopback address): events carry the control plane's bearer token");
 const absolutePath = z.string().startsWith("/", "must be an absolute path");
 
 const schema = z.strictObject({

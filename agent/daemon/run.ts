@@ -6,7 +6,7 @@
 import { runBake } from "../bake/run.ts";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import type { Io } from "../cli/bake-command.ts";
-import { ConfigError } from "../config.ts";
+import { ConfigError, isLoopbackHost } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
 import { asAgentError } from "../errors/agent-error.ts";
 import type { AgentEvent } from "../report/events.ts";
@@ -147,6 +147,12 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     return 1;
   }
   logger.info({ listen: config.listen, version: VERSION }, "slothbox-agent daemon serving");
+  if (!isLoopbackHost(host)) {
+    logger.warn(
+      { listen: config.listen },
+      "listening beyond loopback: /healthz, /readyz and /metrics answer anyone who can reach this address without a token; put the API behind a firewall or listen on 127.0.0.1",
+    );
+  }
   io.stderr(`slothbox-agent ${VERSION} daemon listening on ${config.listen}`);
 
   const notify = createNotifier(rt.env, (err) => logger.warn({ err: err.message }, "sd_notify failed"));

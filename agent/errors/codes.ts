@@ -33,7 +33,7 @@ export const ERROR_CODES = {
   },
   aws_credentials_unavailable: {
     retryable: true,
-    hint: "The agent could not obtain AWS credentials or reach AWS. Check that the instance has an instance profile, that IMDSv2 is reachable (hop limit 2 for containers), and that the AWS endpoints are reachable from the box.",
+    hint: "The agent could not obtain AWS credentials or reach AWS. Check that the instance has an instance profile, that IMDSv2 answers on the host (the agent runs on the host: hop limit 1 is enough), and that the AWS endpoints are reachable from the box.",
   },
   aws_throttled: {
     retryable: true,

@@ -5,7 +5,7 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { systemClock } from "../clock.ts";
 import { Outbox } from "../state/outbox.ts";
-import { Deliverer, isRetryableStatus, type PostEvent } from "./deliver.ts";
+import { Deliverer, fetchPost, isRetryableStatus, type PostEvent } from "./deliver.ts";
 import { makeEvent } from "./events.ts";
 
 const dirs: string[] = [];
@@ -79,5 +79,28 @@ describe("outbox files that are not deliverable events", () => {
     expect(sent).toEqual([]);
     expect(existsSync(bad)).toBe(false);
     expect(readFileSync(path.join(outbox.dir, "corrupt", path.basename(bad)), "utf8")).toBe("{truncated");
+  });
+});
+
+describe("fetchPost", () => {
+  it("never follows a redirect: the event and the bearer token stay away from where it points", async () => {
+    const http = await import("node:http");
+    const seen: string[] = [];
+    const elsewhere = http.createServer((req, res) => {
+      seen.push(String(req.headers["authorization"]));
+      res.writeHead(202).end();
+    });
+    await new Promise<void>((r) => elsewhere.listen(0, "127.0.0.1", r));
+    const target = `http://127.0.0.1:${(elsewhere.address() as import("node:net").AddressInfo).port}/x`;
+    const redirecting = http.createServer((_req, res) => res.writeHead(307, { location: target }).end());
+    await new Promise<void>((r) => redirecting.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(redirecting.address() as import("node:net").AddressInfo).port}/v1/boxes/b/bakes/k/events`;
+      await expect(fetchPost(url, { authorization: "Bearer tok" }, "{}", AbortSignal.timeout(5000))).rejects.toThrow();
+      expect(seen).toEqual([]);
+    } finally {
+      redirecting.close();
+      elsewhere.close();
+    }
   });
 });

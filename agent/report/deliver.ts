@@ -13,8 +13,9 @@ const BACKOFF_MAX_MS = 30_000;
 
 export type PostEvent = (url: string, headers: Record<string, string>, body: string, signal: AbortSignal) => Promise<number>;
 
+/** A redirect is never followed: the bearer token and the event would go wherever it points. */
 export const fetchPost: PostEvent = async (url, headers, body, signal) => {
-  const res = await fetch(url, { method: "POST", headers, body, signal });
+  const res = await fetch(url, { method: "POST", headers, body, signal, redirect: "error" });
   await res.body?.cancel();
   return res.status;
 };

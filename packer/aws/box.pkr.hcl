@@ -60,11 +60,13 @@ source "amazon-ebs" "box" {
     most_recent = true
   }
 
-  # IMDSv2 only; hop limit 2 so that containers on the box can reach it too.
+  # IMDSv2 only, hop limit 1: the agent runs on the host, and a limit of 2 would
+  # let any container on the box take the instance role, and with it every
+  # registry secret under the SSM prefix.
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
-    http_put_response_hop_limit = 2
+    http_put_response_hop_limit = 1
   }
 
   tags = {

@@ -11,7 +11,7 @@ import { ControlPlane } from "../stack/control-plane.ts";
 import { pushRandomImage, type RegistryTarget } from "../stack/images.ts";
 import { promtool } from "../stack/promtool.ts";
 import { ECR_ACCOUNT } from "../stack/stack.ts";
-import { startDaemon, until, type Daemon } from "./daemon-harness.ts";
+import { freePort, startDaemon, until, type Daemon } from "./daemon-harness.ts";
 import { newBox, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
 
 const stack = inject("stack");
@@ -102,6 +102,18 @@ describe("the API", () => {
     });
     expect(closedAfter).toBeLessThan(9000);
     expect((await d.api("GET", "/healthz")).status).toBe(200);
+  });
+});
+
+describe("listening beyond loopback", () => {
+  it("warns at start that the unauthenticated routes answer anyone", async () => {
+    const port = await freePort();
+    const d = await daemon(box(), { port, env: { SLOTHBOX_LISTEN: `0.0.0.0:${port}` } });
+    expect((await d.api("GET", "/healthz", undefined, null)).status).toBe(200);
+    await until(() => d.output().includes("listening beyond loopback"), 5000, "the warning");
+    const quiet = await daemon(box());
+    await new Promise((r) => setTimeout(r, 300));
+    expect(quiet.output()).not.toContain("listening beyond loopback");
   });
 });
 

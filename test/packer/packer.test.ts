@@ -48,11 +48,11 @@ afterAll(async () => {
 describe("packer validate", () => {
   it("validates the AWS template (required_plugins kept apart; IMDSv2 block checked as text for Packer 1.6.6)", async () => {
     const aws = readFileSync(path.join(ROOT, "packer/aws/box.pkr.hcl"), "utf8");
-    expect(aws).toMatch(/metadata_options \{\s+http_endpoint\s+= "enabled"\s+http_tokens\s+= "required"\s+http_put_response_hop_limit = 2\s+\}/);
+    expect(aws).toMatch(/metadata_options \{\s+http_endpoint\s+= "enabled"\s+http_tokens\s+= "required"\s+http_put_response_hop_limit = 1\s+\}/);
     expect(aws).toMatch(/iam_instance_profile = var\.iam_instance_profile/);
     expect(readFileSync(path.join(ROOT, "packer/aws/plugins.pkr.hcl"), "utf8")).toContain("required_plugins");
     // Packer 1.6.6 predates metadata_options (and required_plugins): validate everything else.
-    const legacy = aws.replace(/\n {2}# IMDSv2 only[^\n]*\n {2}metadata_options \{[\s\S]*?\n {2}\}\n/, "\n").replace("${path.root}/../scripts/install.sh", path.join(ROOT, "packer/scripts/install.sh"));
+    const legacy = aws.replace(/\n {2}# IMDSv2 only[^\n]*\n(?: {2}#[^\n]*\n)* {2}metadata_options \{[\s\S]*?\n {2}\}\n/, "\n").replace("${path.root}/../scripts/install.sh", path.join(ROOT, "packer/scripts/install.sh"));
     expect(legacy).not.toContain("metadata_options");
     const file = path.join(work, "aws-legacy.pkr.hcl");
     writeFileSync(file, legacy);

@@ -42,6 +42,7 @@ describe("systemd/slothbox-agent.service", () => {
       "ConfigurationDirectory=slothbox",
       "StandardOutput=journal",
       "WatchdogSec=60s",
+      "LimitCORE=0",
       "ExecStart=/usr/local/bin/slothbox-agent daemon",
     ]) {
       expect(text.split("\n")).toContain(line);
