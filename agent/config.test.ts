@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, envName, loadConfig } from "./config.ts";
+import { ConfigError, envName, loadConfig, reportingProblem } from "./config.ts";
 
 const none = () => undefined;
 
@@ -64,9 +64,12 @@ describe("loadConfig", () => {
     expect(err(() => loadConfig({ env: {}, readFile: () => "{" })).key).toBe("config");
   });
 
-  it("needs boxId and a token file with a control plane", () => {
-    expect(err(() => load({ controlPlaneUrl: "http://127.0.0.1:1" })).key).toBe("boxId");
-    expect(err(() => load({ controlPlaneUrl: "http://127.0.0.1:1", boxId: "b1" })).key).toBe("controlPlaneTokenFile");
+  it("needs boxId and a token file to report to a control plane, not to load (a baked image's config has neither)", () => {
+    const baked = load({ controlPlaneUrl: "http://127.0.0.1:1" });
+    expect(reportingProblem(baked)?.key).toBe("boxId");
+    expect(reportingProblem({ ...baked, boxId: "b1" })?.key).toBe("controlPlaneTokenFile");
+    expect(reportingProblem({ ...baked, boxId: "b1", controlPlaneTokenFile: "/t" })).toBeUndefined();
+    expect(reportingProblem(load({}))).toBeUndefined();
     expect(err(() => load({ controlPlaneUrl: "ftp://x", boxId: "b1" })).key).toBe("controlPlaneUrl");
   });
 

@@ -134,11 +134,21 @@ export function loadConfig(opts: LoadOptions): Config {
       : opts.env["DOCKER_HOST"]
         ? socketPath(opts.env["DOCKER_HOST"], "dockerSocket", "DOCKER_HOST")
         : "/var/run/docker.sock";
-  if (c.controlPlaneUrl !== undefined && c.boxId === undefined) {
-    throw new ConfigError("boxId", "boxId: required when controlPlaneUrl is set (events are posted under /v1/boxes/<boxId>/)");
-  }
-  if (c.controlPlaneUrl !== undefined && c.controlPlaneTokenFile === undefined) {
-    throw new ConfigError("controlPlaneTokenFile", "controlPlaneTokenFile: required when controlPlaneUrl is set");
-  }
   return Object.freeze({ ...c, dockerSocket });
+}
+
+/**
+ * What reporting to the control plane needs, checked when a command reports
+ * (the daemon; `bake` without --no-report), not at load: a baked image's config
+ * names the control plane, while each box's boxId and token arrive at first boot.
+ */
+export function reportingProblem(c: Pick<Config, "controlPlaneUrl" | "boxId" | "controlPlaneTokenFile">): ConfigError | undefined {
+  if (c.controlPlaneUrl === undefined) return undefined;
+  if (c.boxId === undefined) {
+    return new ConfigError("boxId", `boxId: required to report to ${c.controlPlaneUrl} (events are posted under /v1/boxes/<boxId>/); set ${envName("boxId")} or pass --no-report`);
+  }
+  if (c.controlPlaneTokenFile === undefined) {
+    return new ConfigError("controlPlaneTokenFile", `controlPlaneTokenFile: required to report to ${c.controlPlaneUrl}; set ${envName("controlPlaneTokenFile")} or pass --no-report`);
+  }
+  return undefined;
 }

@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
   let rt;
   try {
     const config = loadConfig({ ...(cmd.config !== undefined ? { file: cmd.config } : {}), env: process.env, readFile: readIfExists });
-    rt = createRuntime(config, process.env, scrubber);
+    rt = createRuntime(config, process.env, { scrubber, report: cmd.kind === "daemon" || (cmd.kind === "bake" && cmd.report) });
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr(`error: invalid configuration: ${err.message}`);

@@ -2,7 +2,7 @@
 // clients built from the configuration. Only the entry points call this.
 import { readFileSync } from "node:fs";
 import { systemClock, type Clock } from "./clock.ts";
-import { ConfigError, type Config } from "./config.ts";
+import { ConfigError, reportingProblem, type Config } from "./config.ts";
 import { createAwsPorts } from "./credentials/aws-clients.ts";
 import { CredentialResolver, type ResolverDeps } from "./credentials/resolve.ts";
 import type { AwsPorts } from "./credentials/types.ts";
@@ -39,13 +39,17 @@ export function readSecretFile(key: string, file: string): string {
   return token;
 }
 
-export function createRuntime(config: Config, env: Record<string, string | undefined>, scrubber = new Scrubber()): Runtime {
+/** `report`: the command sends events (the daemon; `bake` without --no-report), so the control plane's settings must be complete. */
+export function createRuntime(config: Config, env: Record<string, string | undefined>, opts: { report: boolean; scrubber?: Scrubber }): Runtime {
+  const scrubber = opts.scrubber ?? new Scrubber();
   const logger = createLogger(config.logLevel, scrubber);
   let aws: AwsPorts | undefined;
   const getAws = () => (aws ??= createAwsPorts(config, env));
   let controlPlane: Runtime["controlPlane"];
-  if (config.controlPlaneUrl && config.controlPlaneTokenFile) {
-    const token = readSecretFile("controlPlaneTokenFile", config.controlPlaneTokenFile);
+  if (opts.report && config.controlPlaneUrl) {
+    const problem = reportingProblem(config);
+    if (problem) throw problem;
+    const token = readSecretFile("controlPlaneTokenFile", config.controlPlaneTokenFile!);
     scrubber.add(token);
     controlPlane = { url: config.controlPlaneUrl, token };
   }

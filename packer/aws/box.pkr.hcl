@@ -33,6 +33,19 @@ variable "bake_spec" {
   description = "The bake spec (SPEC §2) listing the services whose images the AMI must hold."
 }
 
+variable "control_plane_token_file" {
+  type        = string
+  default     = ""
+  description = "A file (on the machine running Packer) holding the control plane's token for this build's bake step; empty: the bake reports nothing. Uploaded to a root-only file, removed after the bake: the image never holds it."
+  sensitive   = true
+}
+
+variable "bake_box_id" {
+  type        = string
+  default     = "packer-bake"
+  description = "The boxId the bake step reports under. The image carries no boxId: each box gets its own at first boot."
+}
+
 variable "ami_name_prefix" {
   type    = string
   default = "slothbox-box"
@@ -103,14 +116,28 @@ build {
     destination = "/tmp/slothbox-bake-spec.json"
   }
 
+  provisioner "file" {
+    source      = "${path.root}/../scripts/bake-step.sh"
+    destination = "/tmp/slothbox-bake-step.sh"
+  }
+
+  # An empty file when the build reports nothing (a file provisioner needs a source).
+  provisioner "file" {
+    source      = var.control_plane_token_file != "" ? var.control_plane_token_file : "/dev/null"
+    destination = "/tmp/slothbox-bake-token"
+  }
+
   provisioner "shell" {
     inline = [
+      "set -e",
       "command -v dockerd >/dev/null || (sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io)",
       "sudo systemctl enable --now docker.service",
+      "sudo install -d -m 0700 /run/slothbox-bake && sudo install -m 0600 /tmp/slothbox-bake-token /run/slothbox-bake/control-plane-token && rm -f /tmp/slothbox-bake-token",
       "sudo sh /tmp/slothbox-install.sh /tmp/slothbox-agent.tar.gz --sha256 /tmp/slothbox-agent.tar.gz.sha256 --config /tmp/slothbox-agent.json",
-      "sudo /usr/local/bin/slothbox-agent bake --spec /tmp/slothbox-bake-spec.json",
-      "sudo systemctl enable slothbox-agent.service",
-      "sudo rm -f /tmp/slothbox-agent.tar.gz /tmp/slothbox-agent.tar.gz.sha256 /tmp/slothbox-install.sh /tmp/slothbox-bake-spec.json /tmp/slothbox-agent.json",
+      "sudo env SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token SLOTHBOX_BAKE_BOX_ID=${var.bake_box_id} sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /tmp/slothbox-bake-spec.json /etc/slothbox/agent.json || { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }",
+      "sudo rm -rf /run/slothbox-bake",
+      "sudo systemctl enable slothbox-agent.service slothbox-agent.path",
+      "sudo rm -f /tmp/slothbox-agent.tar.gz /tmp/slothbox-agent.tar.gz.sha256 /tmp/slothbox-install.sh /tmp/slothbox-bake-spec.json /tmp/slothbox-agent.json /tmp/slothbox-bake-step.sh",
     ]
   }
 }

@@ -24,6 +24,18 @@ variable "environment" {
   description = "KEY=VALUE pairs for the bake step (AWS endpoints of the local stand-in); never secrets."
 }
 
+variable "control_plane_token_file" {
+  type        = string
+  default     = ""
+  description = "A file holding the control plane's token for this build's bake step; empty: the bake reports nothing (--no-report). Never baked into the image."
+}
+
+variable "bake_box_id" {
+  type        = string
+  default     = "packer-bake"
+  description = "The boxId the bake step reports under (the image itself carries none)."
+}
+
 source "null" "box" {
   communicator = "none"
 }
@@ -32,10 +44,10 @@ build {
   sources = ["source.null.box"]
 
   provisioner "shell-local" {
-    environment_vars = var.environment
+    environment_vars = concat(var.environment, ["SLOTHBOX_BAKE_TOKEN_FILE=${var.control_plane_token_file}", "SLOTHBOX_BAKE_BOX_ID=${var.bake_box_id}"])
     inline = [
       "sh ${path.root}/../scripts/install.sh ${var.agent_package} --root ${var.install_root} --config ${var.agent_config}",
-      "${var.install_root}/opt/slothbox-agent/bin/slothbox-agent bake --spec ${var.bake_spec} --config ${var.install_root}/etc/slothbox/agent.json",
+      "sh ${path.root}/../scripts/bake-step.sh ${var.install_root}/opt/slothbox-agent/bin/slothbox-agent ${var.bake_spec} ${var.install_root}/etc/slothbox/agent.json",
     ]
   }
 }

@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
+import { ControlPlane } from "../stack/control-plane.ts";
 import { pushRandomImage } from "../stack/images.ts";
 import { filesUnder, PREFIX, ROOT, uid } from "../e2e/harness.ts";
 
@@ -52,7 +53,7 @@ describe("packer validate", () => {
     expect(aws).toMatch(/iam_instance_profile = var\.iam_instance_profile/);
     expect(readFileSync(path.join(ROOT, "packer/aws/plugins.pkr.hcl"), "utf8")).toContain("required_plugins");
     // Packer 1.6.6 predates metadata_options (and required_plugins): validate everything else.
-    const legacy = aws.replace(/\n {2}# IMDSv2 only[^\n]*\n(?: {2}#[^\n]*\n)* {2}metadata_options \{[\s\S]*?\n {2}\}\n/, "\n").replace("${path.root}/../scripts/install.sh", path.join(ROOT, "packer/scripts/install.sh"));
+    const legacy = aws.replace(/\n {2}# IMDSv2 only[^\n]*\n(?: {2}#[^\n]*\n)* {2}metadata_options \{[\s\S]*?\n {2}\}\n/, "\n").replaceAll("${path.root}/../scripts/", path.join(ROOT, "packer/scripts") + "/");
     expect(legacy).not.toContain("metadata_options");
     const file = path.join(work, "aws-legacy.pkr.hcl");
     writeFileSync(file, legacy);
@@ -77,7 +78,7 @@ describe("packer validate", () => {
 });
 
 describe("packer build of the local template", () => {
-  async function build(credentialSecret: string) {
+  async function build(credentialSecret: string, opts: { controlPlane?: ControlPlane } = {}) {
     const n = uid();
     const dir = path.join(work, n);
     const id = `rc_${n}`;
@@ -104,7 +105,13 @@ describe("packer build of the local template", () => {
         ],
       }),
     );
-    writeFileSync(files.config, JSON.stringify({ stateDir, dockerSocket: stack.dockerHost, awsRegion: "us-east-1", pullRetries: 0 }));
+    // The config a baked image carries: the control plane's address, but no box's identity or token.
+    writeFileSync(
+      files.config,
+      JSON.stringify({ stateDir, dockerSocket: stack.dockerHost, awsRegion: "us-east-1", pullRetries: 0, ...(opts.controlPlane ? { controlPlaneUrl: opts.controlPlane.url } : {}) }),
+    );
+    const tokenFile = path.join(work, `cp-token-${n}`);
+    if (opts.controlPlane) writeFileSync(tokenFile, opts.controlPlane.token, { mode: 0o600 });
     const env = Object.entries(aws.env()).map(([k, v]) => `${k}=${v}`);
     writeFileSync(
       files.vars,
@@ -114,10 +121,11 @@ describe("packer build of the local template", () => {
         `agent_config = ${hclString(files.config)}`,
         `bake_spec = ${hclString(files.spec)}`,
         `environment = [${env.map(hclString).join(", ")}]`,
+        ...(opts.controlPlane ? [`control_plane_token_file = ${hclString(tokenFile)}`, `bake_box_id = "packer-${n}"`] : []),
       ].join("\n"),
     );
     const r = await packer(["build", "-color=false", `-var-file=${files.vars}`, "packer/local/box.pkr.hcl"]);
-    return { ...r, stateDir, dir, api };
+    return { ...r, stateDir, dir, api, bakeId: `bk_${n}`, boxId: `packer-${n}` };
   }
 
   it("installs the package and bakes: exit 0 and the manifest written", async () => {
@@ -133,6 +141,36 @@ describe("packer build of the local template", () => {
     ]);
     expect(r.out).not.toContain(ghcr.password!);
     expect(filesUnder(r.stateDir).some((f) => f.text.includes(ghcr.password!))).toBe(false);
+  });
+
+  it("reports the bake to the control plane with the token the build provides, and bakes no token into the image", async () => {
+    const cp = await new ControlPlane("cp-packer-" + uid()).start();
+    try {
+      const r = await build(ghcr.password!, { controlPlane: cp });
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toContain(`reporting this bake as box ${r.boxId}`);
+      const events = cp.deliveries.filter((d) => d.bakeId === r.bakeId);
+      expect(events.map((d) => d.body["type"])).toEqual(["bake.started", "service.pulled", "service.pulled", "bake.succeeded"]);
+      expect(events.every((d) => d.boxId === r.boxId && d.status === 202)).toBe(true);
+      expect(r.out).toMatch(/events: 4 delivered/);
+      const installed = filesUnder(path.join(r.dir, "root"));
+      expect(installed.some((f) => f.text.includes(cp.token))).toBe(false);
+      expect(readFileSync(path.join(r.dir, "root/etc/slothbox/agent.json"), "utf8")).not.toContain("boxId");
+      expect(r.out).not.toContain(cp.token);
+    } finally {
+      await cp.stop();
+    }
+  });
+
+  it("refuses an agent config that would bake one box's identity into the image", async () => {
+    const n = uid();
+    const config = path.join(work, `agent-boxid-${n}.json`);
+    writeFileSync(config, JSON.stringify({ boxId: "box-1", dockerSocket: stack.dockerHost }));
+    const vars = path.join(work, `vars-boxid-${n}.pkrvars.hcl`);
+    writeFileSync(vars, [`agent_package = ${hclString(PACKAGE)}`, `install_root = ${hclString(path.join(work, n, "root"))}`, `agent_config = ${hclString(config)}`, `bake_spec = ${hclString(config)}`].join("\n"));
+    const r = await packer(["build", "-color=false", `-var-file=${vars}`, "packer/local/box.pkr.hcl"]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("a baked image serves many boxes");
   });
 
   it("fails the build when a token is revoked, with the error code and Docker's words in Packer's output", async () => {

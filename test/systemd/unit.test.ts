@@ -16,7 +16,8 @@ describe("systemd/slothbox-agent.service", () => {
     try {
       const copy = path.join(dir, "slothbox-agent.service");
       writeFileSync(copy, text.replace(/^ExecStart=\/usr\/local\/bin\/slothbox-agent /m, `ExecStart=${AGENT} `));
-      const r = spawnSync("systemd-analyze", ["verify", copy], { encoding: "utf8" });
+      writeFileSync(path.join(dir, "slothbox-agent.path"), readFileSync(path.join(ROOT, "systemd/slothbox-agent.path"), "utf8"));
+      const r = spawnSync("systemd-analyze", ["verify", copy, path.join(dir, "slothbox-agent.path")], { encoding: "utf8" });
       expect(r.stderr + r.stdout).toBe("");
       expect(r.status).toBe(0);
     } finally {

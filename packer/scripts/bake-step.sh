@@ -1,0 +1,24 @@
+#!/bin/sh
+# The bake step of a Packer build, shared by packer/aws and packer/local:
+# refuses a config that would bake one box's identity into an image many boxes
+# boot from, then runs `slothbox-agent bake`. With a control-plane token for
+# this build (SLOTHBOX_BAKE_TOKEN_FILE, a file the build provides and removes
+# afterwards) the bake reports under SLOTHBOX_BAKE_BOX_ID; without one it
+# reports nothing. A failed bake fails the build with the agent's own exit code.
+#
+#   bake-step.sh AGENT SPEC CONFIG
+set -eu
+[ $# -eq 3 ] || { echo "usage: bake-step.sh AGENT SPEC CONFIG" >&2; exit 2; }
+agent=$1; spec=$2; config=$3
+
+if grep -q '"boxId"' "$config"; then
+  echo "bake-step: $config sets boxId, but a baked image serves many boxes: each box gets its boxId at first boot (/etc/slothbox/box.env); remove it" >&2
+  exit 2
+fi
+token=${SLOTHBOX_BAKE_TOKEN_FILE:-}
+if [ -n "$token" ] && [ -s "$token" ]; then
+  echo "bake-step: reporting this bake as box ${SLOTHBOX_BAKE_BOX_ID:-packer-bake}"
+  exec env SLOTHBOX_CONTROL_PLANE_TOKEN_FILE="$token" SLOTHBOX_BOX_ID="${SLOTHBOX_BAKE_BOX_ID:-packer-bake}" "$agent" bake --spec "$spec" --config "$config"
+fi
+echo "bake-step: no control-plane token for this build: the bake reports nothing (--no-report)"
+exec "$agent" bake --spec "$spec" --config "$config" --no-report

