@@ -11,6 +11,8 @@ function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
+const retriesLeft = (n: number) => `${n} ${n === 1 ? "retry" : "retries"} left`;
+
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
@@ -58,7 +60,9 @@ export class HumanRenderer {
         return this.line(`  ${s.image}: ${mb(s.progress.current)} / ${mb(s.progress.total)} (${pct}%), ${s.progress.layersDone}/${s.progress.layers} layers`);
       }
       case "retry":
-        return this.line(`  ${s.image}: ${s.error.code} (${s.error.message}); retrying, ${s.retriesLeft} ${s.retriesLeft === 1 ? "retry" : "retries"} left`);
+        return this.line(`  ${s.image}: ${s.error.code} (${s.error.message}); retrying, ${retriesLeft(s.retriesLeft)}`);
+      case "credential-retry":
+        return this.line(`credential ${s.credential.id}: ${s.error.code} (${s.error.message}); retrying, ${retriesLeft(s.retriesLeft)}`);
       case "image-done":
         if (s.status === "pulled") return this.line(`pulled ${s.image} ${s.digest} in ${seconds(s.durationMs)}`);
         if (s.status === "present") return this.line(`present ${s.image} (already in Docker, nothing pulled)`);

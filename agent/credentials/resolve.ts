@@ -35,6 +35,8 @@ export interface ResolverDeps {
   onCacheHit?: (cred: Credential) => void;
 }
 
+export type RetryListener = (err: AgentError, retriesLeft: number) => void;
+
 export interface Resolved {
   auth: RegistryAuth;
   /** Served from the cache: a login refusal may mean it was rotated since. */
@@ -49,10 +51,11 @@ export class CredentialResolver {
     this.deps = deps;
   }
 
-  resolve(cred: Credential, signal: AbortSignal): Promise<Resolved> {
+  /** `onRetry` hears of each retry of an unobtainable AWS credential (the first caller's, when calls are shared). */
+  resolve(cred: Credential, signal: AbortSignal, onRetry?: RetryListener): Promise<Resolved> {
     let p = this.pending.get(cred.id);
     if (!p) {
-      p = this.lookup(cred, signal);
+      p = this.lookup(cred, signal, onRetry);
       this.pending.set(cred.id, p);
     }
     return p;
@@ -64,19 +67,19 @@ export class CredentialResolver {
     (this.deps.cache ?? noCache).delete(cred);
   }
 
-  private async lookup(cred: Credential, signal: AbortSignal): Promise<Resolved> {
+  private async lookup(cred: Credential, signal: AbortSignal, onRetry?: RetryListener): Promise<Resolved> {
     const cache = this.deps.cache ?? noCache;
     const hit = cache.get(cred, this.deps.clock.now());
     if (hit) {
       this.deps.onCacheHit?.(cred);
       return { auth: hit, cached: true };
     }
-    const auth = await this.fetch(cred, signal);
+    const auth = await this.fetch(cred, signal, onRetry);
     cache.put(cred, auth, this.deps.clock.now());
     return { auth, cached: false };
   }
 
-  private async fetch(cred: Credential, signal: AbortSignal): Promise<RegistryAuth> {
+  private async fetch(cred: Credential, signal: AbortSignal, onRetry?: RetryListener): Promise<RegistryAuth> {
     const { deps } = this;
     // The retry strategy stops at awsMaxWaitSeconds with AWS's own error; this only
     // ends a call that hangs past it.
@@ -96,6 +99,9 @@ export class CredentialResolver {
         maxRetryTime: deps.awsMaxWaitSeconds * 1000,
         signal: combined,
         shouldRetry: ({ error }) => error instanceof AgentError && error.code === "aws_credentials_unavailable",
+        onFailedAttempt: ({ error, retriesLeft }) => {
+          if (error instanceof AgentError && error.code === "aws_credentials_unavailable" && retriesLeft > 0) onRetry?.(error, retriesLeft);
+        },
       });
       deps.onFetch?.(cred, "ok", deps.clock.now() - started);
       return auth;
