@@ -12,9 +12,13 @@ const nodeBin = path.join(root, "node_modules/node/bin/node");
 const nodeVersion = execFileSync(nodeBin, ["--version"], { encoding: "utf8" }).trim();
 if (!/^v24\./.test(nodeVersion)) throw new Error(`expected Node 24 in ${nodeBin}, found ${nodeVersion}`);
 
+// `--out DIR` (default dist/): a test that packages for itself (test/systemd/nspawn.ts)
+// must not race another test file rewriting dist/ at the same time.
+const outArg = process.argv.indexOf("--out");
+const out = outArg > 0 && process.argv[outArg + 1] ? path.resolve(process.argv[outArg + 1]) : path.join(root, "dist");
 const name = `slothbox-agent-${pkg.version}-linux-x64`;
-const stage = path.join(root, "dist/pkg", name);
-rmSync(path.join(root, "dist/pkg"), { recursive: true, force: true });
+const stage = path.join(out, "pkg", name);
+rmSync(path.join(out, "pkg"), { recursive: true, force: true });
 for (const d of ["bin", "lib", "share"]) mkdirSync(path.join(stage, d), { recursive: true });
 copyFileSync(nodeBin, path.join(stage, "bin/node"));
 cpSync(path.join(root, "dist/slothbox-agent.mjs"), path.join(stage, "lib/slothbox-agent.mjs"));
@@ -28,12 +32,12 @@ writeFileSync(
 chmodSync(path.join(stage, "bin/slothbox-agent"), 0o755);
 writeFileSync(path.join(stage, "VERSION"), `slothbox-agent ${pkg.version}\nnode ${nodeVersion}\n`);
 
-const tarball = path.join(root, "dist", `${name}.tar.gz`);
+const tarball = path.join(out, `${name}.tar.gz`);
 rmSync(tarball, { force: true });
 execFileSync("tar", ["-C", path.dirname(stage), "--owner=0", "--group=0", "--numeric-owner", "-czf", tarball, name]);
-rmSync(path.join(root, "dist/pkg"), { recursive: true, force: true });
+rmSync(path.join(out, "pkg"), { recursive: true, force: true });
 const hash = createHash("sha256");
 for await (const chunk of createReadStream(tarball)) hash.update(chunk);
 const sum = hash.digest("hex");
 writeFileSync(`${tarball}.sha256`, `${sum}  ${path.basename(tarball)}\n`);
-console.log(`${path.relative(root, tarball)}\nsha256 ${sum}`);
+console.log(`${path.relative(root, tarball) || tarball}\nsha256 ${sum}`);
