@@ -9,11 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../e2e/harness.ts";
 
 const VERSION = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")).version as string;
-const PACKAGE = path.join(ROOT, "dist", `slothbox-agent-${VERSION}-linux-x64.tar.gz`);
 const work = mkdtempSync(path.join(os.tmpdir(), "sbx-install-"));
+// Packaged into a directory of its own: the Packer test rewrites dist/ at the same time.
+const PACKAGE = path.join(work, `slothbox-agent-${VERSION}-linux-x64.tar.gz`);
 
 beforeAll(() => {
-  execFileSync(process.execPath, [path.join(ROOT, "scripts/package.mjs")], { cwd: ROOT, stdio: "ignore" });
+  execFileSync(process.execPath, [path.join(ROOT, "scripts/package.mjs"), "--out", work], { cwd: ROOT, stdio: "ignore" });
 }, 120_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
