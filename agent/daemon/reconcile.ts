@@ -1,6 +1,8 @@
 // Reconcile (SPEC §8, SIGHUP and start): every image of the manifest that
 // Docker no longer has (pruned, new volume) is pulled again by its digest, with
-// its credential rebuilt from the manifest's metadata, through the bake engine.
+// its credential rebuilt from the manifest's metadata, through the bake engine;
+// then each service's own reference (`app:1`, what `docker rmi app:1` removes
+// and what containers are started by) is restored to point at that digest.
 import type { BakeResult } from "../bake/types.ts";
 import type { DockerPort } from "../docker/port.ts";
 import { parseReference } from "../spec/reference.ts";
@@ -10,7 +12,10 @@ import { readManifest, type Manifest } from "../state/manifest.ts";
 
 export interface ReconcileOutcome {
   checked: number;
+  /** Services whose image was pulled again. */
   missing: string[];
+  /** Services whose tag was restored to the manifest's digest. */
+  retagged: string[];
   result?: BakeResult;
 }
 
@@ -39,15 +44,34 @@ export async function missingServices(m: Manifest, docker: DockerPort, signal: A
   return out;
 }
 
+/** Points each by-tag service reference back at its manifest digest where Docker lost it or it moved. */
+async function restoreTags(m: Manifest, docker: DockerPort, signal: AbortSignal): Promise<string[]> {
+  const retagged: string[] = [];
+  for (const s of m.services) {
+    const ref = parseReference(s.image);
+    if (!ref.tag || ref.digest) continue;
+    const pinned = await docker.inspectImage(`${ref.name}@${s.digest}`, signal);
+    if (!pinned) continue;
+    const tagged = await docker.inspectImage(ref.canonical, signal);
+    if (tagged?.id === pinned.id) continue;
+    await docker.tagImage(`${ref.name}@${s.digest}`, ref.name, ref.tag, signal);
+    retagged.push(s.name);
+  }
+  return retagged;
+}
+
 export async function reconcile(
   deps: { stateDir: string; docker: DockerPort; run: (spec: BakeSpec, signal: AbortSignal) => Promise<BakeResult> },
   signal: AbortSignal,
 ): Promise<ReconcileOutcome> {
   const m = await readManifest(deps.stateDir);
-  if (!m) return { checked: 0, missing: [] };
+  if (!m) return { checked: 0, missing: [], retagged: [] };
   const missing = await missingServices(m, deps.docker, signal);
-  if (missing.length === 0) return { checked: m.services.length, missing: [] };
-  const credentials = [...new Map(missing.flatMap((s) => (s.credential ? [[s.credential.id, s.credential] as const] : []))).values()];
-  const result = await deps.run({ bakeId: m.bakeId, orgId: "", credentials, services: missing }, signal);
-  return { checked: m.services.length, missing: missing.map((s) => s.name), result };
+  let result: BakeResult | undefined;
+  if (missing.length > 0) {
+    const credentials = [...new Map(missing.flatMap((s) => (s.credential ? [[s.credential.id, s.credential] as const] : []))).values()];
+    result = await deps.run({ bakeId: m.bakeId, orgId: "", credentials, services: missing }, signal);
+  }
+  const retagged = await restoreTags(m, deps.docker, signal);
+  return { checked: m.services.length, missing: missing.map((s) => s.name), retagged, ...(result ? { result } : {}) };
 }

@@ -103,7 +103,14 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     runner.exclusive("reconcile", async (signal) => {
       try {
         const r = await reconcile({ stateDir: config.stateDir, docker: rt.docker, run: (spec, s) => engine(spec, s, { reconcile: true }) }, signal);
-        lastReconcile = { at: new Date(clock.now()).toISOString(), trigger: why, checked: r.checked, missing: r.missing, status: r.result?.status ?? "nothing to do" };
+        lastReconcile = {
+          at: new Date(clock.now()).toISOString(),
+          trigger: why,
+          checked: r.checked,
+          missing: r.missing,
+          retagged: r.retagged,
+          status: r.result?.status ?? (r.retagged.length ? "retagged" : "nothing to do"),
+        };
         logger.info(lastReconcile, "reconcile");
       } catch (err) {
         const e = asAgentError(err);

@@ -38,6 +38,8 @@ export interface DockerPort {
   pull(req: PullRequest): Promise<NodeJS.ReadableStream>;
   /** undefined when the daemon has no such image. */
   inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInfo | undefined>;
+  /** POST /images/{source}/tag: gives the image `source` names the reference repo:tag too. */
+  tagImage(source: string, repo: string, tag: string, signal: AbortSignal): Promise<void>;
 }
 
 interface ModemError {
@@ -77,6 +79,9 @@ export function createDockerPort(socketPath: string): DockerPort {
       const authconfig = req.auth ? { base64: encodeRegistryAuth(req.auth) } : undefined;
       const stream = authconfig ? await docker.createImage(authconfig, opts).catch(rethrow) : await docker.createImage(opts).catch(rethrow);
       return stream as NodeJS.ReadableStream;
+    },
+    async tagImage(source, repo, tag, signal) {
+      await raceAbort(docker.getImage(source).tag({ repo, tag }), signal).catch(rethrow);
     },
     async inspectImage(ref, signal) {
       try {

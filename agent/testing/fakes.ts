@@ -112,6 +112,18 @@ export class FakeDocker implements DockerPort {
     return stream;
   }
 
+  async tagImage(source: string, repo: string, tag: string): Promise<void> {
+    this.log.push(`tag ${source} ${repo}:${tag}`);
+    const info = this.images.get(source);
+    if (!info) throw new DockerHttpError(404, `No such image: ${source}`);
+    this.images.set(`${repo}:${tag}`, info);
+  }
+
+  /** Removes a reference, as `docker rmi` of a tag does when others remain. */
+  untag(ref: string): void {
+    this.images.delete(ref);
+  }
+
   async inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInfo | undefined> {
     this.log.push(`inspect ${ref}`);
     await this.inspectPlan(ref, signal);

@@ -279,10 +279,13 @@ describe("reconcile", () => {
     const pinned = `${ghcr.host}/${img.repository}@${img.digest}`;
     const id = await until(async () => (await docker.getImage(pinned).inspect().catch(() => undefined))?.Id, 30_000, "image re-pulled");
     expect(id).toBe(img.imageId);
+    // The reference containers start by (ghcr.io/acme/…:1) is back too, not only the digest.
+    const tagged = await until(async () => (await docker.getImage(img.reference).inspect().catch(() => undefined))?.Id, 10_000, "tag restored");
+    expect(tagged).toBe(img.imageId);
     await until(() => cp.accepted().some((e) => e["bakeId"] === s.bakeId && e["reconcile"] === true), 10_000, "reconcile event");
     expect(cp.accepted().find((e) => e["reconcile"] === true)).toMatchObject({ type: "service.pulled", service: "api", digest: img.digest });
     const status = await d.api("GET", "/v1/status");
-    expect(status.json["lastReconcile"]).toMatchObject({ trigger: "SIGHUP", missing: ["api"], status: "succeeded" });
+    expect(status.json["lastReconcile"]).toMatchObject({ trigger: "SIGHUP", missing: ["api"], retagged: ["api"], status: "succeeded" });
     expect(d.output()).not.toContain(GH_SECRET);
     await cp.stop();
   });
