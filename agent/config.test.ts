@@ -67,8 +67,9 @@ describe("loadConfig", () => {
   it("needs boxId and a token file to report to a control plane, not to load (a baked image's config has neither)", () => {
     const baked = load({ controlPlaneUrl: "http://127.0.0.1:1" });
     expect(reportingProblem(baked)?.key).toBe("boxId");
-    expect(reportingProblem({ ...baked, boxId: "b1" })?.key).toBe("controlPlaneTokenFile");
-    expect(reportingProblem({ ...baked, boxId: "b1", controlPlaneTokenFile: "/t" })).toBeUndefined();
+    expect(reportingProblem({ ...baked, boxId: "b1" })).toBeUndefined();
+    expect(baked.controlPlaneTokenFile).toBe("/etc/slothbox/control-plane-token");
+    expect(baked.apiTokenFile).toBe("/etc/slothbox/api-token");
     expect(reportingProblem(load({}))).toBeUndefined();
     expect(err(() => load({ controlPlaneUrl: "ftp://x", boxId: "b1" })).key).toBe("controlPlaneUrl");
   });

@@ -25,9 +25,9 @@ const schema = z.strictObject({
   boxId: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, "must be 1-128 letters, digits, '_', '.' or '-'").optional(),
   orgId: z.string().min(1).optional(),
   controlPlaneUrl: httpUrl.optional(),
-  controlPlaneTokenFile: absolutePath.optional(),
+  controlPlaneTokenFile: absolutePath.default("/etc/slothbox/control-plane-token"),
   listen: listen.default("127.0.0.1:7457"),
-  apiTokenFile: absolutePath.optional(),
+  apiTokenFile: absolutePath.default("/etc/slothbox/api-token"),
   dockerSocket: z.string().min(1).optional(),
   ssmParameterPrefix: z
     .string()
@@ -138,17 +138,12 @@ export function loadConfig(opts: LoadOptions): Config {
 }
 
 /**
- * What reporting to the control plane needs, checked when a command reports
- * (the daemon; `bake` without --no-report), not at load: a baked image's config
- * names the control plane, while each box's boxId and token arrive at first boot.
+ * What reporting to the control plane needs beyond its token file, checked when
+ * a command reports (the daemon; `bake` without --no-report), not at load: a
+ * baked image's config names the control plane, while each box's boxId and
+ * token arrive at first boot.
  */
-export function reportingProblem(c: Pick<Config, "controlPlaneUrl" | "boxId" | "controlPlaneTokenFile">): ConfigError | undefined {
-  if (c.controlPlaneUrl === undefined) return undefined;
-  if (c.boxId === undefined) {
-    return new ConfigError("boxId", `boxId: required to report to ${c.controlPlaneUrl} (events are posted under /v1/boxes/<boxId>/); set ${envName("boxId")} or pass --no-report`);
-  }
-  if (c.controlPlaneTokenFile === undefined) {
-    return new ConfigError("controlPlaneTokenFile", `controlPlaneTokenFile: required to report to ${c.controlPlaneUrl}; set ${envName("controlPlaneTokenFile")} or pass --no-report`);
-  }
-  return undefined;
+export function reportingProblem(c: Pick<Config, "controlPlaneUrl" | "boxId">): ConfigError | undefined {
+  if (c.controlPlaneUrl === undefined || c.boxId !== undefined) return undefined;
+  return new ConfigError("boxId", `boxId: required to report to ${c.controlPlaneUrl} (events are posted under /v1/boxes/<boxId>/); set ${envName("boxId")} or pass --no-report`);
 }

@@ -22,6 +22,22 @@ for (const stream of [process.stdout, process.stderr]) {
     write(typeof chunk === "string" ? scrubber.scrub(chunk) : chunk instanceof Uint8Array ? scrubber.scrub(Buffer.from(chunk).toString("utf8")) : chunk, ...rest)) as typeof stream.write;
 }
 
+/** One line for a person: the message and where it came from, never a frame of minified source. */
+function oneLine(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const at = err.stack?.split("\n").find((l) => l.trim().startsWith("at "))?.trim();
+  return `${err.name}: ${err.message}${at ? ` (${at})` : ""}`;
+}
+
+// A failure nobody awaited (inside a library) must not end the daemon, nor print source code.
+process.on("unhandledRejection", (err) => {
+  process.stderr.write(`slothbox-agent: error (continuing): an operation failed unexpectedly: ${oneLine(err)}\n`);
+});
+process.on("uncaughtException", (err) => {
+  process.stderr.write(`slothbox-agent: internal error: ${oneLine(err)}\n`);
+  process.exit(EXIT.failed);
+});
+
 const io: Io = {
   stdout: (line) => process.stdout.write(line + "\n"),
   stderr: (line) => process.stderr.write(line + "\n"),
@@ -136,7 +152,7 @@ main(process.argv.slice(2)).then(
     setTimeout(() => process.exit(code), 50).unref();
   },
   (err: unknown) => {
-    io.stderr(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    io.stderr(`internal error: ${oneLine(err)}`);
     process.exit(EXIT.failed);
   },
 );

@@ -42,14 +42,15 @@ export function readSecretFile(key: string, file: string): string {
 /** `report`: the command sends events (the daemon; `bake` without --no-report), so the control plane's settings must be complete. */
 export function createRuntime(config: Config, env: Record<string, string | undefined>, opts: { report: boolean; scrubber?: Scrubber }): Runtime {
   const scrubber = opts.scrubber ?? new Scrubber();
-  const logger = createLogger(config.logLevel, scrubber);
+  // journald sets JOURNAL_STREAM for a service whose output it takes.
+  const logger = createLogger(config.logLevel, scrubber, { journal: env["JOURNAL_STREAM"] !== undefined });
   let aws: AwsPorts | undefined;
   const getAws = () => (aws ??= createAwsPorts(config, env));
   let controlPlane: Runtime["controlPlane"];
   if (opts.report && config.controlPlaneUrl) {
     const problem = reportingProblem(config);
     if (problem) throw problem;
-    const token = readSecretFile("controlPlaneTokenFile", config.controlPlaneTokenFile!);
+    const token = readSecretFile("controlPlaneTokenFile", config.controlPlaneTokenFile);
     scrubber.add(token);
     controlPlane = { url: config.controlPlaneUrl, token };
   }

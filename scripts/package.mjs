@@ -33,7 +33,7 @@ copyFileSync(nodeBin, path.join(stage, "bin/node"));
 cpSync(path.join(root, "dist/slothbox-agent.mjs"), path.join(stage, "lib/slothbox-agent.mjs"));
 cpSync(path.join(root, "dist/chunks"), path.join(stage, "lib/chunks"), { recursive: true });
 copyFileSync(path.join(root, "systemd/slothbox-agent.service"), path.join(stage, "share/slothbox-agent.service"));
-copyFileSync(path.join(root, "systemd/slothbox-agent.path"), path.join(stage, "share/slothbox-agent.path"));
+for (const unit of ["slothbox-agent.path", "slothbox-agent-preflight.service"]) copyFileSync(path.join(root, "systemd", unit), path.join(stage, "share", unit));
 copyFileSync(path.join(root, "packer/scripts/install.sh"), path.join(stage, "share/install.sh"));
 writeFileSync(
   path.join(stage, "bin/slothbox-agent"),

@@ -1,8 +1,10 @@
 // The daemon's delivery of the outbox: its own events and those a `bake` left.
 // Runs until stopped; after a failure it backs off (full jitter) and tries
 // again, across restarts too, since the outbox is on disk. New events nudge it.
+import { watch, type FSWatcher } from "node:fs";
 import type { Deliverer } from "../report/deliver.ts";
 import type { Logger } from "../log.ts";
+import { mkdirShared } from "../state/atomic.ts";
 
 /** Even with nothing nudging it, look at the outbox this often. */
 const IDLE_POLL_MS = 30_000;
@@ -65,5 +67,20 @@ export class DeliveryLoop {
     this.wake?.();
     await this.done;
     await this.deliverer.drain(AbortSignal.timeout(ms));
+  }
+}
+
+/** Calls `onChange` when a file appears in the outbox (inotify); undefined when it cannot watch (the poll remains). */
+export async function watchOutbox(dir: string, onChange: () => void, onError: (err: Error) => void): Promise<FSWatcher | undefined> {
+  try {
+    await mkdirShared(dir);
+    const w = watch(dir, { persistent: false }, (_event, name) => {
+      if (name?.endsWith(".json")) onChange();
+    });
+    w.on("error", onError);
+    return w;
+  } catch (err) {
+    onError(err as Error);
+    return undefined;
   }
 }

@@ -6,10 +6,10 @@
 import { runBake } from "../bake/run.ts";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import type { Io } from "../cli/bake-command.ts";
-import { ConfigError, isLoopbackHost } from "../config.ts";
+import { isLoopbackHost } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
 import { asAgentError } from "../errors/agent-error.ts";
-import type { AgentEvent } from "../report/events.ts";
+import { describeEvent, type AgentEvent } from "../report/events.ts";
 import { createDeliverer, readSecretFile, type Runtime } from "../runtime.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
@@ -17,7 +17,7 @@ import { Outbox } from "../state/outbox.ts";
 import { VERSION } from "../version.ts";
 import { createApiServer } from "./api.ts";
 import { BakeRunner } from "./bakes.ts";
-import { DeliveryLoop } from "./delivery-loop.ts";
+import { DeliveryLoop, watchOutbox } from "./delivery-loop.ts";
 import { Metrics } from "./metrics.ts";
 import { checkReadiness } from "./readiness.ts";
 import { reconcile } from "./reconcile.ts";
@@ -34,7 +34,6 @@ function parseListen(listen: string): { host: string; port: number } {
 
 export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const { config, logger, scrubber, clock } = rt;
-  if (!config.apiTokenFile) throw new ConfigError("apiTokenFile", "apiTokenFile: required by the daemon (the bearer token of /v1/…)");
   const apiToken = readSecretFile("apiTokenFile", config.apiTokenFile);
   scrubber.add(apiToken);
   const started = clock.now();
@@ -48,7 +47,9 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
 
   const emit = async (e: AgentEvent) => {
     const clean = scrubber.scrubValue(e);
-    logger.info({ event: clean.type, bakeId: clean.bakeId, service: clean.service, code: clean.error?.code }, "event");
+    const fields = { event: clean.type, bakeId: clean.bakeId, service: clean.service, code: clean.error?.code };
+    if (clean.error) logger.warn(fields, describeEvent(clean));
+    else logger.info(fields, describeEvent(clean));
     if (loop && config.boxId) {
       await outbox.put(config.boxId, clean.bakeId, clean);
       loop.nudge();
@@ -84,13 +85,19 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     );
   };
 
+  const notify = createNotifier(rt.env, (err) => logger.warn({ err: err.message }, "sd_notify failed"));
+  /** systemctl status shows what the agent is doing. */
+  const status = (text: string) => void notify?.(`STATUS=${text}`);
+
   const runner = new BakeRunner({
     stateDir: config.stateDir,
     now: () => clock.now(),
     onError: (err) => logger.error({ err: scrubber.scrub(String((err as Error)?.message ?? err)) }, "bake runner"),
     report: emit,
     engine: async (spec, signal, onResult) => {
+      status(`baking ${spec.bakeId}: ${spec.services.length} service(s)`);
       const result = await engine(spec, signal, { onResult });
+      status(`serving on ${config.listen}; last bake ${spec.bakeId} ${result.status}${result.error ? ` (${result.error.code})` : ""}`);
       metrics.bakes.inc({ status: result.status });
       if (result.status === "succeeded") metrics.lastSuccessfulBake.set(clock.now() / 1000);
       return result;
@@ -101,6 +108,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   let lastReconcile: Record<string, unknown> | undefined;
   const doReconcile = (why: string) =>
     runner.exclusive("reconcile", async (signal) => {
+      status(`reconciling (${why})`);
       try {
         const r = await reconcile({ stateDir: config.stateDir, docker: rt.docker, run: (spec, s) => engine(spec, s, { reconcile: true }) }, signal);
         lastReconcile = {
@@ -111,12 +119,13 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
           retagged: r.retagged,
           status: r.result?.status ?? (r.retagged.length ? "retagged" : "nothing to do"),
         };
-        logger.info(lastReconcile, "reconcile");
+        logger.info(lastReconcile, `reconcile (${why}): ${r.checked} image(s) checked, ${r.missing.length} pulled again, ${r.retagged.length} retagged`);
       } catch (err) {
         const e = asAgentError(err);
         lastReconcile = { at: new Date(clock.now()).toISOString(), trigger: why, status: "failed", error: e.toBody() };
         logger.warn({ code: e.code, err: scrubber.scrub(e.message) }, "reconcile failed");
       }
+      status(`serving on ${config.listen}; reconciled (${String(lastReconcile["status"])})`);
     });
 
   let accepting = true;
@@ -162,11 +171,12 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   }
   io.stderr(`slothbox-agent ${VERSION} daemon listening on ${config.listen}`);
 
-  const notify = createNotifier(rt.env, (err) => logger.warn({ err: err.message }, "sd_notify failed"));
-  await notify?.(`READY=1\nSTATUS=serving on ${config.listen}`);
+  await notify?.(`READY=1\nSTATUS=serving on ${config.listen}; no bake yet`);
   const every = watchdogIntervalMs(rt.env);
   const watchdog = notify && every ? setInterval(() => void notify("WATCHDOG=1"), every) : undefined;
   loop?.start();
+  // Events a root `bake` leaves beside the daemon are sent as soon as they appear, not at the next idle poll.
+  const outboxWatch = loop ? await watchOutbox(outbox.dir, () => loop.nudge(), (err) => logger.warn({ err: err.message }, "cannot watch the outbox; polling it")) : undefined;
   void doReconcile("start");
 
   const onHup = () => void doReconcile("SIGHUP");
@@ -189,6 +199,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   await runner.stop(STOP_PULLS_MS, `${stoppedBy}: the agent is stopping`);
   server.closeAllConnections();
   await closed;
+  outboxWatch?.close();
   await loop?.stop(STOP_FLUSH_MS);
   logger.info({ pending: await outbox.depth().catch(() => null) }, "stopped");
   return 0;

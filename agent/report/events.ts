@@ -24,3 +24,22 @@ export function newEventId(now: number): string {
 export function makeEvent(type: EventType, bakeId: string, now: number, fields: Partial<AgentEvent> = {}): AgentEvent {
   return { id: newEventId(now), type, at: new Date(now).toISOString(), bakeId, ...fields };
 }
+
+/** One line a person reads in the journal: what happened, and for a failure its code, words and hint. */
+export function describeEvent(e: AgentEvent): string {
+  const what = e.service ? `service ${e.service} (${e.image ?? "?"})` : "";
+  const failure = e.error ? `${e.error.code}: ${e.error.message} — hint: ${e.error.hint}` : "";
+  const reconcile = e["reconcile"] === true ? " (reconcile)" : "";
+  switch (e.type) {
+    case "bake.started":
+      return `bake ${e.bakeId} started`;
+    case "service.pulled":
+      return `bake ${e.bakeId}${reconcile}: ${what} ${e.cached ? "present" : "pulled"} ${e.digest ?? ""}`.trimEnd();
+    case "service.failed":
+      return `bake ${e.bakeId}${reconcile}: ${what} failed: ${failure}`;
+    case "bake.succeeded":
+      return `bake ${e.bakeId} succeeded`;
+    case "bake.failed":
+      return `bake ${e.bakeId} failed${failure ? `: ${failure}` : ""}`;
+  }
+}

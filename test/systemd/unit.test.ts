@@ -16,8 +16,11 @@ describe("systemd/slothbox-agent.service", () => {
     try {
       const copy = path.join(dir, "slothbox-agent.service");
       writeFileSync(copy, text.replace(/^ExecStart=\/usr\/local\/bin\/slothbox-agent /m, `ExecStart=${AGENT} `));
-      writeFileSync(path.join(dir, "slothbox-agent.path"), readFileSync(path.join(ROOT, "systemd/slothbox-agent.path"), "utf8"));
-      const r = spawnSync("systemd-analyze", ["verify", copy, path.join(dir, "slothbox-agent.path")], { encoding: "utf8" });
+      const others = ["slothbox-agent.path", "slothbox-agent-preflight.service"].map((u) => {
+        writeFileSync(path.join(dir, u), readFileSync(path.join(ROOT, "systemd", u), "utf8"));
+        return path.join(dir, u);
+      });
+      const r = spawnSync("systemd-analyze", ["verify", copy, ...others], { encoding: "utf8" });
       expect(r.stderr + r.stdout).toBe("");
       expect(r.status).toBe(0);
     } finally {

@@ -1,0 +1,15 @@
+import { describe, expect, it } from "vitest";
+import { describeEvent, makeEvent } from "./events.ts";
+
+describe("describeEvent", () => {
+  it("says what happened, and for a failure the code, the words and the hint", () => {
+    const error = { code: "registry_auth_failed" as const, message: 'Get "https://ghcr.io/v2/": denied: denied', hint: "Update the credential.", retryable: false };
+    expect(describeEvent(makeEvent("service.failed", "bk_1", 0, { service: "api", image: "ghcr.io/acme/api:1", error }))).toBe(
+      'bake bk_1: service api (ghcr.io/acme/api:1) failed: registry_auth_failed: Get "https://ghcr.io/v2/": denied: denied — hint: Update the credential.',
+    );
+    expect(describeEvent(makeEvent("service.pulled", "bk_1", 0, { service: "api", image: "ghcr.io/acme/api:1", digest: "sha256:ab", reconcile: true }))).toBe(
+      "bake bk_1 (reconcile): service api (ghcr.io/acme/api:1) pulled sha256:ab",
+    );
+    expect(describeEvent(makeEvent("bake.failed", "bk_1", 0, { error: { ...error, code: "interrupted" } }))).toMatch(/^bake bk_1 failed: interrupted: /);
+  });
+});
