@@ -112,7 +112,9 @@ describe.skipIf(reason !== undefined)(`a box under systemd 252${reason ? ` (skip
   let api: ReturnType<typeof apiOf>;
   let boxId = "";
   /** Each test starts from a running agent, whatever ran before it. */
+  // The tests start and stop it often: the start limit (10 in 5 min) must not count them.
   const running = async () => {
+    await m.systemctl(["reset-failed", UNIT]);
     expect((await m.systemctl(["start", UNIT])).code).toBe(0);
     return activeState(m, url);
   };
@@ -307,6 +309,7 @@ describe.skipIf(reason !== undefined)(`a box under systemd 252${reason ? ` (skip
 
   it("ends at exit 78 on an invalid configuration: failed, not restarted, and the journal names the key", async () => {
     await m.systemctl(["stop", UNIT]);
+    await m.systemctl(["reset-failed", UNIT]);
     const good = (await m.exec(["cat", "/etc/slothbox/agent.json"])).stdout;
     await m.writeFile("/etc/slothbox/agent.json", JSON.stringify({ ...JSON.parse(good), pullConcurrency: "lots" }));
     try {
@@ -314,7 +317,9 @@ describe.skipIf(reason !== undefined)(`a box under systemd 252${reason ? ` (skip
       const failed = await m.waitFor(async () => {
         const s = await m.unitState(UNIT);
         return s.ActiveState === "failed" ? s : undefined;
-      }, 30_000, "the unit to fail");
+      }, 30_000, "the unit to fail").catch(async (err: Error) => {
+        throw new Error(`${err.message}: ${JSON.stringify(await m.unitState(UNIT))}\n${(await m.journal(UNIT, { output: "cat" })).slice(-15).join("\n")}`);
+      });
       expect(failed).toMatchObject({ ExecMainStatus: 78, Result: "exit-code" });
       await new Promise((r) => setTimeout(r, 7000));
       expect((await m.unitState(UNIT)).ActiveState).toBe("failed");
