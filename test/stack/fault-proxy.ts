@@ -2,7 +2,8 @@
 // - `stall`: serves the manifest and config, then sends half of every layer
 //   blob and holds the connection open without another byte;
 // - `flaky`: answers manifest requests of a repository with 503 as many times
-//   as a test asked (POST /__fault/manifest-5xx?repo=NAME&count=N), then proxies.
+//   as a test asked (POST /__fault/manifest-5xx?repo=NAME&count=N), then proxies;
+//   `&status=429` answers Docker Hub's rate-limit error instead.
 // dockerd retries blob 5xx itself, so only manifest errors reach the agent.
 import http from "node:http";
 
@@ -13,21 +14,29 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
+const FAULT_ERRORS: Record<429 | 503, { code: string; message: string; detail?: string }> = {
+  503: { code: "UNAVAILABLE", message: "service unavailable", detail: "injected" },
+  // Docker Hub's words for an exhausted pull limit.
+  429: { code: "TOOMANYREQUESTS", message: "You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit" },
+};
+
 export async function startFaultProxy(mode: FaultMode, address: string, upstream: string): Promise<FaultProxy> {
-  const failures = new Map<string, number>();
+  const failures = new Map<string, { count: number; status: 429 | 503 }>();
   const held = new Set<http.ServerResponse>();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://proxy");
     if (req.method === "POST" && url.pathname === "/__fault/manifest-5xx") {
-      failures.set(url.searchParams.get("repo") ?? "", Number(url.searchParams.get("count") ?? "1"));
+      const status = url.searchParams.get("status") === "429" ? 429 : 503;
+      failures.set(url.searchParams.get("repo") ?? "", { count: Number(url.searchParams.get("count") ?? "1"), status });
       res.writeHead(204).end();
       return;
     }
     const manifest = /^\/v2\/(.+)\/manifests\/[^/]+$/.exec(url.pathname);
-    if (mode === "flaky" && manifest && (failures.get(manifest[1]!) ?? 0) > 0) {
-      failures.set(manifest[1]!, failures.get(manifest[1]!)! - 1);
-      res.writeHead(503, { "content-type": "application/json" });
-      res.end(JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "service unavailable", detail: "injected" }] }));
+    const fault = manifest ? failures.get(manifest[1]!) : undefined;
+    if (mode === "flaky" && manifest && fault && fault.count > 0) {
+      fault.count--;
+      res.writeHead(fault.status, { "content-type": "application/json" });
+      res.end(JSON.stringify({ errors: [FAULT_ERRORS[fault.status]] }));
       return;
     }
     const blob = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/.test(url.pathname);

@@ -20,7 +20,7 @@ export interface PushedImage {
   tag: string;
   /** manifest digest: what Docker records in RepoDigests */
   digest: string;
-  /** config digest: the image ID Docker reports */
+  /** config digest: the image ID the classic store reports (the containerd store reports `digest`) */
   imageId: string;
   layers: Layer[];
   bytes: number;

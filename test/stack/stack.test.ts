@@ -6,6 +6,7 @@ import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AwsStandIn } from "./aws/stand-in.ts";
 import { ControlPlane } from "./control-plane.ts";
+import { engineFromEnv } from "./dockerd.ts";
 import { pushRandomImage } from "./images.ts";
 
 const stack = inject("stack");
@@ -95,6 +96,17 @@ describe("the AWS stand-in", () => {
 });
 
 describe("the registries and dockerd", () => {
+  it("runs the engine and image store it was asked for (SLOTHBOX_TEST_ENGINE)", async () => {
+    const asked = engineFromEnv();
+    expect(stack.engine).toMatchObject(asked);
+    const version = await docker.version();
+    expect(version.Version.startsWith(`${asked.version}.`)).toBe(true);
+    expect(version.ApiVersion).toBe(stack.engine.apiVersion);
+    // `docker info` names the snapshotter as the driver when the containerd store is on.
+    const info = (await docker.info()) as { Driver: string };
+    expect(info.Driver).toBe(asked.store === "containerd" ? "overlayfs" : "vfs");
+  });
+
   it("logs in with POST /auth and pulls from the ECR-named host with X-Registry-Auth", async () => {
     const ecr = stack.registries.ecr;
     const img = await pushRandomImage(ecr.push, "smoke/app", "1");
@@ -105,7 +117,8 @@ describe("the registries and dockerd", () => {
     expect(authHeader(auth)).not.toContain("+");
     await pull(img.reference, auth);
     const inspected = await docker.getImage(img.reference).inspect();
-    expect(inspected.Id).toBe(img.imageId);
+    // The containerd store names an image by its manifest digest, the classic store by its config digest.
+    expect(inspected.Id).toBe(stack.engine.store === "containerd" ? img.digest : img.imageId);
     expect(inspected.RepoDigests).toContain(`${ecr.host}/smoke/app@${img.digest}`);
   });
 

@@ -6,8 +6,9 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { makeCerts } from "./certs.ts";
-import { startDockerd, type Dockerd } from "./dockerd.ts";
+import { engineFromEnv, needsHttpOn443, startDockerd, type Dockerd, type Engine, type EngineInfo } from "./dockerd.ts";
 import { startFaultProxy, type FaultProxy } from "./fault-proxy.ts";
+import { startHttpsRefuser } from "./https-refuser.ts";
 import type { RegistryTarget } from "./images.ts";
 import { buildRegistryImage, startRegistry, type Registry } from "./registry.ts";
 import { TOKEN_ISSUER, TokenServer, type ServiceUsers } from "./token-server.ts";
@@ -30,6 +31,8 @@ export interface StackInfo {
   dockerHost: string;
   socketPath: string;
   dockerdPid: number;
+  /** The engine under test: SLOTHBOX_TEST_ENGINE, or startStack's `engine`. */
+  engine: EngineInfo;
   /** Extra ghcr.io users whose passwords hold awkward characters, one per base64 padding length. */
   awkwardUsers: { user: string; password: string }[];
   registries: {
@@ -124,9 +127,10 @@ export function testcontainersEnv(dockerHost: string): void {
   process.env["TESTCONTAINERS_HOST_OVERRIDE"] = "127.0.0.1";
 }
 
-export async function startStack(opts: { dir?: string; subnet?: number } = {}): Promise<Stack> {
+export async function startStack(opts: { dir?: string; subnet?: number; engine?: Engine } = {}): Promise<Stack> {
   const dir = opts.dir ?? `/tmp/sbx-${randomBytes(3).toString("hex")}`;
   const subnet = opts.subnet ?? stackSubnet();
+  const engine = opts.engine ?? engineFromEnv();
   const addresses = Object.fromEntries(
     Object.entries(HOSTS).map(([k, v]) => [k, { host: v.host, address: `127.${subnet}.0.${v.octet}` }]),
   ) as Record<RegistryKey, { host: string; address: string }>;
@@ -140,7 +144,9 @@ export async function startStack(opts: { dir?: string; subnet?: number } = {}): 
     mkdirSync(dir, { recursive: true });
     const certs = makeCerts(dir, DOCKER_HUB_NAMES);
     hosts["index.docker.io"] = addresses.dockerhub.address;
-    const dockerd: Dockerd = await startDockerd({ dir, hosts, env: { SSL_CERT_FILE: certs.bundleFile } });
+    // Docker Hub is on verified TLS: listed as insecure, 28.5's containerd store skips the certificate check.
+    const insecureRegistries = Object.keys(hosts).filter((h) => !DOCKER_HUB_NAMES.includes(h));
+    const dockerd: Dockerd = await startDockerd({ dir, hosts, engine, insecureRegistries, env: { SSL_CERT_FILE: certs.bundleFile } });
     cleanups.push(() => dockerd.stop());
     testcontainersEnv(dockerd.dockerHost);
     await buildRegistryImage(dir);
@@ -219,6 +225,11 @@ export async function startStack(opts: { dir?: string; subnet?: number } = {}): 
       await startFaultProxy("flaky", addresses.flaky.address, addresses.quay.address),
     ];
     for (const p of proxies) cleanups.push(() => p.stop());
+    if (needsHttpOn443(engine)) {
+      const plain = Object.entries(addresses).filter(([k]) => k !== "dockerhub");
+      const refusers = await Promise.all(plain.map(([, a]) => startHttpsRefuser(a.address)));
+      for (const r of refusers) cleanups.push(() => r.stop());
+    }
     const reg = (k: RegistryKey): RegistryInfo => {
       const a = addresses[k];
       const tls = k === "dockerhub";
@@ -238,6 +249,7 @@ export async function startStack(opts: { dir?: string; subnet?: number } = {}): 
       dockerHost: dockerd.dockerHost,
       socketPath: dockerd.socketPath,
       dockerdPid: dockerd.pid,
+      engine: dockerd.engine,
       awkwardUsers,
       registries: {
         ghcr: reg("ghcr"),
@@ -304,7 +316,7 @@ export async function leftovers(info: Footprint): Promise<string[]> {
     if (line.includes(info.dir)) found.push(`mount: ${line}`);
   }
   for (const a of info.addresses) {
-    if (await portOpen(a, 80)) found.push(`listener on ${a}:80`);
+    for (const port of [80, 443]) if (await portOpen(a, port)) found.push(`listener on ${a}:${port}`);
   }
   if (existsSync(info.dir)) found.push(`directory ${info.dir}`);
   return found;
