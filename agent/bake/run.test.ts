@@ -131,6 +131,32 @@ describe("a bake", () => {
     expect(r.services[0]!.error).toMatchObject({ code: "registry_auth_failed", message: expect.stringContaining("401 Unauthorized") });
   });
 
+  it("asks the engine for the registry's words where the pull kept only a status, and classifies on them", async () => {
+    const t = setup();
+    t.docker.plan("ghcr.io/acme/api:1", {
+      kind: "http",
+      status: 500,
+      message: 'unknown: failed to resolve reference "ghcr.io/acme/api:1": unexpected status from HEAD request to http://ghcr.io/v2/acme/api/manifests/1: 403 Forbidden',
+    });
+    t.docker.distribution.set("ghcr.io/acme/api:1", new DockerHttpError(403, 'Head "http://ghcr.io/v2/acme/api/manifests/1": denied: requested access to the resource is denied'));
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
+    expect(r.services[0]!.error).toMatchObject({
+      code: "image_access_denied",
+      message: expect.stringContaining("403 Forbidden"),
+      registryMessage: "denied: requested access to the resource is denied",
+    });
+    expect(t.docker.log).toContain("distribution ghcr.io/acme/api:1");
+  });
+
+  it("asks no more when Docker's line kept the registry's words", async () => {
+    const t = setup();
+    t.docker.plan("ghcr.io/acme/api:1", { kind: "http", status: 500, message: 'Head "http://ghcr.io/v2/acme/api/manifests/1": denied' });
+    t.docker.distribution.set("ghcr.io/acme/api:1", new DockerHttpError(500, "should not be asked"));
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
+    expect(r.services[0]!.error).toMatchObject({ code: "image_access_denied", registryMessage: "denied" });
+    expect(t.docker.log.filter((l) => l.startsWith("distribution"))).toEqual([]);
+  });
+
   it("logs in first with a secret from the daemon's cache, and fetches it once more when the registry refuses it (rotated)", async () => {
     const cache = new MemoryCredentialCache(300);
     const before = setup({}, cache);

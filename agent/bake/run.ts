@@ -13,6 +13,8 @@ import type { CredentialResolver } from "../credentials/resolve.ts";
 import { AgentError, asAgentError, interruptedError, type ErrorBody } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { DockerPort } from "../docker/port.ts";
+import type { RegistryAuth } from "../credentials/types.ts";
+import { withRegistryWords } from "../docker/failure.ts";
 import { presentPinned, pullImage } from "../docker/pull.ts";
 import { waitForDocker } from "../docker/wait.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
@@ -70,14 +72,35 @@ async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promis
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** One image: present, or logged in and pulled. Throws what failed. */
+/** One image: present, or logged in and pulled. Throws what failed, in the registry's words where the engine dropped them. */
 async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void): Promise<Outcome> {
-  const { config, docker, clock } = deps;
+  const { docker, clock } = deps;
   const t0 = clock.now();
   const ref = unit.services[0]!.ref;
   const present = await presentPinned(ref, docker, signal);
   if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 };
+  let auth: RegistryAuth | undefined;
+  try {
+    return await loginAndPull(unit, deps, logins, signal, step, t0, (a) => (auth = a));
+  } catch (err) {
+    if (signal.aborted || !(err instanceof AgentError)) throw err;
+    throw await withRegistryWords(err, ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`, auth, deps, signal);
+  }
+}
+
+async function loginAndPull(
+  unit: Unit,
+  deps: BakeDeps,
+  logins: Logins,
+  signal: AbortSignal,
+  step: (s: BakeStep) => void,
+  t0: number,
+  onAuth: (auth: RegistryAuth) => void,
+): Promise<Outcome> {
+  const { config, docker, clock } = deps;
+  const ref = unit.services[0]!.ref;
   const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
+  if (creds) onAuth(creds.auth);
   // A failed login ends the pull that runs beside it; the login's error is the one reported.
   const loginFailed = new AbortController();
   creds?.loggedIn.catch(() => loginFailed.abort());

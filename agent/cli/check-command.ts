@@ -55,6 +55,7 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     const e = asAgentError(err);
     say(`  result:   FAILED ${e.code}${e.retryable ? " (retryable)" : ""}`);
     say(`  reported: ${e.message}`);
+    if (e.registryMessage && !e.message.includes(e.registryMessage)) say(`  registry said: ${e.registryMessage}`);
     say(`  hint:     ${e.hint}`);
     return EXIT.failed;
   }

@@ -82,6 +82,8 @@ export class HumanRenderer {
       this.write("");
       this.write(`error: service ${f.name} (${f.image}): ${f.error?.code}${f.error?.retryable ? " (retryable)" : ""}`);
       this.write(`  reported: ${f.error?.message}`);
+      // Where the engine dropped the registry's words, the agent asked for them: shown beside Docker's line.
+      if (f.error?.registryMessage && !f.error.message.includes(f.error.registryMessage)) this.write(`  registry said: ${f.error.registryMessage}`);
       this.write(`  hint: ${f.error?.hint}`);
     }
     this.write("");

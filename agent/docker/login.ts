@@ -4,7 +4,7 @@ import pRetry, { AbortError } from "p-retry";
 import type { RegistryAuth } from "../credentials/types.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { DockerPort } from "./port.ts";
-import { dockerFailure } from "./pull.ts";
+import { dockerFailure } from "./failure.ts";
 
 const LOGIN_RETRY_MIN_MS = 1000;
 
@@ -15,7 +15,7 @@ export async function loginWithRetries(docker: DockerPort, auth: RegistryAuth, r
         await docker.login(auth, signal);
       } catch (err) {
         if (signal.aborted) throw new AbortError(err as Error);
-        const failure = dockerFailure(err, true, scrubber);
+        const failure = dockerFailure(err, { authenticated: true, login: true }, scrubber);
         if (!failure.retryable) throw new AbortError(failure);
         throw failure;
       }

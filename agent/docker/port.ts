@@ -40,6 +40,13 @@ export interface DockerPort {
   inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInfo | undefined>;
   /** POST /images/{source}/tag: gives the image `source` names the reference repo:tag too. */
   tagImage(source: string, repo: string, tag: string, signal: AbortSignal): Promise<void>;
+  /**
+   * GET /distribution/{ref}/json with the pull's X-Registry-Auth: the engine asks the
+   * registry for the image's manifest, through its own TLS, mirror and insecure-registry
+   * settings. Resolves when the registry answered; rejects with a DockerHttpError carrying
+   * the engine's line, which keeps the registry's words where a pull may lose them.
+   */
+  distributionInspect(ref: string, auth: RegistryAuth | undefined, signal: AbortSignal): Promise<void>;
 }
 
 interface ModemError {
@@ -79,6 +86,20 @@ export function createDockerPort(socketPath: string): DockerPort {
       const authconfig = req.auth ? { base64: encodeRegistryAuth(req.auth) } : undefined;
       const stream = authconfig ? await docker.createImage(authconfig, opts).catch(rethrow) : await docker.createImage(opts).catch(rethrow);
       return stream as NodeJS.ReadableStream;
+    },
+    async distributionInspect(ref, auth, signal) {
+      await new Promise<void>((resolve, reject) => {
+        docker.modem.dial(
+          {
+            path: `/distribution/${ref}/json`,
+            method: "GET",
+            ...(auth ? { authconfig: { base64: encodeRegistryAuth(auth) } } : {}),
+            abortSignal: signal,
+            statusCodes: { 200: true, 401: "unauthorized", 403: "forbidden", 404: "not found", 429: "too many requests", 500: "server error" },
+          },
+          (err: unknown) => (err ? reject(err) : resolve()),
+        );
+      }).catch(rethrow);
     },
     async tagImage(source, repo, tag, signal) {
       await raceAbort(docker.getImage(source).tag({ repo, tag }), signal).catch(rethrow);

@@ -8,19 +8,15 @@ import { raceAbort } from "../abort.ts";
 import type { Clock } from "../clock.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
-import { classifyDockerMessage, isDockerSocketError } from "../errors/classify.ts";
-import { foreignText } from "../errors/foreign-text.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import { repoDigestName, type ImageReference } from "../spec/reference.ts";
-import { DockerHttpError, type DockerPort } from "./port.ts";
-import { consumePullStream, PullStreamError, type Progress } from "./pull-stream.ts";
+import { dockerFailure } from "./failure.ts";
+import type { DockerPort } from "./port.ts";
+import { consumePullStream, type Progress } from "./pull-stream.ts";
 
 /** First retry after ~1 s, doubling to at most 20 s: a registry blip passes, a bake is not held for long. */
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 20_000;
-
-export const PRIVATE_IMAGE_HINT =
-  "This image was pulled without a credential, and registries answer anonymous pulls of private images as not found. If the image is private, attach a registry credential to the service (registryCredentialId); otherwise check the repository and tag for a typo.";
 
 export interface PullDeps {
   docker: DockerPort;
@@ -37,22 +33,6 @@ export interface PulledImage {
   imageId: string;
   /** Repository digest Docker records in RepoDigests for this repository. */
   digest: string;
-}
-
-/** Turns any failure of a pull attempt into an AgentError with Docker's own words. */
-export function dockerFailure(err: unknown, authenticated: boolean, scrubber: Scrubber): AgentError {
-  if (err instanceof AgentError) return err;
-  if (err instanceof DockerHttpError || err instanceof PullStreamError) {
-    const message = foreignText(scrubber.scrub(err.message));
-    const ctx = err instanceof DockerHttpError ? { authenticated, statusCode: err.statusCode } : { authenticated };
-    const code = classifyDockerMessage(message, ctx);
-    const hint = code === "image_not_found" && !authenticated ? PRIVATE_IMAGE_HINT : undefined;
-    return new AgentError(code, message, { cause: err, ...(hint ? { hint } : {}) });
-  }
-  if (isDockerSocketError(err)) {
-    return new AgentError("docker_unavailable", `the Docker daemon did not answer: ${(err as Error).message}`, { cause: err });
-  }
-  return new AgentError("internal", scrubber.scrub(err instanceof Error ? err.message : String(err)), { cause: err });
 }
 
 async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<void> {
@@ -91,7 +71,7 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
   } catch (err) {
     if (timedOut) throw timedOut;
     if (signal.aborted) throw new AbortError(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
-    throw dockerFailure(err, auth !== undefined, deps.scrubber);
+    throw dockerFailure(err, { authenticated: auth !== undefined }, deps.scrubber);
   } finally {
     clearTimeout(totalTimer);
     clearTimeout(idleTimer);

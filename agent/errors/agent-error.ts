@@ -4,20 +4,25 @@ import { ERROR_CODES, type ErrorCode } from "./codes.ts";
 
 export interface ErrorBody {
   code: ErrorCode;
+  /** Docker's (or AWS's) words, verbatim but scrubbed. */
   message: string;
   hint: string;
   retryable: boolean;
+  /** A registry's refusal: the registry's own words, from Docker's line or recovered through the Engine API (SPEC §3). */
+  registryMessage?: string;
 }
 
 export class AgentError extends Error {
   readonly code: ErrorCode;
   readonly hint: string;
+  readonly registryMessage: string | undefined;
 
-  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; registryMessage?: string } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = "AgentError";
     this.code = code;
     this.hint = opts.hint ?? ERROR_CODES[code].hint;
+    this.registryMessage = opts.registryMessage;
   }
 
   get retryable(): boolean {
@@ -25,7 +30,13 @@ export class AgentError extends Error {
   }
 
   toBody(): ErrorBody {
-    return { code: this.code, message: this.message, hint: this.hint, retryable: this.retryable };
+    return {
+      code: this.code,
+      message: this.message,
+      hint: this.hint,
+      retryable: this.retryable,
+      ...(this.registryMessage !== undefined ? { registryMessage: this.registryMessage } : {}),
+    };
   }
 }
 

@@ -1,48 +1,101 @@
 import { describe, expect, it } from "vitest";
-import { classifyAwsError, classifyDockerMessage } from "./classify.ts";
+import type { ErrorCode } from "./codes.ts";
+import { classifyAwsError, classifyDockerMessage, registryWords } from "./classify.ts";
+import ENGINE_TEXTS from "./engine-texts.json" with { type: "json" };
 
-// Every error text listed in DOCKER-AND-AWS-FACTS.md, as dockerd relays it.
-const DOCKER_TEXTS: [string, boolean, string][] = [
-  ["unauthorized: incorrect username or password", true, "registry_auth_failed"],
-  ["Error response from daemon: Get \"https://ghcr.io/v2/\": denied: denied", true, "registry_auth_failed"],
-  ["denied: denied", true, "registry_auth_failed"],
-  ["login attempt to http://ghcr.io/v2/ failed with status: 401 Unauthorized", true, "registry_auth_failed"],
-  ["Get \"http://ghcr.io/v2/acme/api/manifests/1\": 401 Unauthorized", true, "registry_auth_failed"],
-  [
-    "pull access denied for acme/private, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
-    false,
-    "image_not_found",
-  ],
-  ["Head \"http://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/app/manifests/1\": no basic auth credentials", false, "image_not_found"],
-  ["manifest for ghcr.io/acme/api:9.9 not found: manifest unknown: manifest unknown", true, "image_not_found"],
-  ["repository ghcr.io/acme/apii not found: name unknown: repository name not known to registry", true, "image_not_found"],
-  [
-    "denied: User: arn:aws:sts::123456789012:assumed-role/slothbox-box/i-0abc is not authorized to perform: ecr:BatchGetImage on resource: arn:aws:ecr:us-east-1:123456789012:repository/app because no identity-based policy allows the ecr:BatchGetImage action",
-    true,
-    "image_access_denied",
-  ],
-  ["denied: Your Authorization Token has expired. Please run 'aws ecr get-login-password' to fetch a new one.", true, "registry_auth_failed"],
-  ["toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit", false, "registry_rate_limited"],
-  ["failed to register layer: Error processing tar file(exit status 1): write /usr/lib/x: no space left on device", true, "disk_full"],
-  ["Got permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock", false, "docker_unavailable"],
-  ["Get \"https://ghcr.io/v2/\": dial tcp: lookup ghcr.io on 127.0.0.53:53: no such host", true, "registry_unreachable"],
-  ["Get \"http://flaky.registry.test/v2/x/manifests/1\": received unexpected HTTP status: 503 Service Unavailable", false, "registry_unreachable"],
-  ["Get \"https://quay.io/v2/\": x509: certificate signed by unknown authority", false, "registry_unreachable"],
-  ["manifest digest sha256:aaa does not match expected sha256:bbb", true, "digest_mismatch"],
-  ["denied: requested access to the resource is denied", true, "image_access_denied"],
-  ["Get \"http://ghcr.io/v2/\": unauthorized: incorrect username or password", true, "registry_auth_failed"],
-  ["Head \"https://registry-1.docker.io/v2/acme/private/manifests/1\": unauthorized: authentication required", false, "image_not_found"],
-  ["denied: requested access to the resource is denied", false, "image_not_found"],
+// What dockerd 20.10, 26.1 and 28.5 (classic and containerd image stores) really
+// answered to each registry refusal of the test stack, whose registries answer in
+// the real services' words (test/stack/refusals.ts): the pull's message, the
+// login's where it failed, and what GET /distribution/<name>/json said with the
+// same credential. Captured with `node test/bench/refusal-probe.ts`.
+interface Answer {
+  status: number;
+  message: string;
+}
+interface Row {
+  engine: string;
+  case: string;
+  pull: Answer;
+  login?: Answer;
+  distribution: Answer;
+}
+const ROWS = ENGINE_TEXTS as Row[];
+
+/** What an operator must be told, per refusal, on every engine. */
+const EXPECTED: [RegExp, { pull?: ErrorCode; login?: ErrorCode; anonymous?: boolean; words: RegExp }][] = [
+  [/wrong secret$/, { login: "registry_auth_failed", words: /incorrect username or password|denied: denied|needed permissions|Specified credentials are invalid|^unauthorized$|aka\.ms\/acr|HTTP Basic: Access denied|Not Authorized|authentication required/ }],
+  [/no credential$/, { pull: "image_not_found", anonymous: true, words: /requested access to the resource is denied|no basic auth credentials/ }],
+  [/unknown tag$/, { pull: "image_not_found", words: /manifest unknown|Requested image not found|Failed to fetch|is not found/ }],
+  [/not allowed$/, { pull: "image_access_denied", words: /denied|not authorized|needed permissions|access forbidden/ }],
+  [/rate limited$/, { pull: "registry_rate_limited", words: /toomanyrequests/ }],
+  [/^ecr expired token$/, { pull: "registry_auth_failed", login: "registry_auth_failed", words: /Your authorization token has expired/ }],
+  [/^load balancer 502$/, { pull: "registry_unreachable", anonymous: true, words: /502 Bad Gateway/ }],
 ];
 
-describe("classifyDockerMessage", () => {
-  it.each(DOCKER_TEXTS)("%s → %s", (text, authenticated, code) => {
-    expect(classifyDockerMessage(text, { authenticated })).toBe(code);
+function expectation(c: string) {
+  const e = EXPECTED.find(([re]) => re.test(c));
+  if (!e) throw new Error(`no expectation for ${c}`);
+  return e[1];
+}
+
+/** The registry's words as the agent reports them: from Docker's line, or recovered through /distribution. */
+const wordsOf = (line: string, recovered: string) => registryWords(line) ?? registryWords(recovered);
+
+describe("classifyDockerMessage on what each engine really says", () => {
+  it.each(ROWS.map((r) => [`${r.engine}: ${r.case}`, r] as const))("%s", (_name, r) => {
+    const e = expectation(r.case);
+    const authenticated = e.anonymous !== true;
+    if (e.pull) {
+      // The code, from Docker's line and, where it lost them, the registry's recovered words.
+      const words = wordsOf(r.pull.message, r.distribution.message);
+      expect(words, `no registry words for ${r.pull.message}`).toBeDefined();
+      expect(classifyDockerMessage(words!, { authenticated, statusCode: r.pull.status })).toBe(e.pull);
+      expect(words).toMatch(e.words);
+      // Never internal, even from Docker's line alone.
+      expect(classifyDockerMessage(r.pull.message, { authenticated, statusCode: r.pull.status })).not.toBe("internal");
+    }
+    if (e.login && r.login) {
+      const words = wordsOf(r.login.message, r.distribution.message);
+      expect(words).toBeDefined();
+      expect(classifyDockerMessage(words!, { authenticated: true, login: true })).toBe(e.login);
+      expect(classifyDockerMessage(r.login.message, { authenticated: true, login: true })).toBe(e.login);
+      expect(words).toMatch(e.words);
+    }
   });
 
-  it("falls back to the daemon's status code, then to internal", () => {
-    expect(classifyDockerMessage("something odd", { authenticated: false, statusCode: 404 })).toBe("image_not_found");
-    expect(classifyDockerMessage("something odd", { authenticated: false })).toBe("internal");
+  it("finds the registry's words in a classic line, and knows when an engine dropped them", () => {
+    expect(registryWords('Head "https://ghcr.io/v2/acme/api/manifests/1": denied: denied')).toBe("denied: denied");
+    expect(registryWords("manifest for ghcr.io/acme/api:9 not found: manifest unknown: manifest unknown")).toBe("manifest unknown: manifest unknown");
+    expect(registryWords("toomanyrequests: Rate exceeded")).toBe("toomanyrequests: Rate exceeded");
+    for (const lost of [
+      'failed to resolve reference "ghcr.io/a/b:1": unexpected status from HEAD request to https://ghcr.io/v2/a/b/manifests/1: 403 Forbidden',
+      "error from registry: denied\ndenied",
+      "login attempt to http://x/v2/ failed with status: 403 Forbidden",
+      'failed to resolve reference "ghcr.io/a/b:9": ghcr.io/a/b:9: not found',
+    ]) {
+      expect(registryWords(lost)).toBeUndefined();
+    }
+  });
+});
+
+describe("classifyDockerMessage on texts of the facts sheet and peers", () => {
+  it.each([
+    ["denied: User: arn:aws:sts::123456789012:assumed-role/box/i-1 is not authorized to perform: ecr:BatchGetImage on resource: arn:aws:ecr:us-east-1:123456789012:repository/app", true, false, "image_access_denied"],
+    ["denied: Your Authorization Token has expired. Please run 'aws ecr get-login' to fetch a new one.", true, false, "registry_auth_failed"],
+    ["toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit", false, false, "registry_rate_limited"],
+    ["failed to register layer: Error processing tar file(exit status 1): write /usr/lib/x: no space left on device", true, false, "disk_full"],
+    ["Got permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock", false, false, "docker_unavailable"],
+    ['Get "https://ghcr.io/v2/": dial tcp: lookup ghcr.io on 127.0.0.53:53: no such host', true, false, "registry_unreachable"],
+    ['Get "https://quay.io/v2/": x509: certificate signed by unknown authority', false, false, "registry_unreachable"],
+    ["manifest verification failed for digest sha256:aaa", true, false, "digest_mismatch"],
+    ["error parsing HTTP 408 response body: invalid character '<' looking for beginning of value: \"<html><body><h1>408 Request Time-out</h1>\"", true, false, "registry_unreachable"],
+    ["something no registry ever said", true, false, "internal"],
+    ["denied", true, false, "image_access_denied"],
+    ["denied", false, false, "image_not_found"],
+    ["denied", true, true, "registry_auth_failed"],
+    ['unknown: failed to resolve reference "x:1": unexpected status from HEAD request to http://x/v2/x/manifests/1: 403 Forbidden', true, false, "image_access_denied"],
+  ] as const)("%s (authenticated %s, login %s) → %s", (text, authenticated, login, code) => {
+    expect(classifyDockerMessage(text, { authenticated, login })).toBe(code);
   });
 });
 

@@ -1,39 +1,102 @@
 // Classifies foreign errors into SPEC §5 codes: AWS errors by their error name
-// and HTTP status, Docker's by the daemon's HTTP status and then by the texts
-// real registries send (DOCKER-AND-AWS-FACTS.md), most specific first.
-// The caller keeps the foreign message verbatim; this module only decides.
+// and HTTP status; Docker's by the words in them (the registry's, where Docker
+// kept or the agent recovered them), then by the HTTP status a registry answered
+// with, then by dockerd's own status. The caller keeps the foreign message
+// verbatim; this module only decides, and finds the registry's words in
+// Docker's lines. The texts it knows are those dockerd 20.10, 26.1 and 28.5
+// print on the classic and the containerd image stores (errors/classify.test.ts).
 import type { ErrorCode } from "./codes.ts";
 
 export interface DockerContext {
-  /** Whether the pull carried credentials: an anonymous "denied" means a private image. */
+  /** Whether the request carried a credential: registries answer an anonymous pull of a private image as unauthorized or denied. */
   authenticated: boolean;
-  /** HTTP status dockerd answered with, when the failure came before the stream. */
+  /** The failure came from POST /auth: the credential itself was refused. Otherwise the login (if any) had succeeded. */
+  login?: boolean;
+  /** The HTTP status dockerd answered with, when the failure came before the stream. */
   statusCode?: number;
 }
 
+/** How a registry refused, before the context (credential or not, login or pull) decides the code. */
+type Refusal = "auth" | "denied" | "not-found";
+
 /** Ordered rules: the first whose pattern matches wins. */
-const DOCKER_RULES: readonly [RegExp, ErrorCode][] = [
+const RULES: readonly [RegExp, ErrorCode | Refusal][] = [
   [/no space left on device/i, "disk_full"],
-  [/toomanyrequests|too many requests|rate limit/i, "registry_rate_limited"],
+  [/toomanyrequests|too many requests|rate limit|rate exceeded|quota exceeded/i, "registry_rate_limited"],
   [/cannot connect to the docker daemon|permission denied while trying to connect to the docker daemon/i, "docker_unavailable"],
-  [/not authorized to perform: ecr:(BatchGetImage|GetDownloadUrlForLayer)/i, "image_access_denied"],
-  [/authorization token has expired|incorrect username or password|unauthorized: authentication required|401 unauthorized|unauthorized: access to the requested resource is not authorized|(^|: )denied: denied$|login attempt to .* failed/i, "registry_auth_failed"],
-  [/manifest digest .* does not match|digest mismatch|does not match (the )?(expected|computed) digest|filesystem layer verification failed|failed to verify/i, "digest_mismatch"],
-  [/no basic auth credentials|pull access denied|may require 'docker login'|manifest unknown|name unknown|not found: manifest unknown|repository .* not found|manifest for .* not found|no such image|blob unknown/i, "image_not_found"],
-  [/requested access to the resource is denied|(^|: )denied:/i, "image_access_denied"],
-  [/no such host|connection refused|connection reset|i\/o timeout|tls:|x509:|server misbehaving|network is unreachable|dial tcp|timeout exceeded|unexpected eof|\b50[0-9]\b|service unavailable|internal server error|bad gateway|gateway time-?out|received unexpected http status: 5/i, "registry_unreachable"],
+  // ECR's IAM refusal names the action the role lacks.
+  [/not authorized to perform: ecr:(BatchGetImage|GetDownloadUrlForLayer)/i, "denied"],
+  // Words that say the credential itself is bad, whoever asked.
+  [
+    /authorization token has expired|incorrect username or password|specified credentials are invalid|HTTP Basic: Access denied|login attempt to .* failed|your account must log in with a Personal Access Token/i,
+    "registry_auth_failed",
+  ],
+  [/manifest verification failed|digest mismatch|does not match (the )?(expected|computed) digest|unexpected commit digest|failed to verify/i, "digest_mismatch"],
+  // "pull access denied …" is dockerd's own sentence for a 401/403 on the manifest: the
+  // repository does not exist, or this caller may not read it (registries answer both alike).
+  [/pull access denied|no basic auth credentials|requested access to the resource is denied|may require 'docker login'/i, "denied"],
+  [/manifest unknown|name unknown|requested image not found|not found|no such image|blob unknown|failed to fetch ".*"/i, "not-found"],
+  [/unauthorized|authentication required|not authorized|needed permissions|(^|[\s:])denied($|[\s:.])|access forbidden|permission .* denied/i, "auth"],
+  [/no such host|connection refused|connection reset|i\/o timeout|tls:|x509:|server misbehaving|network is unreachable|dial tcp|timeout exceeded|unexpected eof|service unavailable|internal server error|bad gateway|gateway time-?out|received unexpected http status: 5/i, "registry_unreachable"],
 ];
 
+/** A registry's HTTP status, where the engine kept only that: "…: 403 Forbidden" at the end of its line. */
+function registryStatus(text: string): number | undefined {
+  // A proxy's HTML answer: "error parsing HTTP 408 response body: …".
+  const m = /:\s([1-5]\d\d)(?: [A-Za-z][A-Za-z -]*)?$/.exec(text.trim()) ?? /error parsing HTTP ([1-5]\d\d) response body/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+function fromStatus(status: number | undefined): ErrorCode | Refusal | undefined {
+  if (status === undefined) return undefined;
+  if (status === 401) return "auth";
+  if (status === 403) return "denied";
+  if (status === 404) return "not-found";
+  if (status === 429) return "registry_rate_limited";
+  if (status >= 500 || status === 408) return "registry_unreachable";
+  return undefined;
+}
+
+/** The code a refusal gets in its context (SPEC §5). */
+function resolve(r: ErrorCode | Refusal, ctx: DockerContext): ErrorCode {
+  if (r === "not-found") return "image_not_found";
+  if (r !== "auth" && r !== "denied") return r;
+  // Anonymous: registries answer a private image as unauthorized or denied.
+  if (!ctx.authenticated) return "image_not_found";
+  // The login was refused: the credential is wrong. A pull refused after the login
+  // succeeded: this credential may not read this image.
+  return ctx.login ? "registry_auth_failed" : "image_access_denied";
+}
+
 export function classifyDockerMessage(message: string, ctx: DockerContext): ErrorCode {
-  for (const [re, code] of DOCKER_RULES) {
-    if (!re.test(message)) continue;
-    // Registries answer an anonymous pull of a private image as unauthorized or denied (SPEC §5).
-    if (!ctx.authenticated && (code === "registry_auth_failed" || code === "image_access_denied")) return "image_not_found";
-    return code;
+  for (const [re, code] of RULES) if (re.test(message)) return resolve(code, ctx);
+  const byStatus = fromStatus(registryStatus(message)) ?? (ctx.statusCode === 404 ? "not-found" : undefined);
+  return byStatus ? resolve(byStatus, ctx) : "internal";
+}
+
+/**
+ * The registry's own words in one of Docker's lines, or undefined where the
+ * engine dropped them. The classic store keeps them after its own prefix
+ * (`Head "https://…/manifests/1": denied: denied`, `manifest for X not found:
+ * manifest unknown: …`, `pull access denied for X, …: denied: …`); the containerd
+ * store often keeps only an HTTP status (`unexpected status from HEAD request to
+ * …: 403 Forbidden`, `failed to fetch oauth token: …: 401 Unauthorized`), a bare
+ * word (`error from registry: denied`), or says `not found` in its own words.
+ */
+export function registryWords(line: string): string | undefined {
+  const text = line.trim();
+  if (/unexpected status|failed to fetch (oauth|anonymous) token|login attempt to .* failed with status|failed to resolve reference|repository does not exist or may require authorization/i.test(text)) {
+    return undefined;
   }
-  if (ctx.statusCode === 404) return "image_not_found";
-  if (ctx.statusCode === 401) return "registry_auth_failed";
-  return "internal";
+  if (/^(?:error from registry: )?(denied|unauthorized)(?:[\n;]\s*\1)*$/i.test(text)) return undefined;
+  const words = text
+    .replace(/^(?:Get|Head) "[^"]+": /, "")
+    .replace(/^manifest for \S+ not found: /, "")
+    .replace(/^repository \S+ not found: /, "")
+    .replace(/^pull access denied for \S+, repository does not exist or may require 'docker login'(?:: )?/, "")
+    .replace(/^error from registry: /, "")
+    .trim();
+  return words.length > 0 ? words : undefined;
 }
 
 /** Connection-level failures talking to the Docker socket itself. */

@@ -49,7 +49,7 @@ export const ERROR_CODES = {
   },
   image_access_denied: {
     retryable: false,
-    hint: "The registry accepted the credential but refuses this image. For ECR, check that the box's instance role is allowed to pull from the repository and that the registry host's account and region match it; elsewhere, grant the credential's user read access to the repository.",
+    hint: "The registry accepted the credential but refuses this image: the credential's user (for ECR, the box's instance role) may not read the repository — or the repository does not exist, since registries answer both alike. Check the repository name, then grant read access (ECR: ecr:BatchGetImage and ecr:GetDownloadUrlForLayer for the role, in the registry host's account and region).",
   },
   registry_rate_limited: {
     retryable: true,

@@ -112,6 +112,15 @@ export class FakeDocker implements DockerPort {
     return stream;
   }
 
+  /** What GET /distribution answers: the registry's words, per image; undefined: it answers 200. */
+  readonly distribution = new Map<string, DockerHttpError>();
+
+  async distributionInspect(ref: string): Promise<void> {
+    this.log.push(`distribution ${ref}`);
+    const err = this.distribution.get(ref);
+    if (err) throw err;
+  }
+
   async tagImage(source: string, repo: string, tag: string): Promise<void> {
     this.log.push(`tag ${source} ${repo}:${tag}`);
     const info = this.images.get(source);

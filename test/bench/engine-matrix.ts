@@ -14,6 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { engineFromEnv, engineName, startDockerd } from "../stack/dockerd.ts";
 import { pushImage, pushRandomImage, randomLayer } from "../stack/images.ts";
+import { injectFault } from "../stack/registry-front.ts";
 import { stackSubnet, startStack, type RegistryInfo } from "../stack/stack.ts";
 
 const out = process.argv[2];
@@ -120,11 +121,11 @@ try {
   results["pull 403 denied (ghcr, repository not granted)"] = await pull(denied.reference, authHeader(ghcr));
   const limited = `acme/limited-${randomBytes(3).toString("hex")}`;
   await pushRandomImage(quay.push, limited, "1");
-  await fetch(`${flaky.url}/__fault/manifest-5xx?repo=${encodeURIComponent(limited)}&count=20&status=429`, { method: "POST" });
+  await injectFault(flaky.url, limited, "ratelimit", 20);
   results["pull 429 toomanyrequests (manifest)"] = await pull(`${flaky.host}/${limited}:1`);
   const unavailable = `acme/unavailable-${randomBytes(3).toString("hex")}`;
   await pushRandomImage(quay.push, unavailable, "1");
-  await fetch(`${flaky.url}/__fault/manifest-5xx?repo=${encodeURIComponent(unavailable)}&count=20`, { method: "POST" });
+  await injectFault(flaky.url, unavailable, "unavailable", 20);
   results["pull 503 (manifest)"] = await pull(`${flaky.host}/${unavailable}:1`);
 
   const byDigest = `${ghcr.host}/acme/private@${priv.digest}`;

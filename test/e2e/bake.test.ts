@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vi
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { ControlPlane } from "../stack/control-plane.ts";
 import { pushRandomImage, type PushedImage, type RegistryTarget } from "../stack/images.ts";
+import { injectFault } from "../stack/registry-front.ts";
 import { ECR_ACCOUNT } from "../stack/stack.ts";
 import { newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
 
@@ -344,7 +345,7 @@ describe("image failures", () => {
   it("a registry failing with 5xx and then recovering is retried and succeeds", async () => {
     const repo = `acme/flaky-${uid()}`;
     const img = await pushRandomImage(target(quay), repo, "1");
-    await fetch(`${flaky.url}/__fault/manifest-5xx?repo=${encodeURIComponent(repo)}&count=2`, { method: "POST" });
+    await injectFault(flaky.url, repo, "unavailable", 2);
     const b = box({ config: { pullRetries: 3 } });
     const r = await b.run(["bake", "--spec", b.write("spec.json", spec([{ name: "f", image: `${flaky.host}/${repo}:1` }]))]);
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -1,15 +1,18 @@
-// The hermetic test stack: its own dockerd, real registries under real host
-// names on loopback, and the fault proxies. The AWS stand-in and the control
-// plane are cheap in-process servers that each test starts for itself
-// (aws/stand-in.ts, control-plane.ts), so tests never share their faults.
+// The hermetic test stack: its own dockerd, and real registries (distribution)
+// under real host names on loopback, each behind a front that answers refusals
+// in that registry's own words and takes faults on demand (registry-front.ts).
+// The AWS stand-in and the control plane are cheap in-process servers that each
+// test starts for itself (aws/stand-in.ts, control-plane.ts), so tests never
+// share their faults.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { makeCerts } from "./certs.ts";
 import { engineFromEnv, needsHttpOn443, startDockerd, type Dockerd, type Engine, type EngineInfo } from "./dockerd.ts";
-import { startFaultProxy, type FaultProxy } from "./fault-proxy.ts";
 import { startHttpsRefuser } from "./https-refuser.ts";
 import type { RegistryTarget } from "./images.ts";
+import { TOKEN_REFUSALS, type RegistryKind } from "./refusals.ts";
+import { startRegistryFront, type RegistryFront } from "./registry-front.ts";
 import { buildRegistryImage, startRegistry, type Registry } from "./registry.ts";
 import { TOKEN_ISSUER, TokenServer, type ServiceUsers } from "./token-server.ts";
 
@@ -18,6 +21,7 @@ export interface RegistryInfo {
   host: string;
   /** Loopback address it serves on (port 80; Docker Hub 443). */
   address: string;
+  /** Its front: where pushes go, and /__front/ takes faults and counts requests. */
   url: string;
   /** The credential a customer would store: username and secret, in the registry's own form. */
   user?: string;
@@ -174,7 +178,7 @@ export async function startStack(opts: { dir?: string; subnet?: number; engine?:
     // X-Registry-Auth must be padded base64url: these users make the JSON need 0, 1 and 2 '=' signs.
     const awkwardUsers = ["", "x", "xy"].map((pad, i) => ({ user: `acme+robot${i}`, password: `${secret()}"\\/+?~>${pad}` }));
     const TEST_NAMESPACES = ["acme/", "smoke/", "trace/", "bench/", "fleet/"];
-    const services: Record<string, { service: string; users: ServiceUsers }> = {
+    const services: Record<string, { service: string; users: Omit<ServiceUsers, "refusals"> }> = {
       ghcr: {
         service: "ghcr.io",
         users: {
@@ -204,27 +208,27 @@ export async function startStack(opts: { dir?: string; subnet?: number; engine?:
         },
       },
     };
-    for (const v of Object.values(services)) tokens.addService(v.service, v.users);
+    for (const [k, v] of Object.entries(services)) tokens.addService(v.service, { ...v.users, refusals: TOKEN_REFUSALS[k as Exclude<RegistryKind, "ecr">] });
     const tokenAuth = (k: string) => ({ realm: `${tokens.url}/token`, service: services[k]!.service, issuer: TOKEN_ISSUER, rootCertPem: certs.signingCertPem });
+    // The registries themselves listen behind their fronts, on 127.<subnet>.1.<octet>:5000.
+    const backend = (k: RegistryKey) => ({ address: addresses[k].address.replace(/\.0\.(\d+)$/, ".1.$1"), port: 5000 });
+    const tokenKinds: RegistryKey[] = ["ghcr", "quay", "gcr", "pkgdev", "digitalocean", "acr", "gitlab", "dockerhub"];
     const started: Registry[] = await Promise.all([
-      ...["ghcr", "quay", "gcr", "pkgdev", "digitalocean", "acr", "gitlab"].map((k) =>
-        startRegistry({ name: addresses[k as RegistryKey].host, address: addresses[k as RegistryKey].address, token: tokenAuth(k) }),
-      ),
-      startRegistry({ name: ECR_HOST, address: addresses.ecr.address, users: { [creds.ecr!.user]: creds.ecr!.password } }),
-      startRegistry({
-        name: "registry-1.docker.io",
-        address: addresses.dockerhub.address,
-        port: 443,
-        token: tokenAuth("dockerhub"),
-        tls: { certPem: readFileSync(certs.tlsCertFile, "utf8"), keyPem: readFileSync(certs.tlsKeyFile, "utf8") },
-      }),
+      ...tokenKinds.map((k) => startRegistry({ name: addresses[k].host, ...backend(k), token: tokenAuth(k) })),
+      startRegistry({ name: ECR_HOST, ...backend("ecr"), users: { [creds.ecr!.user]: creds.ecr!.password } }),
     ]);
     for (const r of started) cleanups.push(() => r.container.stop({ remove: true, removeVolumes: true }).then(() => undefined));
-    const proxies: FaultProxy[] = [
-      await startFaultProxy("stall", addresses.stall.address, addresses.quay.address),
-      await startFaultProxy("flaky", addresses.flaky.address, addresses.quay.address),
-    ];
-    for (const p of proxies) cleanups.push(() => p.stop());
+    const tls = { certPem: readFileSync(certs.tlsCertFile, "utf8"), keyPem: readFileSync(certs.tlsKeyFile, "utf8") };
+    const fronts: RegistryFront[] = await Promise.all([
+      ...tokenKinds.map((k) =>
+        startRegistryFront({ host: addresses[k].host, address: addresses[k].address, port: k === "dockerhub" ? 443 : 80, backend: backend(k), kind: k as RegistryKind, ...(k === "dockerhub" ? { tls } : {}) }),
+      ),
+      startRegistryFront({ host: ECR_HOST, address: addresses.ecr.address, port: 80, backend: backend("ecr"), kind: "ecr", ecr: { accountId: ECR_ACCOUNT, region: "us-east-1" } }),
+      // Anonymous registries in front of quay.io's storage: one that stalls mid-blob, one for faults.
+      startRegistryFront({ host: addresses.stall.host, address: addresses.stall.address, port: 80, backend: backend("quay"), stall: true }),
+      startRegistryFront({ host: addresses.flaky.host, address: addresses.flaky.address, port: 80, backend: backend("quay") }),
+    ]);
+    for (const f of fronts) cleanups.push(() => f.stop());
     if (needsHttpOn443(engine)) {
       const plain = Object.entries(addresses).filter(([k]) => k !== "dockerhub");
       const refusers = await Promise.all(plain.map(([, a]) => startHttpsRefuser(a.address)));

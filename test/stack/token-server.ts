@@ -3,10 +3,11 @@
 // service=…,scope=…`; this server checks the client's Basic credentials for that
 // service and issues a JWT (RS256, the signing certificate in its `x5c` header)
 // granting only what the user may do. Wrong passwords and refused repositories
-// get the real error bodies.
+// get each service's own answer (refusals.ts).
 import { createSign, randomBytes, X509Certificate } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Answer, TokenRefusals } from "./refusals.ts";
 
 export interface ServiceUsers {
   /** user → password */
@@ -15,6 +16,8 @@ export interface ServiceUsers {
   publicRepos: string[];
   /** Repositories (prefixes or names) each user may pull. */
   readable: Record<string, string[]>;
+  /** How this service's token endpoint refuses, in its own words (refusals.ts). */
+  refusals: TokenRefusals;
 }
 
 export const TOKEN_ISSUER = "slothbox-test-token-server";
@@ -67,6 +70,10 @@ export class TokenServer {
       this.requests.push({ service, scope: scopes.join(" "), status, ...(account ? { account } : {}) });
       res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
     };
+    const refuse = (a: Answer) => {
+      this.requests.push({ service, scope: scopes.join(" "), status: a.status, ...(account ? { account } : {}) });
+      res.writeHead(a.status, a.headers ?? { "content-type": "application/json" }).end(a.body);
+    };
     let account: string | undefined;
     const svc = this.services.get(service);
     if (url.pathname !== "/token" || !svc) return reply(404, { errors: [{ code: "NOT_FOUND", message: `unknown service ${service}` }] });
@@ -78,10 +85,7 @@ export class TokenServer {
       const user = decoded.slice(0, i);
       const password = decoded.slice(i + 1);
       admin = user === this.admin.user && password === this.admin.password;
-      if (!admin && svc.users[user] !== password) {
-        // Docker Hub's and GHCR's answer to a wrong password or a revoked token.
-        return reply(401, { details: "incorrect username or password" });
-      }
+      if (!admin && svc.users[user] !== password) return refuse(svc.refusals.badCredentials);
       account = user;
     }
     const access: { type: string; name: string; actions: string[] }[] = [];
@@ -92,9 +96,9 @@ export class TokenServer {
       let granted: string[] = [];
       if (admin) granted = wanted;
       else if (matches(name, svc.publicRepos) || (account && matches(name, svc.readable[account] ?? []))) granted = wanted.filter((a) => a === "pull");
-      if (account && !admin && granted.length === 0) {
-        return reply(403, { errors: [{ code: "DENIED", message: "requested access to the resource is denied" }] });
-      }
+      // Registries that refuse at the token endpoint do so here; the others issue a token with
+      // reduced scope (the token spec's rule), and the registry refuses the request it is used for.
+      if (account && !admin && granted.length === 0 && svc.refusals.denied) return refuse(svc.refusals.denied(name));
       access.push({ type, name, actions: granted });
     }
     const now = Math.floor(Date.now() / 1000);

@@ -1,0 +1,69 @@
+// A failure of the Engine API, as the operator reads it: Docker's own line
+// (scrubbed, without control characters), the registry's words where Docker kept
+// them, and the code they mean (errors/classify.ts). Where the engine dropped the
+// registry's words (the containerd image store keeps only an HTTP status), the
+// agent asks the engine for them: GET /distribution/<ref>/json with the same
+// credential answers with the registry's message on every engine and store, so
+// one extra request, on failure only, lets the same refusal read the same
+// everywhere. Both lines are reported: Docker's as Docker said it, and the
+// registry's words beside it.
+import type { RegistryAuth } from "../credentials/types.ts";
+import { AgentError } from "../errors/agent-error.ts";
+import { classifyDockerMessage, isDockerSocketError, registryWords, type DockerContext } from "../errors/classify.ts";
+import { foreignText } from "../errors/foreign-text.ts";
+import type { Scrubber } from "../errors/scrub.ts";
+import { DockerHttpError, type DockerPort } from "./port.ts";
+import { PullStreamError } from "./pull-stream.ts";
+
+export const PRIVATE_IMAGE_HINT =
+  "This image was pulled without a credential, and registries answer anonymous pulls of private images as not found. If the image is private, attach a registry credential to the service (registryCredentialId); otherwise check the repository and tag for a typo.";
+
+/** A refusal whose words the engine dropped: the context to classify the recovered words in. */
+const lostWords = new WeakMap<AgentError, DockerContext>();
+
+function refusal(message: string, words: string | undefined, ctx: DockerContext, cause: unknown): AgentError {
+  const code = classifyDockerMessage(words ?? message, ctx);
+  const hint = code === "image_not_found" && !ctx.authenticated ? PRIVATE_IMAGE_HINT : undefined;
+  return new AgentError(code, message, { cause, ...(hint ? { hint } : {}), ...(words !== undefined ? { registryMessage: words } : {}) });
+}
+
+/** Turns any failure of a login or a pull attempt into an AgentError with Docker's own words. */
+export function dockerFailure(err: unknown, ctx: Omit<DockerContext, "statusCode">, scrubber: Scrubber): AgentError {
+  if (err instanceof AgentError) return err;
+  if (err instanceof DockerHttpError || err instanceof PullStreamError) {
+    const message = foreignText(scrubber.scrub(err.message));
+    const words = registryWords(message);
+    const full = err instanceof DockerHttpError ? { ...ctx, statusCode: err.statusCode } : ctx;
+    const e = refusal(message, words, full, err);
+    if (words === undefined && e.code !== "docker_unavailable" && e.code !== "disk_full") lostWords.set(e, full);
+    return e;
+  }
+  if (isDockerSocketError(err)) {
+    return new AgentError("docker_unavailable", `the Docker daemon did not answer: ${(err as Error).message}`, { cause: err });
+  }
+  return new AgentError("internal", scrubber.scrub(err instanceof Error ? err.message : String(err)), { cause: err });
+}
+
+/**
+ * Where the engine dropped the registry's words, asks it for them and classifies on
+ * them; otherwise returns `err` as it is. Bounded by the caller's signal (and so its
+ * timeouts); a question that fails leaves the first answer standing.
+ */
+export async function withRegistryWords(
+  err: AgentError,
+  ref: string,
+  auth: RegistryAuth | undefined,
+  deps: { docker: DockerPort; scrubber: Scrubber },
+  signal: AbortSignal,
+): Promise<AgentError> {
+  const ctx = lostWords.get(err);
+  if (!ctx) return err;
+  try {
+    await deps.docker.distributionInspect(ref, auth, signal);
+    return err;
+  } catch (answer) {
+    if (!(answer instanceof DockerHttpError)) return err;
+    const words = registryWords(foreignText(deps.scrubber.scrub(answer.message)));
+    return words === undefined ? err : refusal(err.message, words, ctx, err.cause);
+  }
+}

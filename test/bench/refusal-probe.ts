@@ -1,0 +1,95 @@
+// What each engine says for each registry refusal of the stack, raw: the
+// Engine API's answer to a pull (POST /images/create) and to a login
+// (POST /auth), and what GET /distribution/<name>/json answers with the same
+// credential — the registry's own words where the pull lost them. Writes one
+// JSON object per case; README's failure table is made from its output.
+//
+//   node test/bench/refusal-probe.ts [OUT.json]   (SLOTHBOX_TEST_ENGINE picks the engine)
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import http from "node:http";
+import { engineFromEnv, engineName } from "../stack/dockerd.ts";
+import { pushRandomImage } from "../stack/images.ts";
+import { injectFault } from "../stack/registry-front.ts";
+import { ECR_HOST, stackSubnet, startStack, type RegistryInfo } from "../stack/stack.ts";
+
+const engine = engineFromEnv();
+const stack = await startStack({ engine, subnet: stackSubnet() });
+const socketPath = stack.info.socketPath;
+
+function engineApi(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method, path, headers: { ...headers, ...(body ? { "content-type": "application/json" } : {}) } }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => (text += c.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const authHeader = (username: string, password: string, serveraddress: string) => {
+  const raw = Buffer.from(JSON.stringify({ username, password, serveraddress })).toString("base64url");
+  return raw + "=".repeat((4 - (raw.length % 4)) % 4);
+};
+
+/** The last line of a pull: an HTTP error, or the stream's errorDetail, or its last status. */
+async function pull(ref: string, auth?: string): Promise<{ status: number; message: string }> {
+  const at = ref.lastIndexOf(":");
+  const r = await engineApi("POST", `/images/create?fromImage=${encodeURIComponent(ref.slice(0, at))}&tag=${encodeURIComponent(ref.slice(at + 1))}`, auth ? { "X-Registry-Auth": auth } : {});
+  if (r.status !== 200) return { status: r.status, message: (JSON.parse(r.text) as { message: string }).message };
+  const lines = r.text.trim().split("\n").map((l) => JSON.parse(l) as { error?: string; status?: string });
+  const err = lines.find((l) => l.error);
+  return { status: 200, message: err?.error ?? `OK ${lines.at(-1)?.status}` };
+}
+
+const results: Record<string, unknown>[] = [];
+async function probe(name: string, reg: RegistryInfo, ref: string, creds: { user: string; password: string } | undefined) {
+  const server = reg.host === "registry-1.docker.io" ? "https://index.docker.io/v1/" : reg.host;
+  const auth = creds ? authHeader(creds.user, creds.password, server) : undefined;
+  const pulled = await pull(ref, auth);
+  const login = creds ? await engineApi("POST", "/auth", {}, JSON.stringify({ username: creds.user, password: creds.password, serveraddress: server })) : undefined;
+  const dist = await engineApi("GET", `/distribution/${ref}/json`, auth ? { "X-Registry-Auth": auth } : {});
+  const row = { engine: engineName(engine), case: name, pull: pulled, login: login && { status: login.status, text: login.text.trim() }, distribution: { status: dist.status, text: dist.text.trim() } };
+  results.push(row);
+  console.log(JSON.stringify(row));
+}
+
+try {
+  const R = stack.info.registries;
+  const n = () => randomBytes(3).toString("hex");
+  const kinds: [string, RegistryInfo, string, string][] = [
+    ["dockerhub", R.dockerhub, "acme/tool", "docker.io/"],
+    ["ghcr", R.ghcr, "acme/api", "ghcr.io/"],
+    ["gcr", R.gcr, "acme-project/app", "gcr.io/"],
+    ["pkgdev", R.pkgdev, "acme-project/containers/app", "europe-west1-docker.pkg.dev/"],
+    ["quay", R.quay, "acmecorp/app", "quay.io/"],
+    ["digitalocean", R.digitalocean, "acme/app", "registry.digitalocean.com/"],
+    ["acr", R.acr, "app/api", "acme.azurecr.io/"],
+    ["gitlab", R.gitlab, "acme/project/app", "registry.gitlab.com/"],
+    ["ecr", R.ecr, "team/app", `${ECR_HOST}/`],
+  ];
+  for (const [kind, reg, repo, prefix] of kinds) {
+    const img = await pushRandomImage(reg.push, `${repo}-${n()}`, "1");
+    const ref = `${prefix}${img.repository}:1`;
+    const good = { user: reg.user!, password: reg.password! };
+    await probe(`${kind} wrong secret`, reg, ref, { user: good.user, password: kind === "ecr" ? "wrong-" + n() : "revoked-" + n() });
+    await probe(`${kind} no credential`, reg, ref, undefined);
+    await probe(`${kind} unknown tag`, reg, `${prefix}${img.repository}:nope`, good);
+    const elsewhere = kind === "ecr" ? `denied/app-${n()}` : `other-${n()}/secret`;
+    await pushRandomImage(reg.push, elsewhere, "1");
+    await probe(`${kind} not allowed`, reg, `${prefix}${elsewhere}:1`, good);
+    if (kind === "ecr") await probe("ecr expired token", reg, ref, { user: "AWS", password: "expired-" + n() });
+    if (kind !== "dockerhub") {
+      await injectFault(reg.url, img.repository, "ratelimit", 50);
+      await probe(`${kind} rate limited`, reg, ref, good);
+    }
+  }
+  const flaky = await pushRandomImage(R.quay.push, `acme/flaky-${n()}`, "1");
+  await injectFault(R.flaky.url, flaky.repository, "badgateway", 50);
+  await probe("load balancer 502", R.flaky, `${R.flaky.host}/${flaky.repository}:1`, undefined);
+} finally {
+  if (process.argv[2]) writeFileSync(process.argv[2], JSON.stringify(results, null, 2) + "\n");
+  await stack.stop();
+}

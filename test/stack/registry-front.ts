@@ -1,0 +1,214 @@
+// The front of each registry of the stack: an HTTP server (HTTPS for Docker
+// Hub) on the registry's own name and address, proxying to a real distribution
+// registry behind it, and answering refusals in the real service's words
+// (refusals.ts) where they differ from distribution's. Tests ask a front for
+// faults on one repository and read what it saw:
+//   POST /__front/fault?repo=R&kind=K[&count=N]   K: ratelimit | unavailable | badgateway | tamper | words
+//        (words: the JSON body {status, body, contentType} is the next answers' to the repository's manifest)
+//   GET  /__front/requests?repo=R                 {"manifests": n, "blobs": n}: retries are counted here
+// `stall` fronts (the stall registry) send half of every layer blob and then nothing.
+// dockerd retries blob 5xx itself, so faults are answered on manifests.
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import { BAD_GATEWAY, ECR, REGISTRY_REFUSALS, type Answer, type RegistryKind } from "./refusals.ts";
+
+export type FaultKind = "ratelimit" | "unavailable" | "badgateway" | "tamper" | "words";
+
+export interface FrontOptions {
+  /** The registry's name (ghcr.io, …): what its Basic challenge and ECR's IAM answers name. */
+  host: string;
+  address: string;
+  /** 80, or 443 with `tls`. */
+  port: number;
+  tls?: { certPem: string; keyPem: string };
+  backend: { address: string; port: number };
+  /** Whose words it speaks; undefined: distribution's own (the stall and flaky registries). */
+  kind?: RegistryKind;
+  /** Hold every layer blob after half of it. */
+  stall?: boolean;
+  /** ECR: the registry id and region its IAM answers name. */
+  ecr?: { accountId: string; region: string };
+}
+
+export interface RegistryFront {
+  url: string;
+  stop(): Promise<void>;
+}
+
+interface Fault {
+  kind: FaultKind;
+  count: number;
+  words?: { status: number; body: string; contentType: string };
+}
+
+const UNAVAILABLE: Answer = {
+  status: 503,
+  body: JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "service unavailable" }] }),
+  headers: { "content-type": "application/json" },
+};
+
+function reply(req: http.IncomingMessage, res: http.ServerResponse, a: Answer, extra: Record<string, string> = {}): void {
+  const body = Buffer.from(a.body);
+  res.writeHead(a.status, { "docker-distribution-api-version": "registry/2.0", ...a.headers, ...extra, "content-length": String(body.length) });
+  res.end(req.method === "HEAD" ? undefined : body);
+}
+
+/** The JWT's subject: empty for the anonymous tokens a token server hands out. */
+function bearerSubject(auth: string | undefined): string | undefined {
+  if (!auth?.startsWith("Bearer ")) return undefined;
+  try {
+    const payload = JSON.parse(Buffer.from(auth.slice(7).split(".")[1] ?? "", "base64url").toString("utf8")) as { sub?: string };
+    return payload.sub ?? "";
+  } catch {
+    return undefined;
+  }
+}
+
+function basicPassword(auth: string | undefined): string | undefined {
+  if (!auth?.startsWith("Basic ")) return undefined;
+  const decoded = Buffer.from(auth.slice(6), "base64").toString("utf8");
+  return decoded.slice(decoded.indexOf(":") + 1);
+}
+
+export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFront> {
+  const faults = new Map<string, Fault>();
+  const counts = new Map<string, { manifests: number; blobs: number }>();
+  const held = new Set<http.ServerResponse>();
+  const refusals = opts.kind ? REGISTRY_REFUSALS[opts.kind] : undefined;
+
+  const control = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
+    const repo = url.searchParams.get("repo") ?? "";
+    if (req.method === "GET" && url.pathname === "/__front/requests") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(counts.get(repo) ?? { manifests: 0, blobs: 0 }));
+      return;
+    }
+    if (req.method === "POST" && url.pathname === "/__front/fault") {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const kind = url.searchParams.get("kind") as FaultKind;
+        const fault: Fault = { kind, count: Number(url.searchParams.get("count") ?? "1") };
+        if (kind === "words") fault.words = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Fault["words"];
+        faults.set(repo, fault);
+        res.writeHead(204).end();
+      });
+      return;
+    }
+    res.writeHead(404).end();
+  };
+
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://front");
+    if (url.pathname.startsWith("/__front/")) return control(req, res, url);
+    const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(url.pathname);
+    const repo = m?.[1];
+    const what = m?.[2] as "manifests" | "blobs" | undefined;
+    const reference = m?.[3] ?? "";
+    if (repo && what) {
+      const c = counts.get(repo) ?? { manifests: 0, blobs: 0 };
+      c[what] += 1;
+      counts.set(repo, c);
+    }
+
+    if (opts.ecr) {
+      const password = basicPassword(req.headers["authorization"]);
+      if (password?.startsWith("expired-")) return reply(req, res, ECR.expired);
+      // The role may not pull (BatchGetImage) from repositories under denied/; pushes are the tests' own.
+      const pulling = req.method === "GET" || req.method === "HEAD";
+      if (pulling && password !== undefined && repo?.startsWith("denied/")) return reply(req, res, ECR.roleDenied(opts.ecr.accountId, opts.ecr.region, repo));
+    }
+
+    const fault = repo && what === "manifests" ? faults.get(repo) : undefined;
+    if (fault && fault.count > 0 && fault.kind !== "tamper") {
+      fault.count -= 1;
+      if (fault.kind === "ratelimit") return reply(req, res, refusals?.rateLimited ?? REGISTRY_REFUSALS.dockerhub.rateLimited);
+      if (fault.kind === "unavailable") return reply(req, res, UNAVAILABLE);
+      if (fault.kind === "badgateway") return reply(req, res, BAD_GATEWAY);
+      const w = fault.words!;
+      return reply(req, res, { status: w.status, body: w.body, headers: { "content-type": w.contentType } });
+    }
+    const tamper = fault?.kind === "tamper" && fault.count > 0 && reference.startsWith("sha256:") && req.method === "GET";
+    if (tamper) fault.count -= 1;
+
+    const up = http.request(
+      { host: opts.backend.address, port: opts.backend.port, method: req.method, path: req.url, headers: { ...req.headers, host: `${opts.backend.address}:${opts.backend.port}` } },
+      (upRes) => {
+        const status = upRes.statusCode ?? 502;
+        const rewrite =
+          (status === 401 && repo && (opts.ecr || refusals?.unauthorized)) || (status === 404 && what === "manifests" && refusals?.manifestUnknown) || tamper;
+        if (!rewrite) {
+          const isLayer = opts.stall && what === "blobs" && req.method === "GET" && Number(upRes.headers["content-length"] ?? 0) > 4096;
+          res.writeHead(status, upRes.headers);
+          if (!isLayer) {
+            upRes.pipe(res);
+            return;
+          }
+          const half = Math.floor(Number(upRes.headers["content-length"]) / 2);
+          let sent = 0;
+          held.add(res);
+          res.on("close", () => held.delete(res));
+          upRes.on("data", (chunk: Buffer) => {
+            if (sent >= half) return;
+            const part = chunk.subarray(0, half - sent);
+            sent += part.length;
+            res.write(part);
+          });
+          return;
+        }
+        const chunks: Buffer[] = [];
+        upRes.on("data", (c: Buffer) => chunks.push(c));
+        upRes.on("end", () => {
+          if (tamper) {
+            // The bytes of another manifest under the digest asked for: dockerd must notice.
+            const body = Buffer.concat([Buffer.concat(chunks), Buffer.from("\n")]);
+            res.writeHead(status, { ...upRes.headers, "content-length": String(body.length) });
+            res.end(body);
+            return;
+          }
+          const challenge = upRes.headers["www-authenticate"];
+          if (status === 401 && opts.ecr) return reply(req, res, ECR.notAuthorized(opts.host));
+          if (status === 401 && refusals?.unauthorized) {
+            const subject = bearerSubject(req.headers["authorization"]);
+            return reply(req, res, refusals.unauthorized(repo!, subject !== undefined && subject !== ""), challenge ? { "www-authenticate": String(challenge) } : {});
+          }
+          reply(req, res, refusals!.manifestUnknown!(repo!, reference));
+        });
+      },
+    );
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  };
+
+  const server = opts.tls ? https.createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : http.createServer(handler);
+  server.on("connection", (s) => s.setNoDelay(true));
+  server.on("secureConnection", (s) => s.setNoDelay(true));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.address, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `${opts.tls ? "https" : "http"}://${opts.address}${port === (opts.tls ? 443 : 80) ? "" : `:${port}`}`,
+    async stop() {
+      for (const r of held) r.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Asks the front at `url` for `count` faults on `repo`'s manifest (words: the answer to give). */
+export async function injectFault(url: string, repo: string, kind: FaultKind, count = 1, words?: { status: number; body: string; contentType: string }): Promise<void> {
+  const res = await fetch(`${url}/__front/fault?repo=${encodeURIComponent(repo)}&kind=${kind}&count=${count}`, {
+    method: "POST",
+    ...(words ? { body: JSON.stringify(words) } : {}),
+    // The stack's Docker Hub front is on TLS with the test CA: only plain fronts take faults from tests.
+  });
+  if (res.status !== 204) throw new Error(`fault ${kind} on ${repo} at ${url}: ${res.status}`);
+}
+
+/** How many manifest and blob requests the front at `url` saw for `repo`. */
+export async function requestCounts(url: string, repo: string): Promise<{ manifests: number; blobs: number }> {
+  return (await fetch(`${url}/__front/requests?repo=${encodeURIComponent(repo)}`)).json() as Promise<{ manifests: number; blobs: number }>;
+}
