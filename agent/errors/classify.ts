@@ -80,21 +80,22 @@ export function classifyDockerMessage(message: string, ctx: DockerContext): Erro
  * (`Head "https://…/manifests/1": denied: denied`, `manifest for X not found:
  * manifest unknown: …`, `pull access denied for X, …: denied: …`); the containerd
  * store often keeps only an HTTP status (`unexpected status from HEAD request to
- * …: 403 Forbidden`, `failed to fetch oauth token: …: 401 Unauthorized`), a bare
- * word (`error from registry: denied`), or says `not found` in its own words.
+ * …: 403 Forbidden`, `failed to fetch oauth token: …: 401 Unauthorized`), the
+ * message without its code (`error from registry: denied`), or says `not found`
+ * in its own words.
  */
 export function registryWords(line: string): string | undefined {
   const text = line.trim();
-  if (/unexpected status|failed to fetch (oauth|anonymous) token|login attempt to .* failed with status|failed to resolve reference|repository does not exist or may require authorization/i.test(text)) {
+  // 28.5's containerd store keeps a registry's message but drops its error code ("error from
+  // registry: access forbidden" for "denied: access forbidden"): asked again, the words are whole.
+  if (/unexpected status|failed to fetch (oauth|anonymous) token|login attempt to .* failed with status|failed to resolve reference|repository does not exist or may require authorization|^error from registry:/i.test(text)) {
     return undefined;
   }
-  if (/^(?:error from registry: )?(denied|unauthorized)(?:[\n;]\s*\1)*$/i.test(text)) return undefined;
   const words = text
     .replace(/^(?:Get|Head) "[^"]+": /, "")
     .replace(/^manifest for \S+ not found: /, "")
     .replace(/^repository \S+ not found: /, "")
     .replace(/^pull access denied for \S+, repository does not exist or may require 'docker login'(?:: )?/, "")
-    .replace(/^error from registry: /, "")
     .trim();
   return words.length > 0 ? words : undefined;
 }

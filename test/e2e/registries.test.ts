@@ -1,28 +1,46 @@
 // Every registry the platform supports, under its real host name, with its real
 // credential form and auth flow (bearer tokens from a token server; ECR's basic
-// auth with an instance-role token; Docker Hub over verified TLS): a bake with
-// the credential succeeds, a wrong secret fails with registry_auth_failed and
-// the registry's own words, a private image without a credential is
-// image_not_found with the hint, and no secret leaks.
+// auth with an instance-role token; Docker Hub over verified TLS), answering as
+// the real service does (test/stack/refusals.ts). For each: a bake with the
+// credential succeeds; and each way the registry refuses — a wrong secret, a
+// private image without a credential, an image the credential may not read, an
+// unknown tag, a rate limit — fails with its SPEC §5 code, its hint and the
+// registry's own words, in --json and in the events alike, on whichever engine
+// and image store the stack runs (SLOTHBOX_TEST_ENGINE). No secret leaks.
 import Docker from "dockerode";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
+import { ControlPlane } from "../stack/control-plane.ts";
 import { pushRandomImage, type PushedImage } from "../stack/images.ts";
+import { injectFault, requestCounts } from "../stack/registry-front.ts";
 import { ECR_ACCOUNT, type RegistryInfo } from "../stack/stack.ts";
 import { newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
 const aws = new AwsStandIn();
+const cp = new ControlPlane("cp-" + uid());
 const R = stack.registries;
 const boxes: Box[] = [];
-const box = () => {
-  const b = newBox(stack, aws, { config: { pullRetries: 0 } });
+const box = (config: Record<string, unknown> = {}) => {
+  const b = newBox(stack, aws, { controlPlane: cp, config: { pullRetries: 0, ...config } });
   boxes.push(b);
   return b;
 };
+
+interface Words {
+  /** A wrong or revoked secret. */
+  refused: RegExp;
+  /** A private image pulled without a credential. */
+  anonymous: RegExp;
+  /** An image this credential may not read. */
+  notAllowed: RegExp;
+  /** An unknown tag. */
+  unknownTag: RegExp;
+  rateLimited: RegExp;
+}
 
 interface Case {
   name: string;
@@ -31,31 +49,59 @@ interface Case {
   registry: string;
   /** Repository, in a namespace the credential may read. */
   repo: string;
+  /** One the credential may not read. */
+  otherRepo: string;
   /** How the spec writes the image's registry part ("" for none). */
   prefix: string;
   type?: "ecr";
-  /** The registry's own words for a wrong secret. */
-  refused: RegExp;
+  /** The registry's own words (test/stack/refusals.ts), as the agent must report them on every engine. */
+  words: Words;
 }
 
-const TOKEN_REFUSAL = /unauthorized: incorrect username or password/;
+const ANONYMOUS = /requested access to the resource is denied/;
 const CASES: Case[] = [
-  { name: "Docker Hub", reg: R.dockerhub, registry: "docker.io", repo: "acme/tool", prefix: "", refused: TOKEN_REFUSAL },
-  { name: "GitHub (GHCR)", reg: R.ghcr, registry: "ghcr.io", repo: "acme/api", prefix: "ghcr.io/", refused: TOKEN_REFUSAL },
-  { name: "Google GCR (_json_key)", reg: R.gcr, registry: "gcr.io", repo: "acme-project/app", prefix: "gcr.io/", refused: TOKEN_REFUSAL },
   {
-    name: "Artifact Registry (_json_key_base64)",
-    reg: R.pkgdev,
-    registry: "europe-west1-docker.pkg.dev",
-    repo: "acme-project/containers/app",
-    prefix: "europe-west1-docker.pkg.dev/",
-    refused: TOKEN_REFUSAL,
+    name: "Docker Hub", reg: R.dockerhub, registry: "docker.io", repo: "acme/tool", otherRepo: "other/secret", prefix: "",
+    words: { refused: /unauthorized: incorrect username or password/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest unknown/, rateLimited: /You have reached your unauthenticated pull rate limit/ },
   },
-  { name: "Red Hat Quay (robot)", reg: R.quay, registry: "quay.io", repo: "acmecorp/app", prefix: "quay.io/", refused: TOKEN_REFUSAL },
-  { name: "DigitalOcean (token as user and secret)", reg: R.digitalocean, registry: "registry.digitalocean.com", repo: "acme/app", prefix: "registry.digitalocean.com/", refused: TOKEN_REFUSAL },
-  { name: "Azure ACR", reg: R.acr, registry: "acme.azurecr.io", repo: "app/api", prefix: "acme.azurecr.io/", refused: TOKEN_REFUSAL },
-  { name: "GitLab (deploy token)", reg: R.gitlab, registry: "registry.gitlab.com", repo: "acme/project/app", prefix: "registry.gitlab.com/", refused: TOKEN_REFUSAL },
-  { name: "Amazon ECR (instance role)", reg: R.ecr, registry: R.ecr.host, repo: "team/app", prefix: `${R.ecr.host}/`, type: "ecr", refused: /401 Unauthorized/ },
+  {
+    name: "GitHub (GHCR)", reg: R.ghcr, registry: "ghcr.io", repo: "acme/api", otherRepo: "other/secret", prefix: "ghcr.io/",
+    words: { refused: /denied: denied/, anonymous: ANONYMOUS, notAllowed: /^denied$/, unknownTag: /manifest unknown/, rateLimited: /retry-after: 880\.092µs, allowed: 44000\/minute/ },
+  },
+  {
+    name: "Google GCR (_json_key)", reg: R.gcr, registry: "gcr.io", repo: "acme-project/app", otherRepo: "other-project/secret", prefix: "gcr.io/",
+    words: { refused: /You don't have the needed permissions/, anonymous: ANONYMOUS, notAllowed: /You don't have the needed permissions/, unknownTag: /Failed to fetch "nope" from request/, rateLimited: /Quota exceeded/ },
+  },
+  {
+    name: "Artifact Registry (_json_key_base64)", reg: R.pkgdev, registry: "europe-west1-docker.pkg.dev", repo: "acme-project/containers/app", otherRepo: "other-project/repo/secret", prefix: "europe-west1-docker.pkg.dev/",
+    words: { refused: /You don't have the needed permissions/, anonymous: ANONYMOUS, notAllowed: /Permission "artifactregistry\.repositories\.downloadArtifacts" denied on resource "projects\/other-project\//, unknownTag: /Failed to fetch "nope"/, rateLimited: /Quota exceeded/ },
+  },
+  {
+    name: "Red Hat Quay (robot)", reg: R.quay, registry: "quay.io", repo: "acmecorp/app", otherRepo: "other/secret", prefix: "quay.io/",
+    words: { refused: /Specified credentials are invalid/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest unknown/, rateLimited: /toomanyrequests/ },
+  },
+  {
+    name: "DigitalOcean (token as user and secret)", reg: R.digitalocean, registry: "registry.digitalocean.com", repo: "acme/app", otherRepo: "other/secret", prefix: "registry.digitalocean.com/",
+    words: { refused: /unauthorized/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest unknown/, rateLimited: /toomanyrequests/ },
+  },
+  {
+    name: "Azure ACR", reg: R.acr, registry: "acme.azurecr.io", repo: "app/api", otherRepo: "other/secret", prefix: "acme.azurecr.io/",
+    words: { refused: /authentication required, visit https:\/\/aka\.ms\/acr\/authorization/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest tagged by "nope" is not found/, rateLimited: /toomanyrequests/ },
+  },
+  {
+    name: "GitLab (deploy token)", reg: R.gitlab, registry: "registry.gitlab.com", repo: "acme/project/app", otherRepo: "other/secret", prefix: "registry.gitlab.com/",
+    words: { refused: /HTTP Basic: Access denied/, anonymous: ANONYMOUS, notAllowed: /denied: access forbidden/, unknownTag: /manifest unknown/, rateLimited: /toomanyrequests/ },
+  },
+  {
+    name: "Amazon ECR (instance role)", reg: R.ecr, registry: R.ecr.host, repo: "team/app", otherRepo: "denied/secret", prefix: `${R.ecr.host}/`, type: "ecr",
+    words: {
+      refused: /Not Authorized|unauthorized: authentication required/,
+      anonymous: /no basic auth credentials/,
+      notAllowed: /is not authorized to perform: ecr:BatchGetImage on resource: arn:aws:ecr:us-east-1:123456789012:repository\/denied\/secret-\w+ because no identity-based policy allows/,
+      unknownTag: /Requested image not found/,
+      rateLimited: /toomanyrequests: Rate exceeded/,
+    },
+  },
 ];
 
 function spec(c: Case, id: string, image: string, username = c.reg.user) {
@@ -63,60 +109,118 @@ function spec(c: Case, id: string, image: string, username = c.reg.user) {
   return { bakeId: `bk_${uid()}`, orgId: "org_1", registryCredentials: [cred], services: [{ name: "svc", image, registryCredentialId: id }] };
 }
 
-async function bake(s: unknown) {
-  const b = box();
+async function bake(s: { bakeId: string } & Record<string, unknown>, config: Record<string, unknown> = {}) {
+  const b = box(config);
   const r = await b.run(["bake", "--spec", b.write("spec.json", s), "--json"]);
-  return { b, r, out: parseJsonResult(r) };
+  const events = cp.accepted().filter((e) => e["bakeId"] === s.bakeId);
+  return { b, r, out: parseJsonResult(r), events };
+}
+
+/** The failure as --json and the service.failed event say it: the same code, words and hint. */
+function failure(res: Awaited<ReturnType<typeof bake>>) {
+  expect(res.r.code, res.r.stdout + res.r.stderr).toBe(1);
+  const e = res.out.services[0]!.error! as { code: string; message: string; hint: string; retryable: boolean; registryMessage?: string };
+  const event = res.events.find((x) => x["type"] === "service.failed") as { error?: unknown } | undefined;
+  expect(event?.error).toEqual(e);
+  return e;
 }
 
 beforeAll(async () => {
   await aws.start();
+  await cp.start();
   aws.ecrPasswords.set(ECR_ACCOUNT, R.ecr.password!);
 });
 afterAll(async () => {
   for (const b of boxes) b.cleanup();
   await aws.stop();
+  await cp.stop();
 });
 
 describe.each(CASES)("$name", (c) => {
   let img: PushedImage;
+  let other: PushedImage;
   let id: string;
   beforeAll(async () => {
-    img = await pushRandomImage(c.reg.push, `${c.repo}-${uid()}`, "1");
+    [img, other] = await Promise.all([pushRandomImage(c.reg.push, `${c.repo}-${uid()}`, "1"), pushRandomImage(c.reg.push, `${c.otherRepo}-${uid()}`, "1")]);
     id = `rc_${uid()}`;
     if (c.type !== "ecr") aws.putParameter(`${PREFIX}${id}`, c.reg.password!);
   });
-  const ref = () => `${c.prefix}${img.repository}:1`;
+  const ref = (i: PushedImage, tag = "1") => `${c.prefix}${i.repository}:${tag}`;
 
-  it("bakes with its credential: image present, digest in the manifest, no secret anywhere", async () => {
-    const { b, r, out } = await bake(spec(c, id, ref()));
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(out.services[0]).toMatchObject({ status: "pulled", digest: img.digest, imageId: img.imageId });
-    expect((await docker.getImage(`${c.reg.host === "registry-1.docker.io" ? "docker.io" : c.reg.host}/${img.repository}:1`).inspect()).Id).toBe(img.imageId);
-    const manifest = JSON.parse(readFileSync(path.join(b.stateDir, "manifest.json"), "utf8"));
-    expect(manifest.services[0]).toMatchObject({ digest: img.digest, registryCredentialId: id });
-    expect(secretLeaks(c.reg.password!, b, r)).toEqual([]);
+  it("bakes with its credential: the image Docker has, its digest in the manifest, no secret anywhere", async () => {
+    const res = await bake(spec(c, id, ref(img)));
+    expect(res.r.code, res.r.stdout + res.r.stderr).toBe(0);
+    const name = `${c.reg.host === "registry-1.docker.io" ? "docker.io" : c.reg.host}/${img.repository}:1`;
+    const inspected = await docker.getImage(name).inspect();
+    expect(res.out.services[0]).toMatchObject({ status: "pulled", digest: img.digest, imageId: inspected.Id });
+    const manifest = JSON.parse(readFileSync(path.join(res.b.stateDir, "manifest.json"), "utf8"));
+    expect(manifest.services[0]).toMatchObject({ digest: img.digest, imageId: inspected.Id, registryCredentialId: id });
+    expect(secretLeaks(c.reg.password!, res.b, res.r, res.events)).toEqual([]);
   });
 
   it("fails a wrong or revoked secret with registry_auth_failed and the registry's own words", async () => {
     const bad = `${id}_revoked`;
-    if (c.type === "ecr") aws.ecrPasswords.set(ECR_ACCOUNT, "expired-" + uid());
-    else aws.putParameter(`${PREFIX}${bad}`, "revoked-" + uid());
+    const revoked = (c.type === "ecr" ? "wrong-" : "revoked-") + uid();
+    if (c.type === "ecr") aws.ecrPasswords.set(ECR_ACCOUNT, revoked);
+    else aws.putParameter(`${PREFIX}${bad}`, revoked);
     try {
-      const { r, out } = await bake(spec(c, c.type === "ecr" ? id : bad, ref()));
-      expect(r.code).toBe(1);
-      expect(out.services[0]!.error).toMatchObject({ code: "registry_auth_failed", retryable: false });
-      expect(out.services[0]!.error!.message).toMatch(c.refused);
+      const res = await bake(spec(c, c.type === "ecr" ? id : bad, ref(img)));
+      const e = failure(res);
+      expect(e).toMatchObject({ code: "registry_auth_failed", retryable: false, hint: expect.stringMatching(/expired or revoked token/) });
+      expect(e.registryMessage).toMatch(c.words.refused);
+      expect(secretLeaks(revoked, res.b, res.r, res.events)).toEqual([]);
     } finally {
       aws.ecrPasswords.set(ECR_ACCOUNT, R.ecr.password!);
     }
   });
 
-  it("reports a private image pulled without a credential as image_not_found with the hint", async () => {
-    const { r, out } = await bake({ bakeId: `bk_${uid()}`, orgId: "o", services: [{ name: "svc", image: ref() }] });
-    expect(r.code).toBe(1);
-    expect(out.services[0]!.error).toMatchObject({ code: "image_not_found" });
-    expect(out.services[0]!.error!.hint).toMatch(/private/);
+  it("reports a private image pulled without a credential as image_not_found, with the private-image hint", async () => {
+    const res = await bake({ bakeId: `bk_${uid()}`, orgId: "o", services: [{ name: "svc", image: ref(img) }] });
+    const e = failure(res);
+    expect(e).toMatchObject({ code: "image_not_found", hint: expect.stringMatching(/private/) });
+    expect(e.registryMessage).toMatch(c.words.anonymous);
+  });
+
+  it("reports an image the credential may not read as image_access_denied, in the registry's words", async () => {
+    const res = await bake(spec(c, id, ref(other)));
+    const e = failure(res);
+    expect(e).toMatchObject({ code: "image_access_denied", retryable: false, hint: expect.stringMatching(/may not read the repository/) });
+    expect(e.registryMessage).toMatch(c.words.notAllowed);
+  });
+
+  it("reports an unknown tag as image_not_found, in the registry's words", async () => {
+    const res = await bake(spec(c, id, ref(img, "nope")));
+    const e = failure(res);
+    expect(e).toMatchObject({ code: "image_not_found" });
+    expect(e.registryMessage).toMatch(c.words.unknownTag);
+  });
+
+  it("retries a rate limit pullRetries times, counted at the registry, then reports registry_rate_limited", async () => {
+    await injectFault(c.reg.control, img.repository, "ratelimit", 100);
+    const before = await requestCounts(c.reg.control, img.repository);
+    const res = await bake(spec(c, id, ref(img)), { pullRetries: 2 });
+    const e = failure(res);
+    expect(e).toMatchObject({ code: "registry_rate_limited", retryable: true });
+    expect(e.registryMessage).toMatch(c.words.rateLimited);
+    expect(res.r.stderr.match(/registry_rate_limited .*; retrying/g)).toHaveLength(2);
+    const after = await requestCounts(c.reg.control, img.repository);
+    expect(after.manifests - before.manifests).toBeGreaterThanOrEqual(3);
+    await injectFault(c.reg.control, img.repository, "ratelimit", 0);
+  });
+});
+
+describe("Amazon ECR's own refusals", () => {
+  it("an expired token reads as registry_auth_failed with ECR's words, on every engine", async () => {
+    const w = await pushRandomImage(R.ecr.push, `team/expired-${uid()}`, "1");
+    aws.ecrPasswords.set(ECR_ACCOUNT, "expired-" + uid());
+    try {
+      const res = await bake(spec(CASES.at(-1)!, "rc_ecr", w.reference));
+      const e = failure(res);
+      expect(e).toMatchObject({ code: "registry_auth_failed", hint: expect.stringMatching(/expired or revoked token/) });
+      expect(e.registryMessage).toMatch(/Your authorization token has expired\. Reauthenticate and try again\./);
+    } finally {
+      aws.ecrPasswords.set(ECR_ACCOUNT, R.ecr.password!);
+    }
   });
 });
 
@@ -124,20 +228,19 @@ describe("Docker Hub's names", () => {
   it("pulls a catalog image with no registry part anonymously from Docker Hub (library/)", async () => {
     const tag = `7-${uid()}`;
     const img = await pushRandomImage(R.dockerhub.push, "library/redis", tag);
-    const { r, out } = await bake({ bakeId: `bk_${uid()}`, orgId: "o", services: [{ name: "cache", image: `redis:${tag}`, catalog: true }] });
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(out.services[0]).toMatchObject({ status: "pulled", digest: img.digest });
-    expect((await docker.getImage(`docker.io/library/redis:${tag}`).inspect()).Id).toBe(img.imageId);
+    const res = await bake({ bakeId: `bk_${uid()}`, orgId: "o", services: [{ name: "cache", image: `redis:${tag}`, catalog: true }] });
+    expect(res.r.code, res.r.stdout + res.r.stderr).toBe(0);
+    expect(res.out.services[0]).toMatchObject({ status: "pulled", digest: img.digest, imageId: (await docker.getImage(`docker.io/library/redis:${tag}`).inspect()).Id });
   });
 
   it("serves an image written registry-1.docker.io/… with a credential for docker.io", async () => {
     const img = await pushRandomImage(R.dockerhub.push, `acme/api-${uid()}`, "1");
     const id = `rc_hub_${uid()}`;
     aws.putParameter(`${PREFIX}${id}`, R.dockerhub.password!);
-    const c = CASES[0]!;
-    const { r, out } = await bake(spec(c, id, `registry-1.docker.io/${img.repository}:1`));
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(out.services[0]).toMatchObject({ status: "pulled", digest: img.digest });
+    const res = await bake(spec(CASES[0]!, id, `registry-1.docker.io/${img.repository}:1`));
+    expect(res.r.code, res.r.stdout + res.r.stderr).toBe(0);
+    expect(res.out.services[0]).toMatchObject({ status: "pulled", digest: img.digest });
+    expect(secretLeaks(R.dockerhub.password!, res.b, res.r, res.events)).toEqual([]);
   });
 });
 
@@ -147,11 +250,11 @@ describe("secrets of any content", () => {
     const id = `rc_big_${uid()}`;
     aws.putParameter(`${PREFIX}${id}`, stack.bigSecret.password);
     const c = CASES.find((x) => x.reg === R.gitlab)!;
-    const { b, r, out } = await bake(spec(c, id, `registry.gitlab.com/${img.repository}:1`, stack.bigSecret.user));
+    const res = await bake(spec(c, id, `registry.gitlab.com/${img.repository}:1`, stack.bigSecret.user));
     expect(stack.bigSecret.password.length).toBeGreaterThanOrEqual(8192);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(out.services[0]).toMatchObject({ status: "pulled", digest: img.digest });
-    expect(secretLeaks(stack.bigSecret.password, b, r)).toEqual([]);
+    expect(res.r.code, res.r.stdout + res.r.stderr).toBe(0);
+    expect(res.out.services[0]).toMatchObject({ status: "pulled", digest: img.digest });
+    expect(secretLeaks(stack.bigSecret.password, res.b, res.r, res.events)).toEqual([]);
   });
 
   it("logs in with a GCR JSON key holding quotes, backslashes, newlines and tabs (check-credential)", async () => {

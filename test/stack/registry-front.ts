@@ -10,7 +10,6 @@
 // dockerd retries blob 5xx itself, so faults are answered on manifests.
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
 import { BAD_GATEWAY, ECR, REGISTRY_REFUSALS, type Answer, type RegistryKind } from "./refusals.ts";
 
 export type FaultKind = "ratelimit" | "unavailable" | "badgateway" | "tamper" | "words";
@@ -19,9 +18,10 @@ export interface FrontOptions {
   /** The registry's name (ghcr.io, …): what its Basic challenge and ECR's IAM answers name. */
   host: string;
   address: string;
-  /** 80, or 443 with `tls`. */
+  /** Plain HTTP (80): registry traffic, and the tests' control requests. */
   port: number;
-  tls?: { certPem: string; keyPem: string };
+  /** Also TLS on this port (Docker Hub's 443), one front with the plain port: same faults, same counts. */
+  tls?: { port: number; certPem: string; keyPem: string };
   backend: { address: string; port: number };
   /** Whose words it speaks; undefined: distribution's own (the stall and flaky registries). */
   kind?: RegistryKind;
@@ -180,20 +180,23 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
     req.pipe(up);
   };
 
-  const server = opts.tls ? https.createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : http.createServer(handler);
-  server.on("connection", (s) => s.setNoDelay(true));
-  server.on("secureConnection", (s) => s.setNoDelay(true));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.address, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
+  const servers: http.Server[] = [http.createServer(handler)];
+  if (opts.tls) servers.push(https.createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler));
+  for (const [i, server] of servers.entries()) {
+    server.on("connection", (sock) => sock.setNoDelay(true));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(i === 0 ? opts.port : opts.tls!.port, opts.address, resolve);
+    });
+  }
   return {
-    url: `${opts.tls ? "https" : "http"}://${opts.address}${port === (opts.tls ? 443 : 80) ? "" : `:${port}`}`,
+    url: opts.tls ? `https://${opts.address}${opts.tls.port === 443 ? "" : `:${opts.tls.port}`}` : `http://${opts.address}${opts.port === 80 ? "" : `:${opts.port}`}`,
     async stop() {
       for (const r of held) r.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const server of servers) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
     },
   };
 }

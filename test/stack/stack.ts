@@ -21,8 +21,10 @@ export interface RegistryInfo {
   host: string;
   /** Loopback address it serves on (port 80; Docker Hub 443). */
   address: string;
-  /** Its front: where pushes go, and /__front/ takes faults and counts requests. */
+  /** Its front: where pushes go. */
   url: string;
+  /** Plain HTTP to its front (Docker Hub's too): /__front/ takes faults and counts requests. */
+  control: string;
   /** The credential a customer would store: username and secret, in the registry's own form. */
   user?: string;
   password?: string;
@@ -212,17 +214,17 @@ export async function startStack(opts: { dir?: string; subnet?: number; engine?:
     const tokenAuth = (k: string) => ({ realm: `${tokens.url}/token`, service: services[k]!.service, issuer: TOKEN_ISSUER, rootCertPem: certs.signingCertPem });
     // The registries themselves listen behind their fronts, on 127.<subnet>.1.<octet>:5000.
     const backend = (k: RegistryKey) => ({ address: addresses[k].address.replace(/\.0\.(\d+)$/, ".1.$1"), port: 5000 });
-    const tokenKinds: RegistryKey[] = ["ghcr", "quay", "gcr", "pkgdev", "digitalocean", "acr", "gitlab", "dockerhub"];
+    const tokenKinds: RegistryKey[] = ["ghcr", "quay", "gcr", "pkgdev", "digitalocean", "acr", "gitlab"];
     const started: Registry[] = await Promise.all([
-      ...tokenKinds.map((k) => startRegistry({ name: addresses[k].host, ...backend(k), token: tokenAuth(k) })),
+      ...[...tokenKinds, "dockerhub" as const].map((k) => startRegistry({ name: addresses[k].host, ...backend(k), token: tokenAuth(k) })),
       startRegistry({ name: ECR_HOST, ...backend("ecr"), users: { [creds.ecr!.user]: creds.ecr!.password } }),
     ]);
     for (const r of started) cleanups.push(() => r.container.stop({ remove: true, removeVolumes: true }).then(() => undefined));
     const tls = { certPem: readFileSync(certs.tlsCertFile, "utf8"), keyPem: readFileSync(certs.tlsKeyFile, "utf8") };
     const fronts: RegistryFront[] = await Promise.all([
-      ...tokenKinds.map((k) =>
-        startRegistryFront({ host: addresses[k].host, address: addresses[k].address, port: k === "dockerhub" ? 443 : 80, backend: backend(k), kind: k as RegistryKind, ...(k === "dockerhub" ? { tls } : {}) }),
-      ),
+      ...tokenKinds.map((k) => startRegistryFront({ host: addresses[k].host, address: addresses[k].address, port: 80, backend: backend(k), kind: k as RegistryKind })),
+      // Docker Hub on verified TLS (443); its plain port only takes the tests' faults.
+      startRegistryFront({ host: addresses.dockerhub.host, address: addresses.dockerhub.address, port: 80, backend: backend("dockerhub"), kind: "dockerhub", tls: { port: 443, ...tls } }),
       startRegistryFront({ host: ECR_HOST, address: addresses.ecr.address, port: 80, backend: backend("ecr"), kind: "ecr", ecr: { accountId: ECR_ACCOUNT, region: "us-east-1" } }),
       // Anonymous registries in front of quay.io's storage: one that stalls mid-blob, one for faults.
       startRegistryFront({ host: addresses.stall.host, address: addresses.stall.address, port: 80, backend: backend("quay"), stall: true }),
@@ -244,6 +246,7 @@ export async function startStack(opts: { dir?: string; subnet?: number; engine?:
         host: a.host,
         address: a.address,
         url,
+        control: `http://${a.address}`,
         ...(c ? { user: c.user, password: c.password } : {}),
         push: { url, host: a.host, user: pushUser.user, password: pushUser.password, ...(tls ? { ca: certs.caCert, servername: a.host } : {}) },
       };
