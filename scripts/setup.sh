@@ -54,7 +54,6 @@ if [ "$profile" = test ]; then
   want python3 python3
   want mmdebstrap mmdebstrap
   want systemd-nspawn systemd-container
-  want patchelf patchelf
 fi
 # util-linux carries both unshare and nsenter: name each package once.
 need=$(echo $need | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
@@ -95,6 +94,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_lock" ]; then
 fi
 
 if [ "$profile" = test ]; then
+  # Docker 26.1 and 28.5 for the engine matrix, unpacked from Debian's packages (never installed).
+  bash "$root/scripts/fetch-engines.sh" || fail "could not fetch the Docker engines of the test matrix (see above); run: bash scripts/fetch-engines.sh"
   # promtool checks /metrics (SPEC §8); the binary from Debian's package, unpacked, no server started.
   if ! command -v promtool >/dev/null && [ ! -x "$cache/promtool/usr/bin/promtool" ]; then
     say "unpacking promtool from Debian's prometheus package into $cache/promtool"

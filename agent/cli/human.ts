@@ -3,12 +3,20 @@
 // few seconds per image, then a summary table and, for each failure, the code,
 // Docker's (or AWS's) words and the hint.
 import type { BakeResult, BakeStep, ServiceResult } from "../bake/types.ts";
+import type { Progress } from "../docker/pull-stream.ts";
 
 /** Progress lines per image at most this often: enough to show life in a Packer log. */
 const PROGRESS_EVERY_MS = 3000;
 
 function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** Bytes where the engine counts them; layers always (the containerd image store hides byte counts). */
+export function progressText(p: Progress): string {
+  const layers = `${p.layersDownloaded}/${p.layers} layers downloaded, ${p.layersDone}/${p.layers} unpacked`;
+  if (p.total === 0) return layers;
+  return `${mb(p.current)} / ${mb(p.total)} (${Math.floor((100 * p.current) / p.total)}%), ${layers}`;
 }
 
 const retriesLeft = (n: number) => `${n} ${n === 1 ? "retry" : "retries"} left`;
@@ -54,10 +62,9 @@ export class HumanRenderer {
         return this.line(`pulling ${s.image} for ${s.services.join(", ")}${s.credentialId ? ` with ${s.credentialId}` : " (anonymous)"}`);
       case "progress": {
         const last = this.lastProgress.get(s.image) ?? 0;
-        if (this.now() - last < PROGRESS_EVERY_MS || s.progress.total === 0) return;
+        if (this.now() - last < PROGRESS_EVERY_MS || s.progress.layers === 0) return;
         this.lastProgress.set(s.image, this.now());
-        const pct = Math.floor((100 * s.progress.current) / s.progress.total);
-        return this.line(`  ${s.image}: ${mb(s.progress.current)} / ${mb(s.progress.total)} (${pct}%), ${s.progress.layersDone}/${s.progress.layers} layers`);
+        return this.line(`  ${s.image}: ${progressText(s.progress)}`);
       }
       case "retry":
         return this.line(`  ${s.image}: ${s.error.code} (${s.error.message}); retrying, ${retriesLeft(s.retriesLeft)}`);

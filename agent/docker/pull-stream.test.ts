@@ -63,4 +63,33 @@ describe("consumePullStream", () => {
     s.end();
     await expect(p).resolves.toMatchObject({ lastStatus: "Status: Image is up to date for x" });
   });
+
+  it("counts progress, not bytes, as activity: the containerd store repeats a stalled layer's line", async () => {
+    let activity = 0;
+    const stalled = '{"status":"Downloading","progressDetail":{"current":1048576,"total":4194304},"progress":"1 MB/4 MB","id":"aaaaaaaaaaaa"}';
+    const s = feed(['{"status":"Pulling fs layer","progressDetail":{},"id":"aaaaaaaaaaaa"}', ...Array.from({ length: 20 }, () => stalled)], false);
+    void consumePullStream(s, { onActivity: () => activity++ }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(activity).toBe(2);
+    s.destroy();
+  });
+
+  it("follows layers where the engine hides byte counts (containerd store), downloaded and unpacked", async () => {
+    const seen: { layersDownloaded: number; layersDone: number; total: number }[] = [];
+    await consumePullStream(
+      feed([
+        '{"status":"Pulling from acme/api","id":"1"}',
+        '{"status":"Pulling fs layer","progressDetail":{},"id":"aaaaaaaaaaaa"}',
+        '{"status":"Pulling fs layer","progressDetail":{},"id":"bbbbbbbbbbbb"}',
+        '{"status":"Download complete","progressDetail":{"hidecounts":true},"id":"aaaaaaaaaaaa"}',
+        '{"status":"Extracting","progressDetail":{"current":1,"units":"s"},"progress":"1 s","id":"aaaaaaaaaaaa"}',
+        '{"status":"Pull complete","progressDetail":{"hidecounts":true},"id":"aaaaaaaaaaaa"}',
+        '{"status":"Download complete","progressDetail":{"hidecounts":true},"id":"bbbbbbbbbbbb"}',
+        '{"status":"Digest: sha256:' + "a".repeat(64) + '"}',
+        '{"status":"Status: Downloaded newer image for ghcr.io/acme/api:1"}',
+      ]),
+      { onProgress: (p) => seen.push(p) },
+    );
+    expect(seen.at(-1)).toMatchObject({ layers: 2, layersDownloaded: 2, layersDone: 1, total: 0 });
+  });
 });

@@ -1,7 +1,11 @@
 // Reads POST /images/create's progress stream incrementally, in constant memory:
 // only the unfinished line and one entry per layer are kept. The first
 // errorDetail line ends the pull; a stream error or an end without a final
-// status rejects. Progress is reported as bytes done / total across layers.
+// status rejects. Progress is reported as bytes done / total across layers, and
+// layers downloaded and unpacked (the containerd image store hides byte counts).
+// Activity — what keeps the inactivity timeout from firing — is progress, not
+// bytes: the containerd store repeats the same `Downloading` line ten times a
+// second for a stalled layer.
 
 export class PullStreamError extends Error {
   constructor(message: string) {
@@ -11,16 +15,19 @@ export class PullStreamError extends Error {
 }
 
 export interface Progress {
+  /** Bytes downloaded and to download, across layers; 0 / 0 where the engine hides the counts. */
   current: number;
   total: number;
   layers: number;
+  layersDownloaded: number;
+  /** Unpacked (`Pull complete`, `Already exists`). */
   layersDone: number;
 }
 
 interface Line {
   status?: string;
   id?: string;
-  progressDetail?: { current?: number; total?: number };
+  progressDetail?: { current?: number; total?: number; hidecounts?: boolean; units?: string };
   error?: string;
   errorDetail?: { message?: string };
 }
@@ -37,7 +44,7 @@ export function consumePullStream(
     let skipping = false;
     let lastStatus = "";
     let settled = false;
-    const layers = new Map<string, { current: number; total: number; done: boolean }>();
+    const layers = new Map<string, { current: number; total: number; downloaded: boolean; done: boolean; seen: string }>();
     const finish = (err?: Error) => {
       if (settled) return;
       settled = true;
@@ -50,13 +57,15 @@ export function consumePullStream(
     const progress = (): Progress => {
       let current = 0;
       let total = 0;
+      let layersDownloaded = 0;
       let layersDone = 0;
       for (const l of layers.values()) {
         current += l.current;
         total += l.total;
+        if (l.downloaded) layersDownloaded += 1;
         if (l.done) layersDone += 1;
       }
-      return { current, total, layers: layers.size, layersDone };
+      return { current, total, layers: layers.size, layersDownloaded, layersDone };
     };
     const handle = (text: string) => {
       if (!text.trim()) return;
@@ -71,21 +80,27 @@ export function consumePullStream(
         return;
       }
       if (line.status) lastStatus = line.status;
-      if (line.id && line.status) {
-        const l = layers.get(line.id) ?? { current: 0, total: 0, done: false };
-        if (line.status === "Downloading" && line.progressDetail?.total) {
-          l.current = line.progressDetail.current ?? l.current;
-          l.total = line.progressDetail.total;
-        } else if (/^(Download complete|Pull complete|Already exists)$/.test(line.status)) {
-          l.current = l.total;
-          if (line.status !== "Download complete") l.done = true;
-        }
-        if (line.status !== "Pulling from" && !line.status.startsWith("Pulling from") && line.id.length >= 12) layers.set(line.id, l);
-        hooks.onProgress?.(progress());
+      if (!line.id || !line.status || line.status.startsWith("Pulling from") || line.id.length < 12) {
+        if (line.status) hooks.onActivity?.();
+        return;
       }
+      const l = layers.get(line.id) ?? { current: 0, total: 0, downloaded: false, done: false, seen: "" };
+      const seen = `${line.status} ${line.progressDetail?.current ?? ""}`;
+      if (seen === l.seen) return;
+      l.seen = seen;
+      if (line.status === "Downloading" && line.progressDetail?.total) {
+        l.current = line.progressDetail.current ?? l.current;
+        l.total = line.progressDetail.total;
+      } else if (/^(Download complete|Verifying Checksum|Extracting|Pull complete|Already exists)$/.test(line.status)) {
+        l.current = l.total;
+        l.downloaded = true;
+        if (line.status === "Pull complete" || line.status === "Already exists") l.done = true;
+      }
+      layers.set(line.id, l);
+      hooks.onActivity?.();
+      hooks.onProgress?.(progress());
     };
     const onData = (chunk: Buffer | string) => {
-      hooks.onActivity?.();
       let text = rest + chunk.toString();
       let nl: number;
       while (!settled && (nl = text.indexOf("\n")) >= 0) {

@@ -332,13 +332,15 @@ describe("image failures", () => {
 
   it("a registry that stalls mid-blob fails with pull_timeout within the inactivity timeout", async () => {
     const repo = `acme/stall-${uid()}`;
-    await pushRandomImage(target(quay), repo, "1", { layers: 1, bytes: 512 * 1024 });
-    const b = box({ config: { pullInactivityTimeoutSeconds: 2, pullRetries: 0 } });
+    // Layers big enough that the engine reports progress mid-layer: the containerd store then
+    // repeats the stalled layer's line every 100 ms, which must not count as progress.
+    await pushRandomImage(target(quay), repo, "1", { layers: 2, bytes: 4 * 1024 * 1024 });
+    const b = box({ config: { pullInactivityTimeoutSeconds: 5, pullTimeoutSeconds: 30, pullRetries: 0 } });
     const r = await b.run(["bake", "--spec", b.write("spec.json", spec([{ name: "s", image: `${stall.host}/${repo}:1` }])), "--json"]);
     expect(r.code).toBe(1);
     const e = parseJsonResult(r).services[0]!.error!;
     expect(e).toMatchObject({ code: "pull_timeout", retryable: true });
-    expect(e.message).toMatch(/no progress for 2 s/);
+    expect(e.message).toMatch(/no progress for 5 s/);
     expect(r.ms).toBeLessThan(15_000);
   });
 
