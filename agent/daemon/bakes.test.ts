@@ -21,36 +21,44 @@ function runner(engine: Engine, stateDir = mkdtempSync(path.join(os.tmpdir(), "s
   return { r, reported, errors, stateDir };
 }
 
+/** Polls until `fn` holds: the runner persists records (fsync) before it runs the engine. */
+async function until(fn: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await delay(2);
+  }
+}
+
 const result = (bakeId: string, services: ServiceResult[] = []): BakeResult => ({ bakeId, status: "succeeded", services, startedAt: new Date().toISOString(), durationMs: 1 });
 
 describe("BakeRunner", () => {
   it("runs one bake at a time, answers busy with the running id, and a known id with its record", async () => {
-    let release!: () => void;
+    let release: (() => void) | undefined;
     const { r } = runner(async (s) => {
       await new Promise<void>((res) => (release = res));
       return result(s.bakeId);
     });
     expect(r.submit(spec("bk_1")).kind).toBe("started");
-    await delay(5);
+    await until(() => release !== undefined);
     expect(r.submit(spec("bk_2"))).toEqual({ kind: "busy", running: "bk_1" });
     expect(r.submit(spec("bk_1"))).toMatchObject({ kind: "known", record: { bakeId: "bk_1", status: "running" } });
-    release();
-    await delay(5);
-    expect(r.get("bk_1")).toMatchObject({ status: "succeeded" });
+    release!();
+    await until(() => r.get("bk_1")?.status === "succeeded");
     expect(r.submit(spec("bk_2")).kind).toBe("started");
   });
 
   it("shows each service's result in the record while the bake runs", async () => {
-    let release!: () => void;
+    let release: (() => void) | undefined;
     const { r } = runner(async (s, _signal, onService) => {
       onService({ name: "quick", image: "q:1", status: "pulled", durationMs: 1 });
       await new Promise<void>((res) => (release = res));
       return result(s.bakeId, [{ name: "quick", image: "q:1", status: "pulled", durationMs: 1 }]);
     });
     r.submit(spec("bk_live"));
-    await delay(5);
+    await until(() => release !== undefined);
     expect(r.get("bk_live")).toMatchObject({ status: "running", services: [{ name: "quick", status: "pulled" }] });
-    release();
+    release!();
   });
 
   it("turns a bake a crash left running into failed (interrupted), reported once with a fixed event id", async () => {
@@ -72,7 +80,7 @@ describe("BakeRunner", () => {
       throw new Error("boom");
     });
     r.submit(spec("bk_boom"));
-    await delay(10);
+    await until(() => r.get("bk_boom")?.status === "failed");
     expect(r.get("bk_boom")).toMatchObject({ status: "failed", error: { code: "internal", message: "boom" } });
     expect(errors).toEqual([]);
   });

@@ -97,7 +97,9 @@ export class BakeRunner {
   submit(spec: BakeSpec): Submit {
     const known = this.records.get(spec.bakeId);
     if (known) return { kind: "known", record: known };
-    if (this.busyWith) return { kind: "busy", running: this.busyWith };
+    // A bake whose record already says how it ended is only being filed: the next one queues behind it.
+    const busy = this.busyWith !== undefined && this.records.get(this.busyWith)?.status !== "succeeded" && this.records.get(this.busyWith)?.status !== "failed";
+    if (busy) return { kind: "busy", running: this.busyWith! };
     const record: BakeRecord = { bakeId: spec.bakeId, status: "running", startedAt: new Date(this.now()).toISOString(), services: [] };
     this.records.set(spec.bakeId, record);
     this.last = record;

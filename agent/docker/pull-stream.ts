@@ -38,11 +38,13 @@ const MAX_LINE_BYTES = 1 << 20;
 export function consumePullStream(
   stream: NodeJS.ReadableStream,
   hooks: { onActivity?: () => void; onProgress?: (p: Progress) => void } = {},
-): Promise<{ lastStatus: string }> {
+): Promise<{ lastStatus: string; digest?: string }> {
   return new Promise((resolve, reject) => {
     let rest = "";
     let skipping = false;
     let lastStatus = "";
+    /** What the engine says it pulled ("Digest: sha256:…"): for a tag, the manifest (or index) digest. */
+    let digest: string | undefined;
     let settled = false;
     const layers = new Map<string, { current: number; total: number; downloaded: boolean; done: boolean; seen: string }>();
     const finish = (err?: Error) => {
@@ -52,7 +54,7 @@ export function consumePullStream(
       if (err) {
         (stream as unknown as { destroy?: () => void }).destroy?.();
         reject(err);
-      } else resolve({ lastStatus });
+      } else resolve({ lastStatus, ...(digest ? { digest } : {}) });
     };
     const progress = (): Progress => {
       let current = 0;
@@ -80,6 +82,7 @@ export function consumePullStream(
         return;
       }
       if (line.status) lastStatus = line.status;
+      digest = /^Digest: (sha256:[0-9a-f]{64})$/.exec(line.status ?? "")?.[1] ?? digest;
       if (!line.id || !line.status || line.status.startsWith("Pulling from") || line.id.length < 12) {
         if (line.status) hooks.onActivity?.();
         return;

@@ -35,7 +35,8 @@ export interface PulledImage {
   digest: string;
 }
 
-async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<void> {
+/** One pull; resolves with the digest the engine says it pulled, where it says one. */
+async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<string | undefined> {
   const ctl = new AbortController();
   let timedOut: AgentError | undefined;
   const abortWith = (e: AgentError) => {
@@ -67,7 +68,7 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
       ...(auth ? { auth } : {}),
       signal: ctl.signal,
     });
-    await raceAbort(consumePullStream(stream, { onActivity: armIdle, ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) }), ctl.signal);
+    return (await raceAbort(consumePullStream(stream, { onActivity: armIdle, ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) }), ctl.signal)).digest;
   } catch (err) {
     if (timedOut) throw timedOut;
     if (signal.aborted) throw new AbortError(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
@@ -80,10 +81,10 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
 }
 
 export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<PulledImage> {
-  await pRetry(
+  const pulledDigest = await pRetry(
     async () => {
       try {
-        await attempt(ref, auth, deps, signal);
+        return await attempt(ref, auth, deps, signal);
       } catch (err) {
         if (err instanceof AgentError && !err.retryable) throw new AbortError(err);
         throw err;
@@ -104,11 +105,15 @@ export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefi
     const inner = err instanceof AbortError ? (err as { originalError?: unknown }).originalError ?? err : err;
     throw inner;
   });
-  return verify(ref, deps, signal);
+  return verify(ref, deps, signal, pulledDigest);
 }
 
-/** After a pull (or to see whether a pinned image is present): the image ID and repo digest. */
-export async function verify(ref: ImageReference, deps: Pick<PullDeps, "docker">, signal: AbortSignal): Promise<PulledImage> {
+/**
+ * After a pull (or to see whether a pinned image is present): the image ID and the
+ * repository digest — the one the engine said it pulled, where it said one (an image
+ * pulled by an index digest and by a platform digest has both in RepoDigests).
+ */
+export async function verify(ref: ImageReference, deps: Pick<PullDeps, "docker">, signal: AbortSignal, pulledDigest?: string): Promise<PulledImage> {
   const info = await deps.docker.inspectImage(ref.digest ? `${ref.name}@${ref.digest}` : ref.canonical, signal);
   if (!info) throw new AgentError("internal", `the pull of ${ref.canonical} finished but Docker has no such image`);
   const mine = info.repoDigests.filter((d) => repoDigestName(d) === ref.name).map((d) => d.slice(d.indexOf("@") + 1));
@@ -118,7 +123,7 @@ export async function verify(ref: ImageReference, deps: Pick<PullDeps, "docker">
     }
     return { imageId: info.id, digest: ref.digest };
   }
-  const digest = mine[0];
+  const digest = pulledDigest !== undefined && mine.includes(pulledDigest) ? pulledDigest : mine[0];
   if (!digest) throw new AgentError("internal", `Docker recorded no repository digest for ${ref.canonical}`);
   return { imageId: info.id, digest };
 }

@@ -75,7 +75,7 @@ for (let i = 0; i < START_RUNS; i++) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const stack = await startStack({ engine });
+const stack = await startStack({ engines: [engine] });
 const results: Record<string, unknown> = { engine: stack.info.engine, startMs };
 try {
   const { ghcr, ecr, dockerhub, flaky, quay } = stack.info.registries;

@@ -14,7 +14,7 @@ import { injectFault } from "../stack/registry-front.ts";
 import { ECR_HOST, stackSubnet, startStack, type RegistryInfo } from "../stack/stack.ts";
 
 const engine = engineFromEnv();
-const stack = await startStack({ engine, subnet: stackSubnet() });
+const stack = await startStack({ engines: [engine], subnet: stackSubnet() });
 const socketPath = stack.info.socketPath;
 
 function engineApi(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; text: string }> {

@@ -62,7 +62,7 @@ describe("check-credential", () => {
     const r = await b.run(["check-credential", "--spec", f, "--id", "rc_old"]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAILED registry_auth_failed/);
-    expect(r.stdout).toMatch(/reported:.*unauthorized: incorrect username or password/);
+    expect(r.stdout).toMatch(/reported:.*denied: denied/);
     expect(r.stdout).toMatch(/hint:\s+Authentication errors usually mean/);
   });
 

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type Docker from "dockerode";
 import type { AwsStandIn } from "../stack/aws/stand-in.ts";
 import type { ControlPlane } from "../stack/control-plane.ts";
 import type { StackInfo } from "../stack/stack.ts";
@@ -190,4 +191,19 @@ export function parseJsonResult(r: RunResult): {
   const lines = r.stdout.trim().split("\n");
   if (lines.length !== 1) throw new Error(`--json must print exactly one line on stdout, got ${lines.length}:\n${r.stdout}`);
   return JSON.parse(lines[0]!);
+}
+
+/**
+ * What Docker has under `ref`: its ID (the config digest on the classic image
+ * store, the manifest digest on the containerd store) and the repository digests
+ * it records. Tests compare the agent's imageId with the ID Docker reports, and
+ * check the content by the pushed manifest digest: the same on every engine.
+ */
+export async function dockerImage(docker: Docker, ref: string): Promise<{ id: string; digests: string[] } | undefined> {
+  try {
+    const i = await docker.getImage(ref).inspect();
+    return { id: i.Id, digests: (i.RepoDigests ?? []).map((d) => d.slice(d.indexOf("@") + 1)) };
+  } catch {
+    return undefined;
+  }
 }

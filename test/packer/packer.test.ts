@@ -179,7 +179,8 @@ describe("packer build of the local template", () => {
     if (process.env["SHOW_PACKER"]) console.log(r.out);
     expect(r.code).toBe(1);
     expect(r.out).toContain("registry_auth_failed");
-    expect(r.out).toContain("unauthorized: incorrect username or password");
+    // GHCR's words for a revoked token (test/stack/refusals.ts), as Docker reports them.
+    expect(r.out).toContain("denied: denied");
     expect(r.out).toContain("no artifacts were created");
     expect(r.out).not.toContain(revoked);
     expect(existsSync(path.join(r.stateDir, "manifest.json"))).toBe(false);

@@ -1,11 +1,10 @@
-// vitest global setup: one stack per project for the whole run, handed to its
-// tests with `inject("stack")`; torn down afterwards, and the teardown checked.
-// A project names its engine and loopback subnet in its `env`
-// (SLOTHBOX_TEST_ENGINE, SLOTHBOX_TEST_SUBNET: vitest.config.ts), so the engine
-// matrix's stacks run side by side.
+// vitest global setup, once for the run: one stack — the registries, and a
+// dockerd for each engine a project names in its `env` (SLOTHBOX_TEST_ENGINE:
+// vitest.config.ts) — handed to each project's tests with `inject("stack")` as
+// seen through its engine; torn down afterwards, and the teardown checked.
 import type { TestProject } from "vitest/node";
-import { engineFromEnv } from "./dockerd.ts";
-import { footprint, leftovers, stackSubnet, startStack, type StackInfo } from "./stack.ts";
+import { engineFromEnv, engineName, type Engine } from "./dockerd.ts";
+import { leftovers, stackSubnet, startStack, type StackInfo } from "./stack.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -13,14 +12,17 @@ declare module "vitest" {
   }
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const env = { ...process.env, ...project.config.env };
-  const stack = await startStack({ engine: engineFromEnv(env), subnet: stackSubnet(env) });
-  project.provide("stack", stack.info);
+export default async function setup(root: TestProject): Promise<() => Promise<void>> {
+  const projects = root.vitest.projects.filter((p) => p.config.env?.["SLOTHBOX_TEST_ENGINE"] !== undefined);
+  const engineOf = (p: TestProject) => engineFromEnv({ ...process.env, ...p.config.env });
+  const engines = [...new Map(projects.map((p) => [engineName(engineOf(p)), engineOf(p)] as [string, Engine])).values()];
+  if (engines.length === 0) return async () => undefined;
+  const stack = await startStack({ engines, subnet: stackSubnet() });
+  for (const p of projects) p.provide("stack", stack.infoFor(engineOf(p)));
   return async () => {
-    const info = stack.info;
+    const footprint = stack.footprint();
     await stack.stop();
-    const left = await leftovers(footprint(info));
+    const left = await leftovers(footprint);
     if (left.length) throw new Error(`the test stack left things behind:\n${left.join("\n")}`);
   };
 }

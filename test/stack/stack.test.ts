@@ -122,9 +122,10 @@ describe("the registries and dockerd", () => {
     expect(inspected.RepoDigests).toContain(`${ecr.host}/smoke/app@${img.digest}`);
   });
 
-  it("answers a wrong password with the token server's words (bearer-token auth)", async () => {
-    const ghcr = stack.registries.ghcr;
-    await expect(docker.checkAuth({ username: "acme-bot", password: "wrong", serveraddress: ghcr.host })).rejects.toThrow(
+  it("answers a wrong password in each registry's own words (bearer-token auth, test/stack/refusals.ts)", async () => {
+    const { ghcr, dockerhub } = stack.registries;
+    await expect(docker.checkAuth({ username: "acme-bot", password: "wrong", serveraddress: ghcr.host })).rejects.toThrow(/denied: denied/);
+    await expect(docker.checkAuth({ username: "acme", password: "wrong", serveraddress: "https://index.docker.io/v1/" })).rejects.toThrow(
       /unauthorized: incorrect username or password/,
     );
   });

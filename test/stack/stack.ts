@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import { makeCerts } from "./certs.ts";
 import { engineFromEnv, needsHttpOn443, startDockerd, type Dockerd, type Engine, type EngineInfo } from "./dockerd.ts";
 import { startHttpsRefuser } from "./https-refuser.ts";
@@ -118,7 +119,12 @@ function gcpServiceAccountKey(): string {
 }
 
 export interface Stack {
+  /** The stack as seen from its first engine. */
   info: StackInfo;
+  /** The same registries, AWS-free world, through another of its engines. */
+  infoFor(engine: Engine): StackInfo;
+  /** Every engine's dockerd, for the leftover check. */
+  footprint(): Footprint;
   stop(): Promise<void>;
 }
 
@@ -133,10 +139,15 @@ export function testcontainersEnv(dockerHost: string): void {
   process.env["TESTCONTAINERS_HOST_OVERRIDE"] = "127.0.0.1";
 }
 
-export async function startStack(opts: { dir?: string; subnet?: number; engine?: Engine } = {}): Promise<Stack> {
+/**
+ * One set of registries (with their fronts and token server) and one dockerd per
+ * engine, each with its own socket, data root and /etc/hosts naming the same
+ * registries: the engine matrix tests every engine against the same registries.
+ */
+export async function startStack(opts: { dir?: string; subnet?: number; engines?: Engine[] } = {}): Promise<Stack> {
   const dir = opts.dir ?? `/tmp/sbx-${randomBytes(3).toString("hex")}`;
   const subnet = opts.subnet ?? stackSubnet();
-  const engine = opts.engine ?? engineFromEnv();
+  const engines = opts.engines?.length ? opts.engines : [engineFromEnv()];
   const addresses = Object.fromEntries(
     Object.entries(HOSTS).map(([k, v]) => [k, { host: v.host, address: `127.${subnet}.0.${v.octet}` }]),
   ) as Record<RegistryKey, { host: string; address: string }>;
@@ -152,8 +163,16 @@ export async function startStack(opts: { dir?: string; subnet?: number; engine?:
     hosts["index.docker.io"] = addresses.dockerhub.address;
     // Docker Hub is on verified TLS: listed as insecure, 28.5's containerd store skips the certificate check.
     const insecureRegistries = Object.keys(hosts).filter((h) => !DOCKER_HUB_NAMES.includes(h));
-    const dockerd: Dockerd = await startDockerd({ dir, hosts, engine, insecureRegistries, env: { SSL_CERT_FILE: certs.bundleFile } });
-    cleanups.push(() => dockerd.stop());
+    const dockerds: Dockerd[] = [];
+    cleanups.push(async () => void (await Promise.all(dockerds.map((d) => d.stop()))));
+    await Promise.all(
+      engines.map(async (engine, i) => {
+        const d = await startDockerd({ dir: path.join(dir, `e${i}`), hosts, engine, insecureRegistries, env: { SSL_CERT_FILE: certs.bundleFile } });
+        dockerds[i] = d;
+      }),
+    );
+    const dockerd = dockerds[0]!;
+    // The registries run as containers on the first engine's daemon.
     testcontainersEnv(dockerd.dockerHost);
     await buildRegistryImage(dir);
 
@@ -231,7 +250,7 @@ export async function startStack(opts: { dir?: string; subnet?: number; engine?:
       startRegistryFront({ host: addresses.flaky.host, address: addresses.flaky.address, port: 80, backend: backend("quay") }),
     ]);
     for (const f of fronts) cleanups.push(() => f.stop());
-    if (needsHttpOn443(engine)) {
+    if (engines.some(needsHttpOn443)) {
       const plain = Object.entries(addresses).filter(([k]) => k !== "dockerhub");
       const refusers = await Promise.all(plain.map(([, a]) => startHttpsRefuser(a.address)));
       for (const r of refusers) cleanups.push(() => r.stop());
@@ -251,12 +270,12 @@ export async function startStack(opts: { dir?: string; subnet?: number; engine?:
         push: { url, host: a.host, user: pushUser.user, password: pushUser.password, ...(tls ? { ca: certs.caCert, servername: a.host } : {}) },
       };
     };
-    const info: StackInfo = {
+    const infoOf = (d: Dockerd): StackInfo => ({
       dir,
-      dockerHost: dockerd.dockerHost,
-      socketPath: dockerd.socketPath,
-      dockerdPid: dockerd.pid,
-      engine: dockerd.engine,
+      dockerHost: d.dockerHost,
+      socketPath: d.socketPath,
+      dockerdPid: d.pid,
+      engine: d.engine,
       awkwardUsers,
       registries: {
         ghcr: reg("ghcr"),
@@ -274,8 +293,18 @@ export async function startStack(opts: { dir?: string; subnet?: number; engine?:
       gcpKey,
       bigSecret,
       tokenServerUrl: tokens.url,
+    });
+    const infos = dockerds.map(infoOf);
+    return {
+      info: infos[0]!,
+      infoFor(engine) {
+        const i = dockerds.findIndex((d) => d.engine.version === engine.version && d.engine.store === engine.store);
+        if (i < 0) throw new Error(`the stack runs no ${engine.version} ${engine.store} engine`);
+        return infos[i]!;
+      },
+      footprint: () => ({ dir, pids: dockerds.map((d) => d.pid), addresses: Object.values(addresses).map((a) => a.address) }),
+      stop,
     };
-    return { info, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -301,10 +330,6 @@ export interface Footprint {
   dir: string;
   pids: number[];
   addresses: string[];
-}
-
-export function footprint(info: StackInfo): Footprint {
-  return { dir: info.dir, pids: [info.dockerdPid], addresses: Object.values(info.registries).map((r) => r.address) };
 }
 
 /** What a stopped stack left behind: live processes, mounts, listeners or files. */
