@@ -123,7 +123,7 @@ describe("the registries and dockerd", () => {
   });
 
   it("answers a wrong password in each registry's own words (bearer-token auth, test/stack/refusals.ts)", async () => {
-    const { ghcr, dockerhub } = stack.registries;
+    const { ghcr } = stack.registries;
     await expect(docker.checkAuth({ username: "acme-bot", password: "wrong", serveraddress: ghcr.host })).rejects.toThrow(/denied: denied/);
     await expect(docker.checkAuth({ username: "acme", password: "wrong", serveraddress: "https://index.docker.io/v1/" })).rejects.toThrow(
       /unauthorized: incorrect username or password/,
