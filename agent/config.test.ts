@@ -82,4 +82,12 @@ describe("loadConfig", () => {
     expect(load({ ...base, controlPlaneUrl: "https://cp.example.com" }).controlPlaneUrl).toBe("https://cp.example.com");
     for (const u of ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"]) expect(load({ ...base, controlPlaneUrl: u }).controlPlaneUrl).toBe(u);
   });
+
+  it("has SPEC §4's image cleanup keys, defaults and environment forms", () => {
+    expect(load({})).toMatchObject({ imageCleanup: true, imageCleanupKeepBakes: 1, imageCleanupIntervalSeconds: 3600, imageCleanupMinAgeSeconds: 3600 });
+    expect(load({}, { SLOTHBOX_IMAGE_CLEANUP: "false", SLOTHBOX_IMAGE_CLEANUP_KEEP_BAKES: "3" })).toMatchObject({ imageCleanup: false, imageCleanupKeepBakes: 3 });
+    const e = err(() => load({}, { SLOTHBOX_IMAGE_CLEANUP: "maybe" }));
+    expect(e).toMatchObject({ key: "imageCleanup", variable: "SLOTHBOX_IMAGE_CLEANUP" });
+    expect(err(() => load({ imageCleanupIntervalSeconds: 0 })).key).toBe("imageCleanupIntervalSeconds");
+  });
 });

@@ -42,6 +42,11 @@ const schema = z.strictObject({
   awsRegion: z.string().regex(/^[a-z]{2}(-[a-z0-9]+)+-\d+$/, "must be an AWS region such as us-east-1").optional(),
   credentialCacheSeconds: int(0, 43_200).default(300),
   awsMaxWaitSeconds: int(1, 86_400).default(600),
+  /** SPEC §8 image cleanup, as the ECS agent's (ECS_IMAGE_CLEANUP_INTERVAL, ECS_IMAGE_MINIMUM_CLEANUP_AGE). */
+  imageCleanup: z.boolean().default(true),
+  imageCleanupKeepBakes: int(0, 100).default(1),
+  imageCleanupIntervalSeconds: int(1, 7 * 86_400).default(3600),
+  imageCleanupMinAgeSeconds: int(0, 365 * 86_400).default(3600),
   /** How throttled AWS calls retry (docs/fleet.md): spread (default) or the SDK's own modes. */
   awsRetryStrategy: z.enum(["spread", "adaptive", "standard"]).default("spread"),
 });
@@ -68,7 +73,18 @@ export class ConfigError extends Error {
 }
 
 const KEYS = Object.keys(schema.shape) as (keyof Parsed)[];
-const NUMERIC = new Set<string>(["pullConcurrency", "pullTimeoutSeconds", "pullInactivityTimeoutSeconds", "pullRetries", "credentialCacheSeconds", "awsMaxWaitSeconds"]);
+const NUMERIC = new Set<string>([
+  "pullConcurrency",
+  "pullTimeoutSeconds",
+  "pullInactivityTimeoutSeconds",
+  "pullRetries",
+  "credentialCacheSeconds",
+  "awsMaxWaitSeconds",
+  "imageCleanupKeepBakes",
+  "imageCleanupIntervalSeconds",
+  "imageCleanupMinAgeSeconds",
+]);
+const BOOLEAN = new Set<string>(["imageCleanup"]);
 
 /** `pullConcurrency` → `SLOTHBOX_PULL_CONCURRENCY`. */
 export function envName(key: string): string {
@@ -118,6 +134,10 @@ export function loadConfig(opts: LoadOptions): Config {
     if (NUMERIC.has(key)) {
       if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(key, `${key}: must be a whole number, got "${raw}" (from ${variable})`, variable);
       merged[key] = Number(raw.trim());
+    } else if (BOOLEAN.has(key)) {
+      const v = raw.trim().toLowerCase();
+      if (v !== "true" && v !== "false") throw new ConfigError(key, `${key}: must be true or false, got "${raw}" (from ${variable})`, variable);
+      merged[key] = v === "true";
     } else merged[key] = raw;
   }
   const result = schema.safeParse(merged);

@@ -20,6 +20,8 @@ import { waitForDocker } from "../docker/wait.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
 import type { BakeSpec, Credential, Service } from "../spec/schema.ts";
 import { writeManifest, type Manifest } from "../state/manifest.ts";
+import type { PulledImages } from "../state/pulled.ts";
+import { markRunning } from "../state/running-bakes.ts";
 import { Logins } from "./logins.ts";
 import type { BakeResult, BakeStep, ServiceResult } from "./types.ts";
 
@@ -38,6 +40,8 @@ export interface BakeDeps {
   onResult?: (result: ServiceResult) => void;
   /** Don't write the manifest (reconcile re-pulls under an existing one). */
   noManifest?: boolean;
+  /** Where the images this bake pulls are recorded as the agent's (image cleanup removes only those). */
+  pulled?: PulledImages;
 }
 
 interface Unit {
@@ -131,11 +135,29 @@ async function loginAndPull(
 }
 
 export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal): Promise<BakeResult> {
-  const { config, docker, clock } = deps;
+  const { config, clock } = deps;
   const started = clock.now();
-  const step = (s: BakeStep) => deps.onStep?.(s);
   const emit = (type: AgentEvent["type"], fields: Partial<AgentEvent> = {}) => deps.emit(makeEvent(type, spec.bakeId, clock.now(), fields));
   await emit("bake.started");
+  // Image cleanup, in the daemon beside this process, keeps what this bake needs until it ends.
+  // A state dir this process cannot write fails the bake where it records what it pulled, with the reason.
+  const done = deps.pulled ? await markRunning(config.stateDir, spec.bakeId, spec.services.map((s) => s.image)).catch(() => undefined) : undefined;
+  try {
+    return await bakeUnits(spec, deps, signal, started, emit);
+  } finally {
+    await done?.();
+  }
+}
+
+async function bakeUnits(
+  spec: BakeSpec,
+  deps: BakeDeps,
+  signal: AbortSignal,
+  started: number,
+  emit: (type: AgentEvent["type"], fields?: Partial<AgentEvent>) => Promise<void>,
+): Promise<BakeResult> {
+  const { config, docker, clock } = deps;
+  const step = (s: BakeStep) => deps.onStep?.(s);
 
   const results = new Map<string, ServiceResult>();
   let firstFailure: ErrorBody | undefined;
@@ -185,6 +207,17 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
     let outcome: Outcome;
     try {
       outcome = await pullUnit(unit, deps, logins, signal, step);
+      if (outcome.status === "pulled" && deps.pulled) {
+        const ref = unit.services[0]!.ref;
+        await deps.pulled.record({
+          ref: ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`,
+          name: ref.name,
+          digest: outcome.digest!,
+          imageId: outcome.imageId!,
+          pulledAt: new Date(clock.now()).toISOString(),
+          bakeId: spec.bakeId,
+        });
+      }
     } catch (err) {
       outcome = { status: "failed", durationMs: clock.now() - t0, error: failure(err) };
     }

@@ -5,6 +5,7 @@ import type { BakeResult } from "../bake/types.ts";
 import { createReporter, type Runtime } from "../runtime.ts";
 import type { Violation } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
+import { PulledImages } from "../state/pulled.ts";
 import { EXIT } from "./exit.ts";
 import { HumanRenderer } from "./human.ts";
 import { readSpecFile, violationLines } from "./spec-file.ts";
@@ -69,6 +70,7 @@ export async function bakeCommand(
         await reporter.emit(rt.scrubber.scrubValue(e));
       },
       onStep: (s) => human.step(s),
+      pulled: new PulledImages(rt.config.stateDir),
     },
     signal,
   );

@@ -40,7 +40,8 @@ export class BakeRunner {
   private readonly onError: (err: unknown) => void;
   private readonly records = new Map<string, BakeRecord>();
   private turn: Promise<void> = Promise.resolve();
-  private busyWith: string | undefined;
+  /** The bake submitted and not yet ended, running or waiting its turn. */
+  private pending: string | undefined;
   private controller: AbortController | undefined;
   private last: BakeRecord | undefined;
 
@@ -54,8 +55,9 @@ export class BakeRunner {
     this.report = opts.report;
   }
 
+  /** The bake running or waiting for its turn. */
   get running(): string | undefined {
-    return this.busyWith;
+    return this.pending;
   }
 
   get lastBake(): BakeRecord | undefined {
@@ -97,13 +99,13 @@ export class BakeRunner {
   submit(spec: BakeSpec): Submit {
     const known = this.records.get(spec.bakeId);
     if (known) return { kind: "known", record: known };
-    // A bake whose record already says how it ended is only being filed: the next one queues behind it.
-    const busy = this.busyWith !== undefined && this.records.get(this.busyWith)?.status !== "succeeded" && this.records.get(this.busyWith)?.status !== "failed";
-    if (busy) return { kind: "busy", running: this.busyWith! };
+    // One bake at a time (SPEC §8); a reconcile or a cleanup in progress only makes a bake wait its turn.
+    if (this.pending) return { kind: "busy", running: this.pending };
+    this.pending = spec.bakeId;
     const record: BakeRecord = { bakeId: spec.bakeId, status: "running", startedAt: new Date(this.now()).toISOString(), services: [] };
     this.records.set(spec.bakeId, record);
     this.last = record;
-    void this.exclusive(spec.bakeId, async (signal) => {
+    void this.exclusive(async (signal) => {
       await this.persist(record);
       try {
         const result = await this.engine(spec, signal, (s) => {
@@ -118,23 +120,23 @@ export class BakeRunner {
       }
       record.finishedAt = new Date(this.now()).toISOString();
       record.durationMs = Date.parse(record.finishedAt) - Date.parse(record.startedAt);
+      // How it ended is known: the next bake may queue, while this one is filed.
+      this.pending = undefined;
       await this.persist(record);
       await this.prune();
     });
     return { kind: "started", record };
   }
 
-  /** Runs `fn` alone: bakes and reconciles never overlap. */
-  exclusive(label: string, fn: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  /** Runs `fn` alone: bakes, reconciles and cleanups never overlap. */
+  exclusive(fn: (signal: AbortSignal) => Promise<void>): Promise<void> {
     const run = this.turn.then(async () => {
-      this.busyWith = label;
       this.controller = new AbortController();
       try {
         await fn(this.controller.signal);
       } catch (err) {
         this.onError(err);
       } finally {
-        this.busyWith = undefined;
         this.controller = undefined;
       }
     });

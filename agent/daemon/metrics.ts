@@ -12,6 +12,10 @@ export class Metrics {
   readonly bakes: Counter<"status">;
   readonly lastSuccessfulBake: Gauge;
   readonly eventsDelivered: Counter;
+  readonly cleanupRuns: Counter<"result">;
+  readonly cleanupImages: Counter;
+  readonly cleanupBytes: Counter;
+  readonly cleanupFailures: Counter;
 
   constructor(outboxDepth: () => Promise<number>) {
     const registers = [this.registry];
@@ -47,6 +51,10 @@ export class Metrics {
       registers,
     });
     this.eventsDelivered = new Counter({ name: "slothbox_events_delivered_total", help: "Events the control plane accepted.", registers });
+    this.cleanupRuns = new Counter({ name: "slothbox_image_cleanup_runs_total", help: "Image cleanups run, by result.", labelNames: ["result"], registers });
+    this.cleanupImages = new Counter({ name: "slothbox_image_cleanup_images_removed_total", help: "Images the cleanup removed.", registers });
+    this.cleanupBytes = new Counter({ name: "slothbox_image_cleanup_removed_bytes_total", help: "Bytes of the images the cleanup removed (their size as Docker reports it).", registers });
+    this.cleanupFailures = new Counter({ name: "slothbox_image_cleanup_failures_total", help: "Images the cleanup could not remove.", registers });
     new Gauge({
       name: "slothbox_outbox_events",
       help: "Events waiting in the outbox for delivery.",

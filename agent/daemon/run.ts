@@ -14,11 +14,13 @@ import { createDeliverer, readSecretFile, type Runtime } from "../runtime.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
 import { Outbox } from "../state/outbox.ts";
+import { PulledImages } from "../state/pulled.ts";
 import { VERSION } from "../version.ts";
 import { createApiServer } from "./api.ts";
 import { BakeRunner } from "./bakes.ts";
 import { DeliveryLoop, watchOutbox } from "./delivery-loop.ts";
 import { Metrics } from "./metrics.ts";
+import { cleanupImages } from "./cleanup.ts";
 import { checkReadiness } from "./readiness.ts";
 import { reconcile } from "./reconcile.ts";
 import { createNotifier, watchdogIntervalMs } from "./sd-notify.ts";
@@ -39,6 +41,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const started = clock.now();
 
   const outbox = new Outbox(config.stateDir);
+  const pulled = new PulledImages(config.stateDir);
   const metrics = new Metrics(() => outbox.depth().catch(() => 0));
   const cache = new MemoryCredentialCache(config.credentialCacheSeconds);
   const deliverer = createDeliverer(rt, outbox, () => metrics.eventsDelivered.inc());
@@ -71,6 +74,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         clock,
         scrubber,
         ...(opts.reconcile ? { noManifest: true } : {}),
+        pulled,
         ...(opts.onResult ? { onResult: opts.onResult } : {}),
         // A reconcile re-pulls under the manifest's bake: only its service events are news.
         emit: (e) => (opts.reconcile && e.type.startsWith("bake.") ? Promise.resolve() : emit(opts.reconcile ? { ...e, reconcile: true } : e)),
@@ -107,7 +111,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
 
   let lastReconcile: Record<string, unknown> | undefined;
   const doReconcile = (why: string) =>
-    runner.exclusive("reconcile", async (signal) => {
+    runner.exclusive(async (signal) => {
       status(`reconciling (${why})`);
       try {
         const r = await reconcile({ stateDir: config.stateDir, docker: rt.docker, run: (spec, s) => engine(spec, s, { reconcile: true }) }, signal);
@@ -126,6 +130,36 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         logger.warn({ code: e.code, err: scrubber.scrub(e.message) }, "reconcile failed");
       }
       status(`serving on ${config.listen}; reconciled (${String(lastReconcile["status"])})`);
+    });
+
+  let lastCleanup: Record<string, unknown> | undefined;
+  const doCleanup = () =>
+    runner.exclusive(async (signal) => {
+      try {
+        const out = await cleanupImages(
+          {
+            docker: rt.docker,
+            stateDir: config.stateDir,
+            pulled,
+            keepBakes: config.imageCleanupKeepBakes,
+            minAgeSeconds: config.imageCleanupMinAgeSeconds,
+            now: () => clock.now(),
+            onRemoved: (r) => logger.info({ imageId: r.imageId, refs: r.refs, bytes: r.bytes }, `image cleanup: removed ${r.refs.join(", ")} (${r.bytes} bytes)`),
+            onKept: (k) => logger.info({ imageId: k.imageId, refs: k.refs }, `image cleanup: kept ${k.refs.join(", ") || k.imageId}: ${k.reason}`),
+          },
+          signal,
+        );
+        metrics.cleanupRuns.inc({ result: out.failures.length ? "failed" : "ok" });
+        metrics.cleanupImages.inc(out.removed.length);
+        metrics.cleanupBytes.inc(out.bytes);
+        metrics.cleanupFailures.inc(out.failures.length);
+        for (const f of out.failures) logger.warn({ imageId: f.imageId }, `image cleanup: could not remove ${f.imageId}: ${scrubber.scrub(f.error)}`);
+        lastCleanup = { at: out.at, removed: out.removed, bytes: out.bytes, kept: out.kept.length, failures: out.failures };
+      } catch (err) {
+        metrics.cleanupRuns.inc({ result: "failed" });
+        lastCleanup = { at: new Date(clock.now()).toISOString(), error: asAgentError(err).toBody() };
+        logger.warn({ err: scrubber.scrub((err as Error).message) }, "image cleanup failed");
+      }
     });
 
   let accepting = true;
@@ -149,6 +183,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
       runningBake: runner.running ?? null,
       lastBake: runner.lastBake ?? null,
       lastReconcile: lastReconcile ?? null,
+      lastCleanup: lastCleanup ?? null,
       outboxEvents: await outbox.depth().catch(() => null),
     }),
   });
@@ -179,6 +214,13 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const outboxWatch = loop ? await watchOutbox(outbox.dir, () => loop.nudge(), (err) => logger.warn({ err: err.message }, "cannot watch the outbox; polling it")) : undefined;
   void doReconcile("start");
 
+  // The next cleanup is counted from the end of the last: a slow one never piles up behind itself.
+  let cleanupTimer: NodeJS.Timeout | undefined;
+  const scheduleCleanup = () => {
+    cleanupTimer = setTimeout(() => void doCleanup().finally(() => accepting && scheduleCleanup()), config.imageCleanupIntervalSeconds * 1000);
+    cleanupTimer.unref();
+  };
+  if (config.imageCleanup) scheduleCleanup();
   const onHup = () => void doReconcile("SIGHUP");
   process.on("SIGHUP", onHup);
   const stoppedBy = await new Promise<string>((resolve) => {
@@ -194,6 +236,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   process.off("SIGHUP", onHup);
   await notify?.("STOPPING=1");
   if (watchdog) clearInterval(watchdog);
+  clearTimeout(cleanupTimer);
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   await runner.stop(STOP_PULLS_MS, `${stoppedBy}: the agent is stopping`);

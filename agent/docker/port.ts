@@ -11,6 +11,21 @@ export interface ImageInfo {
   repoDigests: string[];
 }
 
+/** An image as GET /images/json lists it. */
+export interface ListedImage {
+  id: string;
+  repoTags: string[];
+  repoDigests: string[];
+  /** Bytes (the image's size with the layers it shares). */
+  size: number;
+}
+
+/** A container (running or stopped) and the image it was created from. */
+export interface ListedContainer {
+  id: string;
+  imageId: string;
+}
+
 export interface PullRequest {
   fromImage: string;
   /** A tag, or a digest (`sha256:…`). */
@@ -47,6 +62,11 @@ export interface DockerPort {
    * the engine's line, which keeps the registry's words where a pull may lose them.
    */
   distributionInspect(ref: string, auth: RegistryAuth | undefined, signal: AbortSignal): Promise<void>;
+  listImages(signal: AbortSignal): Promise<ListedImage[]>;
+  /** Every container, stopped ones too. */
+  listContainers(signal: AbortSignal): Promise<ListedContainer[]>;
+  /** DELETE /images/{ref} (no force): removes one reference; the image goes with its last one. Returns the image IDs deleted. */
+  removeImage(ref: string, signal: AbortSignal): Promise<{ deleted: string[] }>;
 }
 
 interface ModemError {
@@ -100,6 +120,18 @@ export function createDockerPort(socketPath: string): DockerPort {
           (err: unknown) => (err ? reject(err) : resolve()),
         );
       }).catch(rethrow);
+    },
+    async listImages(signal) {
+      const images = await raceAbort(docker.listImages({ all: false }), signal).catch(rethrow);
+      return images.map((i) => ({ id: i.Id, repoTags: i.RepoTags ?? [], repoDigests: i.RepoDigests ?? [], size: i.Size }));
+    },
+    async listContainers(signal) {
+      const containers = await raceAbort(docker.listContainers({ all: true }), signal).catch(rethrow);
+      return containers.map((c) => ({ id: c.Id, imageId: c.ImageID }));
+    },
+    async removeImage(ref, signal) {
+      const out = (await raceAbort(docker.getImage(ref).remove({ force: false, noprune: false }), signal).catch(rethrow)) as { Deleted?: string; Untagged?: string }[];
+      return { deleted: out.flatMap((o) => (o.Deleted ? [o.Deleted] : [])) };
     },
     async tagImage(source, repo, tag, signal) {
       await raceAbort(docker.getImage(source).tag({ repo, tag }), signal).catch(rethrow);

@@ -1,6 +1,8 @@
 // SPEC §6: <stateDir>/manifest.json, written atomically only after a fully
-// successful bake. Holds credential metadata a later reconcile needs, never a secret.
-import { readFile } from "node:fs/promises";
+// successful bake. Holds credential metadata a later reconcile needs, never a
+// secret. Each one is also kept in <stateDir>/manifests/ (newest first by name),
+// for image cleanup: the images the last bakes name are the box's.
+import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import * as z from "zod";
 import { writeFileAtomic } from "./atomic.ts";
@@ -31,10 +33,47 @@ export function manifestPath(stateDir: string): string {
   return path.join(stateDir, "manifest.json");
 }
 
+const historyDir = (stateDir: string) => path.join(stateDir, "manifests");
+
 export async function writeManifest(stateDir: string, m: Manifest): Promise<string> {
   const file = manifestPath(stateDir);
-  await writeFileAtomic(file, JSON.stringify(m, null, 2) + "\n", 0o644);
+  const text = JSON.stringify(m, null, 2) + "\n";
+  // History first: a crash between the two leaves the old current manifest and one more kept one, never less.
+  await writeFileAtomic(path.join(historyDir(stateDir), `${m.bakedAt.replace(/[:.]/g, "-")}-${m.bakeId}.json`), text, 0o644);
+  await writeFileAtomic(file, text, 0o644);
   return file;
+}
+
+/** The manifests of the newest `count` successful bakes, newest first (the first is the current one). */
+export async function readManifestHistory(stateDir: string, count: number): Promise<Manifest[]> {
+  let files: string[];
+  try {
+    files = (await readdir(historyDir(stateDir))).filter((f) => f.endsWith(".json") && !f.startsWith(".")).sort().reverse();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  const out: Manifest[] = [];
+  for (const f of files) {
+    if (out.length === count) break;
+    try {
+      out.push(manifestSchema.parse(JSON.parse(await readFile(path.join(historyDir(stateDir), f), "utf8"))));
+    } catch {
+      continue;
+    }
+  }
+  return out;
+}
+
+/** Removes kept manifests beyond the newest `keep`. */
+export async function pruneManifestHistory(stateDir: string, keep: number): Promise<void> {
+  let files: string[];
+  try {
+    files = (await readdir(historyDir(stateDir))).filter((f) => f.endsWith(".json") && !f.startsWith(".")).sort().reverse();
+  } catch {
+    return;
+  }
+  for (const f of files.slice(keep)) await rm(path.join(historyDir(stateDir), f), { force: true });
 }
 
 /** undefined when there is no manifest yet. */

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
 import type { Clock } from "../clock.ts";
 import type { AwsPorts, EcrToken, ParameterValue, RegistryAuth } from "../credentials/types.ts";
-import { DockerHttpError, type DockerPort, type ImageInfo, type PullRequest } from "../docker/port.ts";
+import { DockerHttpError, type DockerPort, type ImageInfo, type ListedContainer, type ListedImage, type PullRequest } from "../docker/port.ts";
 
 /** Resolves after `ms` of real time, or rejects with the signal's reason. */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
@@ -64,9 +64,11 @@ export class FakeDocker implements DockerPort {
     return this;
   }
 
-  /** An image Docker already has, under `name@digest`. */
-  has(name: string, digest: string): this {
-    this.images.set(`${name}@${digest}`, { id: digestOf("config " + name + digest), repoDigests: [`${name}@${digest}`] });
+  /** An image Docker already has, under `name@digest` (and `name:tag` when given). */
+  has(name: string, digest: string, tag?: string): this {
+    const info = { id: digestOf("config " + name + digest), repoDigests: [`${name}@${digest}`] };
+    this.images.set(`${name}@${digest}`, info);
+    if (tag) this.images.set(`${name}:${tag}`, info);
     return this;
   }
 
@@ -131,6 +133,40 @@ export class FakeDocker implements DockerPort {
   /** Removes a reference, as `docker rmi` of a tag does when others remain. */
   untag(ref: string): void {
     this.images.delete(ref);
+  }
+
+  /** Containers, stopped or running, by the image ID they were made from. */
+  readonly containers: ListedContainer[] = [];
+
+  async listImages(): Promise<ListedImage[]> {
+    const byId = new Map<string, ListedImage>();
+    for (const [ref, info] of this.images) {
+      const i = byId.get(info.id) ?? { id: info.id, repoTags: [], repoDigests: [], size: 1000 };
+      (ref.includes("@") ? i.repoDigests : i.repoTags).push(ref);
+      byId.set(info.id, i);
+    }
+    return [...byId.values()];
+  }
+
+  async listContainers(): Promise<ListedContainer[]> {
+    return [...this.containers];
+  }
+
+  async removeImage(ref: string): Promise<{ deleted: string[] }> {
+    this.log.push(`remove ${ref}`);
+    const info = this.images.get(ref);
+    if (!info) throw new DockerHttpError(404, `No such image: ${ref}`);
+    const refs = [...this.images].filter(([, i]) => i.id === info.id).length;
+    if (refs === 1 && this.containers.some((c) => c.imageId === info.id)) {
+      throw new DockerHttpError(409, `conflict: unable to remove repository reference "${ref}" (must force) - container is using its referenced image`);
+    }
+    this.images.delete(ref);
+    // As the classic store does: a repository's last tag takes its digest references with it.
+    const repo = ref.includes("@") ? undefined : ref.slice(0, ref.lastIndexOf(":"));
+    const ofImage = () => [...this.images].filter(([, i]) => i.id === info.id).map(([r]) => r);
+    if (repo && !ofImage().some((r) => r.startsWith(`${repo}:`))) for (const r of ofImage()) if (r.startsWith(`${repo}@`)) this.images.delete(r);
+    const left = ofImage().length > 0;
+    return { deleted: left ? [] : [info.id] };
   }
 
   async inspectImage(ref: string, signal?: AbortSignal): Promise<ImageInfo | undefined> {
