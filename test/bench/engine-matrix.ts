@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { engineFromEnv, engineName, startDockerd } from "../stack/dockerd.ts";
 import { pushImage, pushRandomImage, randomLayer } from "../stack/images.ts";
 import { injectFault } from "../stack/registry-front.ts";
-import { stackSubnet, startStack, type RegistryInfo } from "../stack/stack.ts";
+import { startStack, type RegistryInfo } from "../stack/stack.ts";
 
 const out = process.argv[2];
 if (!out) {
@@ -186,4 +186,4 @@ try {
 }
 mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
 writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
-console.log(`${engineName(engine)} (subnet ${stackSubnet()}): ${Object.keys(results).length} answers in ${out}`);
+console.log(`${engineName(engine)} (subnet ${stack.info.subnet}): ${Object.keys(results).length} answers in ${out}`);

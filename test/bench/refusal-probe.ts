@@ -11,10 +11,10 @@ import http from "node:http";
 import { engineFromEnv, engineName } from "../stack/dockerd.ts";
 import { pushRandomImage } from "../stack/images.ts";
 import { injectFault } from "../stack/registry-front.ts";
-import { ECR_HOST, stackSubnet, startStack, type RegistryInfo } from "../stack/stack.ts";
+import { ECR_HOST, startStack, type RegistryInfo } from "../stack/stack.ts";
 
 const engine = engineFromEnv();
-const stack = await startStack({ engines: [engine], subnet: stackSubnet() });
+const stack = await startStack({ engines: [engine] });
 const socketPath = stack.info.socketPath;
 
 function engineApi(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; text: string }> {

@@ -4,7 +4,7 @@
 // seen through its engine; torn down afterwards, and the teardown checked.
 import type { TestProject } from "vitest/node";
 import { engineFromEnv, engineName, type Engine } from "./dockerd.ts";
-import { leftovers, stackSubnet, startStack, type StackInfo } from "./stack.ts";
+import { leftovers, startStack, type StackInfo } from "./stack.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -17,7 +17,7 @@ export default async function setup(root: TestProject): Promise<() => Promise<vo
   const engineOf = (p: TestProject) => engineFromEnv({ ...process.env, ...p.config.env });
   const engines = [...new Map(projects.map((p) => [engineName(engineOf(p)), engineOf(p)] as [string, Engine])).values()];
   if (engines.length === 0) return async () => undefined;
-  const stack = await startStack({ engines, subnet: stackSubnet() });
+  const stack = await startStack({ engines });
   for (const p of projects) p.provide("stack", stack.infoFor(engineOf(p)));
   return async () => {
     const footprint = stack.footprint();

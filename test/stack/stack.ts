@@ -5,7 +5,7 @@
 // test starts for itself (aws/stand-in.ts, control-plane.ts), so tests never
 // share their faults.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { makeCerts } from "./certs.ts";
@@ -35,6 +35,8 @@ export interface RegistryInfo {
 
 export interface StackInfo {
   dir: string;
+  /** The stack's loopback subnet: its addresses are 127.<subnet>.0.x (and .1.x). */
+  subnet: number;
   dockerHost: string;
   socketPath: string;
   dockerdPid: number;
@@ -84,12 +86,61 @@ type RegistryKey = keyof typeof HOSTS;
 
 /**
  * Stacks on different subnets (127.<subnet>.0.x) run side by side on one machine:
- * the engine matrix, a demo beside the tests. SLOTHBOX_TEST_SUBNET picks the default.
+ * the tests, a demo beside them, the engine matrix, another checkout's tests.
+ * SLOTHBOX_TEST_SUBNET picks one; otherwise each stack claims the first subnet no
+ * live stack holds (a claim is a file naming its process, so a stack killed with
+ * -9 leaves a claim the next one takes over).
  */
-export function stackSubnet(env: Record<string, string | undefined> = process.env): number {
-  const n = Number(env["SLOTHBOX_TEST_SUBNET"] ?? "0");
-  if (!Number.isInteger(n) || n < 0 || n > 254) throw new Error(`SLOTHBOX_TEST_SUBNET must be 0-254, got ${env["SLOTHBOX_TEST_SUBNET"]}`);
+export function stackSubnet(env: Record<string, string | undefined> = process.env): number | undefined {
+  const raw = env["SLOTHBOX_TEST_SUBNET"];
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 254) throw new Error(`SLOTHBOX_TEST_SUBNET must be 0-254, got ${raw}`);
   return n;
+}
+
+const CLAIMS = "/run/slothbox-dev/subnets";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Whether 127.<n>.0.2:80, the first registry's address, is free (a stack that made no claim may hold it). */
+function portFree(n: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once("error", () => resolve(false));
+    s.listen(80, `127.${n}.0.2`, () => s.close(() => resolve(true)));
+  });
+}
+
+/** Claims a subnet for this process: the one asked for, or the first free one. Returns it and its release. */
+async function claimSubnet(wanted: number | undefined): Promise<{ subnet: number; release: () => void }> {
+  mkdirSync(CLAIMS, { recursive: true });
+  for (const n of wanted === undefined ? Array.from({ length: 255 }, (_, i) => i) : [wanted]) {
+    const file = path.join(CLAIMS, String(n));
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(file, String(process.pid), { flag: "wx" });
+        if (wanted === undefined && !(await portFree(n))) {
+          rmSync(file, { force: true });
+          break;
+        }
+        return { subnet: n, release: () => rmSync(file, { force: true }) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        const holder = Number(readFileSync(file, "utf8"));
+        if (holder === process.pid || alive(holder)) break;
+        rmSync(file, { force: true });
+      }
+    }
+  }
+  throw new Error(wanted === undefined ? "no free loopback subnet for the stack" : `subnet ${wanted} is held by a running stack (${CLAIMS}/${wanted})`);
 }
 
 /** dockerd treats docker.io and index.docker.io as Docker Hub and reaches it at registry-1.docker.io. */
@@ -146,7 +197,8 @@ export function testcontainersEnv(dockerHost: string): void {
  */
 export async function startStack(opts: { dir?: string; subnet?: number; engines?: Engine[] } = {}): Promise<Stack> {
   const dir = opts.dir ?? `/tmp/sbx-${randomBytes(3).toString("hex")}`;
-  const subnet = opts.subnet ?? stackSubnet();
+  const claim = await claimSubnet(opts.subnet ?? stackSubnet());
+  const subnet = claim.subnet;
   const engines = opts.engines?.length ? opts.engines : [engineFromEnv()];
   const addresses = Object.fromEntries(
     Object.entries(HOSTS).map(([k, v]) => [k, { host: v.host, address: `127.${subnet}.0.${v.octet}` }]),
@@ -156,6 +208,7 @@ export async function startStack(opts: { dir?: string; subnet?: number; engines?
   const stop = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
+    claim.release();
   };
   try {
     mkdirSync(dir, { recursive: true });
@@ -272,6 +325,7 @@ export async function startStack(opts: { dir?: string; subnet?: number; engines?
     };
     const infoOf = (d: Dockerd): StackInfo => ({
       dir,
+      subnet,
       dockerHost: d.dockerHost,
       socketPath: d.socketPath,
       dockerdPid: d.pid,

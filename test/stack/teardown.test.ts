@@ -3,14 +3,14 @@
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import Docker from "dockerode";
-import { expect, it } from "vitest";
+import { expect, inject, it } from "vitest";
 import { startDockerd } from "./dockerd.ts";
 import { buildRegistryImage, startRegistry } from "./registry.ts";
-import { leftovers, stackSubnet, testcontainersEnv } from "./stack.ts";
+import { leftovers, testcontainersEnv } from "./stack.ts";
 
 it("leaves no process, mount, listener, container or directory behind", async () => {
   const dir = `/tmp/sbx-td-${randomBytes(3).toString("hex")}`;
-  const address = `127.${stackSubnet()}.0.99`;
+  const address = `127.${inject("stack").subnet}.0.99`;
   const dockerd = await startDockerd({ dir, hosts: { "teardown.registry.test": address } });
   testcontainersEnv(dockerd.dockerHost);
   await buildRegistryImage(dir);
