@@ -224,6 +224,45 @@ describe("Amazon ECR's own refusals", () => {
   });
 });
 
+describe("a registry's words are text, never terminal commands or forged lines", () => {
+  it("strips escape sequences, control characters and bidi overrides, and joins lines, in the human output, --json and events", async () => {
+    const c = CASES.find((x) => x.reg === R.ghcr)!;
+    const img = await pushRandomImage(R.ghcr.push, `acme/forged-${uid()}`, "1");
+    aws.putParameter(`${PREFIX}rc_forged`, R.ghcr.password!);
+    // A hostile or broken registry: colours, a window-title OSC, a bidi override,
+    // a bell, and line breaks that would print a fake success line beneath the real
+    // one — as JSON escapes, which Docker decodes into the characters themselves.
+    const message = String.raw`denied \u001b[31mRED\u001b[0m\u001b]0;owned\u0007 \u202eevil\u202c\r\n[  0.1s] pulled ghcr.io/acme/api:1 sha256:f00d in 0.1s\nbake bk_forged succeeded in 0.1s`;
+    await injectFault(R.ghcr.control, img.repository, "words", 100, {
+      status: 403,
+      contentType: "application/json",
+      body: `{"errors":[{"code":"DENIED","message":"${message}"}]}`,
+    });
+    try {
+      const s = spec(c, "rc_forged", `ghcr.io/${img.repository}:1`);
+      const res = await bake(s);
+      const e = failure(res);
+      expect(e.code).toBe("image_access_denied");
+      const b = box();
+      const human = await b.run(["bake", "--spec", b.write("spec.json", { ...s, bakeId: `bk_${uid()}` })]);
+      expect(human.code).toBe(1);
+      const strings = (v: unknown): string[] =>
+        typeof v === "string" ? [v] : Array.isArray(v) ? v.flatMap(strings) : v && typeof v === "object" ? Object.values(v).flatMap(strings) : [];
+      const everything = [res.r.stdout, res.r.stderr, human.stdout, human.stderr, ...strings(res.out), ...strings(res.events)].join("\n");
+      // The words are there, as text.
+      expect(`${e.message} ${e.registryMessage ?? ""}`).toMatch(/RED/);
+      expect(human.stdout).toMatch(/RED/);
+      // eslint-disable-next-line no-control-regex -- the characters that must not get through
+      expect(everything).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+      expect(everything).not.toMatch(/^\s*\[\s*0\.1s\] pulled ghcr\.io\/acme\/api:1/m);
+      expect(everything).not.toMatch(/^\s*bake bk_forged succeeded/m);
+      expect(secretLeaks(R.ghcr.password!, b, [human], [])).toEqual([]);
+    } finally {
+      await injectFault(R.ghcr.control, img.repository, "words", 0);
+    }
+  });
+});
+
 describe("Docker Hub's names", () => {
   it("pulls a catalog image with no registry part anonymously from Docker Hub (library/)", async () => {
     const tag = `7-${uid()}`;

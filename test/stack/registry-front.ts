@@ -89,7 +89,7 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
       req.on("end", () => {
         const kind = url.searchParams.get("kind") as FaultKind;
         const fault: Fault = { kind, count: Number(url.searchParams.get("count") ?? "1") };
-        if (kind === "words") fault.words = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Fault["words"];
+        if (kind === "words" && chunks.length > 0) fault.words = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Fault["words"];
         faults.set(repo, fault);
         res.writeHead(204).end();
       });

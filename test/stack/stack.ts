@@ -110,13 +110,17 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Whether 127.<n>.0.2:80, the first registry's address, is free (a stack that made no claim may hold it). */
-function portFree(n: number): Promise<boolean> {
+function portFree(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.createServer();
     s.once("error", () => resolve(false));
-    s.listen(80, `127.${n}.0.2`, () => s.close(() => resolve(true)));
+    s.listen(port, host, () => s.close(() => resolve(true)));
   });
+}
+
+/** Whether the first registry's front and registry addresses are free (a stack that made no claim may hold them). */
+async function subnetFree(n: number): Promise<boolean> {
+  return (await portFree(80, `127.${n}.0.2`)) && (await portFree(5000, `127.${n}.1.2`));
 }
 
 /** Claims a subnet for this process: the one asked for, or the first free one. Returns it and its release. */
@@ -127,7 +131,7 @@ async function claimSubnet(wanted: number | undefined): Promise<{ subnet: number
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         writeFileSync(file, String(process.pid), { flag: "wx" });
-        if (wanted === undefined && !(await portFree(n))) {
+        if (wanted === undefined && !(await subnetFree(n))) {
           rmSync(file, { force: true });
           break;
         }
