@@ -6,7 +6,7 @@
 import { defineConfig } from "vitest/config";
 
 const ENGINES = ["26.1", "26.1-containerd", "28.5", "28.5-containerd"];
-const E2E_ON_EVERY_ENGINE = ["test/e2e/bake.test.ts", "test/e2e/registries.test.ts", "test/e2e/daemon.test.ts", "test/e2e/cleanup.test.ts"];
+const E2E_ON_EVERY_ENGINE = ["test/e2e/bake.test.ts", "test/e2e/registries.test.ts", "test/e2e/daemon.test.ts", "test/e2e/cleanup.test.ts", "test/e2e/images.test.ts"];
 
 const stackProject = (name: string, include: string[], engine: string) => ({
   test: { name, include, env: { SLOTHBOX_TEST_ENGINE: engine }, testTimeout: 120_000, hookTimeout: 600_000, pool: "forks" as const },

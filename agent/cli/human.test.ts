@@ -1,11 +1,54 @@
 import { describe, expect, it } from "vitest";
-import { progressText } from "./human.ts";
+import type { BakeStep } from "../bake/types.ts";
+import { HumanRenderer, progressText } from "./human.ts";
 
 describe("progressText", () => {
   it("shows bytes and layers where the engine counts bytes", () => {
-    expect(progressText({ current: 2_100_000, total: 8_000_000, layers: 3, layersDownloaded: 1, layersDone: 0 })).toBe("2.1 MB / 8.0 MB (26%), 1/3 layers downloaded, 0/3 unpacked");
+    expect(progressText({ current: 2_100_000, total: 8_000_000, layers: 3, layersSized: 3, layersDownloaded: 1, layersDone: 0 })).toBe(
+      "2.1 MB / 8.0 MB (26%), 1/3 layers downloaded, 0/3 unpacked",
+    );
+  });
+  it("shows bytes so far, without a total or a percentage, until every layer's size is known", () => {
+    // The engine sizes a layer when it starts downloading it, three at a time: a total of the
+    // layers started so far would make the percentage jump backwards as more start.
+    expect(progressText({ current: 131_400_000, total: 162_100_000, layers: 12, layersSized: 9, layersDownloaded: 6, layersDone: 5 })).toBe(
+      "131.4 MB so far, 6/12 layers downloaded, 5/12 unpacked",
+    );
   });
   it("shows layers alone where it hides them (containerd image store)", () => {
-    expect(progressText({ current: 0, total: 0, layers: 3, layersDownloaded: 2, layersDone: 1 })).toBe("2/3 layers downloaded, 1/3 unpacked");
+    expect(progressText({ current: 0, total: 0, layers: 3, layersSized: 2, layersDownloaded: 2, layersDone: 1 })).toBe("2/3 layers downloaded, 1/3 unpacked");
+  });
+});
+
+describe("HumanRenderer progress", () => {
+  const image = "quay.io/acme/big:1";
+  const progress = (layers: number): BakeStep => ({
+    kind: "progress",
+    image,
+    progress: { current: 0, total: 0, layers, layersSized: 0, layersDownloaded: 0, layersDone: 0 },
+  });
+
+  it("waits a few seconds into a pull before its first progress line, then shows one every few seconds", () => {
+    const t0 = Date.UTC(2026, 10, 25);
+    let now = t0;
+    const lines: string[] = [];
+    const r = new HumanRenderer((l) => lines.push(l), () => now);
+    r.step({ kind: "pull-start", image, services: ["big"] });
+    // The engine names a pull's layers one line at a time: at once, it has named only the first.
+    now = t0 + 50;
+    r.step(progress(1));
+    now = t0 + 2900;
+    r.step(progress(12));
+    expect(lines.filter((l) => l.includes("layers downloaded"))).toEqual([]);
+    now = t0 + 3100;
+    r.step(progress(12));
+    now = t0 + 4000;
+    r.step(progress(12));
+    now = t0 + 6200;
+    r.step(progress(12));
+    expect(lines.filter((l) => l.includes("layers downloaded"))).toEqual([
+      "[  3.1s]   quay.io/acme/big:1: 0/12 layers downloaded, 0/12 unpacked",
+      "[  6.2s]   quay.io/acme/big:1: 0/12 layers downloaded, 0/12 unpacked",
+    ]);
   });
 });

@@ -12,10 +12,15 @@ function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-/** Bytes where the engine counts them; layers always (the containerd image store hides byte counts). */
+/**
+ * Bytes where the engine counts them, against the whole pull's once every layer is sized
+ * (before that a percentage would jump back as more layers start); layers always (the
+ * containerd image store hides byte counts).
+ */
 export function progressText(p: Progress): string {
   const layers = `${p.layersDownloaded}/${p.layers} layers downloaded, ${p.layersDone}/${p.layers} unpacked`;
   if (p.total === 0) return layers;
+  if (p.layersSized < p.layers) return `${mb(p.current)} so far, ${layers}`;
   return `${mb(p.current)} / ${mb(p.total)} (${Math.floor((100 * p.current) / p.total)}%), ${layers}`;
 }
 
@@ -59,6 +64,8 @@ export class HumanRenderer {
         return;
       }
       case "pull-start":
+        // The engine names a pull's layers one line at a time: a progress line at once would count only the first.
+        this.lastProgress.set(s.image, this.now());
         return this.line(`pulling ${s.image} for ${s.services.join(", ")}${s.credentialId ? ` with ${s.credentialId}` : " (anonymous)"}`);
       case "progress": {
         const last = this.lastProgress.get(s.image) ?? 0;

@@ -74,6 +74,34 @@ describe("consumePullStream", () => {
     s.destroy();
   });
 
+  it("counts the layers whose size is known: sized by a Downloading line, or already downloaded or present", async () => {
+    const seen: { layers: number; layersSized: number; total: number }[] = [];
+    await consumePullStream(
+      feed([
+        '{"status":"Pulling from acme/big","id":"1"}',
+        '{"status":"Already exists","progressDetail":{},"id":"000000000000"}',
+        '{"status":"Pulling fs layer","progressDetail":{},"id":"aaaaaaaaaaaa"}',
+        '{"status":"Pulling fs layer","progressDetail":{},"id":"bbbbbbbbbbbb"}',
+        '{"status":"Pulling fs layer","progressDetail":{},"id":"cccccccccccc"}',
+        '{"status":"Downloading","progressDetail":{"current":10,"total":100},"id":"aaaaaaaaaaaa"}',
+        '{"status":"Download complete","progressDetail":{},"id":"bbbbbbbbbbbb"}',
+        '{"status":"Downloading","progressDetail":{"current":10,"total":200},"id":"cccccccccccc"}',
+        '{"status":"Digest: sha256:' + "a".repeat(64) + '"}',
+        '{"status":"Status: Downloaded newer image for quay.io/acme/big:1"}',
+      ]),
+      { onProgress: (p) => seen.push(p) },
+    );
+    expect(seen.map((p) => [p.layers, p.layersSized, p.total])).toEqual([
+      [1, 1, 0],
+      [2, 1, 0],
+      [3, 1, 0],
+      [4, 1, 0],
+      [4, 2, 100],
+      [4, 3, 100],
+      [4, 4, 300],
+    ]);
+  });
+
   it("follows layers where the engine hides byte counts (containerd store), downloaded and unpacked", async () => {
     const seen: { layersDownloaded: number; layersDone: number; total: number }[] = [];
     await consumePullStream(

@@ -19,6 +19,12 @@ export interface Progress {
   current: number;
   total: number;
   layers: number;
+  /**
+   * Layers whose size is known (a `Downloading` line gave it, or the layer is already
+   * downloaded or present): the engine sizes a layer only when it starts downloading it,
+   * a few at a time, so `total` is the whole pull's only once this equals `layers`.
+   */
+  layersSized: number;
   layersDownloaded: number;
   /** Unpacked (`Pull complete`, `Already exists`). */
   layersDone: number;
@@ -59,15 +65,17 @@ export function consumePullStream(
     const progress = (): Progress => {
       let current = 0;
       let total = 0;
+      let layersSized = 0;
       let layersDownloaded = 0;
       let layersDone = 0;
       for (const l of layers.values()) {
         current += l.current;
         total += l.total;
+        if (l.total > 0 || l.downloaded) layersSized += 1;
         if (l.downloaded) layersDownloaded += 1;
         if (l.done) layersDone += 1;
       }
-      return { current, total, layers: layers.size, layersDownloaded, layersDone };
+      return { current, total, layers: layers.size, layersSized, layersDownloaded, layersDone };
     };
     const handle = (text: string) => {
       if (!text.trim()) return;

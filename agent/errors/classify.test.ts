@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ErrorCode } from "./codes.ts";
-import { classifyAwsError, classifyDockerMessage, registryWords } from "./classify.ts";
+import { classifyAwsError, classifyDockerMessage, isPlatformMismatch, isUnpackFailure, registryWords } from "./classify.ts";
 import ENGINE_TEXTS from "./engine-texts.json" with { type: "json" };
 
 // What dockerd 20.10, 26.1 and 28.5 (classic and containerd image stores) really
@@ -96,6 +96,48 @@ describe("classifyDockerMessage on texts of the facts sheet and peers", () => {
     ['unknown: failed to resolve reference "x:1": unexpected status from HEAD request to http://x/v2/x/manifests/1: 403 Forbidden', true, false, "image_access_denied"],
   ] as const)("%s (authenticated %s, login %s) → %s", (text, authenticated, login, code) => {
     expect(classifyDockerMessage(text, { authenticated, login })).toBe(code);
+  });
+});
+
+// What each engine said when it had fetched a layer and could not unpack it: 20.10 pulling a
+// zstd layer (it reads it as a plain tar), and every engine pulling a layer whose bytes are no
+// archive (captured by test/e2e/images.test.ts).
+const UNPACK_FAILURES = [
+  "failed to register layer: ApplyLayer exit status 1 stdout:  stderr: archive/tar: invalid tar header",
+  "failed to extract layer sha256:c652a40922d9ccbef7ce621dbd9d36bb4c30329197d01f6acc16bec7de889543: mount callback failed on /var/lib/docker/containerd/daemon/tmpmounts/containerd-mount1158010024: archive/tar: invalid tar header: unknown",
+  'failed to extract layer (application/vnd.docker.image.rootfs.diff.tar.gzip sha256:76338d4995da41c2e833221e73e1b6f66ac1bab2778abcfae133514df3509382) to overlayfs as "extract-695957378-HjXh sha256:6fdf715e3ebb9000b54d660b27d0c6b78e8fb9adffd1090acf92b9fea0bc23b4": mount callback failed on /var/lib/docker/containerd/daemon/tmpmounts/containerd-mount212205716: archive/tar: invalid tar header',
+];
+
+describe("isUnpackFailure", () => {
+  it.each(UNPACK_FAILURES)("%s", (text) => {
+    expect(isUnpackFailure(text)).toBe(true);
+    // Not the registry's words: the engine's own, about content it already has.
+    expect(registryWords(text)).toBeUndefined();
+  });
+
+  it("is not a registry's refusal, nor a full disk", () => {
+    expect(isUnpackFailure("manifest for ghcr.io/acme/api:9 not found: manifest unknown: manifest unknown")).toBe(false);
+    expect(isUnpackFailure("failed to register layer: Error processing tar file(exit status 1): write /usr/lib/x: no space left on device")).toBe(false);
+  });
+});
+
+// What each engine said pulling an image index with no linux/amd64 manifest on amd64: the
+// classic store (20.10, 28.5), 26.1's and 28.5's containerd store (test/e2e/images.test.ts).
+const PLATFORM_MISMATCHES = [
+  "no matching manifest for linux/amd64 in the manifest list entries",
+  "no match for platform in manifest: not found",
+  "no matching manifest for linux/amd64 in the manifest list entries: no match for platform in manifest: not found",
+];
+
+describe("isPlatformMismatch", () => {
+  it.each(PLATFORM_MISMATCHES)("%s", (text) => {
+    expect(isPlatformMismatch(text)).toBe(true);
+    expect(registryWords(text)).toBeUndefined();
+  });
+
+  it("is not an unknown tag", () => {
+    expect(isPlatformMismatch("manifest for ghcr.io/acme/api:9 not found: manifest unknown: manifest unknown")).toBe(false);
+    expect(isPlatformMismatch('failed to resolve reference "ghcr.io/a/b:9": ghcr.io/a/b:9: not found')).toBe(false);
   });
 });
 

@@ -75,8 +75,28 @@ export function classifyDockerMessage(message: string, ctx: DockerContext): Erro
 }
 
 /**
+ * The engine had fetched a layer and could not unpack it — the classic store's "failed to
+ * register layer", the containerd store's "failed to extract layer": a compression it
+ * cannot read (zstd before Docker 23) or bytes that are no archive. A full disk fails
+ * there too, and is its own code.
+ */
+export function isUnpackFailure(text: string): boolean {
+  return /failed to (register|extract) layer/i.test(text) && !/no space left on device/i.test(text);
+}
+
+/**
+ * The image the tag or digest names has no manifest for the engine's platform (an index
+ * of other platforms only): the classic store's "no matching manifest for linux/amd64 in
+ * the manifest list entries", the containerd store's "no match for platform in manifest".
+ */
+export function isPlatformMismatch(text: string): boolean {
+  return /no matching manifest for \S+ in the manifest list entries|no match for platform in manifest/i.test(text);
+}
+
+/**
  * The registry's own words in one of Docker's lines, or undefined where the
- * engine dropped them. The classic store keeps them after its own prefix
+ * engine dropped them, or where the line is the engine's own about an image the
+ * registry served (isUnpackFailure, isPlatformMismatch). The classic store keeps them after its own prefix
  * (`Head "https://…/manifests/1": denied: denied`, `manifest for X not found:
  * manifest unknown: …`, `pull access denied for X, …: denied: …`); the containerd
  * store often keeps only an HTTP status (`unexpected status from HEAD request to
@@ -86,6 +106,7 @@ export function classifyDockerMessage(message: string, ctx: DockerContext): Erro
  */
 export function registryWords(line: string): string | undefined {
   const text = line.trim();
+  if (isUnpackFailure(text) || isPlatformMismatch(text)) return undefined;
   // 28.5's containerd store keeps a registry's message but drops its error code ("error from
   // registry: access forbidden" for "denied: access forbidden"): asked again, the words are whole.
   if (/unexpected status|failed to fetch (oauth|anonymous) token|login attempt to .* failed with status|failed to resolve reference|repository does not exist or may require authorization|^error from registry:/i.test(text)) {

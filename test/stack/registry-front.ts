@@ -3,16 +3,17 @@
 // registry behind it, and answering refusals in the real service's words
 // (refusals.ts) where they differ from distribution's. Tests ask a front for
 // faults on one repository and read what it saw:
-//   POST /__front/fault?repo=R&kind=K[&count=N]   K: ratelimit | unavailable | badgateway | tamper | words
-//        (words: the JSON body {status, body, contentType} is the next answers' to the repository's manifest)
+//   POST /__front/fault?repo=R&kind=K[&count=N]   K: ratelimit | unavailable | badgateway | tamper | words | slow
+//        (words: the JSON body {status, body, contentType} is the next answers' to the repository's manifest;
+//         slow&rate=B: the next N blobs are sent at B bytes a second each, as over a real network)
 //   GET  /__front/requests?repo=R                 {"manifests": n, "blobs": n}: retries are counted here
 // `stall` fronts (the stall registry) send half of every layer blob and then nothing.
-// dockerd retries blob 5xx itself, so faults are answered on manifests.
+// dockerd retries blob 5xx itself, so faults are answered on manifests (`slow` alone paces blobs).
 import http from "node:http";
 import https from "node:https";
 import { BAD_GATEWAY, ECR, REGISTRY_REFUSALS, type Answer, type RegistryKind } from "./refusals.ts";
 
-export type FaultKind = "ratelimit" | "unavailable" | "badgateway" | "tamper" | "words";
+export type FaultKind = "ratelimit" | "unavailable" | "badgateway" | "tamper" | "words" | "slow";
 
 export interface FrontOptions {
   /** The registry's name (ghcr.io, …): what its Basic challenge and ECR's IAM answers name. */
@@ -40,6 +41,8 @@ interface Fault {
   kind: FaultKind;
   count: number;
   words?: { status: number; body: string; contentType: string };
+  /** slow: bytes a second per blob. */
+  rate?: number;
 }
 
 const UNAVAILABLE: Answer = {
@@ -71,6 +74,27 @@ function basicPassword(auth: string | undefined): string | undefined {
   return decoded.slice(decoded.indexOf(":") + 1);
 }
 
+/** Sends `from` to `to` at `rate` bytes a second: pauses the upstream whenever it is ahead. */
+function pace(from: http.IncomingMessage, to: http.ServerResponse, rate: number): void {
+  const started = Date.now();
+  let sent = 0;
+  let timer: NodeJS.Timeout | undefined;
+  from.on("data", (chunk: Buffer) => {
+    to.write(chunk);
+    sent += chunk.length;
+    const ahead = started + (sent / rate) * 1000 - Date.now();
+    if (ahead > 0) {
+      from.pause();
+      timer = setTimeout(() => from.resume(), ahead);
+    }
+  });
+  from.on("end", () => to.end());
+  to.on("close", () => {
+    clearTimeout(timer);
+    from.destroy();
+  });
+}
+
 export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFront> {
   const faults = new Map<string, Fault>();
   const counts = new Map<string, { manifests: number; blobs: number }>();
@@ -90,6 +114,7 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
         const kind = url.searchParams.get("kind") as FaultKind;
         const fault: Fault = { kind, count: Number(url.searchParams.get("count") ?? "1") };
         if (kind === "words" && chunks.length > 0) fault.words = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Fault["words"];
+        if (kind === "slow") fault.rate = Number(url.searchParams.get("rate"));
         faults.set(repo, fault);
         res.writeHead(204).end();
       });
@@ -120,7 +145,7 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
     }
 
     const fault = repo && what === "manifests" ? faults.get(repo) : undefined;
-    if (fault && fault.count > 0 && fault.kind !== "tamper") {
+    if (fault && fault.count > 0 && fault.kind !== "tamper" && fault.kind !== "slow") {
       fault.count -= 1;
       if (fault.kind === "ratelimit") return reply(req, res, refusals?.rateLimited ?? REGISTRY_REFUSALS.dockerhub.rateLimited);
       if (fault.kind === "unavailable") return reply(req, res, UNAVAILABLE);
@@ -130,6 +155,9 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
     }
     const tamper = fault?.kind === "tamper" && fault.count > 0 && reference.startsWith("sha256:") && req.method === "GET";
     if (tamper) fault.count -= 1;
+    const slow = repo && what === "blobs" && req.method === "GET" ? faults.get(repo) : undefined;
+    const rate = slow?.kind === "slow" && slow.count > 0 ? slow.rate : undefined;
+    if (rate && slow) slow.count -= 1;
 
     const up = http.request(
       { host: opts.backend.address, port: opts.backend.port, method: req.method, path: req.url, headers: { ...req.headers, host: `${opts.backend.address}:${opts.backend.port}` } },
@@ -137,6 +165,11 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
         const status = upRes.statusCode ?? 502;
         const rewrite =
           (status === 401 && repo && (opts.ecr || refusals?.unauthorized)) || (status === 404 && what === "manifests" && refusals?.manifestUnknown) || tamper;
+        if (!rewrite && rate) {
+          res.writeHead(status, upRes.headers);
+          pace(upRes, res, rate);
+          return;
+        }
         if (!rewrite) {
           const isLayer = opts.stall && what === "blobs" && req.method === "GET" && Number(upRes.headers["content-length"] ?? 0) > 4096;
           res.writeHead(status, upRes.headers);
@@ -209,6 +242,12 @@ export async function injectFault(url: string, repo: string, kind: FaultKind, co
     // The stack's Docker Hub front is on TLS with the test CA: only plain fronts take faults from tests.
   });
   if (res.status !== 204) throw new Error(`fault ${kind} on ${repo} at ${url}: ${res.status}`);
+}
+
+/** Asks the front at `url` to send `repo`'s next `count` blobs at `bytesPerSecond` each. */
+export async function slowBlobs(url: string, repo: string, bytesPerSecond: number, count: number): Promise<void> {
+  const res = await fetch(`${url}/__front/fault?repo=${encodeURIComponent(repo)}&kind=slow&count=${count}&rate=${bytesPerSecond}`, { method: "POST" });
+  if (res.status !== 204) throw new Error(`slow blobs on ${repo} at ${url}: ${res.status}`);
 }
 
 /** How many manifest and blob requests the front at `url` saw for `repo`. */

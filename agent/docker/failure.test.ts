@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { Scrubber } from "../errors/scrub.ts";
+import { FakeDocker } from "../testing/fakes.ts";
+import { DockerHttpError } from "./port.ts";
+import { dockerFailure, PLATFORM_HINT, UNPACK_HINT, withRegistryWords } from "./failure.ts";
+import { PullStreamError } from "./pull-stream.ts";
+
+describe("dockerFailure", () => {
+  it("reports a layer the engine could not unpack in the engine's words, with what to do, not as the agent's bug", async () => {
+    // Docker 20.10 reading a zstd layer as a plain tar.
+    const line = "failed to register layer: ApplyLayer exit status 1 stdout:  stderr: archive/tar: invalid tar header";
+    const e = dockerFailure(new PullStreamError(line), { authenticated: false }, new Scrubber());
+    expect(e.toBody()).toEqual({ code: "internal", message: line, hint: UNPACK_HINT, retryable: false });
+    expect(UNPACK_HINT).toMatch(/zstd/);
+    expect(UNPACK_HINT).toMatch(/Docker 23/);
+    // Nothing to ask the registry: it served the layer.
+    const docker = new FakeDocker();
+    expect(await withRegistryWords(e, "quay.io/acme/zstd:1", undefined, { docker, scrubber: new Scrubber() }, new AbortController().signal)).toBe(e);
+    expect(docker.log.filter((l) => l.startsWith("distribution"))).toEqual([]);
+  });
+
+  it("keeps a full disk while unpacking disk_full", () => {
+    const line = "failed to register layer: Error processing tar file(exit status 1): write /usr/lib/x: no space left on device";
+    const e = dockerFailure(new PullStreamError(line), { authenticated: true }, new Scrubber());
+    expect(e.code).toBe("disk_full");
+    expect(e.hint).not.toBe(UNPACK_HINT);
+  });
+
+  it("reports an image without this platform's manifest as not found for this platform, not as a typo or a private image", async () => {
+    for (const [err, line] of [
+      [new DockerHttpError(404, "no matching manifest for linux/amd64 in the manifest list entries"), "no matching manifest for linux/amd64 in the manifest list entries"],
+      [new PullStreamError("no match for platform in manifest: not found"), "no match for platform in manifest: not found"],
+    ] as const) {
+      const e = dockerFailure(err, { authenticated: false }, new Scrubber());
+      expect(e.toBody()).toEqual({ code: "image_not_found", message: line, hint: PLATFORM_HINT, retryable: false });
+      const docker = new FakeDocker();
+      expect(await withRegistryWords(e, "quay.io/acme/arm:1", undefined, { docker, scrubber: new Scrubber() }, new AbortController().signal)).toBe(e);
+      expect(docker.log.filter((l) => l.startsWith("distribution"))).toEqual([]);
+    }
+    expect(PLATFORM_HINT).toMatch(/--platform linux\/amd64,linux\/arm64/);
+  });
+});
