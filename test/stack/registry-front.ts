@@ -3,16 +3,19 @@
 // registry behind it, and answering refusals in the real service's words
 // (refusals.ts) where they differ from distribution's. Tests ask a front for
 // faults on one repository and read what it saw:
-//   POST /__front/fault?repo=R&kind=K[&count=N]   K: ratelimit | unavailable | badgateway | tamper | words
-//        (words: the JSON body {status, body, contentType} is the next answers' to the repository's manifest)
-//   GET  /__front/requests?repo=R                 {"manifests": n, "blobs": n}: retries are counted here
+//   POST /__front/fault?repo=R&kind=K[&count=N]   K: ratelimit | unavailable | badgateway | tamper | tamperlayer | words
+//        (words: the JSON body {status, body, contentType} is the next answers' to the repository's manifest;
+//        tamper: a manifest fetched by digest comes with a byte more; tamperlayer: a layer blob with its
+//        last byte changed, the same size — content that does not match its digest, either way)
+//   GET  /__front/requests?repo=R                 {"manifests": n, "blobs": n, "manifestHeads": n, "manifestGets": n}:
+//        retries are counted here (engines differ in how they ask for a manifest: HEAD, GET or both)
 // `stall` fronts (the stall registry) send half of every layer blob and then nothing.
 // dockerd retries blob 5xx itself, so faults are answered on manifests.
 import http from "node:http";
 import https from "node:https";
 import { BAD_GATEWAY, ECR, REGISTRY_REFUSALS, type Answer, type RegistryKind } from "./refusals.ts";
 
-export type FaultKind = "ratelimit" | "unavailable" | "badgateway" | "tamper" | "words";
+export type FaultKind = "ratelimit" | "unavailable" | "badgateway" | "tamper" | "tamperlayer" | "words";
 
 export interface FrontOptions {
   /** The registry's name (ghcr.io, …): what its Basic challenge and ECR's IAM answers name. */
@@ -35,6 +38,15 @@ export interface RegistryFront {
   url: string;
   stop(): Promise<void>;
 }
+
+export interface RequestCounts {
+  manifests: number;
+  blobs: number;
+  manifestHeads: number;
+  manifestGets: number;
+}
+
+const noRequests = (): RequestCounts => ({ manifests: 0, blobs: 0, manifestHeads: 0, manifestGets: 0 });
 
 interface Fault {
   kind: FaultKind;
@@ -73,14 +85,14 @@ function basicPassword(auth: string | undefined): string | undefined {
 
 export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFront> {
   const faults = new Map<string, Fault>();
-  const counts = new Map<string, { manifests: number; blobs: number }>();
+  const counts = new Map<string, RequestCounts>();
   const held = new Set<http.ServerResponse>();
   const refusals = opts.kind ? REGISTRY_REFUSALS[opts.kind] : undefined;
 
   const control = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const repo = url.searchParams.get("repo") ?? "";
     if (req.method === "GET" && url.pathname === "/__front/requests") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(counts.get(repo) ?? { manifests: 0, blobs: 0 }));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(counts.get(repo) ?? noRequests()));
       return;
     }
     if (req.method === "POST" && url.pathname === "/__front/fault") {
@@ -106,8 +118,10 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
     const what = m?.[2] as "manifests" | "blobs" | undefined;
     const reference = m?.[3] ?? "";
     if (repo && what) {
-      const c = counts.get(repo) ?? { manifests: 0, blobs: 0 };
+      const c = counts.get(repo) ?? noRequests();
       c[what] += 1;
+      if (what === "manifests" && req.method === "HEAD") c.manifestHeads += 1;
+      if (what === "manifests" && req.method === "GET") c.manifestGets += 1;
       counts.set(repo, c);
     }
 
@@ -119,8 +133,9 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
       if (pulling && password !== undefined && repo?.startsWith("denied/")) return reply(req, res, ECR.roleDenied(opts.ecr.accountId, opts.ecr.region, repo));
     }
 
-    const fault = repo && what === "manifests" ? faults.get(repo) : undefined;
-    if (fault && fault.count > 0 && fault.kind !== "tamper") {
+    const fault = repo ? faults.get(repo) : undefined;
+    const tampering = fault?.kind === "tamper" || fault?.kind === "tamperlayer";
+    if (what === "manifests" && fault && fault.count > 0 && !tampering) {
       fault.count -= 1;
       if (fault.kind === "ratelimit") return reply(req, res, refusals?.rateLimited ?? REGISTRY_REFUSALS.dockerhub.rateLimited);
       if (fault.kind === "unavailable") return reply(req, res, UNAVAILABLE);
@@ -128,19 +143,25 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
       const w = fault.words!;
       return reply(req, res, { status: w.status, body: w.body, headers: { "content-type": w.contentType } });
     }
-    const tamper = fault?.kind === "tamper" && fault.count > 0 && reference.startsWith("sha256:") && req.method === "GET";
-    if (tamper) fault.count -= 1;
+    const tamperManifest = fault?.kind === "tamper" && what === "manifests" && fault.count > 0 && reference.startsWith("sha256:") && req.method === "GET";
+    if (tamperManifest) fault.count -= 1;
 
     const up = http.request(
       { host: opts.backend.address, port: opts.backend.port, method: req.method, path: req.url, headers: { ...req.headers, host: `${opts.backend.address}:${opts.backend.port}` } },
       (upRes) => {
         const status = upRes.statusCode ?? 502;
+        // Layers, not the image config: a config blob is a few hundred bytes.
+        const isLayer = what === "blobs" && req.method === "GET" && status === 200 && Number(upRes.headers["content-length"] ?? 0) > 4096;
+        const tamperLayer = fault?.kind === "tamperlayer" && fault.count > 0 && isLayer;
+        if (tamperLayer) fault.count -= 1;
         const rewrite =
-          (status === 401 && repo && (opts.ecr || refusals?.unauthorized)) || (status === 404 && what === "manifests" && refusals?.manifestUnknown) || tamper;
+          (status === 401 && repo && (opts.ecr || refusals?.unauthorized)) ||
+          (status === 404 && what === "manifests" && refusals?.manifestUnknown) ||
+          tamperManifest ||
+          tamperLayer;
         if (!rewrite) {
-          const isLayer = opts.stall && what === "blobs" && req.method === "GET" && Number(upRes.headers["content-length"] ?? 0) > 4096;
           res.writeHead(status, upRes.headers);
-          if (!isLayer) {
+          if (!(opts.stall && isLayer)) {
             upRes.pipe(res);
             return;
           }
@@ -159,10 +180,18 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
         const chunks: Buffer[] = [];
         upRes.on("data", (c: Buffer) => chunks.push(c));
         upRes.on("end", () => {
-          if (tamper) {
+          if (tamperManifest) {
             // The bytes of another manifest under the digest asked for: dockerd must notice.
             const body = Buffer.concat([Buffer.concat(chunks), Buffer.from("\n")]);
             res.writeHead(status, { ...upRes.headers, "content-length": String(body.length) });
+            res.end(body);
+            return;
+          }
+          if (tamperLayer) {
+            // The same size, other bytes: only the digest can tell.
+            const body = Buffer.concat(chunks);
+            body[body.length - 1] = body[body.length - 1]! ^ 0xff;
+            res.writeHead(status, upRes.headers);
             res.end(body);
             return;
           }
@@ -212,6 +241,6 @@ export async function injectFault(url: string, repo: string, kind: FaultKind, co
 }
 
 /** How many manifest and blob requests the front at `url` saw for `repo`. */
-export async function requestCounts(url: string, repo: string): Promise<{ manifests: number; blobs: number }> {
-  return (await fetch(`${url}/__front/requests?repo=${encodeURIComponent(repo)}`)).json() as Promise<{ manifests: number; blobs: number }>;
+export async function requestCounts(url: string, repo: string): Promise<RequestCounts> {
+  return (await fetch(`${url}/__front/requests?repo=${encodeURIComponent(repo)}`)).json() as Promise<RequestCounts>;
 }
