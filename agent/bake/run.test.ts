@@ -157,6 +157,38 @@ describe("a bake", () => {
     expect(t.docker.log.filter((l) => l.startsWith("distribution"))).toEqual([]);
   });
 
+  it("reports a retryable pull failure after 1 + pullRetries attempts, with Docker's words of the last", async () => {
+    const t = setup({ pullRetries: 1 });
+    const gw = (n: number) => ({ kind: "http", status: 500, message: `received unexpected HTTP status: 502 Bad Gateway (${n})` }) as const;
+    t.docker.plan("flaky.registry.test/acme/api:1", gw(1), gw(2), gw(3));
+    const r = await t.run(spec([{ name: "api", image: "flaky.registry.test/acme/api:1" }]));
+    expect(r.services[0]!.error).toMatchObject({ code: "registry_unreachable", retryable: true, attempts: 2, message: "received unexpected HTTP status: 502 Bad Gateway (2)" });
+    expect(t.docker.pulls()).toHaveLength(2);
+    expect(t.steps.filter((s) => s.kind === "retry")).toHaveLength(1);
+  });
+
+  it("reports a permanent pull failure after one attempt", async () => {
+    const t = setup({ pullRetries: 3 });
+    const words = "filesystem layer verification failed for digest sha256:0928c415c340a66c102de05b3f1c2ebe1c0a586d4e5353b7acee549bb90bc3eb";
+    t.docker.plan("flaky.registry.test/acme/api:1", { kind: "stream-error", message: words });
+    const r = await t.run(spec([{ name: "api", image: "flaky.registry.test/acme/api:1" }]));
+    expect(r.services[0]!.error).toEqual({ code: "digest_mismatch", retryable: false, attempts: 1, message: words, hint: expect.stringMatching(/does not match/) });
+    expect(t.docker.pulls()).toHaveLength(1);
+  });
+
+  it("keeps the attempts when it asks the engine for the registry's words after the last one", async () => {
+    const t = setup({ pullRetries: 1 });
+    const lost = {
+      kind: "http",
+      status: 500,
+      message: 'failed to resolve reference "flaky.registry.test/acme/api:1": unexpected status from HEAD request to http://flaky.registry.test/v2/acme/api/manifests/1: 502 Bad Gateway',
+    } as const;
+    t.docker.plan("flaky.registry.test/acme/api:1", lost, lost);
+    t.docker.distribution.set("flaky.registry.test/acme/api:1", new DockerHttpError(500, "received unexpected HTTP status: 502 Bad Gateway"));
+    const r = await t.run(spec([{ name: "api", image: "flaky.registry.test/acme/api:1" }]));
+    expect(r.services[0]!.error).toMatchObject({ code: "registry_unreachable", attempts: 2, registryMessage: "received unexpected HTTP status: 502 Bad Gateway" });
+  });
+
   it("logs in first with a secret from the daemon's cache, and fetches it once more when the registry refuses it (rotated)", async () => {
     const cache = new MemoryCredentialCache(300);
     const before = setup({}, cache);

@@ -4,6 +4,7 @@
 // Docker's (or AWS's) words and the hint.
 import type { BakeResult, BakeStep, ServiceResult } from "../bake/types.ts";
 import type { Progress } from "../docker/pull-stream.ts";
+import type { ErrorBody } from "../errors/agent-error.ts";
 
 /** Progress lines per image at most this often: enough to show life in a Packer log. */
 const PROGRESS_EVERY_MS = 3000;
@@ -25,6 +26,14 @@ export function progressText(p: Progress): string {
 }
 
 const retriesLeft = (n: number) => `${n} ${n === 1 ? "retry" : "retries"} left`;
+
+/** Whether the failure may pass on a rebake, and whether the agent already retried it. */
+function retryNote(e: ErrorBody): string {
+  if (e.attempts === undefined) return e.retryable ? " (retryable)" : "";
+  const tried = e.attempts === 1 ? "attempted once" : `${e.attempts} attempts failed`;
+  if (!e.retryable) return ` (not retryable; ${tried})`;
+  return e.attempts === 1 ? ` (retryable; ${tried}, pullRetries is 0)` : ` (retryable; ${tried}, the retries are used up)`;
+}
 
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
@@ -94,7 +103,7 @@ export class HumanRenderer {
     const failures: ServiceResult[] = result.services.filter((s) => s.status === "failed");
     for (const f of failures) {
       this.write("");
-      this.write(`error: service ${f.name} (${f.image}): ${f.error?.code}${f.error?.retryable ? " (retryable)" : ""}`);
+      this.write(`error: service ${f.name} (${f.image}): ${f.error?.code}${f.error ? retryNote(f.error) : ""}`);
       this.write(`  reported: ${f.error?.message}`);
       // Where the engine dropped the registry's words, the agent asked for them: shown beside Docker's line.
       if (f.error?.registryMessage && !f.error.message.includes(f.error.registryMessage)) this.write(`  registry said: ${f.error.registryMessage}`);

@@ -43,10 +43,14 @@ function engineOwnFailure(message: string): { code: ErrorCode; hint: string } | 
 /** A refusal whose words the engine dropped: the context to classify the recovered words in. */
 const lostWords = new WeakMap<AgentError, DockerContext>();
 
+/** What the engine found itself, not a registry's refusal: Docker's line is all there is to report. */
+const ENGINE_OWN: ReadonlySet<ErrorCode> = new Set(["docker_unavailable", "disk_full", "digest_mismatch"]);
+
 function refusal(message: string, words: string | undefined, ctx: DockerContext, cause: unknown): AgentError {
   const code = classifyDockerMessage(words ?? message, ctx);
   const hint = code === "image_not_found" && !ctx.authenticated ? PRIVATE_IMAGE_HINT : undefined;
-  return new AgentError(code, message, { cause, ...(hint ? { hint } : {}), ...(words !== undefined ? { registryMessage: words } : {}) });
+  const registryMessage = words !== undefined && !ENGINE_OWN.has(code) ? words : undefined;
+  return new AgentError(code, message, { cause, ...(hint ? { hint } : {}), ...(registryMessage !== undefined ? { registryMessage } : {}) });
 }
 
 /** Turns any failure of a login or a pull attempt into an AgentError with Docker's own words. */
@@ -59,7 +63,7 @@ export function dockerFailure(err: unknown, ctx: Omit<DockerContext, "statusCode
     const words = registryWords(message);
     const full = err instanceof DockerHttpError ? { ...ctx, statusCode: err.statusCode } : ctx;
     const e = refusal(message, words, full, err);
-    if (words === undefined && e.code !== "docker_unavailable" && e.code !== "disk_full") lostWords.set(e, full);
+    if (words === undefined && !ENGINE_OWN.has(e.code)) lostWords.set(e, full);
     return e;
   }
   if (isDockerSocketError(err)) {
@@ -88,6 +92,9 @@ export async function withRegistryWords(
   } catch (answer) {
     if (!(answer instanceof DockerHttpError)) return err;
     const words = registryWords(foreignText(deps.scrubber.scrub(answer.message)));
-    return words === undefined ? err : refusal(err.message, words, ctx, err.cause);
+    if (words === undefined) return err;
+    const asked = refusal(err.message, words, ctx, err.cause);
+    asked.attempts = err.attempts;
+    return asked;
   }
 }

@@ -81,8 +81,10 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
 }
 
 export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<PulledImage> {
+  let attempts = 0;
   const pulledDigest = await pRetry(
     async () => {
+      attempts += 1;
       try {
         return await attempt(ref, auth, deps, signal);
       } catch (err) {
@@ -103,6 +105,8 @@ export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefi
     },
   ).catch((err: unknown) => {
     const inner = err instanceof AbortError ? (err as { originalError?: unknown }).originalError ?? err : err;
+    // The operator reads whether the retries were used up, or a permanent failure was not retried.
+    if (inner instanceof AgentError) inner.attempts = attempts;
     throw inner;
   });
   return verify(ref, deps, signal, pulledDigest);

@@ -10,12 +10,16 @@ export interface ErrorBody {
   retryable: boolean;
   /** A registry's refusal: the registry's own words, from Docker's line or recovered through the Engine API (SPEC §3). */
   registryMessage?: string;
+  /** A pull's failure: how many times it was attempted (1 + pullRetries when a retryable error used the retries up). */
+  attempts?: number;
 }
 
 export class AgentError extends Error {
   readonly code: ErrorCode;
   readonly hint: string;
   readonly registryMessage: string | undefined;
+  /** Set by the one who retried the operation, once it gives up (docker/pull.ts). */
+  attempts: number | undefined;
 
   constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; registryMessage?: string } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -36,6 +40,7 @@ export class AgentError extends Error {
       hint: this.hint,
       retryable: this.retryable,
       ...(this.registryMessage !== undefined ? { registryMessage: this.registryMessage } : {}),
+      ...(this.attempts !== undefined ? { attempts: this.attempts } : {}),
     };
   }
 }

@@ -7,7 +7,8 @@ import ENGINE_TEXTS from "./engine-texts.json" with { type: "json" };
 // answered to each registry refusal of the test stack, whose registries answer in
 // the real services' words (test/stack/refusals.ts): the pull's message, the
 // login's where it failed, and what GET /distribution/<name>/json said with the
-// same credential. Captured with `node test/bench/refusal-probe.ts`.
+// same credential; and what they said of their own findings (content that does
+// not match its digest, a full disk). Captured with `node test/bench/refusal-probe.ts`.
 interface Answer {
   status: number;
   message: string;
@@ -21,8 +22,12 @@ interface Row {
 }
 const ROWS = ENGINE_TEXTS as Row[];
 
-/** What an operator must be told, per refusal, on every engine. */
-const EXPECTED: [RegExp, { pull?: ErrorCode; login?: ErrorCode; anonymous?: boolean; words: RegExp }][] = [
+/**
+ * What an operator must be told, per refusal, on every engine. `own`: the engine's
+ * own finding, not a registry's refusal — classified on Docker's line, and no
+ * registry words to report.
+ */
+const EXPECTED: [RegExp, { pull?: ErrorCode; login?: ErrorCode; anonymous?: boolean; own?: boolean; words: RegExp }][] = [
   [/wrong secret$/, { login: "registry_auth_failed", words: /incorrect username or password|denied: denied|needed permissions|Specified credentials are invalid|^unauthorized$|aka\.ms\/acr|HTTP Basic: Access denied|Not Authorized|authentication required/ }],
   [/no credential$/, { pull: "image_not_found", anonymous: true, words: /requested access to the resource is denied|no basic auth credentials/ }],
   [/unknown tag$/, { pull: "image_not_found", words: /manifest unknown|Requested image not found|Failed to fetch|is not found/ }],
@@ -30,6 +35,8 @@ const EXPECTED: [RegExp, { pull?: ErrorCode; login?: ErrorCode; anonymous?: bool
   [/rate limited$/, { pull: "registry_rate_limited", words: /toomanyrequests/ }],
   [/^ecr expired token$/, { pull: "registry_auth_failed", login: "registry_auth_failed", words: /Your authorization token has expired/ }],
   [/^load balancer 502$/, { pull: "registry_unreachable", anonymous: true, words: /502 Bad Gateway/ }],
+  [/^tampered (manifest|layer)$/, { pull: "digest_mismatch", anonymous: true, own: true, words: /verification failed for digest sha256:|failed size validation|unexpected commit digest/ }],
+  [/^disk full$/, { pull: "disk_full", anonymous: true, own: true, words: /no space left on device/ }],
 ];
 
 function expectation(c: string) {
@@ -45,7 +52,10 @@ describe("classifyDockerMessage on what each engine really says", () => {
   it.each(ROWS.map((r) => [`${r.engine}: ${r.case}`, r] as const))("%s", (_name, r) => {
     const e = expectation(r.case);
     const authenticated = e.anonymous !== true;
-    if (e.pull) {
+    if (e.pull && e.own) {
+      expect(classifyDockerMessage(r.pull.message, { authenticated, statusCode: r.pull.status })).toBe(e.pull);
+      expect(r.pull.message).toMatch(e.words);
+    } else if (e.pull) {
       // The code, from Docker's line and, where it lost them, the registry's recovered words.
       const words = wordsOf(r.pull.message, r.distribution.message);
       expect(words, `no registry words for ${r.pull.message}`).toBeDefined();

@@ -31,7 +31,10 @@ const RULES: readonly [RegExp, ErrorCode | Refusal][] = [
     /authorization token has expired|incorrect username or password|specified credentials are invalid|HTTP Basic: Access denied|login attempt to .* failed|your account must log in with a Personal Access Token/i,
     "registry_auth_failed",
   ],
-  [/manifest verification failed|digest mismatch|does not match (the )?(expected|computed) digest|unexpected commit digest|failed to verify/i, "digest_mismatch"],
+  // Content that does not match its digest, as the engine found it: the classic store's "manifest
+  // (or filesystem layer) verification failed for digest", the containerd store's commit that failed
+  // on the digest or, for content of another length, on the size.
+  [/verification failed for digest|digest mismatch|does not match (the )?(expected|computed) digest|unexpected commit digest|failed size validation|failed to verify/i, "digest_mismatch"],
   // "pull access denied …" is dockerd's own sentence for a 401/403 on the manifest: the
   // repository does not exist, or this caller may not read it (registries answer both alike).
   [/pull access denied|no basic auth credentials|requested access to the resource is denied|may require 'docker login'/i, "denied"],

@@ -1,21 +1,23 @@
 // What each engine says for each registry refusal of the stack, raw: the
 // Engine API's answer to a pull (POST /images/create) and to a login
 // (POST /auth), and what GET /distribution/<name>/json answers with the same
-// credential — the registry's own words where the pull lost them. Writes one
+// credential — the registry's own words where the pull lost them. Then what it
+// says of its own findings: content that does not match its digest (a
+// tampered manifest, a tampered layer) and a data root that fills. Writes one
 // JSON object per case; README's failure table is made from its output.
 //
 //   node test/bench/refusal-probe.ts [OUT.json]   (SLOTHBOX_TEST_ENGINE picks the engine)
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import { engineFromEnv, engineName } from "../stack/dockerd.ts";
+import { engineFromEnv, engineName, startDockerd, type Dockerd } from "../stack/dockerd.ts";
 import { pushRandomImage } from "../stack/images.ts";
 import { injectFault } from "../stack/registry-front.ts";
 import { ECR_HOST, startStack, type RegistryInfo } from "../stack/stack.ts";
 
 const engine = engineFromEnv();
 const stack = await startStack({ engines: [engine] });
-const socketPath = stack.info.socketPath;
+let socketPath = stack.info.socketPath;
 
 function engineApi(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -36,7 +38,8 @@ const authHeader = (username: string, password: string, serveraddress: string) =
 
 /** The last line of a pull: an HTTP error, or the stream's errorDetail, or its last status. */
 async function pull(ref: string, auth?: string): Promise<{ status: number; message: string }> {
-  const at = ref.lastIndexOf(":");
+  // A digest goes in `tag`, as the agent sends it.
+  const at = ref.includes("@") ? ref.indexOf("@") : ref.lastIndexOf(":");
   const r = await engineApi("POST", `/images/create?fromImage=${encodeURIComponent(ref.slice(0, at))}&tag=${encodeURIComponent(ref.slice(at + 1))}`, auth ? { "X-Registry-Auth": auth } : {});
   if (r.status !== 200) return { status: r.status, message: (JSON.parse(r.text) as { message: string }).message };
   const lines = r.text.trim().split("\n").map((l) => JSON.parse(l) as { error?: string; status?: string });
@@ -89,6 +92,24 @@ try {
   const flaky = await pushRandomImage(R.quay.push, `acme/flaky-${n()}`, "1");
   await injectFault(R.flaky.url, flaky.repository, "badgateway", 50);
   await probe("load balancer 502", R.flaky, `${R.flaky.host}/${flaky.repository}:1`, undefined);
+  const manifest = await pushRandomImage(R.quay.push, `acme/tampered-${n()}`, "1");
+  await injectFault(R.flaky.url, manifest.repository, "tamper", 50);
+  await probe("tampered manifest", R.flaky, `${R.flaky.host}/${manifest.repository}@${manifest.digest}`, undefined);
+  const layer = await pushRandomImage(R.quay.push, `acme/tampered-${n()}`, "1", { layers: 1 });
+  await injectFault(R.flaky.url, layer.repository, "tamperlayer", 50);
+  await probe("tampered layer", R.flaky, `${R.flaky.host}/${layer.repository}:1`, undefined);
+  // Two layers of 32 MB for a data root of 48 MB, on a daemon of its own.
+  const big = await pushRandomImage(R.quay.push, `acme/big-${n()}`, "1", { layers: 2, bytes: 32 * 1024 * 1024 });
+  const dir = `/tmp/sbx-probe-${n()}`;
+  let small: Dockerd | undefined;
+  try {
+    small = await startDockerd({ dir, hosts: { [R.flaky.host]: R.flaky.address }, engine, dataRootSize: "48m" });
+    socketPath = small.socketPath;
+    await probe("disk full", R.flaky, `${R.flaky.host}/${big.repository}:1`, undefined);
+  } finally {
+    await small?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 } finally {
   if (process.argv[2]) writeFileSync(process.argv[2], JSON.stringify(results, null, 2) + "\n");
   await stack.stop();

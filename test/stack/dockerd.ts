@@ -72,6 +72,12 @@ export interface DockerdOptions {
    * Default: every name in `hosts`.
    */
   insecureRegistries?: string[];
+  /**
+   * Puts the data root on a tmpfs of this size (mount's size=, e.g. "48m"), mounted in
+   * the daemon's private namespace: a disk that really fills, and that no one has to
+   * unmount — the mount ends with the daemon's namespace, however the daemon ends.
+   */
+  dataRootSize?: string;
 }
 
 export interface Dockerd {
@@ -161,9 +167,11 @@ export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
   const configFile = path.join(dir, "daemon.json");
   writeFileSync(configFile, JSON.stringify(launch.config) + "\n");
   const socketPath = path.join(dir, "docker.sock");
+  const dataRoot = path.join(dir, "data");
+  mkdirSync(dataRoot, { recursive: true });
   const args = [
     "--host", `unix://${socketPath}`,
-    "--data-root", path.join(dir, "data"),
+    "--data-root", dataRoot,
     "--exec-root", path.join(dir, "exec"),
     "--pidfile", path.join(dir, "docker.pid"),
     "--config-file", configFile,
@@ -173,12 +181,13 @@ export async function startDockerd(opts: DockerdOptions): Promise<Dockerd> {
     "--ip-masq=false",
   ];
   const script =
-    'mount --bind "$1" /etc/hosts && mkdir -p /run/containerd && mount -t tmpfs tmpfs /run/containerd && shift && exec dockerd "$@"';
+    'mount --bind "$1" /etc/hosts && mkdir -p /run/containerd && mount -t tmpfs tmpfs /run/containerd && ' +
+    '{ [ -z "$2" ] || mount -t tmpfs -o size="$2" tmpfs "$3"; } && shift 3 && exec dockerd "$@"';
   const log = openSync(path.join(dir, "dockerd.log"), "a");
   const started = Date.now();
   const child: ChildProcess = spawn(
     "unshare",
-    ["--mount", "--propagation", "private", "sh", "-c", script, "sh", hostsFile, ...args],
+    ["--mount", "--propagation", "private", "sh", "-c", script, "sh", hostsFile, opts.dataRootSize ?? "", dataRoot, ...args],
     { stdio: ["ignore", log, log], env: { ...process.env, ...opts.env, PATH: launch.path } },
   );
   closeSync(log);

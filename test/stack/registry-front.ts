@@ -3,17 +3,20 @@
 // registry behind it, and answering refusals in the real service's words
 // (refusals.ts) where they differ from distribution's. Tests ask a front for
 // faults on one repository and read what it saw:
-//   POST /__front/fault?repo=R&kind=K[&count=N]   K: ratelimit | unavailable | badgateway | tamper | words | slow
+//   POST /__front/fault?repo=R&kind=K[&count=N]   K: ratelimit | unavailable | badgateway | tamper | tamperlayer | words | slow
 //        (words: the JSON body {status, body, contentType} is the next answers' to the repository's manifest;
-//         slow&rate=B: the next N blobs are sent at B bytes a second each, as over a real network)
-//   GET  /__front/requests?repo=R                 {"manifests": n, "blobs": n}: retries are counted here
+//        tamper: a manifest fetched by digest comes with a byte more; tamperlayer: a layer blob with its
+//        last byte changed, the same size — content that does not match its digest, either way;
+//        slow&rate=B: the next N blobs are sent at B bytes a second each, as over a real network)
+//   GET  /__front/requests?repo=R                 {"manifests": n, "blobs": n, "manifestHeads": n, "manifestGets": n}:
+//        retries are counted here (engines differ in how they ask for a manifest: HEAD, GET or both)
 // `stall` fronts (the stall registry) send half of every layer blob and then nothing.
 // dockerd retries blob 5xx itself, so faults are answered on manifests (`slow` alone paces blobs).
 import http from "node:http";
 import https from "node:https";
 import { BAD_GATEWAY, ECR, REGISTRY_REFUSALS, type Answer, type RegistryKind } from "./refusals.ts";
 
-export type FaultKind = "ratelimit" | "unavailable" | "badgateway" | "tamper" | "words" | "slow";
+export type FaultKind = "ratelimit" | "unavailable" | "badgateway" | "tamper" | "tamperlayer" | "words" | "slow";
 
 export interface FrontOptions {
   /** The registry's name (ghcr.io, …): what its Basic challenge and ECR's IAM answers name. */
@@ -36,6 +39,15 @@ export interface RegistryFront {
   url: string;
   stop(): Promise<void>;
 }
+
+export interface RequestCounts {
+  manifests: number;
+  blobs: number;
+  manifestHeads: number;
+  manifestGets: number;
+}
+
+const noRequests = (): RequestCounts => ({ manifests: 0, blobs: 0, manifestHeads: 0, manifestGets: 0 });
 
 interface Fault {
   kind: FaultKind;
@@ -97,14 +109,14 @@ function pace(from: http.IncomingMessage, to: http.ServerResponse, rate: number)
 
 export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFront> {
   const faults = new Map<string, Fault>();
-  const counts = new Map<string, { manifests: number; blobs: number }>();
+  const counts = new Map<string, RequestCounts>();
   const held = new Set<http.ServerResponse>();
   const refusals = opts.kind ? REGISTRY_REFUSALS[opts.kind] : undefined;
 
   const control = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const repo = url.searchParams.get("repo") ?? "";
     if (req.method === "GET" && url.pathname === "/__front/requests") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(counts.get(repo) ?? { manifests: 0, blobs: 0 }));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(counts.get(repo) ?? noRequests()));
       return;
     }
     if (req.method === "POST" && url.pathname === "/__front/fault") {
@@ -131,8 +143,10 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
     const what = m?.[2] as "manifests" | "blobs" | undefined;
     const reference = m?.[3] ?? "";
     if (repo && what) {
-      const c = counts.get(repo) ?? { manifests: 0, blobs: 0 };
+      const c = counts.get(repo) ?? noRequests();
       c[what] += 1;
+      if (what === "manifests" && req.method === "HEAD") c.manifestHeads += 1;
+      if (what === "manifests" && req.method === "GET") c.manifestGets += 1;
       counts.set(repo, c);
     }
 
@@ -144,8 +158,9 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
       if (pulling && password !== undefined && repo?.startsWith("denied/")) return reply(req, res, ECR.roleDenied(opts.ecr.accountId, opts.ecr.region, repo));
     }
 
-    const fault = repo && what === "manifests" ? faults.get(repo) : undefined;
-    if (fault && fault.count > 0 && fault.kind !== "tamper" && fault.kind !== "slow") {
+    const fault = repo ? faults.get(repo) : undefined;
+    const passive = fault?.kind === "tamper" || fault?.kind === "tamperlayer" || fault?.kind === "slow";
+    if (what === "manifests" && fault && fault.count > 0 && !passive) {
       fault.count -= 1;
       if (fault.kind === "ratelimit") return reply(req, res, refusals?.rateLimited ?? REGISTRY_REFUSALS.dockerhub.rateLimited);
       if (fault.kind === "unavailable") return reply(req, res, UNAVAILABLE);
@@ -153,27 +168,32 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
       const w = fault.words!;
       return reply(req, res, { status: w.status, body: w.body, headers: { "content-type": w.contentType } });
     }
-    const tamper = fault?.kind === "tamper" && fault.count > 0 && reference.startsWith("sha256:") && req.method === "GET";
-    if (tamper) fault.count -= 1;
-    const slow = repo && what === "blobs" && req.method === "GET" ? faults.get(repo) : undefined;
-    const rate = slow?.kind === "slow" && slow.count > 0 ? slow.rate : undefined;
-    if (rate && slow) slow.count -= 1;
+    const tamperManifest = fault?.kind === "tamper" && what === "manifests" && fault.count > 0 && reference.startsWith("sha256:") && req.method === "GET";
+    if (tamperManifest) fault.count -= 1;
+    const rate = fault?.kind === "slow" && fault.count > 0 && what === "blobs" && req.method === "GET" ? fault.rate : undefined;
+    if (rate && fault) fault.count -= 1;
 
     const up = http.request(
       { host: opts.backend.address, port: opts.backend.port, method: req.method, path: req.url, headers: { ...req.headers, host: `${opts.backend.address}:${opts.backend.port}` } },
       (upRes) => {
         const status = upRes.statusCode ?? 502;
+        // Layers, not the image config: a config blob is a few hundred bytes.
+        const isLayer = what === "blobs" && req.method === "GET" && status === 200 && Number(upRes.headers["content-length"] ?? 0) > 4096;
+        const tamperLayer = fault?.kind === "tamperlayer" && fault.count > 0 && isLayer;
+        if (tamperLayer) fault.count -= 1;
         const rewrite =
-          (status === 401 && repo && (opts.ecr || refusals?.unauthorized)) || (status === 404 && what === "manifests" && refusals?.manifestUnknown) || tamper;
+          (status === 401 && repo && (opts.ecr || refusals?.unauthorized)) ||
+          (status === 404 && what === "manifests" && refusals?.manifestUnknown) ||
+          tamperManifest ||
+          tamperLayer;
         if (!rewrite && rate) {
           res.writeHead(status, upRes.headers);
           pace(upRes, res, rate);
           return;
         }
         if (!rewrite) {
-          const isLayer = opts.stall && what === "blobs" && req.method === "GET" && Number(upRes.headers["content-length"] ?? 0) > 4096;
           res.writeHead(status, upRes.headers);
-          if (!isLayer) {
+          if (!(opts.stall && isLayer)) {
             upRes.pipe(res);
             return;
           }
@@ -192,10 +212,18 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
         const chunks: Buffer[] = [];
         upRes.on("data", (c: Buffer) => chunks.push(c));
         upRes.on("end", () => {
-          if (tamper) {
+          if (tamperManifest) {
             // The bytes of another manifest under the digest asked for: dockerd must notice.
             const body = Buffer.concat([Buffer.concat(chunks), Buffer.from("\n")]);
             res.writeHead(status, { ...upRes.headers, "content-length": String(body.length) });
+            res.end(body);
+            return;
+          }
+          if (tamperLayer) {
+            // The same size, other bytes: only the digest can tell.
+            const body = Buffer.concat(chunks);
+            body[body.length - 1] = body[body.length - 1]! ^ 0xff;
+            res.writeHead(status, upRes.headers);
             res.end(body);
             return;
           }
@@ -251,6 +279,6 @@ export async function slowBlobs(url: string, repo: string, bytesPerSecond: numbe
 }
 
 /** How many manifest and blob requests the front at `url` saw for `repo`. */
-export async function requestCounts(url: string, repo: string): Promise<{ manifests: number; blobs: number }> {
-  return (await fetch(`${url}/__front/requests?repo=${encodeURIComponent(repo)}`)).json() as Promise<{ manifests: number; blobs: number }>;
+export async function requestCounts(url: string, repo: string): Promise<RequestCounts> {
+  return (await fetch(`${url}/__front/requests?repo=${encodeURIComponent(repo)}`)).json() as Promise<RequestCounts>;
 }
