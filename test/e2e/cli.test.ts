@@ -184,7 +184,9 @@ describe("a control plane that is down", () => {
     const b = box({ controlPlane: cp });
     const r = await b.run(["bake", "--spec", b.write("spec.json", spec([{ name: "a", image: img.reference }]))]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.ms).toBeLessThan(14_000);
+    // What the control plane being down adds to the bake (a loaded machine slows the bake itself, not this).
+    const bakeMs = Number(/succeeded in (\d+\.\d)s/.exec(r.stdout)?.[1]) * 1000;
+    expect(r.ms - bakeMs).toBeLessThan(12_000);
     expect(r.stdout).toMatch(/events: 0 delivered to http:\/\/127\.0\.0\.1:\d+; 3 waiting in .*outbox for the daemon to deliver/);
     const outbox = readdirSync(path.join(b.stateDir, "outbox")).filter((x) => x.endsWith(".json"));
     expect(outbox).toHaveLength(3);
