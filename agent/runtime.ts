@@ -9,7 +9,7 @@ import type { AwsPorts } from "./credentials/types.ts";
 import { createDockerPort, type DockerPort } from "./docker/port.ts";
 import { Scrubber } from "./errors/scrub.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { Deliverer, fetchPost } from "./report/deliver.ts";
+import { Deliverer, httpPost } from "./report/deliver.ts";
 import { Reporter } from "./report/reporter.ts";
 import { Outbox } from "./state/outbox.ts";
 
@@ -84,7 +84,7 @@ export function createDeliverer(rt: Runtime, outbox: Outbox, onDelivered?: (even
     outbox,
     controlPlaneUrl: rt.controlPlane.url,
     token: rt.controlPlane.token,
-    post: fetchPost,
+    post: httpPost,
     clock: rt.clock,
     logger: rt.logger,
     ...(onDelivered ? { onDelivered } : {}),

@@ -100,6 +100,38 @@ describe("a bake", () => {
     expect(t.events.find((e) => e.type === "service.pulled")).toMatchObject({ cached: true, digest: D });
   });
 
+  it("takes a pull slot only when an image is ready to pull: one needing no credential does not wait behind those waiting for theirs", async () => {
+    const t = setup({ pullConcurrency: 1 });
+    t.aws.before = () => delay(50);
+    const r = await t.run(
+      spec([
+        { name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" },
+        { name: "cache", image: "quay.io/acme/cache:7" },
+      ]),
+    );
+    expect(r.status).toBe("succeeded");
+    expect(t.docker.pulls()).toEqual(["quay.io/acme/cache:7", "ghcr.io/acme/api:1 as acme-bot"]);
+  });
+
+  it("never runs more than pullConcurrency pulls at once", async () => {
+    const t = setup({ pullConcurrency: 2 });
+    let running = 0;
+    let most = 0;
+    for (const n of [1, 2, 3, 4, 5]) {
+      t.docker.plan(`quay.io/acme/i${n}:1`, { kind: "ok", afterMs: 20 });
+    }
+    const pull = t.docker.pull.bind(t.docker);
+    t.docker.pull = async (req) => {
+      most = Math.max(most, ++running);
+      const stream = await pull(req);
+      stream.on("end", () => running--);
+      return stream;
+    };
+    const r = await t.run(spec([1, 2, 3, 4, 5].map((n) => ({ name: `s${n}`, image: `quay.io/acme/i${n}:1` }))));
+    expect(r.status).toBe("succeeded");
+    expect(most).toBe(2);
+  });
+
   it("starts nothing after the first failure, while a pull already running finishes and reports", async () => {
     const t = setup({ pullConcurrency: 2 });
     t.docker.plan("quay.io/acme/broken:1", { kind: "http", status: 404, message: "manifest for quay.io/acme/broken:1 not found: manifest unknown: manifest unknown" });

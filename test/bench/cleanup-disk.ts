@@ -24,13 +24,9 @@ if (process.getuid?.() !== 0) {
 }
 
 const stack = await startStack({ engines: ENGINES });
-const aws = await new AwsStandIn().start();
+const aws = new AwsStandIn();
 const base = randomLayer(10 * MB);
 const versions: PushedImage[][] = [];
-for (let v = 1; v <= REBAKES; v++) {
-  const quay = stack.info.registries.quay.push;
-  versions.push(await Promise.all(["api", "worker", "web"].map((s) => pushImage(quay, `acme/disk-${s}`, String(v), [base, randomLayer(8 * MB)]))));
-}
 
 const du = (dir: string) => Number(execFileSync("du", ["-sb", dir]).toString().split("\t")[0]);
 
@@ -74,6 +70,11 @@ async function rebakes(engine: Engine, cleanup: boolean): Promise<{ sizes: numbe
 }
 
 try {
+  await aws.start();
+  for (let v = 1; v <= REBAKES; v++) {
+    const quay = stack.info.registries.quay.push;
+    versions.push(await Promise.all(["api", "worker", "web"].map((s) => pushImage(quay, `acme/disk-${s}`, String(v), [base, randomLayer(8 * MB)]))));
+  }
   const rows: string[][] = [];
   for (const engine of ENGINES) {
     for (const cleanup of [false, true]) {

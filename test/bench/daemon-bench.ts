@@ -1,5 +1,6 @@
 // The daemon under load: idle RSS after start, /healthz latency at 200 req/s for
 // 20 s while bakes run, and RSS growth while it pulls a 200 MB image.
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -25,6 +26,21 @@ export async function daemonBench(o: { stack: StackInfo; aws: AwsStandIn; work: 
   const box = { dir: o.work, stateDir, home: o.env["HOME"]!, configFile, cpTokenFile: "", env: o.env } as unknown as Box;
   const big = await pushImage(o.target, "bench/big", "1", Array.from({ length: 8 }, () => randomLayer(25 * MB)));
   const small = await pushImage(o.target, "bench/small", "1", [randomLayer(4 * MB), randomLayer(4 * MB)]);
+
+  // Node's own floor for a daemon's kinds of I/O, no library: an HTTP server, a
+  // request over a unix socket, a fetch, a watched directory, a hash.
+  const floorScript = [
+    `const http = require("node:http"), fs = require("node:fs"), crypto = require("node:crypto");`,
+    `http.createServer((q, r) => r.end("ok")).listen(0, "127.0.0.1");`,
+    `http.get({ socketPath: ${JSON.stringify(o.stack.socketPath)}, path: "/_ping" }, (r) => r.resume());`,
+    `fetch("http://127.0.0.1:9/").catch(() => undefined);`,
+    `fs.watch(${JSON.stringify(o.work)}, () => undefined);`,
+    `crypto.createHash("sha256").update("x").digest("hex");`,
+  ].join("\n");
+  const floorProc = spawn(process.execPath, ["-e", floorScript], { stdio: "ignore" });
+  await new Promise((r) => setTimeout(r, 2000));
+  const floor = rssMB(floorProc.pid!);
+  floorProc.kill("SIGKILL");
 
   const d = await startDaemon(box);
   const pid = d.proc.pid!;
@@ -89,10 +105,11 @@ export async function daemonBench(o: { stack: StackInfo; aws: AwsStandIn; work: 
   await d.stop("SIGTERM");
 
   return {
-    name: "4. Daemon (targets: idle RSS ≤ 60 MB; /healthz p99 ≤ 10 ms at 200 req/s during bakes; RSS growth pulling 200 MB ≤ 20 MB)",
+    name: "Daemon (targets: idle RSS ≤ 60 MB; /healthz p99 ≤ 10 ms at 200 req/s during bakes; RSS growth pulling 200 MB ≤ 20 MB)",
     rows: [
       ["measure", "value"],
       ["idle RSS 2 s after start", `${idle.toFixed(1)} MB`],
+      ["Node's floor: HTTP server, unix-socket request, fetch, fs.watch, no library (2 s after start)", `${floor.toFixed(1)} MB`],
       ["RSS after first /readyz (AWS SDK loaded)", `${idleAfterReady.toFixed(1)} MB`],
       [`/healthz p50 (${lat.length} requests, ${bakes} bakes during the load)`, fmtMs(percentile(lat, 50)) + ` (${percentile(lat, 50).toFixed(2)} ms)`],
       ["/healthz p99", `${percentile(lat, 99).toFixed(2)} ms`],
