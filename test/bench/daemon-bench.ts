@@ -27,13 +27,13 @@ export async function daemonBench(o: { stack: StackInfo; aws: AwsStandIn; work: 
   const big = await pushImage(o.target, "bench/big", "1", Array.from({ length: 8 }, () => randomLayer(25 * MB)));
   const small = await pushImage(o.target, "bench/small", "1", [randomLayer(4 * MB), randomLayer(4 * MB)]);
 
-  // Node's own floor for a daemon's kinds of I/O, no library: an HTTP server, a
-  // request over a unix socket, a fetch, a watched directory, a hash.
+  // Node's own floor for the daemon's kinds of I/O, no library: an HTTP server, a
+  // request over a unix socket, a POST, a watched directory, a hash.
   const floorScript = [
     `const http = require("node:http"), fs = require("node:fs"), crypto = require("node:crypto");`,
     `http.createServer((q, r) => r.end("ok")).listen(0, "127.0.0.1");`,
     `http.get({ socketPath: ${JSON.stringify(o.stack.socketPath)}, path: "/_ping" }, (r) => r.resume());`,
-    `fetch("http://127.0.0.1:9/").catch(() => undefined);`,
+    `http.request("http://127.0.0.1:9/", { method: "POST" }).on("error", () => undefined).end("{}");`,
     `fs.watch(${JSON.stringify(o.work)}, () => undefined);`,
     `crypto.createHash("sha256").update("x").digest("hex");`,
   ].join("\n");
@@ -109,7 +109,7 @@ export async function daemonBench(o: { stack: StackInfo; aws: AwsStandIn; work: 
     rows: [
       ["measure", "value"],
       ["idle RSS 2 s after start", `${idle.toFixed(1)} MB`],
-      ["Node's floor: HTTP server, unix-socket request, fetch, fs.watch, no library (2 s after start)", `${floor.toFixed(1)} MB`],
+      ["Node's floor: HTTP server, unix-socket request, a POST, fs.watch, no library (2 s after start)", `${floor.toFixed(1)} MB`],
       ["RSS after first /readyz (AWS SDK loaded)", `${idleAfterReady.toFixed(1)} MB`],
       [`/healthz p50 (${lat.length} requests, ${bakes} bakes during the load)`, fmtMs(percentile(lat, 50)) + ` (${percentile(lat, 50).toFixed(2)} ms)`],
       ["/healthz p99", `${percentile(lat, 99).toFixed(2)} ms`],
