@@ -51,7 +51,7 @@ export function createRuntime(config: Config, env: Record<string, string | undef
     const problem = reportingProblem(config);
     if (problem) throw problem;
     const token = readSecretFile("controlPlaneTokenFile", config.controlPlaneTokenFile);
-    scrubber.add(token);
+    scrubber.pin(token);
     controlPlane = { url: config.controlPlaneUrl, token };
   }
   const rt: Runtime = {

@@ -86,6 +86,8 @@ export class Logins {
         deps.step({ kind: "credential", credential: cred, phase: "logged-in" });
         return resolved.auth;
       })();
+      // Whoever pulls with it awaits it and reports its failure; an image skipped after the bake failed never does.
+      p.catch(() => undefined);
       this.logins.set(cred.id, p);
     }
     return p;

@@ -132,6 +132,82 @@ describe("a bake", () => {
     expect(most).toBe(2);
   });
 
+  it("skips an image with a credential once the bake has failed, and its refused login is no unhandled rejection", async () => {
+    const t = setup({ pullConcurrency: 1 });
+    t.docker.plan("quay.io/acme/broken:1", { kind: "http", status: 404, message: "manifest for quay.io/acme/broken:1 not found: manifest unknown: manifest unknown" });
+    t.docker.loginPlan = async () => {
+      await delay(20);
+      throw new DockerHttpError(401, 'Get "https://ghcr.io/v2/": denied: denied');
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => void unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const r = await t.run(
+        spec([
+          { name: "broken", image: "quay.io/acme/broken:1" },
+          { name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" },
+        ]),
+      );
+      expect(r.services.map((x) => [x.name, x.status])).toEqual([
+        ["broken", "failed"],
+        ["api", "skipped"],
+      ]);
+      await delay(50);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
+  it("fails to report (an outbox on a full disk) only once the pulls it started have ended", async () => {
+    const t = setup({ pullConcurrency: 2 });
+    t.docker.plan("quay.io/acme/slow:1", { kind: "ok", afterMs: 80 });
+    let slowEnded = false;
+    const pull = t.docker.pull.bind(t.docker);
+    t.docker.pull = async (req) => {
+      const stream = await pull(req);
+      if (req.fromImage.endsWith("slow")) stream.on("end", () => (slowEnded = true));
+      return stream;
+    };
+    const run = runBake(
+      spec([
+        { name: "fast", image: "quay.io/acme/fast:1" },
+        { name: "slow", image: "quay.io/acme/slow:1" },
+      ]),
+      {
+        config: { stateDir: t.stateDir, pullConcurrency: 2, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30 },
+        docker: t.docker,
+        resolver: new CredentialResolver({ aws: () => t.aws, scrubber: new Scrubber(), clock: fakeClock(), ssmParameterPrefix: PREFIX, awsMaxWaitSeconds: 30, retries: 0 }),
+        clock: fakeClock(),
+        scrubber: new Scrubber(),
+        emit: async (e) => {
+          if (e.type === "service.pulled" && e.service === "fast") throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        },
+      },
+      new AbortController().signal,
+    );
+    await expect(run).rejects.toThrow(/ENOSPC/);
+    expect(slowEnded).toBe(true);
+  });
+
+  it("does not count a pull whose layers wait for the engine's download slots as stalled; a silent one is", async () => {
+    const t = setup({ pullInactivityTimeoutSeconds: 1, pullConcurrency: 2 });
+    t.docker.plan("quay.io/acme/queued:1", { kind: "queued", afterMs: 1500 });
+    t.docker.plan("quay.io/acme/silent:1", { kind: "hang" });
+    const r = await t.run(
+      spec([
+        { name: "queued", image: "quay.io/acme/queued:1" },
+        { name: "silent", image: "quay.io/acme/silent:1" },
+      ]),
+    );
+    expect(r.services.map((x) => [x.name, x.status, x.error?.code])).toEqual([
+      ["queued", "pulled", undefined],
+      ["silent", "failed", "pull_timeout"],
+    ]);
+    expect(r.services[1]!.error?.message).toMatch(/made no progress for 1 s/);
+  });
+
   it("starts nothing after the first failure, while a pull already running finishes and reports", async () => {
     const t = setup({ pullConcurrency: 2 });
     t.docker.plan("quay.io/acme/broken:1", { kind: "http", status: 404, message: "manifest for quay.io/acme/broken:1 not found: manifest unknown: manifest unknown" });
@@ -178,6 +254,18 @@ describe("a bake", () => {
       registryMessage: "denied: requested access to the resource is denied",
     });
     expect(t.docker.log).toContain("distribution ghcr.io/acme/api:1");
+  });
+
+  it("bounds the question: a registry that stalls on it leaves Docker's line standing", async () => {
+    const t = setup({ pullInactivityTimeoutSeconds: 1 });
+    const line = 'unknown: failed to resolve reference "ghcr.io/acme/api:1": unexpected status from HEAD request to http://ghcr.io/v2/acme/api/manifests/1: 403 Forbidden';
+    t.docker.plan("ghcr.io/acme/api:1", { kind: "http", status: 500, message: line });
+    t.docker.distributionPlan = (_ref, signal) => hangUntil(signal);
+    const t0 = Date.now();
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.services[0]!.error).toMatchObject({ message: line });
+    expect(r.services[0]!.error?.registryMessage).toBeUndefined();
   });
 
   it("asks no more when Docker's line kept the registry's words", async () => {

@@ -85,7 +85,9 @@ async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: Abor
     return await loginAndPull(unit, deps, logins, signal, step, t0, (a) => (auth = a), turn);
   } catch (err) {
     if (signal.aborted || !(err instanceof AgentError)) throw err;
-    throw await withRegistryWords(err, ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`, auth, deps, signal);
+    // The question is bounded like a pull that makes no progress: a registry that stalls on it leaves Docker's line standing.
+    const asking = AbortSignal.any([signal, AbortSignal.timeout(deps.config.pullInactivityTimeoutSeconds * 1000)]);
+    throw await withRegistryWords(err, ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`, auth, deps, asking);
   }
 }
 
@@ -216,8 +218,10 @@ async function bakeUnits(
   const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
 
   const turn: PullTurn = { slots: new Slots(config.pullConcurrency), failed: false, stopped: () => turn.failed || firstFailure !== undefined };
-  await Promise.all(ordered.map(async (unit) => {
-    if (signal.aborted || (firstFailure && !dockerError)) return record(unit, { status: "skipped", durationMs: 0 });
+  // A failure to report (the outbox on a full disk) ends the bake only once every pull it started has ended.
+  let unreported: unknown;
+  const each = async (unit: Unit) => {
+    if (signal.aborted) return record(unit, { status: "skipped", durationMs: 0 });
     if (dockerError) return record(unit, { status: "failed", durationMs: 0, error: dockerError.toBody() });
     const t0 = clock.now();
     let outcome: Outcome;
@@ -238,7 +242,9 @@ async function bakeUnits(
       outcome = { status: "failed", durationMs: clock.now() - t0, error: failure(err) };
     }
     await record(unit, outcome);
-  }));
+  };
+  await Promise.all(ordered.map((unit) => each(unit).catch((err: unknown) => void (unreported ??= err))));
+  if (unreported !== undefined) throw unreported;
 
   const services = spec.services.map((s) => results.get(s.name)!);
   const result: BakeResult = {

@@ -84,4 +84,32 @@ describe("BakeRunner", () => {
     expect(r.get("bk_boom")).toMatchObject({ status: "failed", error: { code: "internal", message: "boom" } });
     expect(errors).toEqual([]);
   });
+
+  it("fails a bake whose record cannot be written, and takes the next one", async () => {
+    const stateDir = mkdtempSync(path.join(os.tmpdir(), "sbx-runner-"));
+    const { r } = runner(async (sp) => result(sp.bakeId), stateDir);
+    // Where the records go is a file: every write fails, as on a full or broken disk.
+    writeFileSync(path.join(stateDir, "bakes"), "");
+    expect(r.submit(spec("bk_nowrite")).kind).toBe("started");
+    await until(() => r.get("bk_nowrite")?.status === "failed");
+    expect(r.get("bk_nowrite")).toMatchObject({ status: "failed", error: { code: "internal" } });
+    expect(r.running).toBeUndefined();
+    expect(r.submit(spec("bk_next")).kind).toBe("started");
+  });
+
+  it("on stop, aborts what runs and starts what is queued already aborted", async () => {
+    const { r } = runner(async (sp, signal) => {
+      await new Promise((_, reject) => (signal.aborted ? reject(signal.reason) : signal.addEventListener("abort", () => reject(signal.reason), { once: true })));
+      return result(sp.bakeId);
+    });
+    r.submit(spec("bk_running"));
+    await until(() => r.running === "bk_running");
+    let queuedSignal: AbortSignal | undefined;
+    const queued = r.exclusive(async (signal) => void (queuedSignal = signal));
+    await r.stop(2000, "SIGTERM: the agent is stopping");
+    await queued;
+    expect(queuedSignal?.aborted).toBe(true);
+    expect(String((queuedSignal?.reason as Error).message)).toMatch(/SIGTERM/);
+    await until(() => r.get("bk_running")?.status === "failed");
+  });
 });

@@ -43,6 +43,8 @@ export class BakeRunner {
   /** The bake submitted and not yet ended, running or waiting its turn. */
   private pending: string | undefined;
   private controller: AbortController | undefined;
+  /** Set once the daemon stops: why everything still queued is aborted. */
+  private stopping: Error | undefined;
   private last: BakeRecord | undefined;
 
   private readonly report: (event: AgentEvent) => Promise<void>;
@@ -106,8 +108,8 @@ export class BakeRunner {
     this.records.set(spec.bakeId, record);
     this.last = record;
     void this.exclusive(async (signal) => {
-      await this.persist(record);
       try {
+        await this.persist(record);
         const result = await this.engine(spec, signal, (s) => {
           record.services = [...record.services.filter((x) => x.name !== s.name), s];
         });
@@ -115,13 +117,16 @@ export class BakeRunner {
         record.status = result.status;
         if (result.error) record.error = result.error;
       } catch (err) {
+        // The bake could not run to its end (its record could not be written: a full disk): it failed, and says why.
         record.status = "failed";
-        record.error = new AgentError("internal", String((err as Error)?.message ?? err)).toBody();
+        const message = String((err as Error)?.message ?? err);
+        record.error = (err instanceof AgentError ? err : new AgentError((err as NodeJS.ErrnoException)?.code === "ENOSPC" ? "disk_full" : "internal", message)).toBody();
+      } finally {
+        record.finishedAt = new Date(this.now()).toISOString();
+        record.durationMs = Date.parse(record.finishedAt) - Date.parse(record.startedAt);
+        // How it ended is known: the next bake may queue, while this one is filed.
+        this.pending = undefined;
       }
-      record.finishedAt = new Date(this.now()).toISOString();
-      record.durationMs = Date.parse(record.finishedAt) - Date.parse(record.startedAt);
-      // How it ended is known: the next bake may queue, while this one is filed.
-      this.pending = undefined;
       await this.persist(record);
       await this.prune();
     });
@@ -132,6 +137,8 @@ export class BakeRunner {
   exclusive(fn: (signal: AbortSignal) => Promise<void>): Promise<void> {
     const run = this.turn.then(async () => {
       this.controller = new AbortController();
+      // Queued behind what ran when the daemon began to stop: it starts aborted (a bake ends `interrupted`, reported).
+      if (this.stopping) this.controller.abort(this.stopping);
       try {
         await fn(this.controller.signal);
       } catch (err) {
@@ -146,7 +153,8 @@ export class BakeRunner {
 
   /** Aborts what runs (a bake ends `interrupted` for `reason`) and waits at most `ms` for it to end. */
   async stop(ms: number, reason: string): Promise<void> {
-    this.controller?.abort(new Error(reason));
+    this.stopping = new Error(reason);
+    this.controller?.abort(this.stopping);
     await Promise.race([this.turn, new Promise((r) => setTimeout(r, ms).unref())]);
   }
 

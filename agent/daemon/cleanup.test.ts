@@ -47,7 +47,7 @@ describe("planCleanup", () => {
 
   it("removes what no kept manifest names, with the agent's own references, and keeps the current and previous bakes' images", () => {
     const plan = planCleanup(inputs({ pulled: [v1, v2, v3], images, kept }));
-    expect(plan.remove).toEqual([expect.objectContaining({ imageId: d("1"), refs: ["ghcr.io/acme/api:1", `ghcr.io/acme/api@${d("a")}`], size: 10_000_000 })]);
+    expect(plan.remove).toEqual([expect.objectContaining({ imageId: d("1"), refs: ["ghcr.io/acme/api:1", `ghcr.io/acme/api@${d("a")}`], listed: ["ghcr.io/acme/api:1", `ghcr.io/acme/api@${d("a")}`], size: 10_000_000 })]);
     expect(plan.keep.map((k) => [k.imageId, k.reason])).toEqual([
       [d("2"), "named by bake bk_2"],
       [d("3"), "named by bake bk_3"],
@@ -104,8 +104,8 @@ describe("runCleanup", () => {
     const idOf = async (ref: string) => (await docker.inspectImage(ref))!.id;
     const plan = {
       remove: [
-        { imageId: await idOf(`ghcr.io/acme/busy@${d("b")}`), refs: [`ghcr.io/acme/busy@${d("b")}`], size: 5, entries: [] },
-        { imageId: await idOf(`ghcr.io/acme/api@${d("a")}`), refs: [`ghcr.io/acme/api@${d("a")}`], size: 7, entries: [pulled("ghcr.io/acme/api", "1", "x", d("a"))] },
+        { imageId: await idOf(`ghcr.io/acme/busy@${d("b")}`), refs: [`ghcr.io/acme/busy@${d("b")}`], listed: [`ghcr.io/acme/busy@${d("b")}`], size: 5, entries: [] },
+        { imageId: await idOf(`ghcr.io/acme/api@${d("a")}`), refs: [`ghcr.io/acme/api@${d("a")}`], listed: [`ghcr.io/acme/api@${d("a")}`], size: 7, entries: [pulled("ghcr.io/acme/api", "1", "x", d("a"))] },
       ],
       keep: [],
       forget: [],
@@ -120,7 +120,7 @@ describe("runCleanup", () => {
   it("asks again before each removal and keeps what a bake started since the plan needs", async () => {
     const docker = new FakeDocker().has("ghcr.io/acme/api", d("a"));
     const id = (await docker.inspectImage(`ghcr.io/acme/api@${d("a")}`))!.id;
-    const plan = { remove: [{ imageId: id, refs: [`ghcr.io/acme/api@${d("a")}`], size: 7, entries: [] }], keep: [], forget: [] };
+    const plan = { remove: [{ imageId: id, refs: [`ghcr.io/acme/api@${d("a")}`], listed: [`ghcr.io/acme/api@${d("a")}`], size: 7, entries: [] }], keep: [], forget: [] };
     const running = async () => [{ bakeId: "bk_cli", pid: 1, images: [`ghcr.io/acme/api@${d("a")}`] }];
     const out = await runCleanup(plan, { docker, running, forget: async () => undefined }, NOW, new AbortController().signal);
     expect(out.removed).toEqual([]);
@@ -131,10 +131,20 @@ describe("runCleanup", () => {
   it("counts a digest reference the engine removed with the repository's last tag as removed, not failed", async () => {
     const docker = new FakeDocker().has("ghcr.io/acme/api", d("a"), "1");
     const info = (await docker.inspectImage(`ghcr.io/acme/api@${d("a")}`))!;
-    const plan = { remove: [{ imageId: info.id, refs: ["ghcr.io/acme/api:1", `ghcr.io/acme/api@${d("a")}`], size: 7, entries: [] }], keep: [], forget: [] };
+    const plan = { remove: [{ imageId: info.id, refs: ["ghcr.io/acme/api:1", `ghcr.io/acme/api@${d("a")}`], listed: ["ghcr.io/acme/api:1", `ghcr.io/acme/api@${d("a")}`], size: 7, entries: [] }], keep: [], forget: [] };
     const out = await runCleanup(plan, { docker, running: async () => [], forget: async () => undefined }, NOW, new AbortController().signal);
     expect(out.failures).toEqual([]);
     expect(out.removed).toEqual([expect.objectContaining({ imageId: info.id, bytes: 7 })]);
     expect(docker.log.filter((l) => l.startsWith("remove "))).toEqual(["remove ghcr.io/acme/api:1", `remove ghcr.io/acme/api@${d("a")}`]);
+  });
+
+  it("asks again by every reference the image has, not only the agent's", async () => {
+    const docker = new FakeDocker().has("ghcr.io/acme/api", d("a"));
+    const id = (await docker.inspectImage(`ghcr.io/acme/api@${d("a")}`))!.id;
+    const plan = { remove: [{ imageId: id, refs: [`ghcr.io/acme/api@${d("a")}`], listed: [`ghcr.io/acme/api@${d("a")}`, "mine:latest"], size: 7, entries: [] }], keep: [], forget: [] };
+    const running = async () => [{ bakeId: "bk_cli", pid: 1, images: ["mine:latest"] }];
+    const out = await runCleanup(plan, { docker, running, forget: async () => undefined }, NOW, new AbortController().signal);
+    expect(out.removed).toEqual([]);
+    expect(out.kept).toEqual([expect.objectContaining({ reason: "bake bk_cli in progress needs it" })]);
   });
 });

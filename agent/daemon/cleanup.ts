@@ -29,6 +29,8 @@ export interface Removal {
   imageId: string;
   /** The references to delete: the agent's own, as Docker lists them. */
   refs: string[];
+  /** Every reference Docker lists for the image: a bake in progress may name it by any of them. */
+  listed: string[];
   size: number;
   entries: PulledImage[];
 }
@@ -94,14 +96,17 @@ export function planCleanup(i: CleanupInputs): CleanupPlan {
     else if (i.now - newest < i.minAgeMs) reason = `pulled ${Math.round((i.now - newest) / 1000)} s ago, under imageCleanupMinAgeSeconds`;
     if (refs.length === 0) plan.forget.push(...entries);
     if (reason) plan.keep.push({ imageId, refs: listed, reason });
-    else plan.remove.push({ imageId, refs, size: image.size, entries });
+    else plan.remove.push({ imageId, refs, listed, size: image.size, entries });
   }
   return plan;
 }
 
 export interface CleanupOutcome {
   at: string;
+  /** Images deleted: their last reference was the agent's. */
   removed: { imageId: string; refs: string[]; bytes: number }[];
+  /** Images that lost the agent's references and stay, under references of others. */
+  untagged: { imageId: string; refs: string[] }[];
   bytes: number;
   kept: { imageId: string; refs: string[]; reason: string }[];
   failures: { imageId: string; error: string }[];
@@ -112,8 +117,9 @@ export interface CleanupDeps {
   /** Asked again before each removal: a CLI bake may have started since the plan was made. */
   running: () => Promise<RunningBake[]>;
   forget: (e: PulledImage) => Promise<void>;
-  /** One line per image removed, and one per image kept (why). */
+  /** One line per image removed (or only untagged), and one per image kept (why). */
   onRemoved?: (r: { imageId: string; refs: string[]; bytes: number }) => void;
+  onUntagged?: (r: { imageId: string; refs: string[] }) => void;
   onKept?: (k: { imageId: string; refs: string[]; reason: string }) => void;
 }
 
@@ -133,13 +139,13 @@ async function removeRef(docker: DockerPort, ref: string, signal: AbortSignal): 
 
 /** Carries out a plan: each removal alone, a failure recorded and the rest carried on. */
 export async function runCleanup(plan: CleanupPlan, deps: CleanupDeps, now: number, signal: AbortSignal): Promise<CleanupOutcome> {
-  const out: CleanupOutcome = { at: new Date(now).toISOString(), removed: [], bytes: 0, kept: [...plan.keep], failures: [] };
+  const out: CleanupOutcome = { at: new Date(now).toISOString(), removed: [], untagged: [], bytes: 0, kept: [...plan.keep], failures: [] };
   for (const k of plan.keep) deps.onKept?.(k);
   for (const e of plan.forget) await deps.forget(e);
   for (const r of plan.remove) {
     if (signal.aborted) break;
     try {
-      const bake = neededBy(await deps.running(), r.refs);
+      const bake = neededBy(await deps.running(), r.listed);
       if (bake) {
         const k = { imageId: r.imageId, refs: r.refs, reason: `bake ${bake} in progress needs it` };
         out.kept.push(k);
@@ -148,10 +154,15 @@ export async function runCleanup(plan: CleanupPlan, deps: CleanupDeps, now: numb
       }
       let gone = false;
       for (const ref of r.refs) gone = (await removeRef(deps.docker, ref, signal)).includes(r.imageId) || gone;
-      const removed = { imageId: r.imageId, refs: r.refs, bytes: gone ? r.size : 0 };
-      out.removed.push(removed);
-      out.bytes += removed.bytes;
-      deps.onRemoved?.(removed);
+      if (gone) {
+        const removed = { imageId: r.imageId, refs: r.refs, bytes: r.size };
+        out.removed.push(removed);
+        out.bytes += removed.bytes;
+        deps.onRemoved?.(removed);
+      } else {
+        out.untagged.push({ imageId: r.imageId, refs: r.refs });
+        deps.onUntagged?.({ imageId: r.imageId, refs: r.refs });
+      }
       for (const e of r.entries) await deps.forget(e);
     } catch (err) {
       out.failures.push({ imageId: r.imageId, error: (err as Error).message });

@@ -37,7 +37,7 @@ function parseListen(listen: string): { host: string; port: number } {
 export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const { config, logger, scrubber, clock } = rt;
   const apiToken = readSecretFile("apiTokenFile", config.apiTokenFile);
-  scrubber.add(apiToken);
+  scrubber.pin(apiToken);
   const started = clock.now();
 
   const outbox = new Outbox(config.stateDir);
@@ -145,6 +145,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
             minAgeSeconds: config.imageCleanupMinAgeSeconds,
             now: () => clock.now(),
             onRemoved: (r) => logger.info({ imageId: r.imageId, refs: r.refs, bytes: r.bytes }, `image cleanup: removed ${r.refs.join(", ")} (${r.bytes} bytes)`),
+            onUntagged: (r) => logger.info({ imageId: r.imageId, refs: r.refs }, `image cleanup: untagged ${r.refs.join(", ")}; the image stays under references that are not the agent's`),
             onKept: (k) => logger.info({ imageId: k.imageId, refs: k.refs }, `image cleanup: kept ${k.refs.join(", ") || k.imageId}: ${k.reason}`),
           },
           signal,
@@ -154,7 +155,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         metrics.cleanupBytes.inc(out.bytes);
         metrics.cleanupFailures.inc(out.failures.length);
         for (const f of out.failures) logger.warn({ imageId: f.imageId }, `image cleanup: could not remove ${f.imageId}: ${scrubber.scrub(f.error)}`);
-        lastCleanup = { at: out.at, removed: out.removed, bytes: out.bytes, kept: out.kept.length, failures: out.failures };
+        lastCleanup = { at: out.at, removed: out.removed, untagged: out.untagged, bytes: out.bytes, kept: out.kept.length, failures: out.failures };
       } catch (err) {
         metrics.cleanupRuns.inc({ result: "failed" });
         lastCleanup = { at: new Date(clock.now()).toISOString(), error: asAgentError(err).toBody() };

@@ -74,8 +74,8 @@ export function dockerFailure(err: unknown, ctx: Omit<DockerContext, "statusCode
 
 /**
  * Where the engine dropped the registry's words, asks it for them and classifies on
- * them; otherwise returns `err` as it is. Bounded by the caller's signal (and so its
- * timeouts); a question that fails leaves the first answer standing.
+ * them; otherwise returns `err` as it is. Bounded by the caller's signal (the bake's,
+ * with a timeout of its own); a question that fails leaves the first answer standing.
  */
 export async function withRegistryWords(
   err: AgentError,

@@ -43,7 +43,16 @@ const MAX_LINE_BYTES = 1 << 20;
 
 export function consumePullStream(
   stream: NodeJS.ReadableStream,
-  hooks: { onActivity?: () => void; onProgress?: (p: Progress) => void } = {},
+  hooks: {
+    onActivity?: () => void;
+    onProgress?: (p: Progress) => void;
+    /**
+     * Whether every layer still to come is `Waiting`: queued behind the engine's own
+     * download slots (max-concurrent-downloads, shared by every pull), which other
+     * pulls hold. No line comes meanwhile, and that is not a stall.
+     */
+    onQueued?: (queued: boolean) => void;
+  } = {},
 ): Promise<{ lastStatus: string; digest?: string }> {
   return new Promise((resolve, reject) => {
     let rest = "";
@@ -52,7 +61,8 @@ export function consumePullStream(
     /** What the engine says it pulled ("Digest: sha256:…"): for a tag, the manifest (or index) digest. */
     let digest: string | undefined;
     let settled = false;
-    const layers = new Map<string, { current: number; total: number; downloaded: boolean; done: boolean; seen: string }>();
+    const layers = new Map<string, { current: number; total: number; downloaded: boolean; done: boolean; seen: string; status: string }>();
+    let queued = false;
     const finish = (err?: Error) => {
       if (settled) return;
       settled = true;
@@ -95,7 +105,8 @@ export function consumePullStream(
         if (line.status) hooks.onActivity?.();
         return;
       }
-      const l = layers.get(line.id) ?? { current: 0, total: 0, downloaded: false, done: false, seen: "" };
+      const l = layers.get(line.id) ?? { current: 0, total: 0, downloaded: false, done: false, seen: "", status: "" };
+      l.status = line.status;
       const seen = `${line.status} ${line.progressDetail?.current ?? ""}`;
       if (seen === l.seen) return;
       l.seen = seen;
@@ -108,6 +119,8 @@ export function consumePullStream(
         if (line.status === "Pull complete" || line.status === "Already exists") l.done = true;
       }
       layers.set(line.id, l);
+      const nowQueued = [...layers.values()].every((x) => x.done || x.status === "Waiting") && [...layers.values()].some((x) => x.status === "Waiting");
+      if (nowQueued !== queued) hooks.onQueued?.((queued = nowQueued));
       hooks.onActivity?.();
       hooks.onProgress?.(progress());
     };

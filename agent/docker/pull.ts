@@ -50,15 +50,14 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
     deps.totalTimeoutMs,
   );
   let idleTimer: NodeJS.Timeout | undefined;
+  /** Every layer waits for a download slot other pulls hold: only the total timeout bounds that. */
+  let queued = false;
   const armIdle = () => {
     clearTimeout(idleTimer);
-    idleTimer = setTimeout(
-      () =>
-        abortWith(
-          new AgentError("pull_timeout", `pulling ${ref.canonical} made no progress for ${deps.inactivityTimeoutMs / 1000} s (inactivity timeout)`),
-        ),
-      deps.inactivityTimeoutMs,
-    );
+    idleTimer = setTimeout(() => {
+      if (queued) return armIdle();
+      abortWith(new AgentError("pull_timeout", `pulling ${ref.canonical} made no progress for ${deps.inactivityTimeoutMs / 1000} s (inactivity timeout)`));
+    }, deps.inactivityTimeoutMs);
   };
   armIdle();
   try {
@@ -68,7 +67,7 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
       ...(auth ? { auth } : {}),
       signal: ctl.signal,
     });
-    return (await raceAbort(consumePullStream(stream, { onActivity: armIdle, ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) }), ctl.signal)).digest;
+    return (await raceAbort(consumePullStream(stream, { onActivity: armIdle, onQueued: (q) => (queued = q), ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) }), ctl.signal)).digest;
   } catch (err) {
     if (timedOut) throw timedOut;
     if (signal.aborted) throw new AbortError(signal.reason instanceof Error ? signal.reason : new Error("aborted"));

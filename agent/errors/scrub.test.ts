@@ -72,6 +72,15 @@ describe("Scrubber", () => {
     expect(s.scrub(token(MAX_SECRETS + 50))).toBe(REDACTED);
   });
 
+  it("never forgets a pinned secret (the API and control-plane tokens), however many registry secrets come and go", () => {
+    const s = new Scrubber();
+    s.pin("api-token-0123456789abcdef");
+    s.add("api-token-0123456789abcdef");
+    for (let i = 0; i < MAX_SECRETS * 2; i++) s.add(`ecr-token-${String(i).padStart(6, "0")}-xxxxxxxxxxxx`);
+    expect(s.size).toBe(MAX_SECRETS);
+    expect(s.scrub("Bearer api-token-0123456789abcdef")).toBe(`Bearer ${REDACTED}`);
+  });
+
   it("scrubs every string in nested values", () => {
     const s = scrubberWith("dop_v1_abc123abc123");
     expect(s.scrubValue({ username: "dop_v1_abc123abc123", list: ["a dop_v1_abc123abc123 b"], n: 3 })).toEqual({ username: REDACTED, list: [`a ${REDACTED} b`], n: 3 });

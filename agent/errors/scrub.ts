@@ -89,10 +89,12 @@ export function secretForms(secret: string): { free: string[]; standalone: strin
 export class Scrubber {
   /** secret → its forms, in registration order (the oldest first). */
   private readonly secrets = new Map<string, { free: string[]; standalone: string[] }>();
+  /** The process's own tokens (API, control plane): never forgotten, however many registry secrets come and go. */
+  private readonly pinned = new Map<string, { free: string[]; standalone: string[] }>();
   private matchers: RegExp[] | undefined;
 
   add(secret: string): void {
-    if (!secret) return;
+    if (!secret || this.pinned.has(secret)) return;
     const forms = this.secrets.get(secret) ?? secretForms(secret);
     this.secrets.delete(secret);
     this.secrets.set(secret, forms);
@@ -100,7 +102,15 @@ export class Scrubber {
     this.matchers = undefined;
   }
 
-  /** How many secrets are registered (bounded by MAX_SECRETS). */
+  /** A secret that lives as long as the process: outside the MAX_SECRETS bound. */
+  pin(secret: string): void {
+    if (!secret) return;
+    this.pinned.set(secret, this.secrets.get(secret) ?? secretForms(secret));
+    this.secrets.delete(secret);
+    this.matchers = undefined;
+  }
+
+  /** How many registry secrets are registered (bounded by MAX_SECRETS), besides the pinned ones. */
   get size(): number {
     return this.secrets.size;
   }
@@ -108,7 +118,7 @@ export class Scrubber {
   private compile(): RegExp[] {
     const free = new Set<string>();
     const standalone = new Set<string>();
-    for (const f of this.secrets.values()) {
+    for (const f of [...this.pinned.values(), ...this.secrets.values()]) {
       f.free.forEach((x) => free.add(x));
       f.standalone.forEach((x) => standalone.add(x));
     }
@@ -121,7 +131,7 @@ export class Scrubber {
   }
 
   scrub(s: string): string {
-    if (this.secrets.size === 0) return s;
+    if (this.secrets.size === 0 && this.pinned.size === 0) return s;
     this.matchers ??= this.compile();
     let out = s;
     for (const re of this.matchers) out = out.replace(re, REDACTED);

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, chownSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, chownSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -28,5 +29,19 @@ describe("writeFileAtomic in a state dir another user owns", () => {
     await writeFileAtomic(file, "new", 0o644);
     expect(readFileSync(file, "utf8")).toBe("new");
     expect(statSync(dir).uid).toBe(process.getuid?.());
+  });
+});
+
+describe("writeFileAtomic on a full disk", () => {
+  it.skipIf(process.getuid?.() !== 0)("fails with ENOSPC and leaves no half-written temp file behind", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "sbx-full-"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir]);
+    try {
+      await expect(writeFileAtomic(path.join(dir, "manifest.json"), "x".repeat(64 * 1024))).rejects.toMatchObject({ code: "ENOSPC" });
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      execFileSync("umount", [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -43,15 +43,16 @@ export async function writeFileAtomic(file: string, data: string, mode = 0o600):
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
   const fh = await open(tmp, "wx", mode);
   try {
-    if (isRoot() && owner.uid !== 0) await fh.chown(owner.uid, owner.gid);
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    try {
+      if (isRoot() && owner.uid !== 0) await fh.chown(owner.uid, owner.gid);
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, file);
   } catch (err) {
+    // A half-written temp file (a full disk) is hidden from listings: left behind, such files would fill the directory.
     await rm(tmp, { force: true });
     throw err;
   }

@@ -46,7 +46,9 @@ export type PullPlan =
   | { kind: "ok"; afterMs?: number }
   | { kind: "http"; status: number; message: string }
   | { kind: "stream-error"; message: string }
-  | { kind: "hang" };
+  | { kind: "hang" }
+  /** The layer waits for one of the engine's download slots (`Waiting`), silent for `afterMs`, then the pull completes. */
+  | { kind: "queued"; afterMs: number };
 
 /** dockerd as the agent sees it through the Engine API. */
 export class FakeDocker implements DockerPort {
@@ -93,6 +95,7 @@ export class FakeDocker implements DockerPort {
     line({ status: `Pulling from ${req.fromImage}`, id: req.tag });
     line({ status: "Pulling fs layer", progressDetail: {}, id: "aaaaaaaaaaaa" });
     if (plan.kind === "hang") return stream;
+    if (plan.kind === "queued") line({ status: "Waiting", progressDetail: {}, id: "aaaaaaaaaaaa" });
     if (plan.kind === "stream-error") {
       line({ errorDetail: { message: plan.message }, error: plan.message });
       stream.end();
@@ -117,8 +120,12 @@ export class FakeDocker implements DockerPort {
   /** What GET /distribution answers: the registry's words, per image; undefined: it answers 200. */
   readonly distribution = new Map<string, DockerHttpError>();
 
-  async distributionInspect(ref: string): Promise<void> {
+  /** Called before GET /distribution answers: hang to hang. */
+  distributionPlan: (ref: string, signal: AbortSignal) => Promise<void> = async () => undefined;
+
+  async distributionInspect(ref: string, _auth: RegistryAuth | undefined, signal: AbortSignal): Promise<void> {
     this.log.push(`distribution ${ref}`);
+    await this.distributionPlan(ref, signal);
     const err = this.distribution.get(ref);
     if (err) throw err;
   }

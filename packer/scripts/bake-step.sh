@@ -18,7 +18,18 @@ fi
 token=${SLOTHBOX_BAKE_TOKEN_FILE:-}
 if [ -n "$token" ] && [ -s "$token" ]; then
   echo "bake-step: reporting this bake as box ${SLOTHBOX_BAKE_BOX_ID:-packer-bake}"
-  exec env SLOTHBOX_CONTROL_PLANE_TOKEN_FILE="$token" SLOTHBOX_BOX_ID="${SLOTHBOX_BAKE_BOX_ID:-packer-bake}" "$agent" bake --spec "$spec" --config "$config"
+  rc=0
+  env SLOTHBOX_CONTROL_PLANE_TOKEN_FILE="$token" SLOTHBOX_BOX_ID="${SLOTHBOX_BAKE_BOX_ID:-packer-bake}" "$agent" bake --spec "$spec" --config "$config" || rc=$?
+  # Events the control plane did not take during the build stay behind in the outbox;
+  # the image must not carry them: every box booted from it would send them as its own.
+  state=${SLOTHBOX_STATE_DIR:-$(sed -n 's/.*"stateDir"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$config" | head -n 1)}
+  outbox=${state:-/var/lib/slothbox}/outbox
+  left=$(find "$outbox" -maxdepth 1 -name '*.json' 2>/dev/null | wc -l)
+  if [ "$left" -gt 0 ]; then
+    echo "bake-step: $left event(s) of this bake were not delivered during the build; removed from the image, which boxes boot from" >&2
+  fi
+  rm -rf "$outbox"
+  exit "$rc"
 fi
 echo "bake-step: no control-plane token for this build: the bake reports nothing (--no-report)"
 exec "$agent" bake --spec "$spec" --config "$config" --no-report

@@ -120,6 +120,8 @@ describe("image cleanup", () => {
     expect(out).toContain(`image cleanup: removed ${api1.reference}`);
     expect(out).toMatch(new RegExp(`image cleanup: kept [^\\n]*${used.reference.replace(/[.]/g, "\\.")}[^\\n]*: a container uses it`));
     expect(out).not.toContain(`image cleanup: removed ${byHand.reference}`);
+    expect(out).toContain(`image cleanup: untagged ${tagged.reference}`);
+    expect(out).not.toContain(`image cleanup: removed ${tagged.reference}`);
     const metrics = await fetch(`${d.url}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/slothbox_image_cleanup_images_removed_total [1-9]/);
     expect(metrics).toMatch(/slothbox_image_cleanup_removed_bytes_total [1-9]\d*/);
