@@ -7,7 +7,7 @@
 // made in, so that the daemon can read the outbox the CLI leaves (and a file
 // the daemon cannot read never appears in its state dir).
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { chown, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 
 interface Owner {
@@ -35,6 +35,20 @@ export async function mkdirShared(dir: string): Promise<Owner> {
   if (isRoot() && owner.uid !== 0) await chown(dir, owner.uid, owner.gid);
   const st = await stat(dir);
   return { uid: st.uid, gid: st.gid };
+}
+
+/**
+ * The state files of a directory, sorted by name: `*.json`, without the dot-named
+ * temp files a write in progress (or one a crash cut short) leaves. None when the
+ * directory does not exist yet.
+ */
+export async function listStateFiles(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((f) => f.endsWith(".json") && !f.startsWith(".")).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
 }
 
 export async function writeFileAtomic(file: string, data: string, mode = 0o600): Promise<void> {

@@ -2,10 +2,10 @@
 // successful bake. Holds credential metadata a later reconcile needs, never a
 // secret. Each one is also kept in <stateDir>/manifests/ (newest first by name),
 // for image cleanup: the images the last bakes name are the box's.
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import * as z from "zod";
-import { writeFileAtomic } from "./atomic.ts";
+import { listStateFiles, writeFileAtomic } from "./atomic.ts";
 
 const manifestSchema = z.object({
   bakeId: z.string(),
@@ -46,13 +46,7 @@ export async function writeManifest(stateDir: string, m: Manifest): Promise<stri
 
 /** The manifests of the newest `count` successful bakes, newest first (the first is the current one). */
 export async function readManifestHistory(stateDir: string, count: number): Promise<Manifest[]> {
-  let files: string[];
-  try {
-    files = (await readdir(historyDir(stateDir))).filter((f) => f.endsWith(".json") && !f.startsWith(".")).sort().reverse();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
+  const files = (await listStateFiles(historyDir(stateDir))).reverse();
   const out: Manifest[] = [];
   for (const f of files) {
     if (out.length === count) break;
@@ -67,12 +61,7 @@ export async function readManifestHistory(stateDir: string, count: number): Prom
 
 /** Removes kept manifests beyond the newest `keep`. */
 export async function pruneManifestHistory(stateDir: string, keep: number): Promise<void> {
-  let files: string[];
-  try {
-    files = (await readdir(historyDir(stateDir))).filter((f) => f.endsWith(".json") && !f.startsWith(".")).sort().reverse();
-  } catch {
-    return;
-  }
+  const files = (await listStateFiles(historyDir(stateDir)).catch(() => [])).reverse();
   for (const f of files.slice(keep)) await rm(path.join(historyDir(stateDir), f), { force: true });
 }
 

@@ -3,9 +3,9 @@
 // File names sort in the order events were made. A file that cannot be read
 // (permissions) stays where it is; one that is not an event is moved aside to
 // outbox/corrupt/ for a person to look at. Neither is ever deleted.
-import { readdir, readFile, rename, rm } from "node:fs/promises";
+import { readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { mkdirShared, writeFileAtomic } from "./atomic.ts";
+import { listStateFiles, mkdirShared, writeFileAtomic } from "./atomic.ts";
 
 export interface OutboxEntry {
   file: string;
@@ -37,12 +37,7 @@ export class Outbox {
   }
 
   async list(): Promise<string[]> {
-    try {
-      return (await readdir(this.dir)).filter((f) => f.endsWith(".json") && !f.startsWith(".")).sort().map((f) => path.join(this.dir, f));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw err;
-    }
+    return (await listStateFiles(this.dir)).map((f) => path.join(this.dir, f));
   }
 
   async read(file: string): Promise<OutboxRead> {

@@ -4,10 +4,10 @@
 // lets cleanup find it). One file each, written atomically, so that a root
 // `bake` and the daemon record side by side without losing each other's entries.
 import { createHash } from "node:crypto";
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import * as z from "zod";
-import { writeFileAtomic } from "./atomic.ts";
+import { listStateFiles, writeFileAtomic } from "./atomic.ts";
 
 const entrySchema = z.object({
   /** The reference the agent pulled (`ghcr.io/acme/api:1`, or `name@sha256:…`). */
@@ -37,15 +37,8 @@ export class PulledImages {
 
   /** Every entry that reads; a file that does not is left for a person (never deleted unread). */
   async list(): Promise<PulledImage[]> {
-    let files: string[];
-    try {
-      files = (await readdir(this.dir)).filter((f) => f.endsWith(".json") && !f.startsWith("."));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw err;
-    }
     const out: PulledImage[] = [];
-    for (const f of files.sort()) {
+    for (const f of await listStateFiles(this.dir)) {
       const file = path.join(this.dir, f);
       try {
         out.push({ ...entrySchema.parse(JSON.parse(await readFile(file, "utf8"))), file });

@@ -5,10 +5,10 @@
 // gone (killed -9, power lost) no longer counts; nor does one whose PID another
 // process has since taken (the process's start time, from /proc, tells them apart).
 import { readFileSync } from "node:fs";
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import * as z from "zod";
-import { writeFileAtomic } from "./atomic.ts";
+import { listStateFiles, writeFileAtomic } from "./atomic.ts";
 
 const markerSchema = z.object({ bakeId: z.string(), pid: z.number().int(), started: z.string().optional(), images: z.array(z.string()) });
 export type RunningBake = z.infer<typeof markerSchema>;
@@ -45,15 +45,8 @@ function alive(m: RunningBake): boolean {
 
 /** The bakes in progress, in any process on this box; markers of dead processes are removed. */
 export async function runningBakes(stateDir: string): Promise<RunningBake[]> {
-  let files: string[];
-  try {
-    files = (await readdir(dirOf(stateDir))).filter((f) => f.endsWith(".json") && !f.startsWith("."));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
   const out: RunningBake[] = [];
-  for (const f of files) {
+  for (const f of await listStateFiles(dirOf(stateDir))) {
     const file = path.join(dirOf(stateDir), f);
     let marker: RunningBake;
     try {
