@@ -68,9 +68,8 @@ function unitsOf(spec: BakeSpec): Unit[] {
 /** Whose turn it is to pull: a free slot, unless the bake has already failed. */
 interface PullTurn {
   slots: Slots;
-  /** A pull failed: the bake fails, whatever is still to be recorded. */
+  /** An image failed (set the moment a pull fails, before its slot is passed on, and when a failure is recorded). */
   failed: boolean;
-  stopped: () => boolean;
 }
 
 /** One image: present, or logged in and pulled. Throws what failed, in the registry's words where the engine dropped them. */
@@ -106,7 +105,7 @@ async function loginAndPull(
   const release = await turn.slots.acquire(signal);
   try {
     // Nothing starts after the first failure (a pull already running finishes).
-    if (turn.stopped()) return { status: "skipped", durationMs: 0 };
+    if (turn.failed) return { status: "skipped", durationMs: 0 };
     return await pull(unit, deps, creds, signal, step, t0);
   } catch (err) {
     // Said before the slot is passed on: the image that gets it must not start.
@@ -176,10 +175,14 @@ async function bakeUnits(
 
   const results = new Map<string, ServiceResult>();
   let firstFailure: ErrorBody | undefined;
+  const turn: PullTurn = { slots: new Slots(config.pullConcurrency), failed: false };
   const logins = new Logins({ resolver: deps.resolver, docker, scrubber: deps.scrubber, retries: config.pullRetries, step, signal });
 
   const record = async (unit: Unit, r: Outcome) => {
-    if (r.status === "failed") firstFailure ??= r.error;
+    if (r.status === "failed") {
+      firstFailure ??= r.error;
+      turn.failed = true;
+    }
     step({
       kind: "image-done",
       image: unit.key,
@@ -217,7 +220,6 @@ async function bakeUnits(
   // Images that need no credential first: their pulls go out while the credentials of the others are fetched.
   const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
 
-  const turn: PullTurn = { slots: new Slots(config.pullConcurrency), failed: false, stopped: () => turn.failed || firstFailure !== undefined };
   // A failure to report (the outbox on a full disk) ends the bake only once every pull it started has ended.
   let unreported: unknown;
   const each = async (unit: Unit) => {

@@ -40,7 +40,8 @@ function alive(m: RunningBake): boolean {
     // EPERM: it exists, under another user (the daemon's dynamic user beside a root bake).
     if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
-  return m.started === undefined || startTime(m.pid) === undefined || startTime(m.pid) === m.started;
+  const now = m.started === undefined ? undefined : startTime(m.pid);
+  return now === undefined || now === m.started;
 }
 
 /** The bakes in progress, in any process on this box; markers of dead processes are removed. */
