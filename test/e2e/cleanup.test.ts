@@ -47,6 +47,18 @@ async function bake(d: Daemon, images: PushedImage[] | string[]): Promise<Record
   expect(done).toMatchObject({ status: "succeeded" });
   return done;
 }
+/**
+ * A box whose daemon baked each of `bakes` in turn with cleanup held off (a long
+ * interval), then stopped; a daemon started on it again cleans up within a second.
+ */
+async function bakedThenDue(bakes: PushedImage[][], config: Record<string, unknown> = {}): Promise<Box> {
+  const b = box({ ...FAST, imageCleanupIntervalSeconds: 3600, ...config });
+  const d = await daemon(b);
+  for (const images of bakes) await bake(d, images);
+  await d.stop("SIGTERM");
+  b.write("agent.json", { ...JSON.parse(readFileSync(b.configFile, "utf8")), imageCleanupIntervalSeconds: 1 });
+  return b;
+}
 /** The first cleanup that started after `since` (an ISO time), once it has ended. */
 async function cleanupAfter(d: Daemon, since: string): Promise<Record<string, unknown>> {
   return until(async () => {
@@ -145,14 +157,7 @@ describe("image cleanup", () => {
   it("a bake posted while a cleanup runs waits its turn and gets its images, even those the cleanup removes", async () => {
     const olds = await Promise.all(Array.from({ length: 8 }, (_, i) => push(`old${i}`)));
     const [v2, v3] = await Promise.all([push("mid"), push("new")]);
-    // Cleanup only after the bakes are in place: a long interval first, then a restart with a short one.
-    const b = box({ ...FAST, imageCleanupIntervalSeconds: 3600 });
-    let d = await daemon(b);
-    await bake(d, olds);
-    await bake(d, [v2]);
-    await bake(d, [v3]);
-    await d.stop("SIGTERM");
-    b.write("agent.json", { ...JSON.parse(readFileSync(b.configFile, "utf8")), imageCleanupIntervalSeconds: 1 });
+    const b = await bakedThenDue([olds, [v2], [v3]]);
 
     const events = (await docker.getEvents({ filters: { type: ["image"] } })) as NodeJS.ReadableStream & { destroy(): void };
     const firstRemoval = new Promise<void>((resolve) =>
@@ -160,18 +165,11 @@ describe("image cleanup", () => {
         if (/"Action":"(untag|delete)"/.test(c.toString()) && olds.some((o) => c.toString().includes(o.reference.split(":")[0]!.split("/").pop()!))) resolve();
       }),
     );
-    d = await daemon(b);
+    const d = await daemon(b);
     await firstRemoval;
-    // The cleanup is removing the first bake's images: post a bake that needs them all again.
-    const s = spec(olds);
-    const posted = await d.api("POST", "/v1/bakes", s);
     events.destroy();
-    expect(posted.status).toBe(202);
-    const done = await until(async () => {
-      const r = await d.api("GET", `/v1/bakes/${s.bakeId}`);
-      return r.json["status"] !== "running" ? r.json : undefined;
-    }, 60_000, "the bake posted during the cleanup");
-    expect(done).toMatchObject({ status: "succeeded" });
+    // The cleanup is removing the first bake's images: post a bake that needs them all again.
+    const done = await bake(d, olds);
     // Some of them the cleanup had removed: the bake pulled them again.
     expect(olds.some((o) => d.output().includes(`image cleanup: removed ${o.reference}`))).toBe(true);
     // Named by the current bake now: the next cleanups keep them.
@@ -182,17 +180,11 @@ describe("image cleanup", () => {
   it("a daemon killed mid-cleanup leaves the box consistent, and the next one finishes the job", async () => {
     const olds = await Promise.all(Array.from({ length: 8 }, (_, i) => push(`kill${i}`)));
     const [v2, v3] = await Promise.all([push("kmid"), push("knew")]);
-    const b = box({ ...FAST, imageCleanupIntervalSeconds: 3600 });
-    let d = await daemon(b);
-    await bake(d, olds);
-    await bake(d, [v2]);
-    await bake(d, [v3]);
-    await d.stop("SIGTERM");
-    b.write("agent.json", { ...JSON.parse(readFileSync(b.configFile, "utf8")), imageCleanupIntervalSeconds: 1 });
+    const b = await bakedThenDue([olds, [v2], [v3]]);
 
     const events = (await docker.getEvents({ filters: { type: ["image"] } })) as NodeJS.ReadableStream & { destroy(): void };
     const firstRemoval = new Promise<void>((resolve) => events.on("data", (c: Buffer) => /"Action":"(untag|delete)"/.test(c.toString()) && resolve()));
-    d = await daemon(b);
+    let d = await daemon(b);
     await firstRemoval;
     await d.stop("SIGKILL");
     events.destroy();
@@ -214,13 +206,7 @@ describe("image cleanup", () => {
     const [v1, v2, v3] = await Promise.all([push("cli"), push("cli2"), push("cli3")]);
     const stalled = `acme/cstall-${uid()}`;
     await pushRandomImage(quay.push, stalled, "1", { layers: 1, bytes: 512 * 1024 });
-    const b = box({ ...FAST, imageCleanupIntervalSeconds: 3600, pullInactivityTimeoutSeconds: 60, pullConcurrency: 2 });
-    let d = await daemon(b);
-    await bake(d, [v1]);
-    await bake(d, [v2]);
-    await bake(d, [v3]);
-    await d.stop("SIGTERM");
-    b.write("agent.json", { ...JSON.parse(readFileSync(b.configFile, "utf8")), imageCleanupIntervalSeconds: 1 });
+    const b = await bakedThenDue([[v1], [v2], [v3]], { pullInactivityTimeoutSeconds: 60, pullConcurrency: 2 });
 
     // An operator's bake of v1 and an image from a registry that stalls: it holds v1 while it runs.
     let stopCli: ((s: NodeJS.Signals) => void) | undefined;
@@ -234,7 +220,7 @@ describe("image cleanup", () => {
     });
     await until(async () => sawPull || undefined, 30_000, "the CLI bake under way");
     const since = new Date().toISOString();
-    d = await daemon(b);
+    const d = await daemon(b);
     await cleanupAfter(d, since);
     expect(await present(v1)).toBe(true);
     expect(d.output()).toMatch(/image cleanup: kept [^\n]*: bake bk_\w+ in progress needs it/);
