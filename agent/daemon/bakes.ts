@@ -8,7 +8,7 @@
 import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
-import { AgentError, type ErrorBody } from "../errors/agent-error.ts";
+import { AgentError, asAgentError, type ErrorBody } from "../errors/agent-error.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
 import { writeFileAtomic } from "../state/atomic.ts";
 import type { BakeSpec } from "../spec/schema.ts";
@@ -119,8 +119,7 @@ export class BakeRunner {
       } catch (err) {
         // The bake could not run to its end (its record could not be written: a full disk): it failed, and says why.
         record.status = "failed";
-        const message = String((err as Error)?.message ?? err);
-        record.error = (err instanceof AgentError ? err : new AgentError((err as NodeJS.ErrnoException)?.code === "ENOSPC" ? "disk_full" : "internal", message)).toBody();
+        record.error = asAgentError(err).toBody();
       } finally {
         record.finishedAt = new Date(this.now()).toISOString();
         record.durationMs = Date.parse(record.finishedAt) - Date.parse(record.startedAt);

@@ -49,7 +49,9 @@ export class AgentError extends Error {
 export function asAgentError(err: unknown): AgentError {
   if (err instanceof AgentError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new AgentError("internal", message, { cause: err });
+  // The agent's own writes (the outbox, the manifest, its records) on a full disk: SPEC §5's disk_full, not a bug.
+  const code = (err as NodeJS.ErrnoException | undefined)?.code === "ENOSPC" ? "disk_full" : "internal";
+  return new AgentError(code, message, { cause: err });
 }
 
 /** The bake was stopped: `reason` is the abort signal's reason (which signal, or why the agent stops). */
