@@ -11,44 +11,41 @@ import { chmodSync, readFileSync, rmSync } from "node:fs";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
 
-const UNUSED_TRANSPORTS = /^(ssh2|@grpc\/grpc-js|@grpc\/proto-loader|protobufjs)$/;
-const stubUnused = {
-  name: "stub-unused-transports",
+/**
+ * A plugin that gives the bundle `contents(path)` (JavaScript) in place of a module
+ * whose name matches `filter`, where `when(args)` says so (every import by default).
+ */
+const replaceModule = ({ name, filter, when = () => true, contents }) => ({
+  name,
   setup(b) {
-    b.onResolve({ filter: UNUSED_TRANSPORTS }, (args) => ({ path: args.path, namespace: "stub" }));
-    b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
-      contents: `const fail = () => { throw new Error(${JSON.stringify(args.path + " is not bundled: slothbox-agent talks to Docker over a unix socket only")}); };
-module.exports = { Client: class { constructor() { fail(); } }, Server: class { constructor() { fail(); } }, loadSync: fail, loadPackageDefinition: fail, ServerCredentials: { createInsecure: fail } };`,
-      loader: "js",
-    }));
+    // One module per name, however it is written (`http`, `node:http`).
+    b.onResolve({ filter }, (args) => (when(args) ? { path: args.path.replace(/^node:/, ""), namespace: name } : undefined));
+    b.onLoad({ filter: /.*/, namespace: name }, async (args) => ({ contents: await contents(args.path), loader: "js" }));
   },
-};
+});
+
+const stubUnused = replaceModule({
+  name: "stub-unused-transports",
+  filter: /^(ssh2|@grpc\/grpc-js|@grpc\/proto-loader|protobufjs)$/,
+  contents: (path) => `const fail = () => { throw new Error(${JSON.stringify(path + " is not bundled: slothbox-agent talks to Docker over a unix socket only")}); };
+module.exports = { Client: class { constructor() { fail(); } }, Server: class { constructor() { fail(); } }, loadSync: fail, loadPackageDefinition: fail, ServerCredentials: { createInsecure: fail } };`,
+});
 
 // prom-client reads the current OpenTelemetry span only for exemplars, which the
 // agent never enables; the API package it loads for that would be parsed and run
 // in every daemon.
-const noOpenTelemetry = {
+const noOpenTelemetry = replaceModule({
   name: "no-opentelemetry",
-  setup(b) {
-    b.onResolve({ filter: /^@opentelemetry\/api$/ }, () => ({ path: "@opentelemetry/api", namespace: "no-otel" }));
-    b.onLoad({ filter: /.*/, namespace: "no-otel" }, () => ({
-      contents: `module.exports = new Proxy({}, { get() { throw new Error("@opentelemetry/api is not bundled: slothbox-agent's metrics have no exemplars"); } });`,
-      loader: "js",
-    }));
-  },
-};
+  filter: /^@opentelemetry\/api$/,
+  contents: () => `module.exports = new Proxy({}, { get() { throw new Error("@opentelemetry/api is not bundled: slothbox-agent's metrics have no exemplars"); } });`,
+});
 
-const silentDebug = {
+const silentDebug = replaceModule({
   name: "silent-debug",
-  setup(b) {
-    b.onResolve({ filter: /^debug$/ }, () => ({ path: "debug", namespace: "silent-debug" }));
-    b.onLoad({ filter: /.*/, namespace: "silent-debug" }, () => ({
-      contents: `const create = () => Object.assign(() => undefined, { enabled: false, extend: create, log: () => undefined });
+  filter: /^debug$/,
+  contents: () => `const create = () => Object.assign(() => undefined, { enabled: false, extend: create, log: () => undefined });
 module.exports = Object.assign(create, { enable: () => undefined, disable: () => "", enabled: () => false, debug: create, default: create });`,
-      loader: "js",
-    }));
-  },
-};
+});
 
 // node:http through require(), never an ESM import: an ESM import of a builtin
 // reads every one of its exports, and node:http's lazy WebSocket, CloseEvent and
@@ -56,40 +53,33 @@ module.exports = Object.assign(create, { enable: () => undefined, disable: () =>
 // idle daemon (measured: 59.7 MB against 45 MB for a bare `import "node:http"`).
 // The agent never uses them; every other export is passed on as it is.
 const HTTP_LAZY = new Set(["WebSocket", "CloseEvent", "MessageEvent"]);
-const httpViaRequire = {
+const httpViaRequire = replaceModule({
   name: "http-via-require",
-  setup(b) {
-    // CommonJS dependencies' require("http") already is one.
-    b.onResolve({ filter: /^(node:)?http$/ }, (args) => (args.kind === "require-call" ? undefined : { path: "node:http", namespace: "http-via-require" }));
-    b.onLoad({ filter: /.*/, namespace: "http-via-require" }, async () => {
-      const { createRequire } = await import("node:module");
-      const names = Object.keys(createRequire(import.meta.url)("node:http")).filter((k) => !HTTP_LAZY.has(k) && k !== "default");
-      return {
-        contents: [
-          `import { createRequire } from "node:module";`,
-          `const http = createRequire(import.meta.url)("node:http");`,
-          `export default http;`,
-          ...names.map((n) => `export const ${n} = http.${n};`),
-        ].join("\n"),
-        loader: "js",
-      };
-    });
+  filter: /^(node:)?http$/,
+  // CommonJS dependencies' require("http") already is one.
+  when: (args) => args.kind !== "require-call",
+  contents: async () => {
+    const { createRequire } = await import("node:module");
+    const names = Object.keys(createRequire(import.meta.url)("node:http")).filter((k) => !HTTP_LAZY.has(k) && k !== "default");
+    return [
+      `import { createRequire } from "node:module";`,
+      `const http = createRequire(import.meta.url)("node:http");`,
+      `export default http;`,
+      ...names.map((n) => `export const ${n} = http.${n};`),
+    ].join("\n");
   },
-};
+});
 
 // docker-modem (for Docker hosts over TLS) and prom-client (for its Pushgateway)
 // require node:https when they load; the agent uses neither (a unix socket; a
 // scrape), and loading https (and tls with it) costs the idle daemon 5.5 MB of
 // RSS (measured). They get a stand-in that loads https on first use, so either
 // still works if used. The AWS SDK, which does use it, loads it itself.
-const lazyHttps = {
+const lazyHttps = replaceModule({
   name: "lazy-https",
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?https$/ }, (args) =>
-      args.kind === "require-call" && /[\\/](docker-modem|prom-client)[\\/]/.test(args.importer) ? { path: "https", namespace: "lazy-https" } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: "lazy-https" }, () => ({
-      contents: `let https;
+  filter: /^(node:)?https$/,
+  when: (args) => args.kind === "require-call" && /[\\/](docker-modem|prom-client)[\\/]/.test(args.importer),
+  contents: () => `let https;
 const load = () => (https ??= require("node:https"));
 module.exports = new Proxy({}, {
   get: (_, k) => load()[k],
@@ -97,10 +87,7 @@ module.exports = new Proxy({}, {
   ownKeys: () => Reflect.ownKeys(load()),
   getOwnPropertyDescriptor: (_, k) => ({ ...Object.getOwnPropertyDescriptor(load(), k), configurable: true }),
 });`,
-      loader: "js",
-    }));
-  },
-};
+});
 
 rmSync("dist", { recursive: true, force: true });
 await build({
