@@ -8,11 +8,11 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Docker from "dockerode";
-import { encodeRegistryAuth } from "../../agent/docker/auth-header.ts";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { engineFromEnv, engineName, type Engine } from "../stack/dockerd.ts";
 import { pushImage, randomLayer, type Layer, type PushedImage, type RegistryTarget } from "../stack/images.ts";
 import { ECR_ACCOUNT, startStack, type StackInfo } from "../stack/stack.ts";
+import { pullAllAtOnce, removeImages as removeFrom } from "./engine.ts";
 import { fmtMs, percentile, summary, table } from "./stats.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -133,25 +133,17 @@ try {
       if (r.code !== 0) throw new Error(`agent bake failed:\n${r.out}`);
       return r.ms;
     };
-    const removeImages = async (list: BenchImage[]) => {
-      for (const i of list) await docker.getImage(i.img.reference).remove({ force: true }).catch(() => undefined);
-      await docker.pruneImages({ filters: { dangling: { false: true } } }).catch(() => undefined);
-    };
+    const removeImages = (list: BenchImage[]) => removeFrom(docker, list.map((i) => i.img.reference));
     // The engine's limit: every image at once, straight through the Engine API, auth prepared.
     const customer: Record<string, { user?: string; password?: string }> = { [ghcr.host]: ghcr, [ecr.host]: ecr };
-    const limitPull = async (list: BenchImage[]) => {
-      const t0 = performance.now();
-      await Promise.all(
-        list.map(async (i) => {
+    const limitPull = (list: BenchImage[]) =>
+      pullAllAtOnce(
+        docker,
+        list.map((i) => {
           const c = i.cred ? customer[i.target.host] : undefined;
-          const a = c?.user ? encodeRegistryAuth({ username: c.user, password: c.password!, serverAddress: i.target.host }) : undefined;
-          const opts = { fromImage: i.img.reference.replace(/:1$/, ""), tag: "1" };
-          const s = (a ? await docker.createImage({ base64: a }, opts) : await docker.createImage(opts)) as NodeJS.ReadableStream;
-          await new Promise<void>((resolve, reject) => docker.modem.followProgress(s, (e) => (e ? reject(e) : resolve())));
+          return { reference: i.img.reference, ...(c?.user ? { auth: { username: c.user, password: c.password!, serverAddress: i.target.host } } : {}) };
         }),
       );
-      return performance.now() - t0;
-    };
     // What operators use today: a shell step's `docker login` then `docker pull`, in sequence.
     const dockerConfig = path.join(work, `docker-config-${seq}`);
     mkdirSync(dockerConfig);

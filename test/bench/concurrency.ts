@@ -11,11 +11,11 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Docker from "dockerode";
-import { encodeRegistryAuth } from "../../agent/docker/auth-header.ts";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { engineFromEnv, engineName, type Engine } from "../stack/dockerd.ts";
 import { pushImage, randomLayer, type Layer, type PushedImage } from "../stack/images.ts";
 import { startStack } from "../stack/stack.ts";
+import { pullAllAtOnce, removeImages } from "./engine.ts";
 import { fmtMs, summary, table } from "./stats.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -77,10 +77,7 @@ try {
     const docker = new Docker({ socketPath: info.socketPath });
     writeFileSync(configFile, JSON.stringify({ stateDir: path.join(work, "state"), dockerSocket: info.dockerHost, awsRegion: "us-east-1", logLevel: "warn" }));
     const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: home, ...aws.env() };
-    const clear = async (refs: string[]) => {
-      for (const r of refs) await docker.getImage(r).remove({ force: true }).catch(() => undefined);
-      await docker.pruneImages({ filters: { dangling: { false: true } } }).catch(() => undefined);
-    };
+    const clear = (refs: string[]) => removeImages(docker, refs);
     for (const set of sets) {
       const refs = set.images.map((i) => i.img.reference);
       const spec = path.join(work, "spec.json");
@@ -93,18 +90,14 @@ try {
           services: set.images.map((i, n) => ({ name: `s${n}`, image: i.img.reference, ...(i.cred ? { registryCredentialId: "rc_gh" } : {}) })),
         }),
       );
-      const limit = async () => {
-        const t0 = performance.now();
-        await Promise.all(
-          set.images.map(async ({ img, cred }) => {
-            const opts = { fromImage: img.reference.replace(/:1$/, ""), tag: "1" };
-            const auth = cred ? encodeRegistryAuth({ username: ghcr.user!, password: ghcr.password!, serverAddress: "ghcr.io" }) : undefined;
-            const s = (auth ? await docker.createImage({ base64: auth }, opts) : await docker.createImage(opts)) as NodeJS.ReadableStream;
-            await new Promise<void>((resolve, reject) => docker.modem.followProgress(s, (e) => (e ? reject(e) : resolve())));
-          }),
+      const limit = () =>
+        pullAllAtOnce(
+          docker,
+          set.images.map(({ img, cred }) => ({
+            reference: img.reference,
+            ...(cred ? { auth: { username: ghcr.user!, password: ghcr.password!, serverAddress: "ghcr.io" } } : {}),
+          })),
         );
-        return performance.now() - t0;
-      };
       const contenders: [string, () => Promise<number>][] = [
         ...LEVELS.filter((l) => l <= set.images.length).map((l) => [`${l}`, () => run([AGENT, "bake", "--spec", spec, "--config", configFile, "--no-report"], { ...env, SLOTHBOX_PULL_CONCURRENCY: String(l) })] as [string, () => Promise<number>]),
         ["limit", limit],
