@@ -59,6 +59,33 @@ async function bakedThenDue(bakes: PushedImage[][], config: Record<string, unkno
   b.write("agent.json", { ...JSON.parse(readFileSync(b.configFile, "utf8")), imageCleanupIntervalSeconds: 1 });
   return b;
 }
+/**
+ * Resolves at the engine's first untag or delete of one of `images` (other tests
+ * share the engine: their removals do not count); `stop` ends the watch. The
+ * classic store names the image by its ID in these events, the containerd store
+ * by its reference: both are matched.
+ */
+async function firstRemovalOf(images: PushedImage[]): Promise<{ removed: Promise<void>; stop: () => void }> {
+  const repos = images.map((i) => `${i.reference.split(":").slice(0, -1).join(":")}:`);
+  const ids = new Set((await Promise.all(images.map((i) => dockerImage(docker, i.reference)))).map((i) => i?.id));
+  const events = (await docker.getEvents({ filters: { type: ["image"] } })) as NodeJS.ReadableStream & { destroy(): void };
+  const removed = new Promise<void>((resolve) =>
+    events.on("data", (c: Buffer) => {
+      for (const line of c.toString().split("\n")) {
+        let e: { Action?: string; id?: string; Actor?: { ID?: string; Attributes?: { name?: string } } };
+        try {
+          e = JSON.parse(line) as typeof e;
+        } catch {
+          continue;
+        }
+        const name = e.Actor?.Attributes?.name ?? "";
+        const ours = ids.has(e.Actor?.ID ?? e.id) || ids.has(name) || repos.some((r) => name.startsWith(r));
+        if ((e.Action === "untag" || e.Action === "delete") && ours) resolve();
+      }
+    }),
+  );
+  return { removed, stop: () => events.destroy() };
+}
 /** The first cleanup that started after `since` (an ISO time), once it has ended. */
 async function cleanupAfter(d: Daemon, since: string): Promise<Record<string, unknown>> {
   return until(async () => {
@@ -159,15 +186,10 @@ describe("image cleanup", () => {
     const [v2, v3] = await Promise.all([push("mid"), push("new")]);
     const b = await bakedThenDue([olds, [v2], [v3]]);
 
-    const events = (await docker.getEvents({ filters: { type: ["image"] } })) as NodeJS.ReadableStream & { destroy(): void };
-    const firstRemoval = new Promise<void>((resolve) =>
-      events.on("data", (c: Buffer) => {
-        if (/"Action":"(untag|delete)"/.test(c.toString()) && olds.some((o) => c.toString().includes(o.reference.split(":")[0]!.split("/").pop()!))) resolve();
-      }),
-    );
+    const removal = await firstRemovalOf(olds);
     const d = await daemon(b);
-    await firstRemoval;
-    events.destroy();
+    await removal.removed;
+    removal.stop();
     // The cleanup is removing the first bake's images: post a bake that needs them all again.
     const done = await bake(d, olds);
     // Some of them the cleanup had removed: the bake pulled them again.
@@ -182,12 +204,11 @@ describe("image cleanup", () => {
     const [v2, v3] = await Promise.all([push("kmid"), push("knew")]);
     const b = await bakedThenDue([olds, [v2], [v3]]);
 
-    const events = (await docker.getEvents({ filters: { type: ["image"] } })) as NodeJS.ReadableStream & { destroy(): void };
-    const firstRemoval = new Promise<void>((resolve) => events.on("data", (c: Buffer) => /"Action":"(untag|delete)"/.test(c.toString()) && resolve()));
+    const removal = await firstRemovalOf(olds);
     let d = await daemon(b);
-    await firstRemoval;
+    await removal.removed;
     await d.stop("SIGKILL");
-    events.destroy();
+    removal.stop();
     // Killed after at least one reference was deleted, and (the run is short) maybe before the last.
     const untagged = (await Promise.all(olds.map((o) => dockerImage(docker, o.reference)))).filter((i) => i === undefined).length;
     expect(untagged).toBeGreaterThan(0);
