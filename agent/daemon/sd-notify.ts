@@ -9,8 +9,8 @@ export type Notify = (state: string) => Promise<void>;
 export function createNotifier(env: Record<string, string | undefined>, onError: (err: Error) => void): Notify | undefined {
   const socket = env["NOTIFY_SOCKET"];
   if (!socket) return undefined;
-  return (state) =>
-    new Promise((resolve) => {
+  const send = (state: string) =>
+    new Promise<void>((resolve) => {
       execFile(
         "systemd-notify",
         [`--pid=${process.pid}`, ...state.split("\n")],
@@ -21,6 +21,12 @@ export function createNotifier(env: Record<string, string | undefined>, onError:
         },
       );
     });
+  // One message at a time, in order: each is its own process, and two started
+  // together can arrive the other way round. systemd keeps the last STATUS= it
+  // got, so "reconciling (start)" followed at once by "serving…" could otherwise
+  // stay in `systemctl status` for good (seen on a loaded machine).
+  let last = Promise.resolve();
+  return (state) => (last = last.then(() => send(state)));
 }
 
 /** WATCHDOG_USEC → how often to ping: half the watchdog interval, as systemd advises. */
