@@ -9,7 +9,12 @@ import { delay } from "../testing/fakes.ts";
 import { BakeRunner, type Engine } from "./bakes.ts";
 
 const dirs: string[] = [];
-afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+const runners: BakeRunner[] = [];
+afterEach(async () => {
+  // What a test started ends before its state dir goes: a record written later would bring the dir back.
+  await Promise.all(runners.splice(0).map((r) => r.exclusive(async () => undefined)));
+  dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
 
 const spec = (bakeId: string): BakeSpec => ({ bakeId, orgId: "o", credentials: [], services: [] });
 
@@ -18,6 +23,7 @@ function runner(engine: Engine, stateDir = mkdtempSync(path.join(os.tmpdir(), "s
   const reported: AgentEvent[] = [];
   const errors: unknown[] = [];
   const r = new BakeRunner({ stateDir, engine, now: () => Date.now(), onError: (e) => errors.push(e), report: async (e) => void reported.push(e) });
+  runners.push(r);
   return { r, reported, errors, stateDir };
 }
 
@@ -34,18 +40,20 @@ const result = (bakeId: string, services: ServiceResult[] = []): BakeResult => (
 
 describe("BakeRunner", () => {
   it("runs one bake at a time, answers busy with the running id, and a known id with its record", async () => {
-    let release: (() => void) | undefined;
+    const releases: (() => void)[] = [];
     const { r } = runner(async (s) => {
-      await new Promise<void>((res) => (release = res));
+      await new Promise<void>((res) => releases.push(res));
       return result(s.bakeId);
     });
     expect(r.submit(spec("bk_1")).kind).toBe("started");
-    await until(() => release !== undefined);
+    await until(() => releases.length === 1);
     expect(r.submit(spec("bk_2"))).toEqual({ kind: "busy", running: "bk_1" });
     expect(r.submit(spec("bk_1"))).toMatchObject({ kind: "known", record: { bakeId: "bk_1", status: "running" } });
-    release!();
+    releases[0]!();
     await until(() => r.get("bk_1")?.status === "succeeded");
     expect(r.submit(spec("bk_2")).kind).toBe("started");
+    await until(() => releases.length === 2);
+    releases[1]!();
   });
 
   it("shows each service's result in the record while the bake runs", async () => {
