@@ -8,8 +8,8 @@ const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /**
- * A `systemd-notify` on PATH that records what it was asked to send; the first
- * message it gets is slow to go out, as a process spawned on a loaded box can be.
+ * A `systemd-notify` on PATH that records what it was asked to send; a message
+ * about reconciling is slow to go out, as a process spawned on a loaded box can be.
  */
 function fakeSystemdNotify() {
   const dir = mkdtempSync(path.join(os.tmpdir(), "sbx-notify-"));
@@ -17,7 +17,7 @@ function fakeSystemdNotify() {
   const log = path.join(dir, "sent");
   writeFileSync(
     path.join(dir, "systemd-notify"),
-    `#!/bin/sh\nif [ ! -e "${dir}/first" ]; then : > "${dir}/first"; sleep 0.4; fi\nshift\nprintf '%s\\n' "$*" >> "${log}"\n`,
+    `#!/bin/sh\nshift\ncase "$*" in *reconciling*) sleep 0.4 ;; esac\nprintf '%s\\n' "$*" >> "${log}"\n`,
   );
   chmodSync(path.join(dir, "systemd-notify"), 0o755);
   return { env: { NOTIFY_SOCKET: "/run/fake-notify", PATH: `${dir}:/usr/bin:/bin` }, sent: () => readFileSync(log, "utf8").trim().split("\n") };
@@ -38,6 +38,17 @@ describe("createNotifier", () => {
     await Promise.all([notify("STATUS=reconciling (start)"), notify("STATUS=serving on 127.0.0.1:1; reconciled (nothing to do)"), notify("WATCHDOG=1")]);
     expect(errors).toEqual([]);
     expect(fake.sent()).toEqual(["STATUS=reconciling (start)", "STATUS=serving on 127.0.0.1:1; reconciled (nothing to do)", "WATCHDOG=1"]);
+  });
+
+  it("goes on after a message that could not even be started (execFile throws)", async () => {
+    const fake = fakeSystemdNotify();
+    const errors: Error[] = [];
+    const notify = createNotifier(fake.env, (e) => errors.push(e))!;
+    // A NUL byte in an argument makes execFile throw instead of calling back.
+    await notify("STATUS=a\0b");
+    await notify("WATCHDOG=1");
+    expect(errors).toHaveLength(1);
+    expect(fake.sent()).toEqual(["WATCHDOG=1"]);
   });
 
   it("goes on after a message that could not be sent, and says why", async () => {

@@ -11,15 +11,22 @@ export function createNotifier(env: Record<string, string | undefined>, onError:
   if (!socket) return undefined;
   const send = (state: string) =>
     new Promise<void>((resolve) => {
-      execFile(
-        "systemd-notify",
-        [`--pid=${process.pid}`, ...state.split("\n")],
-        { env: { NOTIFY_SOCKET: socket, PATH: env["PATH"] ?? "/usr/bin:/bin" }, timeout: 5000 },
-        (err) => {
-          if (err) onError(err);
-          resolve();
-        },
-      );
+      const done = (err: Error | null) => {
+        if (err) onError(err);
+        resolve();
+      };
+      try {
+        execFile(
+          "systemd-notify",
+          [`--pid=${process.pid}`, ...state.split("\n")],
+          { env: { NOTIFY_SOCKET: socket, PATH: env["PATH"] ?? "/usr/bin:/bin" }, timeout: 5000 },
+          done,
+        );
+      } catch (err) {
+        // Some failures throw rather than call back (E2BIG, ENOMEM, a NUL in an argument):
+        // one lost message must not stop the ones after it (WATCHDOG=1, STOPPING=1).
+        done(err as Error);
+      }
     });
   // One message at a time, in order: each is its own process, and two started
   // together can arrive the other way round. systemd keeps the last STATUS= it
