@@ -12,7 +12,8 @@ const dirs: string[] = [];
 const runners: BakeRunner[] = [];
 afterEach(async () => {
   // What a test started ends before its state dir goes: a record written later would bring the dir back.
-  await Promise.all(runners.splice(0).map((r) => r.exclusive(async () => undefined)));
+  // Bounded: a test that failed before releasing its engine must not hold the run.
+  await Promise.all(runners.splice(0).map((r) => r.stop(2000, "the test ended")));
   dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
 });
 
