@@ -5,12 +5,12 @@
 // start, and a bake.failed event says so, exactly once (its event id is fixed,
 // so a crash between writing the event and the record only repeats an event the
 // control plane deduplicates by its Idempotency-Key).
-import { readdir, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import { AgentError, asAgentError, type ErrorBody } from "../errors/agent-error.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
-import { writeFileAtomic } from "../state/atomic.ts";
+import { listStateFiles, writeFileAtomic } from "../state/atomic.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 
 /** Records kept on disk; older ones are pruned. */
@@ -68,13 +68,8 @@ export class BakeRunner {
 
   /** Loads the records on disk; those left `running` by a crash become failed (interrupted) and are reported. */
   async recover(): Promise<void> {
-    let files: string[];
-    try {
-      files = (await readdir(this.dir)).filter((f) => f.endsWith(".json") && !f.startsWith("."));
-    } catch {
-      return;
-    }
-    for (const f of files) {
+    // A records directory that cannot be listed holds nothing to recover.
+    for (const f of await listStateFiles(this.dir).catch(() => [])) {
       try {
         const r = JSON.parse(await readFile(path.join(this.dir, f), "utf8")) as BakeRecord;
         if (r.status === "running") {

@@ -7,7 +7,7 @@
 // made in, so that the daemon can read the outbox the CLI leaves (and a file
 // the daemon cannot read never appears in its state dir).
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { chown, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 
 interface Owner {
@@ -48,6 +48,15 @@ export async function listStateFiles(dir: string): Promise<string[]> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw err;
+  }
+}
+
+/** A state file parsed by `schema`; undefined when it cannot be read or is not what the schema says. */
+export async function readStateFile<T>(file: string, schema: { parse(value: unknown): T }): Promise<T | undefined> {
+  try {
+    return schema.parse(JSON.parse(await readFile(file, "utf8")));
+  } catch {
+    return undefined;
   }
 }
 

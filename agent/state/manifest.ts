@@ -5,7 +5,7 @@
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import * as z from "zod";
-import { listStateFiles, writeFileAtomic } from "./atomic.ts";
+import { listStateFiles, readStateFile, writeFileAtomic } from "./atomic.ts";
 
 const manifestSchema = z.object({
   bakeId: z.string(),
@@ -50,11 +50,8 @@ export async function readManifestHistory(stateDir: string, count: number): Prom
   const out: Manifest[] = [];
   for (const f of files) {
     if (out.length === count) break;
-    try {
-      out.push(manifestSchema.parse(JSON.parse(await readFile(path.join(historyDir(stateDir), f), "utf8"))));
-    } catch {
-      continue;
-    }
+    const m = await readStateFile(path.join(historyDir(stateDir), f), manifestSchema);
+    if (m) out.push(m);
   }
   return out;
 }

@@ -4,10 +4,10 @@
 // lets cleanup find it). One file each, written atomically, so that a root
 // `bake` and the daemon record side by side without losing each other's entries.
 import { createHash } from "node:crypto";
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import * as z from "zod";
-import { listStateFiles, writeFileAtomic } from "./atomic.ts";
+import { listStateFiles, readStateFile, writeFileAtomic } from "./atomic.ts";
 
 const entrySchema = z.object({
   /** The reference the agent pulled (`ghcr.io/acme/api:1`, or `name@sha256:…`). */
@@ -40,11 +40,8 @@ export class PulledImages {
     const out: PulledImage[] = [];
     for (const f of await listStateFiles(this.dir)) {
       const file = path.join(this.dir, f);
-      try {
-        out.push({ ...entrySchema.parse(JSON.parse(await readFile(file, "utf8"))), file });
-      } catch {
-        continue;
-      }
+      const entry = await readStateFile(file, entrySchema);
+      if (entry) out.push({ ...entry, file });
     }
     return out;
   }

@@ -5,10 +5,10 @@
 // gone (killed -9, power lost) no longer counts; nor does one whose PID another
 // process has since taken (the process's start time, from /proc, tells them apart).
 import { readFileSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import * as z from "zod";
-import { listStateFiles, writeFileAtomic } from "./atomic.ts";
+import { listStateFiles, readStateFile, writeFileAtomic } from "./atomic.ts";
 
 const markerSchema = z.object({ bakeId: z.string(), pid: z.number().int(), started: z.string().optional(), images: z.array(z.string()) });
 export type RunningBake = z.infer<typeof markerSchema>;
@@ -49,12 +49,8 @@ export async function runningBakes(stateDir: string): Promise<RunningBake[]> {
   const out: RunningBake[] = [];
   for (const f of await listStateFiles(dirOf(stateDir))) {
     const file = path.join(dirOf(stateDir), f);
-    let marker: RunningBake;
-    try {
-      marker = markerSchema.parse(JSON.parse(await readFile(file, "utf8")));
-    } catch {
-      continue;
-    }
+    const marker = await readStateFile(file, markerSchema);
+    if (!marker) continue;
     if (alive(marker)) out.push(marker);
     else await rm(file, { force: true }).catch(() => undefined);
   }
