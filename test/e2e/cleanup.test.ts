@@ -86,6 +86,20 @@ async function firstRemovalOf(images: PushedImage[]): Promise<{ removed: Promise
   );
   return { removed, stop: () => events.destroy() };
 }
+/**
+ * Eight images of a first bake, then two later bakes, and a daemon whose first
+ * cleanup has just removed one of the first bake's images: caught mid-cleanup.
+ */
+async function daemonMidCleanup(prefix: string): Promise<{ olds: PushedImage[]; v2: PushedImage; v3: PushedImage; b: Box; d: Daemon }> {
+  const olds = await Promise.all(Array.from({ length: 8 }, (_, i) => push(`${prefix}${i}`)));
+  const [v2, v3] = await Promise.all([push(`${prefix}mid`), push(`${prefix}new`)]);
+  const b = await bakedThenDue([olds, [v2], [v3]]);
+  const removal = await firstRemovalOf(olds);
+  const d = await daemon(b);
+  await removal.removed;
+  removal.stop();
+  return { olds, v2, v3, b, d };
+}
 /** The first cleanup that started after `since` (an ISO time), once it has ended. */
 async function cleanupAfter(d: Daemon, since: string): Promise<Record<string, unknown>> {
   return until(async () => {
@@ -182,14 +196,7 @@ describe("image cleanup", () => {
   });
 
   it("a bake posted while a cleanup runs waits its turn and gets its images, even those the cleanup removes", async () => {
-    const olds = await Promise.all(Array.from({ length: 8 }, (_, i) => push(`old${i}`)));
-    const [v2, v3] = await Promise.all([push("mid"), push("new")]);
-    const b = await bakedThenDue([olds, [v2], [v3]]);
-
-    const removal = await firstRemovalOf(olds);
-    const d = await daemon(b);
-    await removal.removed;
-    removal.stop();
+    const { olds, d } = await daemonMidCleanup("old");
     // The cleanup is removing the first bake's images: post a bake that needs them all again.
     const done = await bake(d, olds);
     // Some of them the cleanup had removed: the bake pulled them again.
@@ -200,15 +207,10 @@ describe("image cleanup", () => {
   });
 
   it("a daemon killed mid-cleanup leaves the box consistent, and the next one finishes the job", async () => {
-    const olds = await Promise.all(Array.from({ length: 8 }, (_, i) => push(`kill${i}`)));
-    const [v2, v3] = await Promise.all([push("kmid"), push("knew")]);
-    const b = await bakedThenDue([olds, [v2], [v3]]);
-
-    const removal = await firstRemovalOf(olds);
-    let d = await daemon(b);
-    await removal.removed;
+    const mid = await daemonMidCleanup("kill");
+    const { olds, v2, v3, b } = mid;
+    let d = mid.d;
     await d.stop("SIGKILL");
-    removal.stop();
     // Killed after at least one reference was deleted, and (the run is short) maybe before the last.
     const untagged = (await Promise.all(olds.map((o) => dockerImage(docker, o.reference)))).filter((i) => i === undefined).length;
     expect(untagged).toBeGreaterThan(0);
