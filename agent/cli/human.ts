@@ -85,7 +85,9 @@ export class HumanRenderer {
       case "retry":
         return this.line(`  ${s.image}: ${s.error.code} (${s.error.message}); retrying, ${retriesLeft(s.retriesLeft)}`);
       case "credential-retry":
-        return this.line(`credential ${s.credential.id}: ${s.error.code} (${s.error.message}); retrying, ${retriesLeft(s.retriesLeft)}`);
+        return this.line(
+          `credential ${s.credential.id}: ${s.error.code} (${s.error.message}); ${s.attempts} ${s.attempts === 1 ? "attempt" : "attempts"} so far, retrying for up to ${Math.ceil(s.budgetLeftMs / 1000)} s more`,
+        );
       case "image-done":
         if (s.status === "pulled") return this.line(`pulled ${s.image} ${s.digest} in ${seconds(s.durationMs)}`);
         if (s.status === "present") return this.line(`present ${s.image} (already in Docker, nothing pulled)`);

@@ -170,7 +170,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     logger,
     ssmParameterPrefix: config.ssmParameterPrefix,
     accepting: () => accepting,
-    readiness: () => checkReadiness({ docker: rt.docker, awsCredentials: () => rt.aws().checkCredentials(), stateDir: config.stateDir }),
+    readiness: () => checkReadiness({ docker: rt.docker, aws: (signal) => rt.aws().checkReachable(signal), stateDir: config.stateDir }),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     submit: (spec) => {
       for (const u of secretUsernames(spec)) scrubber.add(u);

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { AGENT, type Box } from "./harness.ts";
+import { agentCommand, runEnv, type Box, type RunOptions } from "./harness.ts";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -25,13 +25,14 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
 
-export async function startDaemon(box: Box, opts: { port?: number; env?: Record<string, string> } = {}): Promise<Daemon> {
+export async function startDaemon(box: Box, opts: { port?: number } & Pick<RunOptions, "env" | "unset" | "hostsFileOnly"> = {}): Promise<Daemon> {
   const port = opts.port ?? (await freePort());
   const token = "api-" + Math.random().toString(36).slice(2);
   const tokenFile = path.join(box.dir, "api-token");
   writeFileSync(tokenFile, token + "\n", { mode: 0o600 });
-  const env = { ...box.env, SLOTHBOX_LISTEN: `127.0.0.1:${port}`, SLOTHBOX_API_TOKEN_FILE: tokenFile, SLOTHBOX_LOG_LEVEL: "info", ...opts.env };
-  const proc = spawn(process.execPath, [AGENT, "daemon", "--config", box.configFile], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const env = runEnv({ ...box.env, SLOTHBOX_LISTEN: `127.0.0.1:${port}`, SLOTHBOX_API_TOKEN_FILE: tokenFile, SLOTHBOX_LOG_LEVEL: "info" }, opts);
+  const [cmd, argv] = agentCommand(["daemon", "--config", box.configFile], opts.hostsFileOnly);
+  const proc = spawn(cmd, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));
   proc.stderr!.on("data", (c: Buffer) => (out += c.toString()));
