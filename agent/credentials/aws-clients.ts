@@ -161,13 +161,13 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
   };
 
   /** One call through `client`, its failure carrying the endpoint that failed and the SDK's attempts. */
-  async function call<C extends { config: unknown }, T>(client: Promise<C>, send: (c: C, m: SdkModule) => Promise<T>, signal: AbortSignal): Promise<T> {
+  async function call<C extends { config: EndpointConfig }, T>(client: Promise<C>, send: (c: C, m: SdkModule) => Promise<T>, signal: AbortSignal): Promise<T> {
     const [c, m] = await Promise.all([client, sdk()]);
     try {
       return await raceAbort(send(c, m), signal);
     } catch (err) {
       if (signal.aborted || err instanceof AgentError) throw err;
-      const where = isProviderError(err) ? imds : await resolvedEndpoint(c as unknown as { config: EndpointConfig });
+      const where = isProviderError(err) ? imds : await resolvedEndpoint(c);
       throw new AwsCallError(err, where, (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1);
     }
   }
@@ -175,7 +175,7 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
   return {
     imdsEndpoint: imds,
     async endpointOf(target) {
-      return resolvedEndpoint((await (target.service === "ssm" ? getSsm() : getEcr(target.host))) as unknown as { config: EndpointConfig });
+      return resolvedEndpoint(await (target.service === "ssm" ? getSsm() : getEcr(target.host)));
     },
     async checkReachable(signal) {
       const step = async <T>(where: string, p: Promise<T>): Promise<T> => {

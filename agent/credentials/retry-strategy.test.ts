@@ -65,7 +65,7 @@ describe("SpreadRetryStrategy", () => {
     await expect(s.refreshRetryTokenForRetry(token, { errorType: "TRANSIENT", error: notFound })).rejects.toThrow("ENOTFOUND");
     const timeout = sdkError("TimeoutError", "the request socket did not establish a connection");
     await expect(s.refreshRetryTokenForRetry(token, { errorType: "TRANSIENT", error: timeout })).rejects.toThrow("did not establish");
-    const unavailable = sdkError("ServiceUnavailable", "We encountered an internal error. Please try again.");
-    await expect(s.refreshRetryTokenForRetry(token, { errorType: "SERVER_ERROR", error: unavailable })).rejects.toThrow("internal error");
+    const unavailable = sdkError("ServiceUnavailable", "The request has failed due to a temporary failure of the server.");
+    await expect(s.refreshRetryTokenForRetry(token, { errorType: "SERVER_ERROR", error: unavailable })).rejects.toThrow("temporary failure");
   });
 });

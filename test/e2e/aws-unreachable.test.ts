@@ -121,7 +121,7 @@ const CASES: Case[] = [
     },
     run: () => ({}),
     endpoint: () => aws.url,
-    words: /HTTP 503 ServiceUnavailable: We encountered an internal error/,
+    words: /answered: HTTP 503 ServiceUnavailable: The request has failed due to a temporary failure of the server\./,
   },
 ];
 
