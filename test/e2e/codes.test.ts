@@ -66,7 +66,7 @@ describe.runIf(ON_SYSTEM_ENGINE)("aws_credentials_unavailable", () => {
       env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://127.0.0.1:9" },
     });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/error: service a \(ghcr\.io\/acme\/a:1\): aws_credentials_unavailable \(retryable; \d+ attempts failed, the retries are used up\)/);
+    expect(r.stdout).toMatch(/error: service a \(ghcr\.io\/acme\/a:1\): aws_credentials_unavailable \(retryable; \d+ attempts failed within a minute\)/);
     expect(r.stdout).toMatch(/reported: ssm:GetParameter \/slothbox\/registry-credentials\/rc_gh: no credentials for the instance role from http:\/\/127\.0\.0\.1:9: \w*(Credentials)?ProviderError: /);
     expect(r.stdout).toMatch(/hint: .*instance profile/);
     // Not pullRetries times: as often as the minute allows.
