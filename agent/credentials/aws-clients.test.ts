@@ -43,6 +43,9 @@ describe("the SSM endpoint", () => {
     expect(await resolvedEndpoint(new SSMClient({ region: "eu-central-1" }))).toBe("https://ssm.eu-central-1.amazonaws.com");
     process.env["AWS_ENDPOINT_URL_SSM"] = "https://vpce-0abc.ssm.eu-central-1.vpce.amazonaws.com";
     expect(await resolvedEndpoint(new SSMClient({ region: "eu-central-1" }))).toBe("https://vpce-0abc.ssm.eu-central-1.vpce.amazonaws.com");
+    // Shown without a user or password someone put in the URL.
+    process.env["AWS_ENDPOINT_URL_SSM"] = "https://user:pw@ssm.example.internal:8443";
+    expect(await resolvedEndpoint(new SSMClient({ region: "eu-central-1" }))).toBe("https://ssm.example.internal:8443");
   });
 });
 
@@ -51,5 +54,6 @@ describe("the instance metadata service's endpoint", () => {
     expect(imdsEndpoint({})).toBe("http://169.254.169.254");
     expect(imdsEndpoint({ AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: "IPv6" })).toBe("http://[fd00:ec2::254]");
     expect(imdsEndpoint({ AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://127.0.0.1:1338/" })).toBe("http://127.0.0.1:1338");
+    expect(imdsEndpoint({ AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://user:pw@127.0.0.1:1338/" })).toBe("http://127.0.0.1:1338");
   });
 });

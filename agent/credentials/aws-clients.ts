@@ -27,10 +27,15 @@ const IMDS_TIMEOUT_MS = 1000;
 
 const sdk = () => import("./aws-sdk.ts");
 
+/** An endpoint as it is shown: scheme, host, port and path, never a user or password someone put in the URL. */
+function shown(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`.replace(/\/+$/, "");
+}
+
 /** Where the SDK asks for the instance role's credentials (its own rule: the variable, else the mode's address). */
 export function imdsEndpoint(env: Record<string, string | undefined>): string {
   const configured = env["AWS_EC2_METADATA_SERVICE_ENDPOINT"]?.trim();
-  if (configured) return configured.replace(/\/+$/, "");
+  if (configured) return URL.canParse(configured) ? shown(new URL(configured)) : configured.replace(/\/+$/, "");
   return env["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"]?.toLowerCase() === "ipv6" ? "http://[fd00:ec2::254]" : "http://169.254.169.254";
 }
 
@@ -85,8 +90,7 @@ export async function resolvedEndpoint(client: { config: EndpointConfig }): Prom
   const c = client.config;
   const configured = await c.serviceConfiguredEndpoint?.();
   const params = { Region: await c.region(), UseFIPS: await c.useFipsEndpoint(), UseDualStack: await c.useDualstackEndpoint() };
-  const url = c.endpointProvider(configured ? { ...params, Endpoint: configured } : params).url;
-  return url.href.replace(/\/+$/, "");
+  return shown(c.endpointProvider(configured ? { ...params, Endpoint: configured } : params).url);
 }
 
 /** A TCP connection to `endpoint` within `signal`: what /readyz asks of the SSM endpoint (no API call, nothing against the quota). */
