@@ -158,7 +158,7 @@ describe("the registry fronts under a busy test", () => {
     await pushRandomImage(quay.push, "smoke/after-busy", "1", { layers: 1 });
     // What generating a large image's layers does on a busy machine (randomBytes and gzipSync, for
     // seconds): nothing else runs meanwhile, so a pooled connection cannot see that its server closed
-    // it when idle (Node's: keepAliveTimeout 5 s, closed after 6 s) and the next request reuses it.
+    // it when idle (a Node server's default: after 6 s), and the next request would go out on it.
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 8000);
     const img = await pushRandomImage(quay.push, "smoke/after-busy", "2", { layers: 1 });
     await pull(img.reference);
