@@ -92,6 +92,13 @@ function send(target: RegistryTarget, method: string, url: string, body: Buffer 
         port: u.port || undefined,
         path: u.pathname + u.search,
         headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) },
+        // A connection for each request, never one from the keep-alive pool: tests call these helpers
+        // right after generating layers (randomBytes, gzipSync), which holds the event loop for seconds
+        // on a busy machine (17 s measured); a pooled connection idle that long may have been closed by
+        // its server (a Node server, such as the token server, closes one after 6 s) without the client
+        // having had a turn to notice, and the request went out on it: ECONNRESET, "socket hang up".
+        // A fresh loopback connection costs well under a millisecond.
+        agent: false,
         ...(u.protocol === "https:" ? { ca: target.ca, servername: target.servername } : {}),
       },
       (res) => {
