@@ -32,7 +32,11 @@ export interface Box {
   cpTokenFile: string;
   env: Record<string, string>;
   write(name: string, content: unknown): string;
-  run(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; onOutput?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void }): Promise<RunResult>;
+  /** `agent`: the command that runs the agent (default: this Node with the built bundle). */
+  run(
+    args: string[],
+    opts?: { env?: Record<string, string>; timeoutMs?: number; onOutput?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void; agent?: string[] },
+  ): Promise<RunResult>;
   cleanup(): void;
 }
 
@@ -75,7 +79,7 @@ export function newBox(stack: StackInfo, aws: AwsStandIn, opts: { controlPlane?:
       return f;
     },
     run(args, o = {}) {
-      return runAgent([...args, "--config", configFile], { ...env, ...o.env }, o.timeoutMs ?? 90_000, o.onOutput);
+      return runAgent([...args, "--config", configFile], { ...env, ...o.env }, o.timeoutMs ?? 90_000, o.onOutput, o.agent);
     },
     cleanup() {
       rmSync(dir, { recursive: true, force: true });
@@ -89,10 +93,11 @@ export function runAgent(
   env: Record<string, string>,
   timeoutMs = 90_000,
   onOutput?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void,
+  agent: string[] = [process.execPath, AGENT],
 ): Promise<RunResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AGENT, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(agent[0]!, [...agent.slice(1), ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     const kill = (s: NodeJS.Signals) => child.kill(s);

@@ -37,7 +37,7 @@ function hclString(s: string): string {
 }
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [path.join(ROOT, "scripts/package.mjs")], { cwd: ROOT, stdio: "ignore" });
+  execFileSync(process.execPath, [path.join(ROOT, "scripts/package.mjs"), "--arch", "x64"], { cwd: ROOT, stdio: "ignore" });
   await aws.start();
   aws.putParameter(`${PREFIX}rc_gh`, ghcr.password!);
 }, 120_000);

@@ -83,7 +83,7 @@ function bootError(message: string, consoleText: string): Error {
 
 export function skipReason(): string | undefined {
   if (process.platform !== "linux") return "systemd-nspawn needs Linux";
-  if (process.arch !== "x64") return "the agent package is linux-x64 only";
+  if (process.arch !== "x64") return "the box under systemd is tested with the linux-x64 package only (test/systemd/agent-package.ts)";
   if (process.getuid?.() !== 0) return "booting systemd in systemd-nspawn needs root (mounts, namespaces, cgroups)";
   return undefined;
 }
