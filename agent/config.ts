@@ -48,6 +48,9 @@ const schema = z.strictObject({
   imageCleanupKeepBakes: int(0, 100).default(1),
   imageCleanupIntervalSeconds: int(1, 7 * 86_400).default(3600),
   imageCleanupMinAgeSeconds: int(0, 365 * 86_400).default(3600),
+  /** Free space a bake leaves on Docker's data root, at least: the larger of the two (SPEC §4). */
+  diskReserveBytes: int(0, Number.MAX_SAFE_INTEGER).default(2_000_000_000),
+  diskReservePercent: int(0, 90).default(5),
   /** How throttled AWS calls retry (docs/fleet.md): spread (default) or the SDK's own modes. */
   awsRetryStrategy: z.enum(["spread", "adaptive", "standard"]).default("spread"),
 });
@@ -84,6 +87,8 @@ const NUMERIC = new Set<string>([
   "imageCleanupKeepBakes",
   "imageCleanupIntervalSeconds",
   "imageCleanupMinAgeSeconds",
+  "diskReserveBytes",
+  "diskReservePercent",
 ]);
 const BOOLEAN = new Set<string>(["imageCleanup"]);
 

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { systemClock, type Clock } from "./clock.ts";
 import { ConfigError, reportingProblem, type Config } from "./config.ts";
+import { DiskReserve, statfsSpace } from "./bake/disk-reserve.ts";
 import { createAwsPorts } from "./credentials/aws-clients.ts";
 import { CredentialResolver, type ResolverDeps } from "./credentials/resolve.ts";
 import type { AwsPorts } from "./credentials/types.ts";
@@ -25,6 +26,8 @@ export interface Runtime {
   newResolver: (extra?: Pick<ResolverDeps, "cache" | "onFetch" | "onCacheHit">) => CredentialResolver;
   /** undefined when no control plane is configured. */
   controlPlane?: { url: string; token: string };
+  /** A bake's disk reserve on Docker's data root. */
+  newDiskReserve: () => DiskReserve;
 }
 
 export function readSecretFile(key: string, file: string): string {
@@ -54,13 +57,14 @@ export function createRuntime(config: Config, env: Record<string, string | undef
     scrubber.pin(token);
     controlPlane = { url: config.controlPlaneUrl, token };
   }
+  const docker = createDockerPort(config.dockerSocket);
   const rt: Runtime = {
     config,
     env,
     clock: systemClock,
     scrubber,
     logger,
-    docker: createDockerPort(config.dockerSocket),
+    docker,
     aws: getAws,
     newResolver: (extra = {}) =>
       new CredentialResolver({
@@ -73,6 +77,8 @@ export function createRuntime(config: Config, env: Record<string, string | undef
         ...extra,
       }),
     ...(controlPlane ? { controlPlane } : {}),
+    newDiskReserve: () =>
+      new DiskReserve({ dataRoot: (signal) => docker.dataRoot(signal), space: statfsSpace, reserveBytes: config.diskReserveBytes, reservePercent: config.diskReservePercent }),
   };
   return rt;
 }

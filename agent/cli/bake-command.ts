@@ -71,6 +71,7 @@ export async function bakeCommand(
       },
       onStep: (s) => human.step(s),
       pulled: new PulledImages(rt.config.stateDir),
+      disk: rt.newDiskReserve(),
     },
     signal,
   );

@@ -59,6 +59,7 @@ export class HumanRenderer {
   step(s: BakeStep): void {
     switch (s.kind) {
       case "docker-wait":
+      case "disk":
         return this.line(s.message);
       case "credential": {
         const c = s.credential;

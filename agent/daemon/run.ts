@@ -75,10 +75,15 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         scrubber,
         ...(opts.reconcile ? { noManifest: true } : {}),
         pulled,
+        disk: rt.newDiskReserve(),
+        // Called inside the bake's turn: a timed cleanup cannot run meanwhile.
+        ...(config.imageCleanup ? { makeRoom: (signal: AbortSignal) => cleanOnce(signal) } : {}),
         ...(opts.onResult ? { onResult: opts.onResult } : {}),
         // A reconcile re-pulls under the manifest's bake: only its service events are news.
         emit: (e) => (opts.reconcile && e.type.startsWith("bake.") ? Promise.resolve() : emit(opts.reconcile ? { ...e, reconcile: true } : e)),
         onStep: (s) => {
+          // Why a cleanup ran before a bake, or why the reserve was not checked: the journal says.
+          if (s.kind === "disk") logger.info({ bakeId: spec.bakeId }, s.message);
           if (s.kind !== "image-done") return;
           metrics.pulls.inc({ result: s.status });
           if (s.status === "pulled") metrics.pullDuration.observe(s.durationMs / 1000);
@@ -133,8 +138,8 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     });
 
   let lastCleanup: Record<string, unknown> | undefined;
-  const doCleanup = () =>
-    runner.exclusive(async (signal) => {
+  /** One image cleanup; the caller holds the turn (the timer's exclusive, or the bake that needs the room). */
+  const cleanOnce = async (signal: AbortSignal) => {
       try {
         const out = await cleanupImages(
           {
@@ -161,7 +166,8 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         lastCleanup = { at: new Date(clock.now()).toISOString(), error: asAgentError(err).toBody() };
         logger.warn({ err: scrubber.scrub((err as Error).message) }, "image cleanup failed");
       }
-    });
+    };
+  const doCleanup = () => runner.exclusive(cleanOnce);
 
   let accepting = true;
   const server = createApiServer({

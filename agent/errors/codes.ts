@@ -65,7 +65,7 @@ export const ERROR_CODES = {
   },
   disk_full: {
     retryable: false,
-    hint: "Docker's disk is full. Give the box a larger root or Docker volume, or remove unused images, and rebake.",
+    hint: "Docker's disk is full. Give the box a larger root or Docker volume, or remove unused images, and rebake. A bake stopped by the disk reserve (diskReserveBytes, diskReservePercent) kept that much free on purpose, so that the box keeps working.",
   },
   docker_unavailable: {
     retryable: true,

@@ -25,13 +25,15 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
 
-export async function startDaemon(box: Box, opts: { port?: number; env?: Record<string, string> } = {}): Promise<Daemon> {
+/** `agent`: the command that runs the agent (default: this Node with the built bundle). */
+export async function startDaemon(box: Box, opts: { port?: number; env?: Record<string, string>; agent?: string[] } = {}): Promise<Daemon> {
   const port = opts.port ?? (await freePort());
   const token = "api-" + Math.random().toString(36).slice(2);
   const tokenFile = path.join(box.dir, "api-token");
   writeFileSync(tokenFile, token + "\n", { mode: 0o600 });
   const env = { ...box.env, SLOTHBOX_LISTEN: `127.0.0.1:${port}`, SLOTHBOX_API_TOKEN_FILE: tokenFile, SLOTHBOX_LOG_LEVEL: "info", ...opts.env };
-  const proc = spawn(process.execPath, [AGENT, "daemon", "--config", box.configFile], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const agent = opts.agent ?? [process.execPath, AGENT];
+  const proc = spawn(agent[0]!, [...agent.slice(1), "daemon", "--config", box.configFile], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));
   proc.stderr!.on("data", (c: Buffer) => (out += c.toString()));
