@@ -15,6 +15,7 @@ const E2E_ON_EVERY_ENGINE = [
   "test/e2e/images.test.ts",
   "test/e2e/codes.test.ts",
   "test/e2e/disk.test.ts",
+  "test/e2e/progress.test.ts",
 ];
 
 const stackProject = (name: string, include: string[], engine: string) => ({

@@ -11,6 +11,7 @@ import { createDockerPort, type DockerPort } from "./docker/port.ts";
 import { Scrubber } from "./errors/scrub.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Deliverer, httpPost } from "./report/deliver.ts";
+import { ProgressSender } from "./report/progress-sender.ts";
 import { Reporter } from "./report/reporter.ts";
 import { Outbox } from "./state/outbox.ts";
 
@@ -100,6 +101,7 @@ export function createDeliverer(rt: Runtime, outbox: Outbox, onDelivered?: (even
 export function createReporter(rt: Runtime, enabled: boolean): Reporter {
   const outbox = new Outbox(rt.config.stateDir);
   const deliverer = enabled ? createDeliverer(rt, outbox) : undefined;
-  if (!deliverer || !rt.config.boxId) return new Reporter(rt.config.boxId ?? "");
-  return new Reporter(rt.config.boxId, outbox, deliverer);
+  if (!deliverer || !rt.config.boxId || !rt.controlPlane) return new Reporter(rt.config.boxId ?? "");
+  const progress = new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: rt.config.boxId, post: httpPost });
+  return new Reporter(rt.config.boxId, outbox, deliverer, progress);
 }

@@ -1,5 +1,6 @@
 // `slothbox-agent bake` (SPEC §3): validate, pull, write the manifest, report,
 // render for a person (stdout) or as one JSON object (stdout; steps to stderr).
+import { progressTracker } from "../bake/progress.ts";
 import { runBake } from "../bake/run.ts";
 import type { BakeResult } from "../bake/types.ts";
 import { createReporter, type Runtime } from "../runtime.ts";
@@ -57,6 +58,7 @@ export async function bakeCommand(
   for (const u of secretUsernames(spec)) rt.scrubber.add(u);
   const reporter = createReporter(rt, args.report);
   human.line(`bake ${spec.bakeId} for org ${spec.orgId}: ${spec.services.length} service(s), Docker at ${rt.config.dockerSocket}`);
+  const tracker = progressTracker(spec, () => rt.clock.now(), reporter.progress);
   const result = await runBake(
     spec,
     {
@@ -69,7 +71,10 @@ export async function bakeCommand(
         rt.logger.debug({ event: rt.scrubber.scrubValue(e) }, "event");
         await reporter.emit(rt.scrubber.scrubValue(e));
       },
-      onStep: (s) => human.step(s),
+      onStep: (s) => {
+        human.step(s);
+        tracker.step(s);
+      },
       pulled: new PulledImages(rt.config.stateDir),
       disk: rt.newDiskReserve(),
     },

@@ -7,6 +7,7 @@
 // control plane deduplicates by its Idempotency-Key).
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
+import type { ImageProgress } from "../bake/progress.ts";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import { AgentError, asAgentError, type ErrorBody } from "../errors/agent-error.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
@@ -23,6 +24,8 @@ export interface BakeRecord {
   finishedAt?: string;
   durationMs?: number;
   services: ServiceResult[];
+  /** While it runs: each image being pulled and how far it has come. */
+  inFlight?: ImageProgress[];
   error?: ErrorBody;
 }
 
@@ -31,7 +34,13 @@ export type Submit =
   | { kind: "known"; record: BakeRecord }
   | { kind: "busy"; running: string };
 
-export type Engine = (spec: BakeSpec, signal: AbortSignal, onService: (s: ServiceResult) => void) => Promise<BakeResult>;
+/** `onInFlight` hands the runner a way to read the pulls under way, asked for when the record is read. */
+export type Engine = (
+  spec: BakeSpec,
+  signal: AbortSignal,
+  onService: (s: ServiceResult) => void,
+  onInFlight: (get: () => ImageProgress[]) => void,
+) => Promise<BakeResult>;
 
 export class BakeRunner {
   private readonly dir: string;
@@ -105,9 +114,15 @@ export class BakeRunner {
     void this.exclusive(async (signal) => {
       try {
         await this.persist(record);
-        const result = await this.engine(spec, signal, (s) => {
-          record.services = [...record.services.filter((x) => x.name !== s.name), s];
-        });
+        const result = await this.engine(
+          spec,
+          signal,
+          (s) => {
+            record.services = [...record.services.filter((x) => x.name !== s.name), s];
+          },
+          // A getter, so that what is read (and serialised) is the progress of that moment, at no cost per progress line.
+          (get) => Object.defineProperty(record, "inFlight", { enumerable: true, configurable: true, get }),
+        );
         record.services = result.services;
         record.status = result.status;
         if (result.error) record.error = result.error;
@@ -116,6 +131,7 @@ export class BakeRunner {
         record.status = "failed";
         record.error = asAgentError(err).toBody();
       } finally {
+        delete record.inFlight;
         record.finishedAt = new Date(this.now()).toISOString();
         record.durationMs = Date.parse(record.finishedAt) - Date.parse(record.startedAt);
         // How it ended is known: the next bake may queue, while this one is filed.

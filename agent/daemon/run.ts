@@ -3,13 +3,16 @@
 // at start and on SIGHUP, delivers the outbox until the control plane takes it,
 // reuses credentials in memory only, and talks to systemd (READY, STOPPING,
 // WATCHDOG). SIGTERM: stop accepting, abort pulls, flush the outbox, exit 0.
+import { progressTracker, type ImageProgress } from "../bake/progress.ts";
 import { runBake } from "../bake/run.ts";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import type { Io } from "../cli/bake-command.ts";
 import { isLoopbackHost } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
 import { asAgentError } from "../errors/agent-error.ts";
+import { httpPost } from "../report/deliver.ts";
 import { describeEvent, type AgentEvent } from "../report/events.ts";
+import { ProgressSender } from "../report/progress-sender.ts";
 import { createDeliverer, readSecretFile, type Runtime } from "../runtime.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
@@ -48,18 +51,28 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const loop = deliverer ? new DeliveryLoop(deliverer, logger) : undefined;
   if (!loop) logger.warn("no controlPlaneUrl configured: events are not sent");
 
+  const progress = loop && rt.controlPlane && config.boxId ? new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: config.boxId, post: httpPost }) : undefined;
+
   const emit = async (e: AgentEvent) => {
     const clean = scrubber.scrubValue(e);
     const fields = { event: clean.type, bakeId: clean.bakeId, service: clean.service, code: clean.error?.code };
     if (clean.error) logger.warn(fields, describeEvent(clean));
     else logger.info(fields, describeEvent(clean));
     if (loop && config.boxId) {
+      await progress?.settle(clean);
       await outbox.put(config.boxId, clean.bakeId, clean);
       loop.nudge();
     }
   };
 
-  const engine = (spec: BakeSpec, signal: AbortSignal, opts: { reconcile?: boolean; onResult?: (r: ServiceResult) => void } = {}): Promise<BakeResult> => {
+  const engine = (
+    spec: BakeSpec,
+    signal: AbortSignal,
+    opts: { reconcile?: boolean; onResult?: (r: ServiceResult) => void; onInFlight?: (get: () => ImageProgress[]) => void } = {},
+  ): Promise<BakeResult> => {
+    // A reconcile re-pulls under an old bake's id: its progress is nobody's news.
+    const tracker = opts.reconcile ? undefined : progressTracker(spec, () => clock.now(), progress);
+    if (tracker) opts.onInFlight?.(() => tracker.inFlight());
     const resolver = rt.newResolver({
       cache,
       onFetch: (c, outcome) => metrics.credentialFetches.inc({ type: c.type, result: outcome }),
@@ -84,10 +97,8 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         onStep: (s) => {
           // Why a cleanup ran before a bake, or why the reserve was not checked: the journal says.
           if (s.kind === "disk") logger.info({ bakeId: spec.bakeId }, s.message);
-          if (s.kind !== "image-done") return;
-          metrics.pulls.inc({ result: s.status });
-          if (s.status === "pulled") metrics.pullDuration.observe(s.durationMs / 1000);
-          if (s.error) metrics.errors.inc({ code: s.error.code });
+          tracker?.step(s);
+          metrics.observeStep(s);
         },
       },
       signal,
@@ -103,9 +114,9 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     now: () => clock.now(),
     onError: (err) => logger.error({ err: scrubber.scrub(String((err as Error)?.message ?? err)) }, "bake runner"),
     report: emit,
-    engine: async (spec, signal, onResult) => {
+    engine: async (spec, signal, onResult, onInFlight) => {
       status(`baking ${spec.bakeId}: ${spec.services.length} service(s)`);
-      const result = await engine(spec, signal, { onResult });
+      const result = await engine(spec, signal, { onResult, onInFlight });
       status(`serving on ${config.listen}; last bake ${spec.bakeId} ${result.status}${result.error ? ` (${result.error.code})` : ""}`);
       metrics.bakes.inc({ status: result.status });
       if (result.status === "succeeded") metrics.lastSuccessfulBake.set(clock.now() / 1000);
@@ -250,6 +261,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   server.closeAllConnections();
   await closed;
   outboxWatch?.close();
+  await progress?.stop();
   await loop?.stop(STOP_FLUSH_MS);
   logger.info({ pending: await outbox.depth().catch(() => null) }, "stopped");
   return 0;
