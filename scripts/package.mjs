@@ -37,7 +37,16 @@ for (const unit of ["slothbox-agent.path", "slothbox-agent-preflight.service"]) 
 copyFileSync(path.join(root, "packer/scripts/install.sh"), path.join(stage, "share/install.sh"));
 writeFileSync(
   path.join(stage, "bin/slothbox-agent"),
-  '#!/bin/sh\n# Runs the agent on the Node that ships with it.\nhere=$(dirname "$(readlink -f "$0")")\nexec "$here/node" "$here/../lib/slothbox-agent.mjs" "$@"\n',
+  [
+    "#!/bin/sh",
+    "# Runs the agent on the Node that ships with it. NODE_DEBUG=net would print each AWS",
+    "# request's signed headers and NODE_OPTIONS can load any code into the agent: both",
+    "# are dropped; NODE_EXTRA_CA_CERTS (a private CA) is kept.",
+    "unset NODE_DEBUG NODE_OPTIONS",
+    'here=$(dirname "$(readlink -f "$0")")',
+    'exec "$here/node" "$here/../lib/slothbox-agent.mjs" "$@"',
+    "",
+  ].join("\n"),
 );
 chmodSync(path.join(stage, "bin/slothbox-agent"), 0o755);
 const nodeSha256 = createHash("sha256").update(readFileSync(nodeBin)).digest("hex");

@@ -35,6 +35,16 @@ describe("systemd/slothbox-agent.service", () => {
     expect(score).toBeLessThanOrEqual(3.0);
   });
 
+  it("reads no shared AWS config from its writable home, and drops NODE_DEBUG and NODE_OPTIONS but keeps NODE_EXTRA_CA_CERTS", () => {
+    const lines = text.split("\n");
+    expect(lines).toContain("Environment=AWS_CONFIG_FILE=/dev/null");
+    expect(lines).toContain("Environment=AWS_SHARED_CREDENTIALS_FILE=/dev/null");
+    const unset = lines.filter((l) => l.startsWith("UnsetEnvironment=")).flatMap((l) => l.slice("UnsetEnvironment=".length).split(/\s+/));
+    expect(unset).toEqual(expect.arrayContaining(["NODE_DEBUG", "NODE_OPTIONS"]));
+    expect(unset).not.toContain("NODE_EXTRA_CA_CERTS");
+    expect(lines.some((l) => /^(PassEnvironment|Environment)=.*\bNODE_(DEBUG|OPTIONS)\b/.test(l))).toBe(false);
+  });
+
   it("is a notify service after and wanting docker, restarting on failure but not on exit 78", () => {
     for (const line of [
       "Type=notify",
