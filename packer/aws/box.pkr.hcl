@@ -1,6 +1,7 @@
-# Bakes a Slothbox box AMI: installs Node 24 and the packaged agent (checksum
-# verified), its unit and config, runs `slothbox-agent bake` so that a failed
-# pull fails the build with Docker's error, and enables the daemon for boot.
+# Bakes a Slothbox box AMI: installs Node 24 and the packaged agent (the
+# tarball's SHA-256 checked against its .sha256), its unit and config, runs
+# `slothbox-agent bake` so that a failed pull fails the build with Docker's
+# error, and enables the daemon for boot.
 # The bake instance reads registry secrets through `iam_instance_profile` only.
 
 variable "region" {
