@@ -14,6 +14,13 @@ export const MAX_BODY_BYTES = 1 << 20;
 export const HEADERS_TIMEOUT_MS = 5000;
 /** A whole request (headers and a 1 MiB body) on loopback takes far less. */
 export const REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * Open connections at most; past it, new ones are dropped at once. The API's
+ * callers are a control plane, health probes and a metrics scraper: a handful.
+ * The bound keeps a flood of idle or slow connections (each cut off after
+ * HEADERS_TIMEOUT_MS anyway) from taking the daemon's file descriptors.
+ */
+export const MAX_CONNECTIONS = 64;
 
 export interface ApiDeps {
   apiToken: string;
@@ -26,6 +33,8 @@ export interface ApiDeps {
   submit: (spec: BakeSpec) => Submit;
   bake: (bakeId: string) => BakeRecord | undefined;
   accepting: () => boolean;
+  /** MAX_CONNECTIONS unless given. */
+  maxConnections?: number;
 }
 
 class HttpError extends Error {
@@ -163,6 +172,7 @@ export function createApiServer(deps: ApiDeps): http.Server {
       });
     },
   );
+  server.maxConnections = deps.maxConnections ?? MAX_CONNECTIONS;
   server.on("connection", (s) => s.setNoDelay(true));
   server.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"code":"bad_request","message":"malformed request"}}');

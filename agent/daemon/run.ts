@@ -21,7 +21,7 @@ import { BakeRunner } from "./bakes.ts";
 import { DeliveryLoop, watchOutbox } from "./delivery-loop.ts";
 import { Metrics } from "./metrics.ts";
 import { cleanupImages } from "./cleanup.ts";
-import { checkReadiness } from "./readiness.ts";
+import { checkReadiness, readinessProbe } from "./readiness.ts";
 import { reconcile } from "./reconcile.ts";
 import { createNotifier, watchdogIntervalMs } from "./sd-notify.ts";
 
@@ -170,7 +170,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     logger,
     ssmParameterPrefix: config.ssmParameterPrefix,
     accepting: () => accepting,
-    readiness: () => checkReadiness({ docker: rt.docker, awsCredentials: () => rt.aws().checkCredentials(), stateDir: config.stateDir }),
+    readiness: readinessProbe(() => checkReadiness({ docker: rt.docker, awsCredentials: () => rt.aws().checkCredentials(), stateDir: config.stateDir }), clock),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     submit: (spec) => {
       for (const u of secretUsernames(spec)) scrubber.add(u);
