@@ -170,6 +170,28 @@ describe("listening beyond loopback", () => {
   });
 });
 
+describe("the unit's AWS variables", () => {
+  it("AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE at /dev/null (as the unit sets them): a credential_process planted in the writable HOME never runs, the instance role is used", async () => {
+    const b = box();
+    const marker = path.join(b.dir, "credential-process-ran");
+    mkdirSync(path.join(b.home, ".aws"));
+    const planted = JSON.stringify({ Version: 1, AccessKeyId: "AKIAPLANTEDEXAMPLE00", SecretAccessKey: "planted" });
+    writeFileSync(path.join(b.home, ".aws/config"), `[default]\ncredential_process = /bin/sh -c 'touch ${marker}; echo ${JSON.stringify(planted).replaceAll("'", "")}'\n`);
+    const img = await pushRandomImage(ghTarget, `acme/dplant-${uid()}`, "1");
+    // Without them the SDK runs the planted command before it asks IMDS: what the unit guards against.
+    const exposed = spec([{ name: "api", image: img.reference, registryCredentialId: "rc_gh" }]);
+    await b.run(["bake", "--spec", b.write("exposed.json", exposed), "--no-report"]);
+    expect(existsSync(marker)).toBe(true);
+    rmSync(marker);
+    const d = await daemon(b, { env: { AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null" } });
+    expect((await d.api("GET", "/readyz", undefined, null)).json).toMatchObject({ checks: { aws: { ok: true } } });
+    const s = spec([{ name: "api", image: img.reference, registryCredentialId: "rc_gh" }]);
+    expect((await d.api("POST", "/v1/bakes", s)).status).toBe(202);
+    expect(await bakeDone(d, s.bakeId)).toMatchObject({ status: "succeeded" });
+    expect(existsSync(marker)).toBe(false);
+  });
+});
+
 describe("bakes over the API", () => {
   it("runs a posted bake, reports it, answers a known bakeId with its status, and reuses the credential", async () => {
     const cp = await new ControlPlane("cp-" + uid()).start();
