@@ -28,6 +28,9 @@ const schema = z.strictObject({
   controlPlaneTokenFile: absolutePath.default("/etc/slothbox/control-plane-token"),
   listen: listen.default("127.0.0.1:7457"),
   apiTokenFile: absolutePath.default("/etc/slothbox/api-token"),
+  /** SPEC §4: the API's certificate chain and key (PEM); required off loopback (apiTlsProblem). */
+  tlsCertFile: absolutePath.optional(),
+  tlsKeyFile: absolutePath.optional(),
   dockerSocket: z.string().min(1).optional(),
   ssmParameterPrefix: z
     .string()
@@ -172,4 +175,26 @@ export function loadConfig(opts: LoadOptions): Config {
 export function reportingProblem(c: Pick<Config, "controlPlaneUrl" | "boxId">): ConfigError | undefined {
   if (c.controlPlaneUrl === undefined || c.boxId !== undefined) return undefined;
   return new ConfigError("boxId", `boxId: required to report to ${c.controlPlaneUrl} (events are posted under /v1/boxes/<boxId>/); set ${envName("boxId")} or pass --no-report`);
+}
+
+/**
+ * SPEC §4, checked when the daemon starts (only it listens): off loopback the API
+ * serves only TLS, so both files are required there; anywhere, one without the
+ * other is an error.
+ */
+export function apiTlsProblem(c: Pick<Config, "listen" | "tlsCertFile" | "tlsKeyFile">): ConfigError | undefined {
+  if (c.tlsCertFile !== undefined && c.tlsKeyFile === undefined) {
+    return new ConfigError("tlsKeyFile", `tlsKeyFile: required with tlsCertFile (the certificate's private key, PEM); set ${envName("tlsKeyFile")}`);
+  }
+  if (c.tlsKeyFile !== undefined && c.tlsCertFile === undefined) {
+    return new ConfigError("tlsCertFile", `tlsCertFile: required with tlsKeyFile (the certificate chain, PEM); set ${envName("tlsCertFile")}`);
+  }
+  const host = c.listen.slice(0, c.listen.lastIndexOf(":"));
+  if (c.tlsCertFile === undefined && !isLoopbackHost(host)) {
+    return new ConfigError(
+      "tlsCertFile",
+      `tlsCertFile: required because listen (${c.listen}) is not a loopback address: the API then serves only TLS (bearer tokens and bake specs cross the network); set tlsCertFile and tlsKeyFile (PEM), or listen on 127.0.0.1`,
+    );
+  }
+  return undefined;
 }

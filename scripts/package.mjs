@@ -74,7 +74,16 @@ async function packageFor(arch, scratch) {
   copyFileSync(path.join(root, "packer/scripts/install.sh"), path.join(stage, "share/install.sh"));
   writeFileSync(
     path.join(stage, "bin/slothbox-agent"),
-    '#!/bin/sh\n# Runs the agent on the Node that ships with it.\nhere=$(dirname "$(readlink -f "$0")")\nexec "$here/node" "$here/../lib/slothbox-agent.mjs" "$@"\n',
+    [
+      "#!/bin/sh",
+      "# Runs the agent on the Node that ships with it. NODE_DEBUG=net would print each AWS",
+      "# request's signed headers and NODE_OPTIONS can load any code into the agent: both",
+      "# are dropped; NODE_EXTRA_CA_CERTS (a private CA) is kept.",
+      "unset NODE_DEBUG NODE_OPTIONS",
+      'here=$(dirname "$(readlink -f "$0")")',
+      'exec "$here/node" "$here/../lib/slothbox-agent.mjs" "$@"',
+      "",
+    ].join("\n"),
   );
   chmodSync(path.join(stage, "bin/slothbox-agent"), 0o755);
   // install.sh reads ARCH before it unpacks anything else: a package for another machine is refused in one sentence.

@@ -3,6 +3,7 @@
 import { progressTracker } from "../bake/progress.ts";
 import { runBake } from "../bake/run.ts";
 import type { BakeResult } from "../bake/types.ts";
+import { foreignText } from "../errors/foreign-text.ts";
 import { createReporter, type Runtime } from "../runtime.ts";
 import type { Violation } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
@@ -57,7 +58,7 @@ export async function bakeCommand(
   const spec = parsed.spec;
   for (const u of secretUsernames(spec)) rt.scrubber.add(u);
   const reporter = createReporter(rt, args.report);
-  human.line(`bake ${spec.bakeId} for org ${spec.orgId}: ${spec.services.length} service(s), Docker at ${rt.config.dockerSocket}`);
+  human.line(`bake ${spec.bakeId} for org ${foreignText(spec.orgId)}: ${spec.services.length} service(s), Docker at ${rt.config.dockerSocket}`);
   const tracker = progressTracker(spec, () => rt.clock.now(), reporter.progress);
   const result = await runBake(
     spec,

@@ -3,11 +3,13 @@
 // at start and on SIGHUP, delivers the outbox until the control plane takes it,
 // reuses credentials in memory only, and talks to systemd (READY, STOPPING,
 // WATCHDOG). SIGTERM: stop accepting, abort pulls, flush the outbox, exit 0.
+import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import { progressTracker, type ImageProgress } from "../bake/progress.ts";
 import { runBake } from "../bake/run.ts";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import type { Io } from "../cli/bake-command.ts";
-import { isLoopbackHost } from "../config.ts";
+import { apiTlsProblem, ConfigError, isLoopbackHost, type Config } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
 import { asAgentError } from "../errors/agent-error.ts";
 import { httpPost } from "../report/deliver.ts";
@@ -24,7 +26,7 @@ import { BakeRunner } from "./bakes.ts";
 import { DeliveryLoop, watchOutbox } from "./delivery-loop.ts";
 import { Metrics } from "./metrics.ts";
 import { cleanupImages } from "./cleanup.ts";
-import { checkReadiness } from "./readiness.ts";
+import { checkReadiness, readinessProbe } from "./readiness.ts";
 import { reconcile } from "./reconcile.ts";
 import { createNotifier, watchdogIntervalMs } from "./sd-notify.ts";
 
@@ -37,8 +39,36 @@ function parseListen(listen: string): { host: string; port: number } {
   return { host: listen.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(listen.slice(i + 1)) };
 }
 
+/** The API's certificate and key (SPEC §4), read and tried at start: a file that cannot serve is exit 78 naming its key. */
+function readTls(config: Config): { cert: string; key: string } | undefined {
+  const problem = apiTlsProblem(config);
+  if (problem) throw problem;
+  if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) return undefined;
+  const read = (key: "tlsCertFile" | "tlsKeyFile", file: string) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (err) {
+      throw new ConfigError(key, `${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const cert = read("tlsCertFile", config.tlsCertFile);
+  const key = read("tlsKeyFile", config.tlsKeyFile);
+  try {
+    createSecureContext({ cert });
+  } catch (err) {
+    throw new ConfigError("tlsCertFile", `tlsCertFile: ${config.tlsCertFile} is not a PEM certificate chain: ${(err as Error).message}`);
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new ConfigError("tlsKeyFile", `tlsKeyFile: ${config.tlsKeyFile} is not the PEM private key of ${config.tlsCertFile}: ${(err as Error).message}`);
+  }
+  return { cert, key };
+}
+
 export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const { config, logger, scrubber, clock } = rt;
+  const tls = readTls(config);
   const apiToken = readSecretFile("apiTokenFile", config.apiTokenFile);
   scrubber.pin(apiToken);
   const started = clock.now();
@@ -187,7 +217,8 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     logger,
     ssmParameterPrefix: config.ssmParameterPrefix,
     accepting: () => accepting,
-    readiness: () => checkReadiness({ docker: rt.docker, awsCredentials: () => rt.aws().checkCredentials(), stateDir: config.stateDir }),
+    ...(tls ? { tls } : {}),
+    readiness: readinessProbe(() => checkReadiness({ docker: rt.docker, awsCredentials: () => rt.aws().checkCredentials(), stateDir: config.stateDir }), clock),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     submit: (spec) => {
       for (const u of secretUsernames(spec)) scrubber.add(u);
@@ -215,14 +246,14 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     io.stderr(`error: cannot listen on ${config.listen}: ${(err as Error).message}`);
     return 1;
   }
-  logger.info({ listen: config.listen, version: VERSION }, "slothbox-agent daemon serving");
+  logger.info({ listen: config.listen, tls: tls !== undefined, version: VERSION }, "slothbox-agent daemon serving");
   if (!isLoopbackHost(host)) {
     logger.warn(
       { listen: config.listen },
       "listening beyond loopback: /healthz, /readyz and /metrics answer anyone who can reach this address without a token; put the API behind a firewall or listen on 127.0.0.1",
     );
   }
-  io.stderr(`slothbox-agent ${VERSION} daemon listening on ${config.listen}`);
+  io.stderr(`slothbox-agent ${VERSION} daemon listening on ${tls ? "https" : "http"}://${config.listen}`);
 
   await notify?.(`READY=1\nSTATUS=serving on ${config.listen}; no bake yet`);
   const every = watchdogIntervalMs(rt.env);

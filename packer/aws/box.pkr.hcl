@@ -1,6 +1,7 @@
-# Bakes a Slothbox box AMI: installs Node 24 and the packaged agent (checksum
-# verified), its unit and config, runs `slothbox-agent bake` so that a failed
-# pull fails the build with Docker's error, and enables the daemon for boot.
+# Bakes a Slothbox box AMI: installs Node 24 and the packaged agent (the
+# tarball's SHA-256 checked against its .sha256), its unit and config, runs
+# `slothbox-agent bake` so that a failed pull fails the build with Docker's
+# error, and enables the daemon for boot.
 # The bake instance reads registry secrets through `iam_instance_profile` only.
 
 variable "region" {
@@ -36,7 +37,7 @@ variable "bake_spec" {
 variable "control_plane_token_file" {
   type        = string
   default     = ""
-  description = "A file (on the machine running Packer) holding the control plane's token for this build's bake step; empty: the bake reports nothing. Uploaded to a root-only file, removed after the bake: the image never holds it."
+  description = "A file (on the machine running Packer) holding the control plane's token for this build's bake step; empty: the bake reports nothing. Uploaded to /run (a tmpfs, never the root volume the image is made from) into a directory only root reads, and removed after the bake."
   sensitive   = true
 }
 
@@ -112,32 +113,46 @@ build {
   }
 
   provisioner "file" {
-    source      = var.bake_spec
-    destination = "/tmp/slothbox-bake-spec.json"
+    source      = "${path.root}/../scripts/bake-step.sh"
+    destination = "/tmp/slothbox-bake-step.sh"
+  }
+
+  # The build's control-plane token and the bake spec never touch the root
+  # volume: a file removed there leaves its blocks in the AMI's snapshot. They are
+  # uploaded into a directory on /run, a tmpfs that no snapshot holds, which only
+  # the build's user may read and which is removed after the bake.
+  provisioner "shell" {
+    inline = [
+      "set -e",
+      "sudo install -d -m 0700 -o \"$(id -u)\" -g \"$(id -g)\" /run/slothbox-bake",
+      "fs=$(stat -f -c %T /run/slothbox-bake); [ \"$fs\" = tmpfs ] || { echo \"/run/slothbox-bake is on $fs, not a tmpfs: refusing to upload the build's token and spec to a disk the image is made from\" >&2; sudo rm -rf /run/slothbox-bake; exit 1; }",
+    ]
   }
 
   provisioner "file" {
-    source      = "${path.root}/../scripts/bake-step.sh"
-    destination = "/tmp/slothbox-bake-step.sh"
+    source      = var.bake_spec
+    destination = "/run/slothbox-bake/bake-spec.json"
   }
 
   # An empty file when the build reports nothing (a file provisioner needs a source).
   provisioner "file" {
     source      = var.control_plane_token_file != "" ? var.control_plane_token_file : "/dev/null"
-    destination = "/tmp/slothbox-bake-token"
+    destination = "/run/slothbox-bake/control-plane-token"
   }
 
   provisioner "shell" {
     inline = [
       "set -e",
+      # A core dump of anything in the bake would hold the registry secrets it read.
+      "ulimit -c 0",
+      "sudo chown -R root:root /run/slothbox-bake && sudo chmod 0600 /run/slothbox-bake/control-plane-token /run/slothbox-bake/bake-spec.json",
       "command -v dockerd >/dev/null || (sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io)",
       "sudo systemctl enable --now docker.service",
-      "sudo install -d -m 0700 /run/slothbox-bake && sudo install -m 0600 /tmp/slothbox-bake-token /run/slothbox-bake/control-plane-token && rm -f /tmp/slothbox-bake-token",
       "sudo sh /tmp/slothbox-install.sh /tmp/slothbox-agent.tar.gz --sha256 /tmp/slothbox-agent.tar.gz.sha256 --config /tmp/slothbox-agent.json",
-      "sudo env SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token SLOTHBOX_BAKE_BOX_ID=${var.bake_box_id} sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /tmp/slothbox-bake-spec.json /etc/slothbox/agent.json || { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }",
+      "sudo env SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token SLOTHBOX_BAKE_BOX_ID=${var.bake_box_id} sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /run/slothbox-bake/bake-spec.json /etc/slothbox/agent.json || { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }",
       "sudo rm -rf /run/slothbox-bake",
       "sudo systemctl enable slothbox-agent.service slothbox-agent.path",
-      "sudo rm -f /tmp/slothbox-agent.tar.gz /tmp/slothbox-agent.tar.gz.sha256 /tmp/slothbox-install.sh /tmp/slothbox-bake-spec.json /tmp/slothbox-agent.json /tmp/slothbox-bake-step.sh",
+      "sudo rm -f /tmp/slothbox-agent.tar.gz /tmp/slothbox-agent.tar.gz.sha256 /tmp/slothbox-install.sh /tmp/slothbox-agent.json /tmp/slothbox-bake-step.sh",
     ]
   }
 }

@@ -1,5 +1,7 @@
 // Starts the built agent as a daemon (a real process on a real port) and talks to it.
 import { spawn, type ChildProcess } from "node:child_process";
+import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
@@ -25,8 +27,27 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
 
-/** `agent`: the command that runs the agent (default: this Node with the built bundle). */
-export async function startDaemon(box: Box, opts: { port?: number; env?: Record<string, string>; agent?: string[] } = {}): Promise<Daemon> {
+/** One request over http or https (global fetch cannot be given a CA); rejects when no answer comes. */
+export function request(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; ca?: string } = {}): Promise<{ status: number; text: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const options = { method: init.method ?? "GET", headers: init.headers ?? {}, timeout: 30_000 };
+    const onResponse = (res: http.IncomingMessage) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on("error", reject);
+    };
+    const req = u.protocol === "https:" ? https.request(u, { ...options, ...(init.ca ? { ca: init.ca } : {}) }, onResponse) : http.request(u, options, onResponse);
+    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${url}`)));
+    req.end(init.body);
+  });
+}
+
+/** `tls`: the daemon serves https with a certificate the test's CA signed for 127.0.0.1; `agent`: the command that runs the agent (default: this Node with the built bundle). */
+export async function startDaemon(box: Box, opts: { port?: number; env?: Record<string, string>; tls?: { ca: string }; agent?: string[] } = {}): Promise<Daemon> {
   const port = opts.port ?? (await freePort());
   const token = "api-" + Math.random().toString(36).slice(2);
   const tokenFile = path.join(box.dir, "api-token");
@@ -38,7 +59,14 @@ export async function startDaemon(box: Box, opts: { port?: number; env?: Record<
   proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));
   proc.stderr!.on("data", (c: Buffer) => (out += c.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
+  const get = async (p: string, init: { method: string; headers: Record<string, string>; body?: string }) => {
+    if (!opts.tls) {
+      const res = await fetch(url + p, init);
+      return { status: res.status, text: await res.text() };
+    }
+    return request(url + p, { ...init, ca: opts.tls.ca });
+  };
   const d: Daemon = {
     url,
     token,
@@ -49,8 +77,8 @@ export async function startDaemon(box: Box, opts: { port?: number; env?: Record<
       const headers: Record<string, string> = {};
       if (tok !== null) headers["authorization"] = `Bearer ${tok}`;
       if (body !== undefined) headers["content-type"] = "application/json";
-      const res = await fetch(url + p, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
-      const text = await res.text();
+      const res = await get(p, { method, headers, ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }) });
+      const text = res.text;
       let json: Record<string, unknown>;
       try {
         json = JSON.parse(text) as Record<string, unknown>;
@@ -71,7 +99,7 @@ export async function startDaemon(box: Box, opts: { port?: number; env?: Record<
   const deadline = Date.now() + 15_000;
   for (;;) {
     try {
-      if ((await fetch(url + "/healthz")).status === 200) return d;
+      if ((await get("/healthz", { method: "GET", headers: {} })).status === 200) return d;
     } catch {
       // not listening yet
     }

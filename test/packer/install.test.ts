@@ -52,6 +52,27 @@ describe("install.sh", () => {
     }
   });
 
+  it("runs the agent without NODE_OPTIONS and NODE_DEBUG, whoever sets them, and keeps NODE_EXTRA_CA_CERTS", () => {
+    const root = path.join(work, "root-env");
+    expect(install([PACKAGE, "--root", root]).status).toBe(0);
+    // In this copy only, the agent is a probe that shows the environment the launcher gave it.
+    writeFileSync(path.join(root, "opt/slothbox-agent/lib/slothbox-agent.mjs"), "console.log(JSON.stringify(process.env));\n");
+    const marker = path.join(work, "preloaded");
+    const preload = path.join(work, "preload.cjs");
+    writeFileSync(preload, `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "loaded");\n`);
+    const ca = path.join(work, "private-ca.pem");
+    const r = spawnSync(path.join(root, "opt/slothbox-agent/bin/slothbox-agent"), ["--version"], {
+      encoding: "utf8",
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", NODE_OPTIONS: `--require ${preload}`, NODE_DEBUG: "net,http", NODE_EXTRA_CA_CERTS: ca },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const env = JSON.parse(r.stdout) as Record<string, string>;
+    expect(env["NODE_OPTIONS"]).toBeUndefined();
+    expect(env["NODE_DEBUG"]).toBeUndefined();
+    expect(env["NODE_EXTRA_CA_CERTS"]).toBe(ca);
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it("refuses a package whose checksum does not match, and installs nothing", () => {
     const tampered = path.join(work, "tampered.tar.gz");
     copyFileSync(PACKAGE, tampered);

@@ -70,6 +70,30 @@ describe("packer validate", () => {
     expect(r.code).toBe(0);
   });
 
+  it("uploads the build's token and spec only to a tmpfs under /run, never to the root volume the AMI is made from", () => {
+    const aws = readFileSync(path.join(ROOT, "packer/aws/box.pkr.hcl"), "utf8");
+    const blocks = [...aws.matchAll(/provisioner "(file|shell)" \{\n([\s\S]*?)\n {2}\}\n/g)].map((m) => ({ kind: m[1]!, body: m[2]! }));
+    const uploads = blocks.filter((b) => b.kind === "file").map((b) => ({ source: /source\s+= (.+)/.exec(b.body)![1]!, destination: JSON.parse(/destination = (".+")/.exec(b.body)![1]!) as string, at: blocks.indexOf(b) }));
+    const secret = uploads.filter((u) => /var\.(control_plane_token_file|bake_spec)\b/.test(u.source));
+    expect(secret).toHaveLength(2);
+    for (const u of secret) expect(path.dirname(u.destination)).toBe("/run/slothbox-bake");
+    // Made before the first upload into it: root-owned /run is not writable by the SSH user, and the directory is checked to be a tmpfs.
+    const made = blocks.findIndex((b) => b.kind === "shell" && b.body.includes("install -d -m 0700") && b.body.includes("/run/slothbox-bake"));
+    expect(made).toBeGreaterThanOrEqual(0);
+    expect(made).toBeLessThan(Math.min(...secret.map((u) => u.at)));
+    expect(blocks[made]!.body).toContain("stat -f -c %T /run/slothbox-bake");
+    expect(blocks[made]!.body).toContain('= tmpfs ]');
+    // Nothing of the token or the spec is named under /tmp (on the root volume) anywhere in the template.
+    expect(aws).not.toMatch(/\/tmp\/[\w.-]*(token|spec)/);
+    const bake = blocks.find((b) => b.kind === "shell" && b.body.includes("bake-step.sh"))!.body;
+    expect(bake).toContain('"ulimit -c 0"');
+    expect(bake).toContain("sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /run/slothbox-bake/bake-spec.json ");
+    expect(bake).toContain("SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token ");
+    // Removed whether the bake succeeded or failed.
+    expect(bake).toContain("|| { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }");
+    expect(bake).toContain('"sudo rm -rf /run/slothbox-bake"');
+  });
+
   it("validates the local template", async () => {
     const r = await packer(["validate", "-var", "install_root=/tmp/x", "-var", "agent_package=/x", "-var", "agent_config=/x", "-var", "bake_spec=/x", "packer/local/box.pkr.hcl"]);
     expect(r.out).toBe("");
@@ -153,8 +177,9 @@ describe("packer build of the local template", () => {
       expect(events.map((d) => d.body["type"])).toEqual(["bake.started", "service.pulled", "service.pulled", "bake.succeeded"]);
       expect(events.every((d) => d.boxId === r.boxId && d.status === 202)).toBe(true);
       expect(r.out).toMatch(/events: 4 delivered/);
+      // The local build's image is its install root: neither the token nor the spec lands there.
       const installed = filesUnder(path.join(r.dir, "root"));
-      expect(installed.some((f) => f.text.includes(cp.token))).toBe(false);
+      expect(installed.some((f) => f.text.includes(cp.token) || f.text.includes(r.bakeId))).toBe(false);
       expect(readFileSync(path.join(r.dir, "root/etc/slothbox/agent.json"), "utf8")).not.toContain("boxId");
       expect(r.out).not.toContain(cp.token);
     } finally {

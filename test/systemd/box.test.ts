@@ -58,7 +58,10 @@ async function box(opts: { config: Record<string, unknown>; dockerGroup?: boolea
   const install = await m.installAgent(opts.config);
   expect(install.code, install.stderr).toBe(0);
   const env = Object.entries(aws.env()).map(([k, v]) => `Environment=${k}=${v}`);
-  await m.writeFile(`/etc/systemd/system/${UNIT}.d/test.conf`, ["[Service]", ...env, `WatchdogSec=${WATCHDOG_SEC}s`, ""].join("\n"));
+  // NODE_DEBUG and NODE_OPTIONS set as a box's own drop-in could: the unit must drop them, and keep NODE_EXTRA_CA_CERTS.
+  const node = ["Environment=NODE_DEBUG=net NODE_OPTIONS=--no-warnings NODE_EXTRA_CA_CERTS=/etc/slothbox/private-ca.pem"];
+  await m.writeFile("/etc/slothbox/private-ca.pem", stack.registries.dockerhub.push.ca!, 0o644);
+  await m.writeFile(`/etc/systemd/system/${UNIT}.d/test.conf`, ["[Service]", ...env, ...node, `WatchdogSec=${WATCHDOG_SEC}s`, ""].join("\n"));
   expect((await m.systemctl(["daemon-reload"])).code).toBe(0);
   return m;
 }
@@ -160,13 +163,23 @@ describe.skipIf(reason !== undefined)(`a box under systemd 252${reason ? ` (skip
     const [uidText, groups] = ids.stdout.trim().split(/\s+/);
     expect(Number(uidText)).toBeGreaterThanOrEqual(61184);
     expect(groups?.split(",")).toContain(String(statSync(stack.socketPath).gid));
+    // Its environment: no shared AWS files, no NODE_DEBUG or NODE_OPTIONS, the private CA kept.
+    const environ = (await m.exec(["cat", `/proc/${active.state.MainPID}/environ`])).stdout.split("\0");
+    expect(environ).toEqual(expect.arrayContaining(["AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "NODE_EXTRA_CA_CERTS=/etc/slothbox/private-ca.pem"]));
+    expect(environ.filter((e) => /^NODE_(DEBUG|OPTIONS)=/.test(e))).toEqual([]);
   });
 
-  it("rates an exposure of at most 2.0 in the running systemd's `systemd-analyze security`", async () => {
+  it("rates an exposure of at most 2.0 (the preflight 3.0) in the running systemd's `systemd-analyze security`", async () => {
     const r = await m.exec(["systemd-analyze", "security", "--no-pager", UNIT]);
     const score = Number(/Overall exposure level for slothbox-agent\.service: ([\d.]+)/.exec(r.stdout)?.[1]);
     expect(score, r.stdout + r.stderr).toBeGreaterThanOrEqual(0);
     expect(score).toBeLessThanOrEqual(2.0);
+    const pf = await m.exec(["systemd-analyze", "security", "--no-pager", "slothbox-agent-preflight.service"]);
+    const pfScore = Number(/Overall exposure level for slothbox-agent-preflight\.service: ([\d.]+)/.exec(pf.stdout)?.[1]);
+    expect(pfScore, pf.stdout + pf.stderr).toBeGreaterThanOrEqual(0);
+    expect(pfScore).toBeLessThanOrEqual(3.0);
+    // Hardened, it still finds the docker group: the agent started after it (the test above).
+    expect((await m.unitState("slothbox-agent-preflight.service")).ActiveState).not.toBe("failed");
   });
 
   it("bakes over the API through the docker socket, with a token credential from SSM though the dynamic user has no home entry", async () => {

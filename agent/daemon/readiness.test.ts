@@ -1,0 +1,70 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { fakeClock, FakeDocker } from "../testing/fakes.ts";
+import { checkReadiness, READINESS_CACHE_MS, readinessProbe } from "./readiness.ts";
+
+const stateDir = mkdtempSync(path.join(os.tmpdir(), "sbx-ready-"));
+afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+
+/** A Docker that counts its pings and AWS credentials that count their checks, each taking a while. */
+function counted(opts: { dockerDown?: boolean } = {}) {
+  const calls = { docker: 0, aws: 0 };
+  const docker = new FakeDocker();
+  docker.ping = async () => {
+    calls.docker++;
+    await new Promise((r) => setTimeout(r, 20));
+    if (opts.dockerDown) throw new Error("connect ENOENT /var/run/docker.sock");
+  };
+  const clock = fakeClock();
+  const probe = readinessProbe(
+    () =>
+      checkReadiness({
+        docker,
+        awsCredentials: async () => {
+          calls.aws++;
+        },
+        stateDir,
+      }),
+    clock,
+  );
+  return { calls, clock, probe };
+}
+
+describe("readinessProbe (/readyz answers anyone: it must not ping Docker and AWS on every call)", () => {
+  it("answers many callers at once with one check", async () => {
+    const { calls, probe } = counted();
+    const answers = await Promise.all(Array.from({ length: 50 }, () => probe()));
+    expect(answers.every((a) => a.status === "ready")).toBe(true);
+    expect(calls).toEqual({ docker: 1, aws: 1 });
+  });
+
+  it("reuses an answer for READINESS_CACHE_MS, then checks again", async () => {
+    const { calls, clock, probe } = counted();
+    await probe();
+    clock.t += READINESS_CACHE_MS - 1;
+    await probe();
+    await probe();
+    expect(calls).toEqual({ docker: 1, aws: 1 });
+    clock.t += 2;
+    await probe();
+    expect(calls).toEqual({ docker: 2, aws: 2 });
+  });
+
+  it("reuses a not-ready answer too: a failing check is the costly one", async () => {
+    const { calls, clock, probe } = counted({ dockerDown: true });
+    const first = await probe();
+    expect(first).toMatchObject({ status: "not_ready", checks: { docker: { ok: false, reason: "connect ENOENT /var/run/docker.sock" } } });
+    for (let i = 0; i < 20; i++) expect(await probe()).toEqual(first);
+    expect(calls.docker).toBe(1);
+    clock.t += READINESS_CACHE_MS;
+    await probe();
+    expect(calls.docker).toBe(2);
+  });
+
+  it("keeps the cache short: a few seconds at most", () => {
+    expect(READINESS_CACHE_MS).toBeGreaterThanOrEqual(1000);
+    expect(READINESS_CACHE_MS).toBeLessThanOrEqual(5000);
+  });
+});
