@@ -157,6 +157,11 @@ export class AwsStandIn {
     this.buckets.set(api, { rate, burst, tokens: burst, last: this.now() });
   }
 
+  /** Every set of role credentials IMDS handed out: secrets a test searches the agent's output for. */
+  issuedCredentials(): IssuedCredentials[] {
+    return [...this.issued.values()];
+  }
+
   callsTo(api: Api): Call[] {
     return this.calls.filter((c) => c.api === api);
   }
