@@ -50,7 +50,7 @@ const TOKEN_CHAR = "A-Za-z0-9+/=_\\-";
 const TOKEN_CHAR_BEFORE = "A-Za-z0-9+/_\\-";
 
 /** A run of base64, base64url or hex characters broken over lines (one line of them at least 16 long). */
-const WRAPPED_RUN = /[A-Za-z0-9+/=_-]+(?:\r?\n[ \t]*[A-Za-z0-9+/=_-]+)+/g;
+const WRAPPED_RUN = /(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/=_-]+(?:\r?\n[ \t]*[A-Za-z0-9+/=_-]+)+/g;
 const LONG_LINE = /[A-Za-z0-9+/=_-]{16}/;
 const LINE_BREAK = /\r?\n[ \t]*/g;
 
@@ -272,7 +272,9 @@ function unwrapAndScrub(run: string, free: RegExp): string {
   const at: number[] = [];
   let joined = "";
   let last = 0;
-  for (const m of run.matchAll(LINE_BREAK)) {
+  // exec loops, not matchAll: matchAll would compile a copy of the (large) regex on every call.
+  LINE_BREAK.lastIndex = 0;
+  for (let m = LINE_BREAK.exec(run); m; m = LINE_BREAK.exec(run)) {
     for (let i = last; i < m.index; i++) at.push(i);
     joined += run.slice(last, m.index);
     last = m.index + m[0].length;
@@ -281,7 +283,8 @@ function unwrapAndScrub(run: string, free: RegExp): string {
   joined += run.slice(last);
   let out = "";
   let from = 0;
-  for (const m of joined.matchAll(free)) {
+  free.lastIndex = 0;
+  for (let m = free.exec(joined); m; m = free.exec(joined)) {
     const start = at[m.index]!;
     const end = at[m.index + m[0].length - 1]! + 1;
     out += run.slice(from, start) + REDACTED;
