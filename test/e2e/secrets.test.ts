@@ -125,6 +125,37 @@ describe("debug switches and the most verbose log level", () => {
   });
 });
 
+describe("the instance role's credentials in AWS's own words", () => {
+  // AWS's answer to a signature it computes differently quotes the canonical
+  // request it expected, the x-amz-security-token header with its value.
+  it("are removed from a signature mismatch that quotes the session token, on a bake and on check-credential", async () => {
+    const standIn = await new AwsStandIn().start();
+    try {
+      standIn.putParameter(`${PREFIX}rc_gh`, ghcr.password!);
+      standIn.fault({ api: "ssm:GetParameter", kind: "signature-mismatch" });
+      const b = newBox(stack, standIn, { controlPlane: cp, config: { pullRetries: 0 } });
+      boxes.push(b);
+      const f = b.write("spec.json", {
+        bakeId: `bk_${uid()}`,
+        orgId: "o",
+        registryCredentials: [{ id: "rc_gh", type: "token", registry: "ghcr.io", username: "acme-bot" }],
+        services: [{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }],
+      });
+      const check = await b.run(["check-credential", "--spec", f, "--id", "rc_gh"]);
+      expect(check.code, check.stdout + check.stderr).toBe(1);
+      const bake = await b.run(["bake", "--spec", f, "--json"]);
+      expect(parseJsonResult(bake).services[0]!.error?.message).toContain("The Canonical String for this request should have been");
+      for (const r of [check, bake]) expect(r.stdout + r.stderr).toContain("x-amz-security-token:[REDACTED]");
+      const issued = standIn.issuedCredentials();
+      expect(issued.length).toBeGreaterThan(0);
+      const events = cp.accepted();
+      for (const c of issued) for (const secret of [c.accessKeyId, c.secretAccessKey, c.sessionToken]) expect(secretLeaks(secret, b, [check, bake], events)).toEqual([]);
+    } finally {
+      await standIn.stop();
+    }
+  });
+});
+
 describe("a registry whose username is the secret (DigitalOcean)", () => {
   // HTTPS's default port names the same registry: its username is the token there too.
   it.each(["registry.digitalocean.com", "registry.digitalocean.com:443"])("never prints the username on %s, not even when the secret cannot be fetched", async (host) => {
