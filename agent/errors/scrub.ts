@@ -196,7 +196,7 @@ export class Scrubber {
   private readonly role = new SecretPool(MAX_ROLE_SESSIONS * 3);
   /** The process's own tokens (API, control plane): never forgotten, however many registry secrets come and go. */
   private readonly pinned = new Map<string, Forms>();
-  private matchers: RegExp[] | undefined;
+  private matchers: { free?: RegExp; standalone?: RegExp } | undefined;
 
   add(secret: string): void {
     if (!secret || this.pinned.has(secret)) return;
@@ -223,7 +223,7 @@ export class Scrubber {
     return this.registry.secrets.size;
   }
 
-  private compile(): RegExp[] {
+  private compile(): { free?: RegExp; standalone?: RegExp } {
     const free = new Set<string>();
     const standalone = new Set<string>();
     for (const f of [...this.pinned.values(), ...this.role.secrets.values(), ...this.registry.secrets.values()]) {
@@ -232,19 +232,19 @@ export class Scrubber {
     }
     // Longest first, so that a secret containing another is removed whole.
     const alternation = (xs: Set<string>) => [...xs].sort((a, b) => b.length - a.length).map(escapeRegExp).join("|");
-    const out: RegExp[] = [];
-    if (free.size) out.push(new RegExp(alternation(free), "g"));
-    if (standalone.size) out.push(new RegExp(`(?<![${TOKEN_CHAR_BEFORE}])(?:${alternation(standalone)})(?![${TOKEN_CHAR}])`, "g"));
-    return out;
+    return {
+      ...(free.size ? { free: new RegExp(alternation(free), "g") } : {}),
+      ...(standalone.size ? { standalone: new RegExp(`(?<![${TOKEN_CHAR_BEFORE}])(?:${alternation(standalone)})(?![${TOKEN_CHAR}])`, "g") } : {}),
+    };
   }
 
   scrub(s: string): string {
     let out = s;
     for (const re of SHAPES) out = out.replace(re, `$1${REDACTED}`);
     if (this.registry.secrets.size === 0 && this.role.secrets.size === 0 && this.pinned.size === 0) return out;
-    const matchers = (this.matchers ??= this.compile());
-    for (const re of matchers) out = out.replace(re, REDACTED);
-    const free = matchers[0];
+    const { free, standalone } = (this.matchers ??= this.compile());
+    if (free) out = out.replace(free, REDACTED);
+    if (standalone) out = out.replace(standalone, REDACTED);
     if (!free) return out;
     return out.replace(WRAPPED_RUN, (run) => (LONG_LINE.test(run) ? unwrapAndScrub(run, free) : run));
   }
