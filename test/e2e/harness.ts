@@ -32,6 +32,8 @@ export interface Box {
   configFile: string;
   cpTokenFile: string;
   env: Record<string, string>;
+  /** The instance role's key ids, secret keys and session tokens the box's AWS stand-in handed out so far. */
+  roleSecrets(): string[];
   write(name: string, content: unknown): string;
   run(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number; onOutput?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void }): Promise<RunResult>;
   cleanup(): void;
@@ -70,6 +72,7 @@ export function newBox(stack: StackInfo, aws: AwsStandIn, opts: { controlPlane?:
     configFile,
     cpTokenFile,
     env,
+    roleSecrets: () => aws.issuedCredentials().flatMap((c) => [c.accessKeyId, c.secretAccessKey, c.sessionToken]),
     write(name, content) {
       const f = path.join(dir, name);
       writeFileSync(f, typeof content === "string" ? content : JSON.stringify(content, null, 2));
@@ -139,10 +142,15 @@ export function filesUnder(dir: string): { file: string; text: string }[] {
   return out;
 }
 
-/** Where a secret leaked, if anywhere, in any form of secret-forms.ts: output, state dir, HOME, events received, and any other text given. */
+/**
+ * Where a secret leaked, if anywhere, in any form of secret-forms.ts: output,
+ * state dir, HOME, events received, and any other text given. The instance
+ * role's credentials the box's AWS stand-in handed out are searched for too,
+ * whatever the secret asked about.
+ */
 export function secretLeaks(secret: string, box: Box, run: RunResult | RunResult[], events: unknown[] = [], other: string[] = []): string[] {
   const runs = Array.isArray(run) ? run : [run];
-  const forms = leakForms(secret);
+  const searched = [{ secret, label: "", forms: leakForms(secret) }, ...box.roleSecrets().map((s) => ({ secret: s, label: "instance role credential ", forms: leakForms(s) }))];
   const places: [string, string][] = [
     ...runs.flatMap((r, i): [string, string][] => [
       [`stdout#${i}`, r.stdout],
@@ -153,7 +161,7 @@ export function secretLeaks(secret: string, box: Box, run: RunResult | RunResult
     ["events", JSON.stringify(events)],
     ...other.map((text, i): [string, string] => [`other#${i}`, text]),
   ];
-  return places.flatMap(([where, text]) => leaksIn(text, secret, forms).map((f) => `${where}: ${JSON.stringify(f)}`));
+  return places.flatMap(([where, text]) => searched.flatMap((x) => leaksIn(text, x.secret, x.forms).map((f) => `${where}: ${x.label}${JSON.stringify(f)}`)));
 }
 
 export function parseJsonResult(r: RunResult): {
