@@ -49,7 +49,7 @@ export function createRuntime(config: Config, env: Record<string, string | undef
   // journald sets JOURNAL_STREAM for a service whose output it takes.
   const logger = createLogger(config.logLevel, scrubber, { journal: env["JOURNAL_STREAM"] !== undefined });
   let aws: AwsPorts | undefined;
-  const getAws = () => (aws ??= createAwsPorts(config, env));
+  const getAws = () => (aws ??= createAwsPorts(config, env, scrubber));
   let controlPlane: Runtime["controlPlane"];
   if (opts.report && config.controlPlaneUrl) {
     const problem = reportingProblem(config);

@@ -327,13 +327,13 @@ describe("a bake", () => {
     expect(t.docker.log.filter((l) => /^(login|pull)/.test(l))).toEqual(["login ghcr.io", "login ghcr.io", "pull ghcr.io/acme/api:2 as acme-bot"]);
   });
 
-  it("logs in to DigitalOcean with the secret as username and records usernameIsSecret, never the username", async () => {
+  it.each(["registry.digitalocean.com", "registry.digitalocean.com:443", "Registry.DigitalOcean.com:443"])("logs in to DigitalOcean (%s) with the secret as username and records usernameIsSecret, never the username", async (host) => {
     const t = setup();
     t.aws.parameters.set(`${PREFIX}rc_do`, { type: "SecureString", value: "dop_v1_new" });
     const r = await t.run(
       spec(
-        [{ name: "app", image: "registry.digitalocean.com/acme/app:1", registryCredentialId: "rc_do" }],
-        [{ id: "rc_do", type: "token", registry: "registry.digitalocean.com", username: "dop_v1_rotated_away" }],
+        [{ name: "app", image: `${host}/acme/app:1`, registryCredentialId: "rc_do" }],
+        [{ id: "rc_do", type: "token", registry: host, username: "dop_v1_rotated_away" }],
       ),
     );
     expect(r.status).toBe("succeeded");

@@ -4,6 +4,7 @@
 import { raceAbort } from "../abort.ts";
 import type { Config } from "../config.ts";
 import { AgentError } from "../errors/agent-error.ts";
+import type { Scrubber } from "../errors/scrub.ts";
 import { SpreadRetryStrategy } from "./retry-strategy.ts";
 import type { AwsPorts, EcrToken, ParameterValue } from "./types.ts";
 
@@ -41,14 +42,20 @@ function retrySettings(config: Config) {
   return { retryMode: config.awsRetryStrategy, maxAttempts: SDK_MAX_ATTEMPTS };
 }
 
-export function createAwsPorts(config: Config, env: Record<string, string | undefined>): AwsPorts {
+/** `scrubber` learns the instance role's credentials the moment the SDK resolves them, and again at each refresh. */
+export function createAwsPorts(config: Config, env: Record<string, string | undefined>, scrubber: Scrubber): AwsPorts {
   let ssm: Promise<import("./aws-sdk.ts").SSMClient> | undefined;
   const ecrClients = new Map<string, Promise<import("./aws-sdk.ts").ECRClient>>();
   const credentials = sdk().then((m) => m.fromNodeProviderChain());
   // Started early on purpose; a failure surfaces where it is awaited, not as an unhandled rejection.
   credentials.catch(() => undefined);
   // Both clients share one memoized credential provider: one IMDS round per role session.
-  const sharedCredentials = () => credentials.then((p) => p());
+  const sharedCredentials = () =>
+    credentials.then(async (p) => {
+      const c = await p();
+      scrubber.addRoleCredentials(c);
+      return c;
+    });
 
   const getSsm = () =>
     (ssm ??= (async () => {

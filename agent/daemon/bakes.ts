@@ -57,13 +57,23 @@ export class BakeRunner {
   private last: BakeRecord | undefined;
 
   private readonly report: (event: AgentEvent) => Promise<void>;
+  private readonly onStart: (spec: BakeSpec) => void;
 
-  constructor(opts: { stateDir: string; engine: Engine; now: () => number; onError: (err: unknown) => void; report: (event: AgentEvent) => Promise<void> }) {
+  /** `onStart` hears of each bake accepted, before it runs; never of a spec refused (busy) or already known. */
+  constructor(opts: {
+    stateDir: string;
+    engine: Engine;
+    now: () => number;
+    onError: (err: unknown) => void;
+    report: (event: AgentEvent) => Promise<void>;
+    onStart?: (spec: BakeSpec) => void;
+  }) {
     this.dir = path.join(opts.stateDir, "bakes");
     this.engine = opts.engine;
     this.now = opts.now;
     this.onError = opts.onError;
     this.report = opts.report;
+    this.onStart = opts.onStart ?? (() => undefined);
   }
 
   /** The bake running or waiting for its turn. */
@@ -107,6 +117,7 @@ export class BakeRunner {
     if (known) return { kind: "known", record: known };
     // One bake at a time (SPEC §8); a reconcile or a cleanup in progress only makes a bake wait its turn.
     if (this.pending) return { kind: "busy", running: this.pending };
+    this.onStart(spec);
     this.pending = spec.bakeId;
     const record: BakeRecord = { bakeId: spec.bakeId, status: "running", startedAt: new Date(this.now()).toISOString(), services: [] };
     this.records.set(spec.bakeId, record);

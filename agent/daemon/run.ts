@@ -144,6 +144,10 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     now: () => clock.now(),
     onError: (err) => logger.error({ err: scrubber.scrub(String((err as Error)?.message ?? err)) }, "bake runner"),
     report: emit,
+    // Before any output of the bake; a refused POST registers nothing, so that POSTs cannot push live secrets out of the bounded scrubber.
+    onStart: (spec) => {
+      for (const u of secretUsernames(spec)) scrubber.add(u);
+    },
     engine: async (spec, signal, onResult, onInFlight) => {
       status(`baking ${spec.bakeId}: ${spec.services.length} service(s)`);
       const result = await engine(spec, signal, { onResult, onInFlight });
@@ -220,10 +224,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     ...(tls ? { tls } : {}),
     readiness: readinessProbe(() => checkReadiness({ docker: rt.docker, awsCredentials: () => rt.aws().checkCredentials(), stateDir: config.stateDir }), clock),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-    submit: (spec) => {
-      for (const u of secretUsernames(spec)) scrubber.add(u);
-      return runner.submit(spec);
-    },
+    submit: (spec) => runner.submit(spec),
     bake: (id) => runner.get(id),
     status: async () => ({
       version: VERSION,
