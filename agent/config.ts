@@ -2,6 +2,7 @@
 // overridable by SLOTHBOX_<UPPER_SNAKE_KEY>; the environment wins; values from
 // either are validated alike, and an error names the key (and the variable).
 import * as z from "zod";
+import { jsonSyntaxMessage } from "./errors/json-syntax.ts";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
@@ -123,7 +124,7 @@ export function loadConfig(opts: LoadOptions): Config {
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new ConfigError("config", `config file ${path} is not valid JSON: ${(err as Error).message}`);
+      throw new ConfigError("config", `config file ${path} is not valid JSON: ${jsonSyntaxMessage(err)}`);
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       throw new ConfigError("config", `config file ${path} must hold a JSON object`);

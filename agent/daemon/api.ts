@@ -10,6 +10,7 @@ import type { Logger } from "../log.ts";
 import { validateSpec, type BakeSpec, type Violation } from "../spec/schema.ts";
 import type { BakeRecord, Submit } from "./bakes.ts";
 import type { Readiness } from "./readiness.ts";
+import { jsonSyntaxMessage } from "../errors/json-syntax.ts";
 
 export const MAX_BODY_BYTES = 1 << 20;
 /** A client that has not sent its headers by then is cut off. */
@@ -132,7 +133,7 @@ export function createApiServer(deps: ApiDeps): http.Server | https.Server {
         try {
           input = JSON.parse(text);
         } catch (err) {
-          throw new HttpError(400, "malformed_json", `the body is not valid JSON: ${(err as Error).message}`);
+          throw new HttpError(400, "malformed_json", `the body is not valid JSON: ${jsonSyntaxMessage(err)}`);
         }
         const v = validateSpec(input, { ssmParameterPrefix: deps.ssmParameterPrefix });
         if (!v.ok) {
