@@ -31,7 +31,18 @@ const EXPECTED: [RegExp, { pull?: ErrorCode; login?: ErrorCode; anonymous?: bool
   [/wrong secret$/, { login: "registry_auth_failed", words: /incorrect username or password|denied: denied|needed permissions|Specified credentials are invalid|^unauthorized$|aka\.ms\/acr|HTTP Basic: Access denied|Not Authorized|authentication required/ }],
   [/no credential$/, { pull: "image_not_found", anonymous: true, words: /requested access to the resource is denied|no basic auth credentials/ }],
   [/unknown tag$/, { pull: "image_not_found", words: /manifest unknown|Requested image not found|Failed to fetch|is not found/ }],
+  // Google answers an image its caller may not read in words that also say "you may have invalid
+  // credentials": the credential's words win (SPEC §5).
+  [/^gcr not allowed$/, { pull: "registry_auth_failed", words: /may have invalid credentials/ }],
   [/not allowed$/, { pull: "image_access_denied", words: /denied|not authorized|needed permissions|access forbidden/ }],
+  // A 401 to the pull after the login passed: an expired or revoked credential, not a permission.
+  [
+    /revoked after login$/,
+    {
+      pull: "registry_auth_failed",
+      words: /personal access token is expired|cannot be authenticated with the token|invalid credentials|Could not find robot with username|^unauthorized$|authentication required|HTTP Basic: Access denied/,
+    },
+  ],
   [/rate limited$/, { pull: "registry_rate_limited", words: /toomanyrequests/ }],
   [/^ecr expired token$/, { pull: "registry_auth_failed", login: "registry_auth_failed", words: /Your authorization token has expired/ }],
   [/^load balancer 502$/, { pull: "registry_unreachable", anonymous: true, words: /502 Bad Gateway/ }],
@@ -104,6 +115,11 @@ describe("classifyDockerMessage on texts of the facts sheet and peers", () => {
     ["denied", false, false, "image_not_found"],
     ["denied", true, true, "registry_auth_failed"],
     ['unknown: failed to resolve reference "x:1": unexpected status from HEAD request to http://x/v2/x/manifests/1: 403 Forbidden', true, false, "image_access_denied"],
+    // 401 after a login that passed: not authenticated, whatever the engine kept of it.
+    ['unknown: failed to resolve reference "x:1": unexpected status from HEAD request to http://x/v2/x/manifests/1: 401 Unauthorized', true, false, "registry_auth_failed"],
+    ["unauthorized: authentication required", true, false, "registry_auth_failed"],
+    ["unauthorized: authentication required", false, false, "image_not_found"],
+    ["Error response from daemon: Get https://registry-1.docker.io/v2/koalaman/scbuilder/manifests/latest: unauthorized: please use personal access token to login", true, false, "registry_auth_failed"],
   ] as const)("%s (authenticated %s, login %s) → %s", (text, authenticated, login, code) => {
     expect(classifyDockerMessage(text, { authenticated, login })).toBe(code);
   });

@@ -1,7 +1,9 @@
 // Classifies foreign errors into SPEC §5 codes: AWS errors by their error name
 // and HTTP status; Docker's by the words in them (the registry's, where Docker
 // kept or the agent recovered them), then by the HTTP status a registry answered
-// with, then by dockerd's own status. The caller keeps the foreign message
+// with, then by dockerd's own status. A registry's words about the credential
+// win over its status; a 401 means "not authenticated" (RFC 7235) and a 403 "not
+// allowed", whatever the engine made of them. The caller keeps the foreign message
 // verbatim; this module only decides, and finds the registry's words in
 // Docker's lines. The texts it knows are those dockerd 20.10, 26.1 and 28.5
 // print on the classic and the containerd image stores (errors/classify.test.ts).
@@ -16,7 +18,10 @@ export interface DockerContext {
   statusCode?: number;
 }
 
-/** How a registry refused, before the context (credential or not, login or pull) decides the code. */
+/**
+ * How a registry refused, before the context (credential or not, login or pull) decides the code:
+ * "auth", not authenticated (401's words); "denied", authenticated but not allowed (403's).
+ */
 type Refusal = "auth" | "denied" | "not-found";
 
 /** Ordered rules: the first whose pattern matches wins. */
@@ -26,9 +31,12 @@ const RULES: readonly [RegExp, ErrorCode | Refusal][] = [
   [/cannot connect to the docker daemon|permission denied while trying to connect to the docker daemon/i, "docker_unavailable"],
   // ECR's IAM refusal names the action the role lacks.
   [/not authorized to perform: ecr:(BatchGetImage|GetDownloadUrlForLayer)/i, "denied"],
-  // Words that say the credential itself is bad, whoever asked.
+  // Words that say the credential itself is bad, whoever asked: ECR's expired token, Docker Hub's
+  // wrong password and expired access token, Quay's refused login and robot, GitLab's Basic
+  // refusal, GHCR's token it cannot authenticate, Google's "you may have invalid credentials"
+  // (which also speaks of permissions: the credential's words win, SPEC §5).
   [
-    /authorization token has expired|incorrect username or password|specified credentials are invalid|HTTP Basic: Access denied|login attempt to .* failed|your account must log in with a Personal Access Token/i,
+    /authorization token has expired|incorrect username or password|specified credentials are invalid|HTTP Basic: Access denied|login attempt to .* failed|your account must log in with a Personal Access Token|access token is expired|invalid credentials|could not find robot with username|cannot be authenticated with the token/i,
     "registry_auth_failed",
   ],
   // Content that does not match its digest, as the engine found it: the classic store's "manifest
@@ -39,7 +47,10 @@ const RULES: readonly [RegExp, ErrorCode | Refusal][] = [
   // repository does not exist, or this caller may not read it (registries answer both alike).
   [/pull access denied|no basic auth credentials|requested access to the resource is denied|may require 'docker login'/i, "denied"],
   [/manifest unknown|name unknown|requested image not found|not found|no such image|blob unknown|failed to fetch ".*"/i, "not-found"],
-  [/unauthorized|authentication required|not authorized|needed permissions|(^|[\s:])denied($|[\s:.])|access forbidden|permission .* denied/i, "auth"],
+  // 401's words: the registry did not take the credential (or, anonymous, wants one).
+  [/unauthorized|authentication required/i, "auth"],
+  // 403's words: this caller may not read this image.
+  [/not authorized|needed permissions|(^|[\s:])denied($|[\s:.])|access forbidden|permission .* denied/i, "denied"],
   [/no such host|connection refused|connection reset|i\/o timeout|tls:|x509:|server misbehaving|network is unreachable|dial tcp|timeout exceeded|unexpected eof|service unavailable|internal server error|bad gateway|gateway time-?out|received unexpected http status: 5/i, "registry_unreachable"],
 ];
 
@@ -66,9 +77,10 @@ function resolve(r: ErrorCode | Refusal, ctx: DockerContext): ErrorCode {
   if (r !== "auth" && r !== "denied") return r;
   // Anonymous: registries answer a private image as unauthorized or denied.
   if (!ctx.authenticated) return "image_not_found";
-  // The login was refused: the credential is wrong. A pull refused after the login
-  // succeeded: this credential may not read this image.
-  return ctx.login ? "registry_auth_failed" : "image_access_denied";
+  // The login was refused, or the pull was not authenticated (a credential that expired or
+  // was revoked after the login passed): the credential is wrong. A pull refused in 403's
+  // words after the login passed: this credential may not read this image.
+  return r === "auth" || ctx.login ? "registry_auth_failed" : "image_access_denied";
 }
 
 export function classifyDockerMessage(message: string, ctx: DockerContext): ErrorCode {
