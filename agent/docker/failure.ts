@@ -12,7 +12,7 @@
 import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import { classifyDockerMessage, isDockerSocketError, isPlatformMismatch, isUnpackFailure, registryWords, type DockerContext } from "../errors/classify.ts";
-import type { ErrorCode } from "../errors/codes.ts";
+import { ERROR_CODES, type ErrorCode } from "../errors/codes.ts";
 import { foreignText } from "../errors/foreign-text.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import { DockerHttpError, type DockerPort } from "./port.ts";
@@ -21,20 +21,13 @@ import { PullStreamError } from "./pull-stream.ts";
 export const PRIVATE_IMAGE_HINT =
   "This image was pulled without a credential, and registries answer anonymous pulls of private images as not found. If the image is private, attach a registry credential to the service (registryCredentialId); otherwise check the repository and tag for a typo.";
 
-/**
- * SPEC §5 has no code for an image the engine cannot unpack, so it stays `internal`; this
- * hint says it is not the agent's bug, and what to do. Docker reads zstd layers since 23.0
- * (moby/moby#41759); 20.10 reads them as a plain tar.
- */
-export const UNPACK_HINT =
-  "Docker fetched this image but could not unpack one of its layers. Docker engines before 23.0 (Debian 12's docker.io is 20.10) cannot read zstd-compressed layers (application/vnd.oci.image.layer.v1.tar+zstd) and say \"invalid tar header\"; a layer pushed corrupt fails the same way on any engine. Rebuild the image with gzip layers (docker buildx build --output type=image,compression=gzip,force-compression=true,push=true), or bake on Docker 23 or later.";
-
 export const PLATFORM_HINT =
   "The image has no manifest for this box's platform (Docker's line names it, e.g. linux/amd64): it was built for other platforms only. Build and push it for this platform too (docker buildx build --platform linux/amd64,linux/arm64 --push), or bake on a box of an architecture the image has.";
 
 /** What the engine says in its own words about an image the registry served: no registry words to find, or to ask for. */
 function engineOwnFailure(message: string): { code: ErrorCode; hint: string } | undefined {
-  if (isUnpackFailure(message)) return { code: "internal", hint: UNPACK_HINT };
+  // SPEC §5's image_unsupported: Docker reads zstd layers since 23.0 (moby/moby#41759); 20.10 reads them as a plain tar.
+  if (isUnpackFailure(message)) return { code: "image_unsupported", hint: ERROR_CODES.image_unsupported.hint };
   // SPEC §5's "repository or tag unknown", for this platform.
   if (isPlatformMismatch(message)) return { code: "image_not_found", hint: PLATFORM_HINT };
   return undefined;

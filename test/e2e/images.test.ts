@@ -210,9 +210,10 @@ describe("zstd-compressed layers (OCI)", () => {
     const baked = await bake(QUAY, img.reference, b);
     expect(baked.r.code).toBe(1);
     const e = baked.service.error!;
-    expect(e).toMatchObject({ code: "internal", retryable: false });
+    expect(e).toMatchObject({ code: "image_unsupported", retryable: false });
     expect(e.message).toBe("failed to register layer: ApplyLayer exit status 1 stdout:  stderr: archive/tar: invalid tar header");
-    expect(e.hint).toMatch(/Docker engines before 23\.0 .* cannot read zstd-compressed layers/);
+    expect(e.hint).toMatch(/Docker before 23\.0 .* cannot read zstd-compressed layers/);
+    expect(e.hint).toMatch(/gzip layers.*or upgrade Docker/);
     expect(e.hint).not.toMatch(/bug in slothbox-agent/);
     expect(e.registryMessage).toBeUndefined();
     expect(existsSync(path.join(b.stateDir, "manifest.json"))).toBe(false);
@@ -220,7 +221,7 @@ describe("zstd-compressed layers (OCI)", () => {
 });
 
 describe("a layer no engine can unpack (pushed corrupt)", () => {
-  it("fails in the engine's words, with the unpack hint rather than the agent's-bug one", async () => {
+  it("fails as image_unsupported in the engine's words, with the unpack hint rather than the agent's-bug one", async () => {
     // A gzip layer without its first bytes: the registry serves it under its own digest, the engine cannot read it.
     const layer = randomLayer(256 * 1024);
     const blob = layer.blob.subarray(16);
@@ -228,10 +229,11 @@ describe("a layer no engine can unpack (pushed corrupt)", () => {
     const baked = await bake(QUAY, img.reference);
     expect(baked.r.code).toBe(1);
     const e = baked.service.error!;
-    expect(e).toMatchObject({ code: "internal", retryable: false });
+    expect(e).toMatchObject({ code: "image_unsupported", retryable: false });
     // Classic store: "failed to register layer: …"; containerd store: "failed to extract layer …".
     expect(e.message).toMatch(/^failed to (register|extract) layer.*archive\/tar: invalid tar header/);
-    expect(e.hint).toMatch(/could not unpack one of its layers/);
+    expect(e.hint).toMatch(/cannot unpack one of its layers/);
+    expect(e.hint).not.toMatch(/bug in slothbox-agent/);
     expect(e.registryMessage).toBeUndefined();
   });
 });
