@@ -66,6 +66,23 @@ export function dockerFailure(err: unknown, ctx: Omit<DockerContext, "statusCode
 }
 
 /**
+ * A failure of an Engine API call about an image Docker holds (the inspect before or after
+ * a pull): no registry in it. The socket gone (a daemon restarting) and the daemon's own
+ * error answer are docker_unavailable, a full disk disk_full; only the agent's own bug is internal.
+ */
+export function engineFailure(err: unknown, scrubber: Scrubber): AgentError {
+  if (err instanceof AgentError) return err;
+  if (isDockerSocketError(err)) {
+    return new AgentError("docker_unavailable", `the Docker daemon did not answer: ${(err as Error).message}`, { cause: err });
+  }
+  if (err instanceof DockerHttpError) {
+    const message = foreignText(scrubber.scrub(err.message));
+    return new AgentError(/no space left on device/i.test(message) ? "disk_full" : "docker_unavailable", message, { cause: err });
+  }
+  return new AgentError("internal", scrubber.scrub(err instanceof Error ? err.message : String(err)), { cause: err });
+}
+
+/**
  * Where the engine dropped the registry's words, asks it for them and classifies on
  * them; otherwise returns `err` as it is. Bounded by the caller's signal (the bake's,
  * with a timeout of its own); a question that fails leaves the first answer standing.
