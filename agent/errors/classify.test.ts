@@ -119,7 +119,13 @@ describe("classifyDockerMessage on texts of the facts sheet and peers", () => {
     ['unknown: failed to resolve reference "x:1": unexpected status from HEAD request to http://x/v2/x/manifests/1: 401 Unauthorized', true, false, "registry_auth_failed"],
     ["unauthorized: authentication required", true, false, "registry_auth_failed"],
     ["unauthorized: authentication required", false, false, "image_not_found"],
+    // docker/hub-feedback#1981: a Docker Hub account with 2FA, its password refused on the manifest.
     ["Error response from daemon: Get https://registry-1.docker.io/v2/koalaman/scbuilder/manifests/latest: unauthorized: please use personal access token to login", true, false, "registry_auth_failed"],
+    // goharbor/harbor#18895: Harbor's 401 for a project the user may not pull; SPEC §5 allows either code for
+    // 401 words that say "not authorized" for a repository, and the status decides.
+    ["unauthorized: unauthorized to access repository: myrepo/myimage, action: pull: unauthorized to access repository: myrepo/myimage, action: pull", true, false, "registry_auth_failed"],
+    // ogham-mcp/ogham-mcp#5: 28.5's containerd store, an anonymous pull of a private GHCR package.
+    ["error from registry: unauthorized\nunauthorized", false, false, "image_not_found"],
   ] as const)("%s (authenticated %s, login %s) → %s", (text, authenticated, login, code) => {
     expect(classifyDockerMessage(text, { authenticated, login })).toBe(code);
   });
