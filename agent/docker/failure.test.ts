@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ERROR_CODES } from "../errors/codes.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import { FakeDocker } from "../testing/fakes.ts";
-import { dockerFailure, PLATFORM_HINT, withRegistryWords } from "./failure.ts";
+import { dockerFailure, MEDIA_TYPE_HINT, PLATFORM_HINT, withRegistryWords } from "./failure.ts";
 import { DockerHttpError } from "./port.ts";
 import { PullStreamError } from "./pull-stream.ts";
 
@@ -20,6 +20,15 @@ describe("dockerFailure", () => {
     const docker = new FakeDocker();
     expect(await withRegistryWords(e, "quay.io/acme/zstd:1", undefined, { docker, scrubber: new Scrubber() }, new AbortController().signal)).toBe(e);
     expect(docker.log.filter((l) => l.startsWith("distribution"))).toEqual([]);
+  });
+
+  it("reports content that is no image Docker can run (a Helm chart) as image_unsupported, with its own hint", async () => {
+    const line = "unsupported media type application/vnd.cncf.helm.config.v1+json";
+    const e = dockerFailure(new PullStreamError(line), { authenticated: true }, new Scrubber());
+    expect(e.toBody()).toEqual({ code: "image_unsupported", message: line, hint: MEDIA_TYPE_HINT, retryable: false });
+    expect(MEDIA_TYPE_HINT).toMatch(/Helm chart/);
+    const docker = new FakeDocker();
+    expect(await withRegistryWords(e, "quay.io/acme/chart:0.1.0", undefined, { docker, scrubber: new Scrubber() }, new AbortController().signal)).toBe(e);
   });
 
   it("keeps a full disk while unpacking disk_full", () => {

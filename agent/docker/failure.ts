@@ -11,7 +11,15 @@
 // carries no registry words, and a hint of its own.
 import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
-import { classifyDockerMessage, isDockerSocketError, isPlatformMismatch, isUnpackFailure, registryWords, type DockerContext } from "../errors/classify.ts";
+import {
+  classifyDockerMessage,
+  isDockerSocketError,
+  isPlatformMismatch,
+  isUnpackFailure,
+  isUnsupportedMediaType,
+  registryWords,
+  type DockerContext,
+} from "../errors/classify.ts";
 import { ERROR_CODES, type ErrorCode } from "../errors/codes.ts";
 import { foreignText } from "../errors/foreign-text.ts";
 import type { Scrubber } from "../errors/scrub.ts";
@@ -21,6 +29,9 @@ import { PullStreamError } from "./pull-stream.ts";
 export const PRIVATE_IMAGE_HINT =
   "This image was pulled without a credential, and registries answer anonymous pulls of private images as not found. If the image is private, attach a registry credential to the service (registryCredentialId); otherwise check the repository and tag for a typo.";
 
+export const MEDIA_TYPE_HINT =
+  "Docker fetched what this reference names, but it is no container image Docker can run: its manifest or config has a media type Docker does not know (a Helm chart or another OCI artifact, or a Docker schema 1 manifest, which current engines no longer read). Check that the service's image reference names a container image; an old schema 1 image must be rebuilt and pushed with a current docker buildx.";
+
 export const PLATFORM_HINT =
   "The image has no manifest for this box's platform (Docker's line names it, e.g. linux/amd64): it was built for other platforms only. Build and push it for this platform too (docker buildx build --platform linux/amd64,linux/arm64 --push), or bake on a box of an architecture the image has.";
 
@@ -28,6 +39,7 @@ export const PLATFORM_HINT =
 function engineOwnFailure(message: string): { code: ErrorCode; hint: string } | undefined {
   // SPEC §5's image_unsupported: Docker reads zstd layers since 23.0 (moby/moby#41759); 20.10 reads them as a plain tar.
   if (isUnpackFailure(message)) return { code: "image_unsupported", hint: ERROR_CODES.image_unsupported.hint };
+  if (isUnsupportedMediaType(message)) return { code: "image_unsupported", hint: MEDIA_TYPE_HINT };
   // SPEC §5's "repository or tag unknown", for this platform.
   if (isPlatformMismatch(message)) return { code: "image_not_found", hint: PLATFORM_HINT };
   return undefined;

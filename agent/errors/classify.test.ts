@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ErrorCode } from "./codes.ts";
-import { classifyAwsError, classifyDockerMessage, isPlatformMismatch, isUnpackFailure, registryWords } from "./classify.ts";
+import { classifyAwsError, classifyDockerMessage, isPlatformMismatch, isUnpackFailure, isUnsupportedMediaType, registryWords } from "./classify.ts";
 import ENGINE_TEXTS from "./engine-texts.json" with { type: "json" };
 
 // What dockerd 20.10, 26.1 and 28.5 (classic and containerd image stores) really
@@ -150,6 +150,25 @@ describe("isUnpackFailure", () => {
   it("is not a registry's refusal, nor a full disk", () => {
     expect(isUnpackFailure("manifest for ghcr.io/acme/api:9 not found: manifest unknown: manifest unknown")).toBe(false);
     expect(isUnpackFailure("failed to register layer: Error processing tar file(exit status 1): write /usr/lib/x: no space left on device")).toBe(false);
+  });
+});
+
+// What the classic store (20.10, 26.1, 28.5) said pulling a Helm chart (test/e2e/images.test.ts), and
+// what docker/distribution's manifest registry says of a media type it does not know (manifests.go),
+// quoted for schema 1 images in public issues.
+const UNSUPPORTED_MEDIA_TYPES = [
+  "unsupported media type application/vnd.cncf.helm.config.v1+json",
+  "unsupported manifest media type and no default available: application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+
+describe("isUnsupportedMediaType", () => {
+  it.each(UNSUPPORTED_MEDIA_TYPES)("%s", (text) => {
+    expect(isUnsupportedMediaType(text)).toBe(true);
+    expect(registryWords(text)).toBeUndefined();
+  });
+
+  it("is not a registry's refusal", () => {
+    expect(isUnsupportedMediaType('Head "http://ghcr.io/v2/a/b/manifests/1": denied: denied')).toBe(false);
   });
 });
 

@@ -100,6 +100,16 @@ export function isUnpackFailure(text: string): boolean {
 }
 
 /**
+ * What the registry served is no image the engine can run: a config media type the classic
+ * store does not know ("unsupported media type application/vnd.cncf.helm.config.v1+json", a
+ * Helm chart), or a manifest media type it cannot read (docker/distribution's "unsupported
+ * manifest media type and no default available: …", a schema 1 manifest).
+ */
+export function isUnsupportedMediaType(text: string): boolean {
+  return /unsupported (manifest )?media type/i.test(text);
+}
+
+/**
  * The image the tag or digest names has no manifest for the engine's platform (an index
  * of other platforms only): the classic store's "no matching manifest for linux/amd64 in
  * the manifest list entries", the containerd store's "no match for platform in manifest".
@@ -111,7 +121,7 @@ export function isPlatformMismatch(text: string): boolean {
 /**
  * The registry's own words in one of Docker's lines, or undefined where the
  * engine dropped them, or where the line is the engine's own about an image the
- * registry served (isUnpackFailure, isPlatformMismatch). The classic store keeps them after its own prefix
+ * registry served (isUnpackFailure, isPlatformMismatch, isUnsupportedMediaType). The classic store keeps them after its own prefix
  * (`Head "https://…/manifests/1": denied: denied`, `manifest for X not found:
  * manifest unknown: …`, `pull access denied for X, …: denied: …`); the containerd
  * store often keeps only an HTTP status (`unexpected status from HEAD request to
@@ -121,7 +131,7 @@ export function isPlatformMismatch(text: string): boolean {
  */
 export function registryWords(line: string): string | undefined {
   const text = line.trim();
-  if (isUnpackFailure(text) || isPlatformMismatch(text)) return undefined;
+  if (isUnpackFailure(text) || isPlatformMismatch(text) || isUnsupportedMediaType(text)) return undefined;
   // 28.5's containerd store keeps a registry's message but drops its error code ("error from
   // registry: access forbidden" for "denied: access forbidden"): asked again, the words are whole.
   if (/unexpected status|failed to fetch (oauth|anonymous) token|login attempt to .* failed with status|failed to resolve reference|repository does not exist or may require authorization|^error from registry:/i.test(text)) {

@@ -14,7 +14,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { ControlPlane } from "../stack/control-plane.ts";
-import { pushImage, pushMultiPlatformImage, pushRandomImage, randomLayer, type PushedMultiPlatform } from "../stack/images.ts";
+import { pushHelmChart, pushImage, pushMultiPlatformImage, pushRandomImage, randomLayer, type PushedMultiPlatform } from "../stack/images.ts";
 import { requestCounts, slowBlobs } from "../stack/registry-front.ts";
 import type { RegistryInfo } from "../stack/stack.ts";
 import { dockerImage, newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box, type RunResult } from "./harness.ts";
@@ -234,6 +234,20 @@ describe("a layer no engine can unpack (pushed corrupt)", () => {
     expect(e.message).toMatch(/^failed to (register|extract) layer.*archive\/tar: invalid tar header/);
     expect(e.hint).toMatch(/cannot unpack one of its layers/);
     expect(e.hint).not.toMatch(/bug in slothbox-agent/);
+    expect(e.registryMessage).toBeUndefined();
+  });
+});
+
+// The classic store refuses a config media type it does not know; the containerd store keeps
+// any content a registry serves, and pulls the chart without a word.
+describe.runIf(!containerdStore)("an OCI artifact that is no image (a Helm chart), on the classic store", () => {
+  it("fails as image_unsupported in the engine's words, with what to check, not as the agent's bug", async () => {
+    const chart = await pushHelmChart(quay.push, `acme/chart-${uid()}`, "0.1.0");
+    const baked = await bake(QUAY, chart.reference);
+    expect(baked.r.code).toBe(1);
+    const e = baked.service.error!;
+    expect(e).toMatchObject({ code: "image_unsupported", retryable: false, message: "unsupported media type application/vnd.cncf.helm.config.v1+json" });
+    expect(e.hint).toMatch(/no container image Docker can run/);
     expect(e.registryMessage).toBeUndefined();
   });
 });
