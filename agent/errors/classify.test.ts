@@ -121,6 +121,14 @@ describe("classifyDockerMessage on texts of the facts sheet and peers", () => {
     ["unauthorized: authentication required", false, false, "image_not_found"],
     // docker/hub-feedback#1981: a Docker Hub account with 2FA, its password refused on the manifest.
     ["Error response from daemon: Get https://registry-1.docker.io/v2/koalaman/scbuilder/manifests/latest: unauthorized: please use personal access token to login", true, false, "registry_auth_failed"],
+    // Google's answer to a pull of a private image that carried no credential (GoogleCloudPlatform/docker-credential-gcr#70:
+    // docker run with sudo, whose configuration had none): the private-image code, not a bad credential.
+    [
+      'Head "https://gcr.io/v2/acme-project/app/manifests/1": unauthorized: You don\'t have the needed permissions to perform this operation, and you may have invalid credentials. To authenticate your request, follow the steps in: https://cloud.google.com/container-registry/docs/advanced-authentication',
+      false,
+      false,
+      "image_not_found",
+    ],
     // goharbor/harbor#18895: Harbor's 401 for a project the user may not pull; SPEC §5 allows either code for
     // 401 words that say "not authorized" for a repository, and the status decides.
     ["unauthorized: unauthorized to access repository: myrepo/myimage, action: pull: unauthorized to access repository: myrepo/myimage, action: pull", true, false, "registry_auth_failed"],

@@ -20,9 +20,10 @@ export interface DockerContext {
 
 /**
  * How a registry refused, before the context (credential or not, login or pull) decides the code:
- * "auth", not authenticated (401's words); "denied", authenticated but not allowed (403's).
+ * "credential", words that say the credential is bad; "auth", not authenticated (401's words);
+ * "denied", authenticated but not allowed (403's).
  */
-type Refusal = "auth" | "denied" | "not-found";
+type Refusal = "credential" | "auth" | "denied" | "not-found";
 
 /** Ordered rules: the first whose pattern matches wins. */
 const RULES: readonly [RegExp, ErrorCode | Refusal][] = [
@@ -34,10 +35,11 @@ const RULES: readonly [RegExp, ErrorCode | Refusal][] = [
   // Words that say the credential itself is bad, whoever asked: ECR's expired token, Docker Hub's
   // wrong password and expired access token, Quay's refused login and robot, GitLab's Basic
   // refusal, GHCR's token it cannot authenticate, Google's "you may have invalid credentials"
-  // (which also speaks of permissions: the credential's words win, SPEC §5).
+  // (which also speaks of permissions: the credential's words win, SPEC §5; Google says the
+  // same to an anonymous pull of a private image).
   [
     /authorization token has expired|incorrect username or password|specified credentials are invalid|HTTP Basic: Access denied|login attempt to .* failed|your account must log in with a Personal Access Token|access token is expired|invalid credentials|could not find robot with username|cannot be authenticated with the token/i,
-    "registry_auth_failed",
+    "credential",
   ],
   // Content that does not match its digest, as the engine found it: the classic store's "manifest
   // (or filesystem layer) verification failed for digest", the containerd store's commit that failed
@@ -74,13 +76,13 @@ function fromStatus(status: number | undefined): ErrorCode | Refusal | undefined
 /** The code a refusal gets in its context (SPEC §5). */
 function resolve(r: ErrorCode | Refusal, ctx: DockerContext): ErrorCode {
   if (r === "not-found") return "image_not_found";
-  if (r !== "auth" && r !== "denied") return r;
+  if (r !== "credential" && r !== "auth" && r !== "denied") return r;
   // Anonymous: registries answer a private image as unauthorized or denied.
   if (!ctx.authenticated) return "image_not_found";
   // The login was refused, or the pull was not authenticated (a credential that expired or
   // was revoked after the login passed): the credential is wrong. A pull refused in 403's
   // words after the login passed: this credential may not read this image.
-  return r === "auth" || ctx.login ? "registry_auth_failed" : "image_access_denied";
+  return r === "credential" || r === "auth" || ctx.login ? "registry_auth_failed" : "image_access_denied";
 }
 
 export function classifyDockerMessage(message: string, ctx: DockerContext): ErrorCode {
