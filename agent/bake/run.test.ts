@@ -100,6 +100,16 @@ describe("a bake", () => {
     expect(t.events.find((e) => e.type === "service.pulled")).toMatchObject({ cached: true, digest: D });
   });
 
+  it("reports a daemon that restarts mid-bake, seen by the inspect of a pinned image, as docker_unavailable, not internal", async () => {
+    const t = setup();
+    t.docker.inspectPlan = async () => {
+      throw Object.assign(new Error("connect ECONNREFUSED /run/docker.sock"), { code: "ECONNREFUSED" });
+    };
+    const r = await t.run(spec([{ name: "worker", image: `${ECR}/worker@${D}`, registryCredentialId: "rc_ecr" }]));
+    expect(r.services[0]).toMatchObject({ status: "failed", error: { code: "docker_unavailable", retryable: true } });
+    expect(t.events.find((e) => e.type === "service.failed")).toMatchObject({ error: { code: "docker_unavailable" } });
+  });
+
   it("takes a pull slot only when an image is ready to pull: one needing no credential does not wait behind those waiting for theirs", async () => {
     const t = setup({ pullConcurrency: 1 });
     t.aws.before = () => delay(50);

@@ -114,7 +114,7 @@ async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: Abor
   const { docker, clock } = deps;
   const t0 = clock.now();
   const ref = unit.services[0]!.ref;
-  const present = await presentPinned(ref, docker, signal);
+  const present = await presentPinned(ref, { docker, scrubber: deps.scrubber }, signal);
   if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 };
   let auth: RegistryAuth | undefined;
   try {

@@ -9,6 +9,7 @@ import { ControlPlane } from "./control-plane.ts";
 import { engineFromEnv } from "./dockerd.ts";
 import { pushRandomImage } from "./images.ts";
 import { startRegistryFront } from "./registry-front.ts";
+import { revokeAfterLogin } from "./token-server.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
@@ -129,6 +130,20 @@ describe("the registries and dockerd", () => {
     await expect(docker.checkAuth({ username: "acme", password: "wrong", serveraddress: "https://index.docker.io/v1/" })).rejects.toThrow(
       /unauthorized: incorrect username or password/,
     );
+  });
+
+  it("refuses a pull token as revoked after the login passed, in the service's words (POST /__token/revoke)", async () => {
+    const { quay } = stack.registries;
+    const img = await pushRandomImage(quay.push, `acmecorp/revoked-${Date.now()}`, "1");
+    const auth = { username: quay.user!, password: quay.password!, serveraddress: quay.host };
+    await revokeAfterLogin(stack.tokenServerUrl, quay.tokenService!, img.repository, 100);
+    try {
+      expect(await docker.checkAuth(auth)).toMatchObject({ Status: "Login Succeeded" });
+      await expect(pull(img.reference, auth)).rejects.toThrow(/unauthorized: Could not find robot with username: acme\+deployer and supplied password\./);
+    } finally {
+      await revokeAfterLogin(stack.tokenServerUrl, quay.tokenService!, img.repository, 0);
+    }
+    expect(await pull(img.reference, auth)).not.toHaveLength(0);
   });
 
   it("answers a wrong password on a basic-auth registry with its 401 text", async () => {
