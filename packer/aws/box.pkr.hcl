@@ -9,9 +9,16 @@ variable "region" {
   default = "us-east-1"
 }
 
+variable "architecture" {
+  type        = string
+  default     = "x86_64"
+  description = "The box's CPU: x86_64, or arm64 for Graviton (t4g, m7g, c7g, …). Picks Debian's AMI, the default instance type and the agent package built for it."
+}
+
 variable "instance_type" {
-  type    = string
-  default = "t3.medium"
+  type        = string
+  default     = ""
+  description = "Empty: t3.medium on x86_64, t4g.medium on arm64."
 }
 
 variable "iam_instance_profile" {
@@ -19,9 +26,10 @@ variable "iam_instance_profile" {
   description = "Instance profile whose role may read the registry credentials (see README: IAM policy)."
 }
 
-variable "agent_package" {
+variable "agent_package_dir" {
   type        = string
-  description = "Path to slothbox-agent-<version>-linux-x64.tar.gz from `npm run package`; its .sha256 must lie beside it."
+  default     = "dist"
+  description = "Where `npm run package` wrote slothbox-agent-<version>-linux-x64.tar.gz and -linux-arm64.tar.gz, each with its .sha256: the one built for `architecture` is installed (install.sh refuses a package for another CPU)."
 }
 
 variable "agent_config" {
@@ -53,20 +61,25 @@ variable "ami_name_prefix" {
 }
 
 locals {
-  timestamp = regex_replace(timestamp(), "[- TZ:]", "")
+  timestamp     = regex_replace(timestamp(), "[- TZ:]", "")
+  arm64         = var.architecture == "arm64"
+  debian_arch   = local.arm64 ? "arm64" : "amd64"
+  instance_type = var.instance_type != "" ? var.instance_type : (local.arm64 ? "t4g.medium" : "t3.medium")
+  # One package per architecture in the directory (npm run package writes one version).
+  agent_package = "${var.agent_package_dir}/${sort(fileset(var.agent_package_dir, "slothbox-agent-*-linux-${local.arm64 ? "arm64" : "x64"}.tar.gz"))[0]}"
 }
 
 source "amazon-ebs" "box" {
   region               = var.region
-  instance_type        = var.instance_type
+  instance_type        = local.instance_type
   iam_instance_profile = var.iam_instance_profile
   ssh_username         = "admin"
   ami_name             = "${var.ami_name_prefix}-${local.timestamp}"
 
   source_ami_filter {
     filters = {
-      name                = "debian-12-amd64-*"
-      architecture        = "x86_64"
+      name                = "debian-12-${local.debian_arch}-*"
+      architecture        = var.architecture
       root-device-type    = "ebs"
       virtualization-type = "hvm"
     }
@@ -93,12 +106,12 @@ build {
   sources = ["source.amazon-ebs.box"]
 
   provisioner "file" {
-    source      = var.agent_package
+    source      = local.agent_package
     destination = "/tmp/slothbox-agent.tar.gz"
   }
 
   provisioner "file" {
-    source      = "${var.agent_package}.sha256"
+    source      = "${local.agent_package}.sha256"
     destination = "/tmp/slothbox-agent.tar.gz.sha256"
   }
 

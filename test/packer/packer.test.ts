@@ -2,7 +2,7 @@
 // `packer build` of the local template installs the packaged agent and bakes
 // against the stack; a revoked token fails the build with Docker's words.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -57,17 +57,35 @@ describe("packer validate", () => {
     expect(legacy).not.toContain("metadata_options");
     const file = path.join(work, "aws-legacy.pkr.hcl");
     writeFileSync(file, legacy);
-    for (const f of ["pkg.tar.gz", "pkg.tar.gz.sha256", "agent.json", "spec.json"]) writeFileSync(path.join(work, f), "{}");
-    const r = await packer([
-      "validate",
-      "-var", "iam_instance_profile=slothbox-box",
-      "-var", `agent_package=${path.join(work, "pkg.tar.gz")}`,
-      "-var", `agent_config=${path.join(work, "agent.json")}`,
-      "-var", `bake_spec=${path.join(work, "spec.json")}`,
-      file,
-    ]);
-    expect(r.out).toBe("");
-    expect(r.code).toBe(0);
+    const packages = path.join(work, "packages");
+    mkdirSync(packages, { recursive: true });
+    for (const f of ["slothbox-agent-9.9.9-linux-x64.tar.gz", "slothbox-agent-9.9.9-linux-arm64.tar.gz"]) for (const g of [f, `${f}.sha256`]) writeFileSync(path.join(packages, g), "{}");
+    for (const f of ["agent.json", "spec.json"]) writeFileSync(path.join(work, f), "{}");
+    for (const architecture of ["x86_64", "arm64"]) {
+      const r = await packer([
+        "validate",
+        "-var", "iam_instance_profile=slothbox-box",
+        "-var", `architecture=${architecture}`,
+        "-var", `agent_package_dir=${packages}`,
+        "-var", `agent_config=${path.join(work, "agent.json")}`,
+        "-var", `bake_spec=${path.join(work, "spec.json")}`,
+        file,
+      ]);
+      expect(r.out).toBe("");
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it("picks Debian's AMI, the instance type and the agent package from the box's architecture", async () => {
+    const aws = readFileSync(path.join(ROOT, "packer/aws/box.pkr.hcl"), "utf8");
+    expect(aws).toContain('name                = "debian-12-${local.debian_arch}-*"');
+    expect(aws).toContain("architecture        = var.architecture");
+    expect(aws).toContain('debian_arch   = local.arm64 ? "arm64" : "amd64"');
+    expect(aws).toContain('fileset(var.agent_package_dir, "slothbox-agent-*-linux-${local.arm64 ? "arm64" : "x64"}.tar.gz")');
+    expect(aws).toContain('(local.arm64 ? "t4g.medium" : "t3.medium")');
+    // The package provisioners upload the one picked, and its checksum.
+    expect(aws).toMatch(/source\s+= local\.agent_package\n\s+destination = "\/tmp\/slothbox-agent\.tar\.gz"/);
+    expect(aws).toMatch(/source\s+= "\$\{local\.agent_package\}\.sha256"/);
   });
 
   it("uploads the build's token and spec only to a tmpfs under /run, never to the root volume the AMI is made from", () => {
