@@ -89,9 +89,10 @@ export async function bakeCommand(
   else {
     const flushed = await reporter.flush(DELIVERY_BUDGET_MS);
     extra.push(
-      flushed.pending === 0
+      (flushed.pending === 0
         ? `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}`
-        : `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}; ${flushed.pending} waiting in ${reporter.outbox?.dir} for the daemon to deliver`,
+        : `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}; ${flushed.pending} waiting in ${reporter.outbox?.dir} for the daemon to deliver`) +
+        (reporter.progress?.sent ? `; ${reporter.progress.sent} progress report(s) sent while pulling` : ""),
     );
   }
   if (args.json) {
