@@ -5,11 +5,13 @@
 // the dynamic user and its credentials, reload, stop, the journal, a root
 // `bake` beside the daemon, and boxes that lack a docker group, /bin/kill, or
 // their first-boot tokens.
-import { statSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
+import path from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { ControlPlane } from "../stack/control-plane.ts";
+import { startDockerd, type Dockerd } from "../stack/dockerd.ts";
 import { pushRandomImage, type PushedImage } from "../stack/images.ts";
 import { freePort } from "../e2e/daemon-harness.ts";
 import { PREFIX, uid } from "../e2e/harness.ts";
@@ -26,7 +28,11 @@ const reason = skipReason();
 if (reason) console.warn(`skipping the systemd-nspawn tests: ${reason}`);
 
 const stack = inject("stack");
-const docker = new Docker({ socketPath: stack.socketPath });
+// The boxes' own dockerd, its data root outside /tmp (the agent's PrivateTmp would hide it) and bound
+// into each box at the same path: the agent checks the disk reserve where the engine keeps images, as on a box.
+const engineDir = `/var/lib/sbx-box-${uid()}`;
+let engine: Dockerd | undefined;
+let docker: Docker;
 const aws = new AwsStandIn();
 const controlPlane = new ControlPlane(`cp-${uid()}`);
 let rootfs: Rootfs | undefined;
@@ -38,9 +44,11 @@ beforeAll(async () => {
   await aws.start();
   await controlPlane.start();
   aws.putParameter(`${PREFIX}rc_gh`, stack.registries.ghcr.password!);
-  // The docker group inside must carry the GID of the group that owns the stack's
+  engine = await startDockerd({ dir: engineDir, hosts: Object.fromEntries(Object.values(stack.registries).map((r) => [r.host, r.address])) });
+  docker = new Docker({ socketPath: engine.socketPath });
+  // The docker group inside must carry the GID of the group that owns the engine's
   // socket (dockerd gives it its `docker` group), or the DynamicUser cannot use it.
-  rootfs = await ensureRootfs({ dockerGid: statSync(stack.socketPath).gid });
+  rootfs = await ensureRootfs({ dockerGid: statSync(engine.socketPath).gid });
   pkg = await packageAgent();
 }, SETUP_TIMEOUT_MS);
 
@@ -49,11 +57,13 @@ afterAll(async () => {
   pkg?.cleanup();
   await controlPlane.stop();
   await aws.stop();
+  await engine?.stop();
+  rmSync(engineDir, { recursive: true, force: true });
 }, 120_000);
 
 /** A box: booted, the package installed, the AWS stand-in's endpoints given to the unit (on EC2, IMDS is at its fixed address). */
 async function box(opts: { config: Record<string, unknown>; dockerGroup?: boolean; tokens?: boolean }): Promise<Machine> {
-  const m = await boot({ rootfs: rootfs!, dockerSocket: stack.socketPath, agentPackage: pkg!, dockerGroup: opts.dockerGroup ?? true });
+  const m = await boot({ rootfs: rootfs!, dockerSocket: engine!.socketPath, bindReadOnly: [path.join(engineDir, "data")], agentPackage: pkg!, dockerGroup: opts.dockerGroup ?? true });
   machines.push(m);
   const install = await m.installAgent(opts.config);
   expect(install.code, install.stderr).toBe(0);
@@ -162,7 +172,7 @@ describe.skipIf(reason !== undefined)(`a box under systemd 252${reason ? ` (skip
     const ids = await m.exec(["ps", "-o", "uid=,supgid=", "-p", String(active.state.MainPID)]);
     const [uidText, groups] = ids.stdout.trim().split(/\s+/);
     expect(Number(uidText)).toBeGreaterThanOrEqual(61184);
-    expect(groups?.split(",")).toContain(String(statSync(stack.socketPath).gid));
+    expect(groups?.split(",")).toContain(String(statSync(engine!.socketPath).gid));
     // Its environment: no shared AWS files, no NODE_DEBUG or NODE_OPTIONS, the private CA kept.
     const environ = (await m.exec(["cat", `/proc/${active.state.MainPID}/environ`])).stdout.split("\0");
     expect(environ).toEqual(expect.arrayContaining(["AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "NODE_EXTRA_CA_CERTS=/etc/slothbox/private-ca.pem"]));
@@ -212,6 +222,9 @@ describe.skipIf(reason !== undefined)(`a box under systemd 252${reason ? ` (skip
     await m.waitFor(() => controlPlane.accepted().some((e) => e["bakeId"] === bakeId && e["type"] === "bake.succeeded"), 30_000, "bake.succeeded at the control plane");
     const journal = (await m.journal(UNIT, { output: "cat" })).join("\n");
     expect(journal).not.toContain(stack.registries.ghcr.password!);
+    // The hardened unit (DynamicUser, ProtectSystem=strict, PrivateTmp) still sees Docker's data root: the reserve was checked.
+    expect(journal).toMatch(new RegExp(`disk: [\\d.]+ [kMG]?B free on ${path.join(engineDir, "data")}, reserve [\\d.]+ [kMG]?B`));
+    expect(journal).not.toContain("disk reserve not checked");
   });
 
   it("writes journal lines a person reads with -o cat: JSON with level names, and failures at warning priority with code and hint", async () => {
