@@ -1,6 +1,7 @@
 // Unit tests; integration tests against the local stack on Debian 12's dockerd
 // 20.10 (every file); and the end-to-end suites of the bake, the registries, the
-// daemon, image cleanup and the error codes the engine reports again on each
+// daemon, image cleanup, the error codes the engine reports, the disk reserve,
+// live progress and the secret search again on each
 // newer engine a box may run — Docker 26.1 and 28.5,
 // each with the classic and the containerd image store. One stack serves all:
 // the registries once, a dockerd per engine (test/stack/global-setup.ts).
@@ -14,6 +15,9 @@ const E2E_ON_EVERY_ENGINE = [
   "test/e2e/cleanup.test.ts",
   "test/e2e/images.test.ts",
   "test/e2e/codes.test.ts",
+  "test/e2e/disk.test.ts",
+  "test/e2e/progress.test.ts",
+  "test/e2e/secrets.test.ts",
 ];
 
 const stackProject = (name: string, include: string[], engine: string) => ({

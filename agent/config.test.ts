@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, envName, loadConfig, reportingProblem } from "./config.ts";
+import { apiTlsProblem, ConfigError, envName, loadConfig, reportingProblem } from "./config.ts";
 
 const none = () => undefined;
 
@@ -89,5 +89,35 @@ describe("loadConfig", () => {
     const e = err(() => load({}, { SLOTHBOX_IMAGE_CLEANUP: "maybe" }));
     expect(e).toMatchObject({ key: "imageCleanup", variable: "SLOTHBOX_IMAGE_CLEANUP" });
     expect(err(() => load({ imageCleanupIntervalSeconds: 0 })).key).toBe("imageCleanupIntervalSeconds");
+  });
+});
+
+describe("TLS for the API (SPEC §4)", () => {
+  it("takes tlsCertFile and tlsKeyFile from the file or SLOTHBOX_TLS_CERT_FILE / SLOTHBOX_TLS_KEY_FILE, as absolute paths", () => {
+    expect(load({ tlsCertFile: "/etc/slothbox/api.pem", tlsKeyFile: "/etc/slothbox/api.key" })).toMatchObject({ tlsCertFile: "/etc/slothbox/api.pem", tlsKeyFile: "/etc/slothbox/api.key" });
+    expect(load({}, { SLOTHBOX_TLS_CERT_FILE: "/c.pem", SLOTHBOX_TLS_KEY_FILE: "/k.pem" })).toMatchObject({ tlsCertFile: "/c.pem", tlsKeyFile: "/k.pem" });
+    const e = err(() => load({}, { SLOTHBOX_TLS_KEY_FILE: "k.pem" }));
+    expect(e.key).toBe("tlsKeyFile");
+    expect(e.variable).toBe("SLOTHBOX_TLS_KEY_FILE");
+    const defaults = load({});
+    expect(defaults.tlsCertFile).toBeUndefined();
+    expect(defaults.tlsKeyFile).toBeUndefined();
+  });
+
+  it("requires both files when listen is not a loopback address, naming the key", () => {
+    for (const listen of ["0.0.0.0:7457", "10.0.0.5:7457", "[::]:7457", "box.internal:7457"]) {
+      const p = apiTlsProblem(load({ listen }));
+      expect(p?.key, listen).toBe("tlsCertFile");
+      expect(p?.message).toContain(`listen (${listen}) is not a loopback address`);
+      expect(apiTlsProblem(load({ listen, tlsCertFile: "/c.pem" }))?.key).toBe("tlsKeyFile");
+      expect(apiTlsProblem(load({ listen, tlsCertFile: "/c.pem", tlsKeyFile: "/k.pem" }))).toBeUndefined();
+    }
+  });
+
+  it("lets loopback serve plain HTTP, or TLS when both files are given, never one without the other", () => {
+    for (const listen of ["127.0.0.1:7457", "localhost:7457", "[::1]:7457"]) expect(apiTlsProblem(load({ listen }))).toBeUndefined();
+    expect(apiTlsProblem(load({ tlsCertFile: "/c.pem", tlsKeyFile: "/k.pem" }))).toBeUndefined();
+    expect(apiTlsProblem(load({ tlsCertFile: "/c.pem" }))?.key).toBe("tlsKeyFile");
+    expect(apiTlsProblem(load({ tlsKeyFile: "/k.pem" }))?.key).toBe("tlsCertFile");
   });
 });

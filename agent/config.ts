@@ -2,6 +2,7 @@
 // overridable by SLOTHBOX_<UPPER_SNAKE_KEY>; the environment wins; values from
 // either are validated alike, and an error names the key (and the variable).
 import * as z from "zod";
+import { jsonSyntaxMessage } from "./errors/json-syntax.ts";
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
@@ -28,6 +29,9 @@ const schema = z.strictObject({
   controlPlaneTokenFile: absolutePath.default("/etc/slothbox/control-plane-token"),
   listen: listen.default("127.0.0.1:7457"),
   apiTokenFile: absolutePath.default("/etc/slothbox/api-token"),
+  /** SPEC §4: the API's certificate chain and key (PEM); required off loopback (apiTlsProblem). */
+  tlsCertFile: absolutePath.optional(),
+  tlsKeyFile: absolutePath.optional(),
   dockerSocket: z.string().min(1).optional(),
   ssmParameterPrefix: z
     .string()
@@ -48,6 +52,9 @@ const schema = z.strictObject({
   imageCleanupKeepBakes: int(0, 100).default(1),
   imageCleanupIntervalSeconds: int(1, 7 * 86_400).default(3600),
   imageCleanupMinAgeSeconds: int(0, 365 * 86_400).default(3600),
+  /** Free space a bake leaves on Docker's data root, at least: the larger of the two (SPEC §4). */
+  diskReserveBytes: int(0, Number.MAX_SAFE_INTEGER).default(2_000_000_000),
+  diskReservePercent: int(0, 90).default(5),
   /** How throttled AWS calls retry (docs/fleet.md): spread (default) or the SDK's own modes. */
   awsRetryStrategy: z.enum(["spread", "adaptive", "standard"]).default("spread"),
 });
@@ -84,6 +91,8 @@ const NUMERIC = new Set<string>([
   "imageCleanupKeepBakes",
   "imageCleanupIntervalSeconds",
   "imageCleanupMinAgeSeconds",
+  "diskReserveBytes",
+  "diskReservePercent",
 ]);
 const BOOLEAN = new Set<string>(["imageCleanup"]);
 
@@ -115,7 +124,7 @@ export function loadConfig(opts: LoadOptions): Config {
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new ConfigError("config", `config file ${path} is not valid JSON: ${(err as Error).message}`);
+      throw new ConfigError("config", `config file ${path} is not valid JSON: ${jsonSyntaxMessage(err)}`);
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       throw new ConfigError("config", `config file ${path} must hold a JSON object`);
@@ -167,4 +176,26 @@ export function loadConfig(opts: LoadOptions): Config {
 export function reportingProblem(c: Pick<Config, "controlPlaneUrl" | "boxId">): ConfigError | undefined {
   if (c.controlPlaneUrl === undefined || c.boxId !== undefined) return undefined;
   return new ConfigError("boxId", `boxId: required to report to ${c.controlPlaneUrl} (events are posted under /v1/boxes/<boxId>/); set ${envName("boxId")} or pass --no-report`);
+}
+
+/**
+ * SPEC §4, checked when the daemon starts (only it listens): off loopback the API
+ * serves only TLS, so both files are required there; anywhere, one without the
+ * other is an error.
+ */
+export function apiTlsProblem(c: Pick<Config, "listen" | "tlsCertFile" | "tlsKeyFile">): ConfigError | undefined {
+  if (c.tlsCertFile !== undefined && c.tlsKeyFile === undefined) {
+    return new ConfigError("tlsKeyFile", `tlsKeyFile: required with tlsCertFile (the certificate's private key, PEM); set ${envName("tlsKeyFile")}`);
+  }
+  if (c.tlsKeyFile !== undefined && c.tlsCertFile === undefined) {
+    return new ConfigError("tlsCertFile", `tlsCertFile: required with tlsKeyFile (the certificate chain, PEM); set ${envName("tlsCertFile")}`);
+  }
+  const host = c.listen.slice(0, c.listen.lastIndexOf(":"));
+  if (c.tlsCertFile === undefined && !isLoopbackHost(host)) {
+    return new ConfigError(
+      "tlsCertFile",
+      `tlsCertFile: required because listen (${c.listen}) is not a loopback address: the API then serves only TLS (bearer tokens and bake specs cross the network); set tlsCertFile and tlsKeyFile (PEM), or listen on 127.0.0.1`,
+    );
+  }
+  return undefined;
 }

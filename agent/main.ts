@@ -5,14 +5,15 @@ import { parseCommand, USAGE, UsageError, type Command } from "./cli/args.ts";
 import type { Io } from "./cli/bake-command.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { Scrubber } from "./errors/scrub.ts";
+import { unsafeNodeEnv } from "./node-env.ts";
 import { createRuntime } from "./runtime.ts";
 import { EXIT } from "./cli/exit.ts";
 import { VERSION } from "./version.ts";
 
 /**
  * Every byte the process writes to stdout and stderr passes the scrubber: the
- * agent's own output, and what libraries or Node itself print past it (NODE_DEBUG
- * prints each request's headers, X-Registry-Auth included).
+ * agent's own output, and what libraries or Node itself print past it (the agent
+ * refuses NODE_DEBUG, node-env.ts; whatever else writes past it is caught here).
  */
 const scrubber = new Scrubber();
 for (const stream of [process.stdout, process.stderr]) {
@@ -84,6 +85,11 @@ function signals(): { signal: AbortSignal; code: () => number | undefined; dispo
 }
 
 async function main(argv: string[]): Promise<number> {
+  const unsafe = unsafeNodeEnv(process.env);
+  if (unsafe) {
+    io.stderr(`error: ${unsafe}`);
+    return EXIT.config;
+  }
   let cmd: Command;
   try {
     cmd = parseCommand(argv);

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { systemClock, type Clock } from "./clock.ts";
 import { ConfigError, reportingProblem, type Config } from "./config.ts";
+import { DiskReserve, statfsSpace } from "./bake/disk-reserve.ts";
 import { createAwsPorts } from "./credentials/aws-clients.ts";
 import { CredentialResolver, type ResolverDeps } from "./credentials/resolve.ts";
 import type { AwsPorts } from "./credentials/types.ts";
@@ -10,6 +11,7 @@ import { createDockerPort, type DockerPort } from "./docker/port.ts";
 import { Scrubber } from "./errors/scrub.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Deliverer, httpPost } from "./report/deliver.ts";
+import { ProgressSender } from "./report/progress-sender.ts";
 import { Reporter } from "./report/reporter.ts";
 import { Outbox } from "./state/outbox.ts";
 
@@ -25,6 +27,8 @@ export interface Runtime {
   newResolver: (extra?: Pick<ResolverDeps, "cache" | "onFetch" | "onCacheHit">) => CredentialResolver;
   /** undefined when no control plane is configured. */
   controlPlane?: { url: string; token: string };
+  /** A bake's disk reserve on Docker's data root. */
+  newDiskReserve: () => DiskReserve;
 }
 
 export function readSecretFile(key: string, file: string): string {
@@ -45,7 +49,7 @@ export function createRuntime(config: Config, env: Record<string, string | undef
   // journald sets JOURNAL_STREAM for a service whose output it takes.
   const logger = createLogger(config.logLevel, scrubber, { journal: env["JOURNAL_STREAM"] !== undefined });
   let aws: AwsPorts | undefined;
-  const getAws = () => (aws ??= createAwsPorts(config, env));
+  const getAws = () => (aws ??= createAwsPorts(config, env, scrubber));
   let controlPlane: Runtime["controlPlane"];
   if (opts.report && config.controlPlaneUrl) {
     const problem = reportingProblem(config);
@@ -54,13 +58,14 @@ export function createRuntime(config: Config, env: Record<string, string | undef
     scrubber.pin(token);
     controlPlane = { url: config.controlPlaneUrl, token };
   }
+  const docker = createDockerPort(config.dockerSocket);
   const rt: Runtime = {
     config,
     env,
     clock: systemClock,
     scrubber,
     logger,
-    docker: createDockerPort(config.dockerSocket),
+    docker,
     aws: getAws,
     newResolver: (extra = {}) =>
       new CredentialResolver({
@@ -71,6 +76,8 @@ export function createRuntime(config: Config, env: Record<string, string | undef
         ...extra,
       }),
     ...(controlPlane ? { controlPlane } : {}),
+    newDiskReserve: () =>
+      new DiskReserve({ dataRoot: (signal) => docker.dataRoot(signal), space: statfsSpace, reserveBytes: config.diskReserveBytes, reservePercent: config.diskReservePercent }),
   };
   return rt;
 }
@@ -92,6 +99,7 @@ export function createDeliverer(rt: Runtime, outbox: Outbox, onDelivered?: (even
 export function createReporter(rt: Runtime, enabled: boolean): Reporter {
   const outbox = new Outbox(rt.config.stateDir);
   const deliverer = enabled ? createDeliverer(rt, outbox) : undefined;
-  if (!deliverer || !rt.config.boxId) return new Reporter(rt.config.boxId ?? "");
-  return new Reporter(rt.config.boxId, outbox, deliverer);
+  if (!deliverer || !rt.config.boxId || !rt.controlPlane) return new Reporter(rt.config.boxId ?? "");
+  const progress = new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: rt.config.boxId, post: httpPost });
+  return new Reporter(rt.config.boxId, outbox, deliverer, progress);
 }

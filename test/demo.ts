@@ -2,7 +2,8 @@
 // the stack (its own dockerd, registries at ghcr.io / ECR / quay.io, the AWS
 // stand-in, a control plane), bakes a token-credential service, an ECR service
 // and a catalog service with the real agent, then bakes again with a revoked
-// token to show a failure. Everything it started is stopped at the end, also on
+// token to show a failure, and a third time with one large image from a slow
+// registry to show its progress reaching the control plane. Everything it started is stopped at the end, also on
 // Ctrl-C; what a person wants to look at afterwards (the manifest, the events the
 // control plane received, the specs and the config) stays in OUT.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -12,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { AwsStandIn } from "./stack/aws/stand-in.ts";
 import { ControlPlane } from "./stack/control-plane.ts";
 import { pushRandomImage } from "./stack/images.ts";
+import { slowBlobs } from "./stack/registry-front.ts";
 import { ECR_ACCOUNT, startStack, type Stack } from "./stack/stack.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -125,11 +127,28 @@ try {
   console.log(`\n→ exit code ${failed} (1 expected: a failed bake fails the Packer build; the manifest of bake 1 is untouched)`);
   if (failed !== 1) failures += 1;
 
+  banner("bake 3: one large image from a slow registry, its progress sent to the control plane every 10 s");
+  const large = await pushRandomImage(quay.push, "acme/large", "1", { layers: 3, bytes: 6_000_000 });
+  // Each blob at 250 kB/s: a pull of ~25 s, as over a slow link.
+  await slowBlobs(quay.control, large.repository, 250_000, large.layers.length + 1);
+  step(`${large.reference} (${(large.bytes / 1e6).toFixed(1)} MB, ${large.layers.length} layers), served at 250 kB/s per layer`);
+  const slow = path.join(OUT, "bake-large.json");
+  writeFileSync(slow, JSON.stringify({ bakeId: "bk_demo_large", orgId: "org_demo", registryCredentials: [], services: [{ name: "search", image: large.reference, catalog: true }] }, null, 2));
+  const bakedLarge = await bake(slow);
+  const progress = cp.accepted().filter((e) => e["bakeId"] === "bk_demo_large" && e["type"] === "service.progress");
+  console.log(`\n→ exit code ${bakedLarge} (0 expected); the control plane received ${progress.length} service.progress event(s) while it pulled:`);
+  for (const e of progress) {
+    const p = e["progress"] as { bytesDone: number | null; bytesTotal: number | null; layers: number; layersDownloaded: number; layersUnpacked: number };
+    const bytes = p.bytesDone === null ? "bytes not counted by this engine" : `${(p.bytesDone / 1e6).toFixed(1)} MB${p.bytesTotal === null ? "" : ` of ${(p.bytesTotal / 1e6).toFixed(1)} MB`}`;
+    step(`${String(e["at"])} ${String(e["service"])}: ${bytes}, ${p.layersDownloaded}/${p.layers} layers downloaded, ETA ${e["etaSeconds"] === null ? "unknown" : `${String(e["etaSeconds"])} s`}`);
+  }
+  if (bakedLarge !== 0 || progress.length === 0) failures += 1;
+
   writeFileSync(path.join(OUT, "events.json"), JSON.stringify(cp.accepted(), null, 2) + "\n");
   banner("where things went");
   step(`manifest of the successful bake: ${path.join(stateDir, "manifest.json")}`);
   step(`events the control plane received (${cp.accepted().length}): ${path.join(OUT, "events.json")}`);
-  step(`specs and config: ${good}, ${bad}, ${config}`);
+  step(`specs and config: ${good}, ${bad}, ${slow}, ${config}`);
 } catch (err) {
   failures += 1;
   console.error(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`);

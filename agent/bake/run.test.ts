@@ -100,6 +100,16 @@ describe("a bake", () => {
     expect(t.events.find((e) => e.type === "service.pulled")).toMatchObject({ cached: true, digest: D });
   });
 
+  it("reports a daemon that restarts mid-bake, seen by the inspect of a pinned image, as docker_unavailable, not internal", async () => {
+    const t = setup();
+    t.docker.inspectPlan = async () => {
+      throw Object.assign(new Error("connect ECONNREFUSED /run/docker.sock"), { code: "ECONNREFUSED" });
+    };
+    const r = await t.run(spec([{ name: "worker", image: `${ECR}/worker@${D}`, registryCredentialId: "rc_ecr" }]));
+    expect(r.services[0]).toMatchObject({ status: "failed", error: { code: "docker_unavailable", retryable: true } });
+    expect(t.events.find((e) => e.type === "service.failed")).toMatchObject({ error: { code: "docker_unavailable" } });
+  });
+
   it("takes a pull slot only when an image is ready to pull: one needing no credential does not wait behind those waiting for theirs", async () => {
     const t = setup({ pullConcurrency: 1 });
     t.aws.before = () => delay(50);
@@ -327,13 +337,13 @@ describe("a bake", () => {
     expect(t.docker.log.filter((l) => /^(login|pull)/.test(l))).toEqual(["login ghcr.io", "login ghcr.io", "pull ghcr.io/acme/api:2 as acme-bot"]);
   });
 
-  it("logs in to DigitalOcean with the secret as username and records usernameIsSecret, never the username", async () => {
+  it.each(["registry.digitalocean.com", "registry.digitalocean.com:443", "Registry.DigitalOcean.com:443"])("logs in to DigitalOcean (%s) with the secret as username and records usernameIsSecret, never the username", async (host) => {
     const t = setup();
     t.aws.parameters.set(`${PREFIX}rc_do`, { type: "SecureString", value: "dop_v1_new" });
     const r = await t.run(
       spec(
-        [{ name: "app", image: "registry.digitalocean.com/acme/app:1", registryCredentialId: "rc_do" }],
-        [{ id: "rc_do", type: "token", registry: "registry.digitalocean.com", username: "dop_v1_rotated_away" }],
+        [{ name: "app", image: `${host}/acme/app:1`, registryCredentialId: "rc_do" }],
+        [{ id: "rc_do", type: "token", registry: host, username: "dop_v1_rotated_away" }],
       ),
     );
     expect(r.status).toBe("succeeded");

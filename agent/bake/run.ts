@@ -17,6 +17,7 @@ import type { RegistryAuth } from "../credentials/types.ts";
 import { withRegistryWords } from "../docker/failure.ts";
 import { presentPinned, pullImage } from "../docker/pull.ts";
 import { waitForDocker } from "../docker/wait.ts";
+import { formatBytes, type DiskReserve } from "./disk-reserve.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
 import type { BakeSpec, Credential, Service } from "../spec/schema.ts";
 import { writeManifest, type Manifest } from "../state/manifest.ts";
@@ -43,6 +44,42 @@ export interface BakeDeps {
   noManifest?: boolean;
   /** Where the images this bake pulls are recorded as the agent's (image cleanup removes only those). */
   pulled?: PulledImages;
+  /** The disk reserve, checked before the pulls and while they run; none: not checked. */
+  disk?: DiskReserve;
+  /** A bake short of its disk reserve first removes what image cleanup would remove anyway (the daemon). */
+  makeRoom?: (signal: AbortSignal) => Promise<void>;
+}
+
+/** While pulls run, the disk reserve is checked this often: at 200 MB/s a check late by this much costs 400 MB of a 2 GB reserve. */
+const DISK_WATCH_MS = 2000;
+
+/** Whether the bake may start on this disk: the reserve's error if not, after the daemon has made what room cleanup makes. */
+async function diskProblem(disk: DiskReserve, deps: BakeDeps, signal: AbortSignal, step: (s: BakeStep) => void): Promise<AgentError | undefined> {
+  let r = await disk.check(signal);
+  if (r.kind === "short" && deps.makeRoom) {
+    step({ kind: "disk", message: `${r.error.message}; removing what image cleanup would remove anyway` });
+    await deps.makeRoom(signal);
+    r = await disk.check(signal);
+  }
+  if (r.kind === "unknown") step({ kind: "disk", message: `disk reserve not checked: ${r.reason}` });
+  if (r.kind === "ok") step({ kind: "disk", message: `disk: ${formatBytes(r.free)} free on ${r.path}, reserve ${formatBytes(r.reserve)}` });
+  return r.kind === "short" ? r.error : undefined;
+}
+
+/** Checks the reserve every DISK_WATCH_MS until stopped; aborts `full` with disk_full when the pulls take the disk below it. */
+function watchDisk(disk: DiskReserve, full: AbortController, signal: AbortSignal): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const tick = async () => {
+    const r = await disk.check(signal);
+    if (r.kind === "short") full.abort(r.error);
+    else if (!stopped) timer = setTimeout(() => void tick(), DISK_WATCH_MS);
+  };
+  timer = setTimeout(() => void tick(), DISK_WATCH_MS);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 interface Unit {
@@ -77,7 +114,7 @@ async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: Abor
   const { docker, clock } = deps;
   const t0 = clock.now();
   const ref = unit.services[0]!.ref;
-  const present = await presentPinned(ref, docker, signal);
+  const present = await presentPinned(ref, { docker, scrubber: deps.scrubber }, signal);
   if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 };
   let auth: RegistryAuth | undefined;
   try {
@@ -211,12 +248,18 @@ async function bakeUnits(
   const units = unitsOf(spec);
   // Images by tag are always pulled: their credentials can be fetched while Docker is checked.
   for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
-  let dockerError: AgentError | undefined;
+  /** What fails every image before any is pulled: Docker not answering, a disk short of its reserve. */
+  let bakeError: AgentError | undefined;
   try {
     await waitForDocker(docker, clock, signal, (message) => step({ kind: "docker-wait", message }));
+    if (deps.disk && !deps.disk.disabled) bakeError = await diskProblem(deps.disk, deps, signal, step);
   } catch (err) {
-    if (!signal.aborted) dockerError = asAgentError(err);
+    if (!signal.aborted) bakeError = asAgentError(err);
   }
+  // The pulls stop when they take the disk below its reserve: the bake fails with disk_full while the box still has room.
+  const full = new AbortController();
+  const stopWatching = deps.disk && !deps.disk.disabled && !bakeError ? watchDisk(deps.disk, full, signal) : () => undefined;
+  const pullSignal = AbortSignal.any([signal, full.signal]);
   // Images that need no credential first: their pulls go out while the credentials of the others are fetched.
   const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
 
@@ -224,11 +267,11 @@ async function bakeUnits(
   let unreported: unknown;
   const each = async (unit: Unit) => {
     if (signal.aborted) return record(unit, { status: "skipped", durationMs: 0 });
-    if (dockerError) return record(unit, { status: "failed", durationMs: 0, error: dockerError.toBody() });
+    if (bakeError) return record(unit, { status: "failed", durationMs: 0, error: bakeError.toBody() });
     const t0 = clock.now();
     let outcome: Outcome;
     try {
-      outcome = await pullUnit(unit, deps, logins, signal, step, turn);
+      outcome = await pullUnit(unit, deps, logins, pullSignal, step, turn);
       if (outcome.status === "pulled" && deps.pulled) {
         const ref = unit.services[0]!.ref;
         await deps.pulled.record({
@@ -245,7 +288,11 @@ async function bakeUnits(
     }
     await record(unit, outcome);
   };
-  await Promise.all(ordered.map((unit) => each(unit).catch((err: unknown) => void (unreported ??= err))));
+  try {
+    await Promise.all(ordered.map((unit) => each(unit).catch((err: unknown) => void (unreported ??= err))));
+  } finally {
+    stopWatching();
+  }
   if (unreported !== undefined) throw unreported;
 
   const services = spec.services.map((s) => results.get(s.name)!);

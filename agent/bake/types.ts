@@ -30,6 +30,7 @@ export interface BakeResult {
 /** What a renderer (terminal, Packer log, JSON mode's stderr) is told as the bake goes. */
 export type BakeStep =
   | { kind: "docker-wait"; message: string }
+  | { kind: "disk"; message: string }
   | { kind: "credential"; credential: Credential; phase: "fetch" | "login" | "logged-in" }
   | { kind: "pull-start"; image: string; services: string[]; credentialId?: string }
   | { kind: "progress"; image: string; progress: Progress }

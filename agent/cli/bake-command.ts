@@ -1,7 +1,9 @@
 // `slothbox-agent bake` (SPEC §3): validate, pull, write the manifest, report,
 // render for a person (stdout) or as one JSON object (stdout; steps to stderr).
+import { progressTracker } from "../bake/progress.ts";
 import { runBake } from "../bake/run.ts";
 import type { BakeResult } from "../bake/types.ts";
+import { foreignText } from "../errors/foreign-text.ts";
 import { createReporter, type Runtime } from "../runtime.ts";
 import type { Violation } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
@@ -56,7 +58,8 @@ export async function bakeCommand(
   const spec = parsed.spec;
   for (const u of secretUsernames(spec)) rt.scrubber.add(u);
   const reporter = createReporter(rt, args.report);
-  human.line(`bake ${spec.bakeId} for org ${spec.orgId}: ${spec.services.length} service(s), Docker at ${rt.config.dockerSocket}`);
+  human.line(`bake ${spec.bakeId} for org ${foreignText(spec.orgId)}: ${spec.services.length} service(s), Docker at ${rt.config.dockerSocket}`);
+  const tracker = progressTracker(spec, () => rt.clock.now(), reporter.progress);
   const result = await runBake(
     spec,
     {
@@ -69,8 +72,12 @@ export async function bakeCommand(
         rt.logger.debug({ event: rt.scrubber.scrubValue(e) }, "event");
         await reporter.emit(rt.scrubber.scrubValue(e));
       },
-      onStep: (s) => human.step(s),
+      onStep: (s) => {
+        human.step(s);
+        tracker.step(s);
+      },
       pulled: new PulledImages(rt.config.stateDir),
+      disk: rt.newDiskReserve(),
     },
     signal,
   );
@@ -82,9 +89,10 @@ export async function bakeCommand(
   else {
     const flushed = await reporter.flush(DELIVERY_BUDGET_MS);
     extra.push(
-      flushed.pending === 0
+      (flushed.pending === 0
         ? `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}`
-        : `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}; ${flushed.pending} waiting in ${reporter.outbox?.dir} for the daemon to deliver`,
+        : `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}; ${flushed.pending} waiting in ${reporter.outbox?.dir} for the daemon to deliver`) +
+        (reporter.progress?.sent ? `; ${reporter.progress.sent} progress report(s) sent while pulling` : ""),
     );
   }
   if (args.json) {

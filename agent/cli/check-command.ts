@@ -3,6 +3,7 @@
 // outcome — never the secret.
 import { waitForDocker } from "../docker/wait.ts";
 import { asAgentError } from "../errors/agent-error.ts";
+import { foreignText as t } from "../errors/foreign-text.ts";
 import { loginWithRetries } from "../docker/login.ts";
 import type { Runtime } from "../runtime.ts";
 import type { Io } from "./bake-command.ts";
@@ -24,18 +25,18 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
   for (const u of secretUsernames(parsed.spec)) rt.scrubber.add(u);
   const cred = parsed.spec.credentials.find((c) => c.id === args.id);
   if (!cred) {
-    io.stderr(`error: credential_not_found: no credential with id "${args.id}" in the spec (have: ${parsed.spec.credentials.map((c) => c.id).join(", ") || "none"})`);
+    io.stderr(`error: credential_not_found: no credential with id "${t(args.id)}" in the spec (have: ${parsed.spec.credentials.map((c) => c.id).join(", ") || "none"})`);
     return EXIT.usage;
   }
   // The secret is fetched before anything is printed: a username may be the secret
   // itself (DigitalOcean), and the scrubber knows it only once it has been fetched.
   const header = () => {
-    say(`credential ${cred.id}${cred.label ? ` "${cred.label}"` : ""}`);
+    say(`credential ${t(cred.id)}${cred.label ? ` "${t(cred.label)}"` : ""}`);
     say(`  type:     ${cred.type}`);
-    say(`  registry: ${cred.registry}`);
+    say(`  registry: ${t(cred.registry)}`);
     if (cred.type === "token") {
-      say(`  username: ${cred.username}`);
-      say(`  secret:   SSM SecureString ${cred.parameterName}`);
+      say(`  username: ${t(cred.username ?? "")}`);
+      say(`  secret:   SSM SecureString ${t(cred.parameterName ?? "")}`);
     } else say(`  token:    ecr:GetAuthorizationToken for registry ${cred.ecr?.accountId} in ${cred.ecr?.region}`);
   };
   // Where the credential comes from, before anything is asked: an operator can test that endpoint from the box
@@ -44,7 +45,7 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     const aws = rt.aws();
     const api = cred.type === "ecr" && cred.ecr ? "ecr:GetAuthorizationToken" : "ssm:GetParameter";
     const endpoint = await aws.endpointOf(cred.type === "ecr" && cred.ecr ? { service: "ecr", host: cred.ecr } : { service: "ssm" }).catch((err: unknown) => `unknown (${asAgentError(err).message})`);
-    say(`credential ${cred.id}: asking ${api} at ${endpoint}, with the instance role's credentials from ${aws.imdsEndpoint} (unless AWS_* variables give others)`);
+    say(`credential ${t(cred.id)}: asking ${api} at ${t(endpoint)}, with the instance role's credentials from ${t(aws.imdsEndpoint)} (unless AWS_* variables give others)`);
   }
   let printed = false;
   try {
@@ -54,8 +55,8 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     say(`  secret:   obtained${auth.expiresAt ? ` (expires ${new Date(auth.expiresAt).toISOString()})` : ""}`);
     await waitForDocker(rt.docker, rt.clock, signal, (m) => io.stderr(m));
     await loginWithRetries(rt.docker, auth, rt.config.pullRetries, rt.scrubber, signal);
-    say(`  login:    succeeded (${auth.serverAddress})`);
-    say(`credential ${cred.id} is good`);
+    say(`  login:    succeeded (${t(auth.serverAddress)})`);
+    say(`credential ${t(cred.id)} is good`);
     return EXIT.ok;
   } catch (err) {
     if (signal.aborted) throw err;
@@ -63,9 +64,9 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     const e = asAgentError(err);
     const tried = e.attempts !== undefined && e.attempts > 1 ? `; ${e.attempts} attempts failed` : "";
     say(`  result:   FAILED ${e.code}${e.retryable ? ` (retryable${tried})` : tried ? ` (${tried.slice(2)})` : ""}`);
-    say(`  reported: ${e.message}`);
-    if (e.registryMessage && !e.message.includes(e.registryMessage)) say(`  registry said: ${e.registryMessage}`);
-    say(`  hint:     ${e.hint}`);
+    say(`  reported: ${t(e.message)}`);
+    if (e.registryMessage && !e.message.includes(e.registryMessage)) say(`  registry said: ${t(e.registryMessage)}`);
+    say(`  hint:     ${t(e.hint)}`);
     return EXIT.failed;
   }
 }

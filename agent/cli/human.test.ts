@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { BakeResult, BakeStep } from "../bake/types.ts";
+import { validateSpec } from "../spec/schema.ts";
 import { HumanRenderer, progressText } from "./human.ts";
+import { violationLines } from "./spec-file.ts";
 
 describe("progressText", () => {
   it("shows bytes and layers where the engine counts bytes", () => {
@@ -96,5 +98,62 @@ describe("the summary of a failure", () => {
   });
   it("says nothing of attempts where the agent did not count them", () => {
     expect(failed({ ...body, code: "aws_credentials_unavailable", retryable: true })).toEqual(["error: service g (ghcr.io/acme/g:1): aws_credentials_unavailable (retryable)"]);
+  });
+});
+
+describe("strings from the spec on the terminal", () => {
+  // What a spec may carry past validation: a username and a parameterName are free text (a label too).
+  const ESC = "\x1b]0;owned\x07\x1b[2J\x1b[31m";
+  const input = {
+    bakeId: "bk_esc",
+    orgId: "org_1",
+    registryCredentials: [{ id: "rc_1", type: "token", registry: "ghcr.io", username: `bot${ESC}\n[  9.9s] bake bk_esc succeeded`, parameterName: `/slothbox/registry-credentials/x${ESC}\u202e` }],
+    services: [{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_1" }],
+  };
+  // eslint-disable-next-line no-control-regex -- looking for control characters is the point
+  const shown = (l: string) => expect(l).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
+
+  it("passes validation, then shows neither escapes, control characters, bidi overrides nor a forged line", () => {
+    const v = validateSpec(input, { ssmParameterPrefix: "/slothbox/registry-credentials/" });
+    expect(v.ok).toBe(true);
+    if (!v.ok) return;
+    const credential = v.spec.credentials[0]!;
+    const lines: string[] = [];
+    const r = new HumanRenderer((l) => lines.push(l), () => 0);
+    r.step({ kind: "credential", credential, phase: "fetch" });
+    r.step({ kind: "credential", credential, phase: "login" });
+    expect(lines).toHaveLength(2);
+    lines.forEach(shown);
+    expect(lines[0]).toBe("[  0.0s] credential rc_1: token for ghcr.io — reading SSM /slothbox/registry-credentials/x");
+    expect(lines[1]).toBe("[  0.0s] credential rc_1: logging in to ghcr.io as bot; [  9.9s] bake bk_esc succeeded");
+  });
+
+  it("in a failure's words and hint, as in the summary table", () => {
+    const lines: string[] = [];
+    const result: BakeResult = {
+      bakeId: "bk_1",
+      status: "failed",
+      startedAt: "2026-01-01T00:00:00Z",
+      durationMs: 1,
+      services: [{ name: "g", image: "ghcr.io/acme/g:1", status: "failed", durationMs: 1, error: { code: "internal", message: `boom${ESC}\nbake bk_1 succeeded`, hint: `h${ESC}`, retryable: false, registryMessage: `denied${ESC}` } }],
+    };
+    new HumanRenderer((l) => lines.push(l), () => 0).summary(result, []);
+    lines.forEach(shown);
+    expect(lines).toContain("  reported: boom; bake bk_1 succeeded");
+    expect(lines).toContain("  registry said: denied");
+    expect(lines).toContain("  hint: h");
+  });
+
+  it("in the violations of a spec that fails validation (the offending value is quoted in the message, an unknown key is the path)", () => {
+    const v = validateSpec(
+      { ...input, [`x${ESC}`]: 1, services: [{ name: "api", image: `ghcr.io/acme/api:1${ESC}`, registryCredentialId: `rc${ESC}` }] },
+      { ssmParameterPrefix: "/slothbox/registry-credentials/" },
+    );
+    expect(v.ok).toBe(false);
+    if (v.ok) return;
+    const lines = violationLines(v.violations);
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    lines.forEach(shown);
+    expect(lines.some((l) => l.includes('"ghcr.io/acme/api:1"'))).toBe(true);
   });
 });

@@ -1,10 +1,13 @@
 // Human output: one line per step, readable on a terminal and in Packer's
 // line-by-line log (no carriage returns, no colours), progress at most every
 // few seconds per image, then a summary table and, for each failure, the code,
-// Docker's (or AWS's) words and the hint.
+// Docker's (or AWS's) words and the hint. Every string that came from the spec
+// or from outside passes foreignText: a username or a parameterName is free text,
+// and must neither drive the terminal nor forge a line.
 import type { BakeResult, BakeStep, ServiceResult } from "../bake/types.ts";
 import type { Progress } from "../docker/pull-stream.ts";
 import type { ErrorBody } from "../errors/agent-error.ts";
+import { foreignText as t } from "../errors/foreign-text.ts";
 
 /** Progress lines per image at most this often: enough to show life in a Packer log. */
 const PROGRESS_EVERY_MS = 3000;
@@ -62,62 +65,63 @@ export class HumanRenderer {
   step(s: BakeStep): void {
     switch (s.kind) {
       case "docker-wait":
-        return this.line(s.message);
+      case "disk":
+        return this.line(t(s.message));
       case "credential": {
         const c = s.credential;
         if (s.phase === "fetch") {
-          const where = c.type === "ecr" ? `ecr:GetAuthorizationToken (${c.ecr?.region})` : `SSM ${c.parameterName}`;
-          return this.line(`credential ${c.id}: ${c.type} for ${c.registry} — reading ${where}`);
+          const where = c.type === "ecr" ? `ecr:GetAuthorizationToken (${t(c.ecr?.region ?? "")})` : `SSM ${t(c.parameterName ?? "")}`;
+          return this.line(`credential ${t(c.id)}: ${c.type} for ${t(c.registry)} — reading ${where}`);
         }
         // The username only now: some registries' usernames are the secret itself (DigitalOcean),
         // which the scrubber knows once it has been fetched.
-        if (s.phase === "login") return this.line(`credential ${c.id}: logging in to ${c.registry}${c.username ? ` as ${c.username}` : ""}`);
-        if (s.phase === "logged-in") return this.line(`credential ${c.id}: login to ${c.registry} succeeded`);
+        if (s.phase === "login") return this.line(`credential ${t(c.id)}: logging in to ${t(c.registry)}${c.username ? ` as ${t(c.username)}` : ""}`);
+        if (s.phase === "logged-in") return this.line(`credential ${t(c.id)}: login to ${t(c.registry)} succeeded`);
         return;
       }
       case "pull-start":
         // The engine names a pull's layers one line at a time: a progress line at once would count only the first.
         this.lastProgress.set(s.image, this.now());
-        return this.line(`pulling ${s.image} for ${s.services.join(", ")}${s.credentialId ? ` with ${s.credentialId}` : " (anonymous)"}`);
+        return this.line(`pulling ${t(s.image)} for ${s.services.map(t).join(", ")}${s.credentialId ? ` with ${t(s.credentialId)}` : " (anonymous)"}`);
       case "progress": {
         const last = this.lastProgress.get(s.image) ?? 0;
         if (this.now() - last < PROGRESS_EVERY_MS || s.progress.layers === 0) return;
         this.lastProgress.set(s.image, this.now());
-        return this.line(`  ${s.image}: ${progressText(s.progress)}`);
+        return this.line(`  ${t(s.image)}: ${progressText(s.progress)}`);
       }
       case "retry":
-        return this.line(`  ${s.image}: ${s.error.code} (${s.error.message}); retrying, ${retriesLeft(s.retriesLeft)}`);
+        return this.line(`  ${t(s.image)}: ${s.error.code} (${t(s.error.message)}); retrying, ${retriesLeft(s.retriesLeft)}`);
       case "credential-retry":
         return this.line(
-          `credential ${s.credential.id}: ${s.error.code} (${s.error.message}); ${s.attempts} ${s.attempts === 1 ? "attempt" : "attempts"} so far, retrying for up to ${Math.ceil(s.budgetLeftMs / 1000)} s more`,
+          `credential ${t(s.credential.id)}: ${s.error.code} (${t(s.error.message)}); ${s.attempts} ${s.attempts === 1 ? "attempt" : "attempts"} so far, retrying for up to ${Math.ceil(s.budgetLeftMs / 1000)} s more`,
         );
       case "image-done":
-        if (s.status === "pulled") return this.line(`pulled ${s.image} ${s.digest} in ${seconds(s.durationMs)}`);
-        if (s.status === "present") return this.line(`present ${s.image} (already in Docker, nothing pulled)`);
-        if (s.status === "skipped") return this.line(`skipped ${s.image} (the bake had already failed)`);
-        return this.line(`FAILED ${s.image}: ${s.error?.code}`);
+        if (s.status === "pulled") return this.line(`pulled ${t(s.image)} ${t(s.digest ?? "")} in ${seconds(s.durationMs)}`);
+        if (s.status === "present") return this.line(`present ${t(s.image)} (already in Docker, nothing pulled)`);
+        if (s.status === "skipped") return this.line(`skipped ${t(s.image)} (the bake had already failed)`);
+        return this.line(`FAILED ${t(s.image)}: ${s.error?.code}`);
     }
   }
 
   summary(result: BakeResult, extra: string[]): void {
     const rows: string[][] = [["SERVICE", "IMAGE", "RESULT", "DIGEST"]];
-    for (const s of result.services) rows.push([s.name, s.image, s.status, s.digest ?? (s.error ? s.error.code : "-")]);
+    for (const s of result.services) rows.push([t(s.name), t(s.image), s.status, t(s.digest ?? (s.error ? s.error.code : "-"))]);
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     this.write("");
     for (const r of rows) this.write(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  "));
     const failures: ServiceResult[] = result.services.filter((s) => s.status === "failed");
     for (const f of failures) {
       this.write("");
-      this.write(`error: service ${f.name} (${f.image}): ${f.error?.code}${f.error ? retryNote(f.error) : ""}`);
-      this.write(`  reported: ${f.error?.message}`);
+      this.write(`error: service ${t(f.name)} (${t(f.image)}): ${f.error?.code}${f.error ? retryNote(f.error) : ""}`);
+      this.write(`  reported: ${t(f.error?.message ?? "")}`);
       // Where the engine dropped the registry's words, the agent asked for them: shown beside Docker's line.
-      if (f.error?.registryMessage && !f.error.message.includes(f.error.registryMessage)) this.write(`  registry said: ${f.error.registryMessage}`);
-      this.write(`  hint: ${f.error?.hint}`);
+      if (f.error?.registryMessage && !f.error.message.includes(f.error.registryMessage)) this.write(`  registry said: ${t(f.error.registryMessage)}`);
+      this.write(`  hint: ${t(f.error?.hint ?? "")}`);
     }
     this.write("");
     const count = (st: string) => result.services.filter((s) => s.status === st).length;
     this.write(
-      `bake ${result.bakeId} ${result.status} in ${seconds(result.durationMs)}: ${count("pulled")} pulled, ${count("present")} present, ${count("failed")} failed, ${count("skipped")} skipped`,
+      `bake ${t(result.bakeId)} ${result.status} in ${seconds(result.durationMs)}: ${count("pulled")} pulled, ${count("present")} present, ${count("failed")} failed, ${count("skipped")} skipped`,
     );
     for (const e of extra) this.write(e);
   }

@@ -1,6 +1,7 @@
 // Reading the --spec file for `bake` and `check-credential`: a file that cannot
 // be read, or that breaks SPEC §2, is refused before anything is fetched.
 import { readFile } from "node:fs/promises";
+import { foreignText } from "../errors/foreign-text.ts";
 import { parseSpecText, type BakeSpec, type Violation } from "../spec/schema.ts";
 
 export type SpecFile =
@@ -29,7 +30,10 @@ export async function readSpecFile(file: string, ssmParameterPrefix: string): Pr
   return parsed.ok ? parsed : { ok: false, bakeId: bakeIdOf(text), violations: parsed.violations };
 }
 
-/** One line per violation: path, code, message. */
+/**
+ * One line per violation: path, code, message, for a terminal. A message quotes
+ * the offending value and an unknown key is its path: both pass foreignText.
+ */
 export function violationLines(violations: Violation[]): string[] {
-  return violations.map((v) => `  ${v.path || "(root)"}: ${v.code}: ${v.message}`);
+  return violations.map((v) => `  ${foreignText(v.path) || "(root)"}: ${v.code}: ${foreignText(v.message)}`);
 }

@@ -11,6 +11,7 @@ import net from "node:net";
 import { raceAbort } from "../abort.ts";
 import type { Config } from "../config.ts";
 import { AgentError } from "../errors/agent-error.ts";
+import type { Scrubber } from "../errors/scrub.ts";
 import type { EcrHost } from "../spec/registry.ts";
 import { isProviderError, networkWords } from "./aws-error.ts";
 import { SpreadRetryStrategy } from "./retry-strategy.ts";
@@ -117,7 +118,8 @@ type SdkModule = typeof import("./aws-sdk.ts");
 type SsmClient = import("./aws-sdk.ts").SSMClient;
 type EcrClient = import("./aws-sdk.ts").ECRClient;
 
-export function createAwsPorts(config: Config, env: Record<string, string | undefined>): AwsPorts {
+/** `scrubber` learns the instance role's credentials the moment the SDK resolves them, and again at each refresh. */
+export function createAwsPorts(config: Config, env: Record<string, string | undefined>, scrubber: Scrubber): AwsPorts {
   const imds = imdsEndpoint(env);
   let ssm: Promise<SsmClient> | undefined;
   const ecrClients = new Map<string, Promise<EcrClient>>();
@@ -125,7 +127,7 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
   // Started early on purpose; a failure surfaces where it is awaited, not as an unhandled rejection.
   chain.catch(() => undefined);
   // Both clients share one memoized credential provider: one IMDS round per role session.
-  const sharedCredentials = async () => {
+  const roleCredentials = async () => {
     const [m, provider] = await Promise.all([sdk(), chain]);
     try {
       return await provider();
@@ -135,6 +137,11 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
       if (!(isProviderError(err) && /from any providers/.test((err as Error).message))) throw err;
       return await m.fromInstanceMetadata({ timeout: IMDS_TIMEOUT_MS, maxRetries: 0 })();
     }
+  };
+  const sharedCredentials = async () => {
+    const c = await roleCredentials();
+    scrubber.addRoleCredentials(c);
+    return c;
   };
   const clientSettings = () => ({
     credentials: sharedCredentials,

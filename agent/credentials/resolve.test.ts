@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Scrubber } from "../errors/scrub.ts";
+import { MAX_SECRETS, Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
 import { delay, FakeAws, fakeClock } from "../testing/fakes.ts";
 import { MemoryCredentialCache } from "./cache.ts";
@@ -47,6 +47,17 @@ describe("CredentialResolver", () => {
     const again = await second.r.resolve(gh, new AbortController().signal);
     expect(again.cached).toBe(false);
     expect(second.aws.calls).toHaveLength(1);
+  });
+
+  it("registers a secret served from the cache again, so that secrets fetched since cannot have pushed it out of the scrubber", async () => {
+    const cache = new MemoryCredentialCache(300);
+    const first = resolver({ cache });
+    await first.r.resolve(gh, new AbortController().signal);
+    const second = resolver({ cache });
+    for (let i = 0; i < MAX_SECRETS; i++) second.scrubber.add(`other-secret-${String(i).padStart(6, "0")}-xxxxxxxx`);
+    const hit = await second.r.resolve(gh, new AbortController().signal);
+    expect(hit.cached).toBe(true);
+    expect(second.scrubber.scrub("token ghp_secret")).toBe("token [REDACTED]");
   });
 
   it("refuses a parameter outside the prefix without calling AWS, even if the spec check were bypassed", async () => {

@@ -46,6 +46,11 @@ export interface Resolved {
   cached: boolean;
 }
 
+/** What an auth holds that is secret, as it was registered when fetched: the password, and ECR's token (base64 of user:password). */
+function secretsOf(cred: Credential, auth: RegistryAuth): string[] {
+  return cred.type === "ecr" ? [Buffer.from(`${auth.username}:${auth.password}`).toString("base64"), auth.password] : [auth.password];
+}
+
 export class CredentialResolver {
   private readonly pending = new Map<string, Promise<Resolved>>();
   private readonly deps: ResolverDeps;
@@ -74,6 +79,8 @@ export class CredentialResolver {
     const cache = this.deps.cache ?? noCache;
     const hit = cache.get(cred, this.deps.clock.now());
     if (hit) {
+      // Registered again: other secrets fetched since it was may have pushed it out of the bounded scrubber.
+      for (const secret of secretsOf(cred, hit)) this.deps.scrubber.add(secret);
       this.deps.onCacheHit?.(cred);
       return { auth: hit, cached: true };
     }

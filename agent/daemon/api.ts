@@ -1,19 +1,29 @@
-// SPEC §8: the daemon's HTTP API on node:http. Bearer tokens compare in
+// SPEC §8: the daemon's HTTP API on node:http, or node:https when given a
+// certificate (SPEC §4: always off loopback). Bearer tokens compare in
 // constant time; bodies are limited to 1 MiB; slow or malformed requests are
 // cut off; errors are JSON; every answer passes the scrubber on its way out.
 import { createHash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
+import https from "node:https";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { Logger } from "../log.ts";
 import { validateSpec, type BakeSpec, type Violation } from "../spec/schema.ts";
 import type { BakeRecord, Submit } from "./bakes.ts";
 import type { Readiness } from "./readiness.ts";
+import { jsonSyntaxMessage } from "../errors/json-syntax.ts";
 
 export const MAX_BODY_BYTES = 1 << 20;
 /** A client that has not sent its headers by then is cut off. */
 export const HEADERS_TIMEOUT_MS = 5000;
 /** A whole request (headers and a 1 MiB body) on loopback takes far less. */
 export const REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * Open connections at most; past it, new ones are dropped at once. The API's
+ * callers are a control plane, health probes and a metrics scraper: a handful.
+ * The bound keeps a flood of idle or slow connections (each cut off after
+ * HEADERS_TIMEOUT_MS anyway) from taking the daemon's file descriptors.
+ */
+export const MAX_CONNECTIONS = 64;
 
 export interface ApiDeps {
   apiToken: string;
@@ -26,6 +36,10 @@ export interface ApiDeps {
   submit: (spec: BakeSpec) => Submit;
   bake: (bakeId: string) => BakeRecord | undefined;
   accepting: () => boolean;
+  /** MAX_CONNECTIONS unless given. */
+  maxConnections?: number;
+  /** PEM certificate chain and key: the API then serves only TLS. */
+  tls?: { cert: string; key: string };
 }
 
 class HttpError extends Error {
@@ -79,7 +93,7 @@ const ROUTES: { pattern: RegExp; methods: string[]; auth: boolean }[] = [
   { pattern: /^\/v1\/bakes\/[^/]+$/, methods: ["GET"], auth: true },
 ];
 
-export function createApiServer(deps: ApiDeps): http.Server {
+export function createApiServer(deps: ApiDeps): http.Server | https.Server {
   const send = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = deps.scrubber.scrub(JSON.stringify(body));
     res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "cache-control": "no-store", ...headers });
@@ -119,7 +133,7 @@ export function createApiServer(deps: ApiDeps): http.Server {
         try {
           input = JSON.parse(text);
         } catch (err) {
-          throw new HttpError(400, "malformed_json", `the body is not valid JSON: ${(err as Error).message}`);
+          throw new HttpError(400, "malformed_json", `the body is not valid JSON: ${jsonSyntaxMessage(err)}`);
         }
         const v = validateSpec(input, { ssmParameterPrefix: deps.ssmParameterPrefix });
         if (!v.ok) {
@@ -147,22 +161,25 @@ export function createApiServer(deps: ApiDeps): http.Server {
     }
   };
 
-  const server = http.createServer(
-    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 },
-    (req, res) => {
-      handle(req, res).catch((err: unknown) => {
-        if (res.headersSent) return res.destroy();
-        if (err instanceof HttpError) {
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(err.extra)) if (typeof v === "string") headers[k] = v;
-          send(res, err.status, { error: { code: err.code, message: err.message } }, { ...headers, ...(err.status === 413 ? { connection: "close" } : {}) });
-          return;
-        }
-        deps.logger.error({ err: (err as Error)?.message }, "API handler failed");
-        send(res, 500, { error: { code: "internal", message: "internal error" } });
-      });
-    },
-  );
+  const options: http.ServerOptions = { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 };
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) return res.destroy();
+      if (err instanceof HttpError) {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(err.extra)) if (typeof v === "string") headers[k] = v;
+        send(res, err.status, { error: { code: err.code, message: err.message } }, { ...headers, ...(err.status === 413 ? { connection: "close" } : {}) });
+        return;
+      }
+      deps.logger.error({ err: (err as Error)?.message }, "API handler failed");
+      send(res, 500, { error: { code: "internal", message: "internal error" } });
+    });
+  };
+  // A TLS handshake is bounded like the headers: its default of 120 s would let a few idle clients hold every connection.
+  const server = deps.tls
+    ? https.createServer({ ...options, cert: deps.tls.cert, key: deps.tls.key, minVersion: "TLSv1.2", handshakeTimeout: HEADERS_TIMEOUT_MS }, listener)
+    : http.createServer(options, listener);
+  server.maxConnections = deps.maxConnections ?? MAX_CONNECTIONS;
   server.on("connection", (s) => s.setNoDelay(true));
   server.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"code":"bad_request","message":"malformed request"}}');

@@ -23,9 +23,17 @@ function runner(engine: Engine, stateDir = mkdtempSync(path.join(os.tmpdir(), "s
   dirs.push(stateDir);
   const reported: AgentEvent[] = [];
   const errors: unknown[] = [];
-  const r = new BakeRunner({ stateDir, engine, now: () => Date.now(), onError: (e) => errors.push(e), report: async (e) => void reported.push(e) });
+  const started: string[] = [];
+  const r = new BakeRunner({
+    stateDir,
+    engine,
+    now: () => Date.now(),
+    onError: (e) => errors.push(e),
+    report: async (e) => void reported.push(e),
+    onStart: (s) => started.push(s.bakeId),
+  });
   runners.push(r);
-  return { r, reported, errors, stateDir };
+  return { r, reported, errors, stateDir, started };
 }
 
 /** Polls until `fn` holds: the runner persists records (fsync) before it runs the engine. */
@@ -55,6 +63,26 @@ describe("BakeRunner", () => {
     expect(r.submit(spec("bk_2")).kind).toBe("started");
     await until(() => releases.length === 2);
     releases[1]!();
+  });
+
+  it("hears of a bake it starts before the bake runs, and of none it refuses (busy or known): refused specs register no secret usernames", async () => {
+    const releases: (() => void)[] = [];
+    let startedWhenRun: string[] = [];
+    const { r, started } = runner(async (s) => {
+      startedWhenRun = [...started];
+      await new Promise<void>((res) => releases.push(res));
+      return result(s.bakeId);
+    });
+    expect(r.submit(spec("bk_1")).kind).toBe("started");
+    await until(() => releases.length === 1);
+    expect(startedWhenRun).toEqual(["bk_1"]);
+    for (let i = 0; i < 5; i++) {
+      expect(r.submit(spec(`bk_refused_${i}`)).kind).toBe("busy");
+      expect(r.submit(spec("bk_1")).kind).toBe("known");
+    }
+    expect(started).toEqual(["bk_1"]);
+    releases[0]!();
+    await until(() => r.get("bk_1")?.status === "succeeded");
   });
 
   it("shows each service's result in the record while the bake runs", async () => {

@@ -7,6 +7,7 @@
 // control plane deduplicates by its Idempotency-Key).
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
+import type { ImageProgress } from "../bake/progress.ts";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import { AgentError, asAgentError, type ErrorBody } from "../errors/agent-error.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
@@ -23,6 +24,8 @@ export interface BakeRecord {
   finishedAt?: string;
   durationMs?: number;
   services: ServiceResult[];
+  /** While it runs: each image being pulled and how far it has come. */
+  inFlight?: ImageProgress[];
   error?: ErrorBody;
 }
 
@@ -31,7 +34,13 @@ export type Submit =
   | { kind: "known"; record: BakeRecord }
   | { kind: "busy"; running: string };
 
-export type Engine = (spec: BakeSpec, signal: AbortSignal, onService: (s: ServiceResult) => void) => Promise<BakeResult>;
+/** `onInFlight` hands the runner a way to read the pulls under way, asked for when the record is read. */
+export type Engine = (
+  spec: BakeSpec,
+  signal: AbortSignal,
+  onService: (s: ServiceResult) => void,
+  onInFlight: (get: () => ImageProgress[]) => void,
+) => Promise<BakeResult>;
 
 export class BakeRunner {
   private readonly dir: string;
@@ -48,13 +57,23 @@ export class BakeRunner {
   private last: BakeRecord | undefined;
 
   private readonly report: (event: AgentEvent) => Promise<void>;
+  private readonly onStart: (spec: BakeSpec) => void;
 
-  constructor(opts: { stateDir: string; engine: Engine; now: () => number; onError: (err: unknown) => void; report: (event: AgentEvent) => Promise<void> }) {
+  /** `onStart` hears of each bake accepted, before it runs; never of a spec refused (busy) or already known. */
+  constructor(opts: {
+    stateDir: string;
+    engine: Engine;
+    now: () => number;
+    onError: (err: unknown) => void;
+    report: (event: AgentEvent) => Promise<void>;
+    onStart?: (spec: BakeSpec) => void;
+  }) {
     this.dir = path.join(opts.stateDir, "bakes");
     this.engine = opts.engine;
     this.now = opts.now;
     this.onError = opts.onError;
     this.report = opts.report;
+    this.onStart = opts.onStart ?? (() => undefined);
   }
 
   /** The bake running or waiting for its turn. */
@@ -98,6 +117,7 @@ export class BakeRunner {
     if (known) return { kind: "known", record: known };
     // One bake at a time (SPEC §8); a reconcile or a cleanup in progress only makes a bake wait its turn.
     if (this.pending) return { kind: "busy", running: this.pending };
+    this.onStart(spec);
     this.pending = spec.bakeId;
     const record: BakeRecord = { bakeId: spec.bakeId, status: "running", startedAt: new Date(this.now()).toISOString(), services: [] };
     this.records.set(spec.bakeId, record);
@@ -105,9 +125,15 @@ export class BakeRunner {
     void this.exclusive(async (signal) => {
       try {
         await this.persist(record);
-        const result = await this.engine(spec, signal, (s) => {
-          record.services = [...record.services.filter((x) => x.name !== s.name), s];
-        });
+        const result = await this.engine(
+          spec,
+          signal,
+          (s) => {
+            record.services = [...record.services.filter((x) => x.name !== s.name), s];
+          },
+          // A getter, so that what is read (and serialised) is the progress of that moment, at no cost per progress line.
+          (get) => Object.defineProperty(record, "inFlight", { enumerable: true, configurable: true, get }),
+        );
         record.services = result.services;
         record.status = result.status;
         if (result.error) record.error = result.error;
@@ -116,6 +142,7 @@ export class BakeRunner {
         record.status = "failed";
         record.error = asAgentError(err).toBody();
       } finally {
+        delete record.inFlight;
         record.finishedAt = new Date(this.now()).toISOString();
         record.durationMs = Date.parse(record.finishedAt) - Date.parse(record.startedAt);
         // How it ended is known: the next bake may queue, while this one is filed.

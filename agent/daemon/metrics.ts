@@ -1,11 +1,18 @@
 // SPEC §8 /metrics: Prometheus text from prom-client. Names follow Prometheus
 // conventions (slothbox_ prefix, base units, _total on counters).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { BakeStep } from "../bake/types.ts";
+
+/** The registry host of a canonical reference (`ghcr.io/acme/api:1` → `ghcr.io`; Docker Hub's is `docker.io`). */
+const registryOf = (canonical: string) => canonical.slice(0, canonical.indexOf("/"));
 
 export class Metrics {
   readonly registry = new Registry();
   readonly pulls: Counter<"result">;
-  readonly pullDuration: Histogram;
+  readonly pullDuration: Histogram<"registry">;
+  readonly pullBytes: Counter<"registry">;
+  /** Bytes counted so far per image being pulled: the counter grows by what is new. */
+  private readonly bytesSeen = new Map<string, number>();
   readonly errors: Counter<"code">;
   readonly credentialFetches: Counter<"type" | "result">;
   readonly credentialCacheHits: Counter<"type">;
@@ -27,8 +34,15 @@ export class Metrics {
     this.pulls = new Counter({ name: "slothbox_pulls_total", help: "Images handled by bakes, by result.", labelNames: ["result"], registers });
     this.pullDuration = new Histogram({
       name: "slothbox_pull_duration_seconds",
-      help: "Time to pull one image, including retries.",
+      help: "Time to pull one image, including retries, by registry host.",
+      labelNames: ["registry"],
       buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
+      registers,
+    });
+    this.pullBytes = new Counter({
+      name: "slothbox_pull_bytes_total",
+      help: "Layer bytes downloaded by pulls, by registry host, as the engine counts them (the containerd image store hides byte counts: none counted there).",
+      labelNames: ["registry"],
       registers,
     });
     this.errors = new Counter({ name: "slothbox_errors_total", help: "Failed images by SPEC error code.", labelNames: ["code"], registers });
@@ -63,5 +77,22 @@ export class Metrics {
         this.set(await outboxDepth());
       },
     });
+  }
+
+  /** A bake's step, as the metrics count it. */
+  observeStep(s: BakeStep): void {
+    if (s.kind === "progress") {
+      const seen = this.bytesSeen.get(s.image) ?? 0;
+      if (s.progress.current > seen) {
+        this.pullBytes.inc({ registry: registryOf(s.image) }, s.progress.current - seen);
+        this.bytesSeen.set(s.image, s.progress.current);
+      }
+      return;
+    }
+    if (s.kind !== "image-done") return;
+    this.bytesSeen.delete(s.image);
+    this.pulls.inc({ result: s.status });
+    if (s.status === "pulled") this.pullDuration.observe({ registry: registryOf(s.image) }, s.durationMs / 1000);
+    if (s.error) this.errors.inc({ code: s.error.code });
   }
 }

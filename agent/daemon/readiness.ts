@@ -1,16 +1,24 @@
 // SPEC §8 /readyz: the Docker socket answers, AWS credentials are obtainable
 // and the SSM endpoint takes a connection, and the state dir is writable. Each
 // check is bounded in time; the AWS check has a budget of its own and says which
-// endpoint failed (the instance metadata service's, or SSM's).
+// endpoint failed (the instance metadata service's, or SSM's). An answer serves
+// every caller for a few seconds: the route needs no token.
 import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { raceAbort } from "../abort.ts";
+import type { Clock } from "../clock.ts";
 import type { DockerPort } from "../docker/port.ts";
 
 const CHECK_TIMEOUT_MS = 2000;
 /** Credentials (the SDK waits up to 1 s per IMDS request), then a connection to SSM: one short budget for both. */
 export const AWS_CHECK_TIMEOUT_MS = 4000;
+/**
+ * How long one answer of /readyz is reused. Anyone who reaches the port may call
+ * it, and each fresh answer pings Docker, checks AWS (IMDS, a connection to SSM) and
+ * writes a file; probes every few seconds still see a change within this long.
+ */
+export const READINESS_CACHE_MS = 3000;
 
 export interface Check {
   ok: boolean;
@@ -50,4 +58,25 @@ export async function checkReadiness(deps: { docker: DockerPort; aws: (signal: A
     }),
   ]);
   return { status: docker.ok && aws.ok && stateDir.ok ? "ready" : "not_ready", checks: { docker, aws, stateDir } };
+}
+
+/**
+ * `check` behind a short cache: callers at the same time share one check, and its
+ * answer, ready or not, is reused for READINESS_CACHE_MS after it ends.
+ */
+export function readinessProbe(check: () => Promise<Readiness>, clock: Pick<Clock, "now">): () => Promise<Readiness> {
+  let last: { at: number; answer: Readiness } | undefined;
+  let pending: Promise<Readiness> | undefined;
+  return () => {
+    if (last && clock.now() - last.at < READINESS_CACHE_MS) return Promise.resolve(last.answer);
+    pending ??= check()
+      .then((answer) => {
+        last = { at: clock.now(), answer };
+        return answer;
+      })
+      .finally(() => {
+        pending = undefined;
+      });
+    return pending;
+  };
 }

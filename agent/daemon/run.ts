@@ -3,13 +3,18 @@
 // at start and on SIGHUP, delivers the outbox until the control plane takes it,
 // reuses credentials in memory only, and talks to systemd (READY, STOPPING,
 // WATCHDOG). SIGTERM: stop accepting, abort pulls, flush the outbox, exit 0.
+import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
+import { progressTracker, type ImageProgress } from "../bake/progress.ts";
 import { runBake } from "../bake/run.ts";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import type { Io } from "../cli/bake-command.ts";
-import { isLoopbackHost } from "../config.ts";
+import { apiTlsProblem, ConfigError, isLoopbackHost, type Config } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
 import { asAgentError } from "../errors/agent-error.ts";
+import { httpPost } from "../report/deliver.ts";
 import { describeEvent, type AgentEvent } from "../report/events.ts";
+import { ProgressSender } from "../report/progress-sender.ts";
 import { createDeliverer, readSecretFile, type Runtime } from "../runtime.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
@@ -21,7 +26,7 @@ import { BakeRunner } from "./bakes.ts";
 import { DeliveryLoop, watchOutbox } from "./delivery-loop.ts";
 import { Metrics } from "./metrics.ts";
 import { cleanupImages } from "./cleanup.ts";
-import { checkReadiness } from "./readiness.ts";
+import { checkReadiness, readinessProbe } from "./readiness.ts";
 import { reconcile } from "./reconcile.ts";
 import { createNotifier, watchdogIntervalMs } from "./sd-notify.ts";
 
@@ -34,8 +39,36 @@ function parseListen(listen: string): { host: string; port: number } {
   return { host: listen.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(listen.slice(i + 1)) };
 }
 
+/** The API's certificate and key (SPEC §4), read and tried at start: a file that cannot serve is exit 78 naming its key. */
+function readTls(config: Config): { cert: string; key: string } | undefined {
+  const problem = apiTlsProblem(config);
+  if (problem) throw problem;
+  if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) return undefined;
+  const read = (key: "tlsCertFile" | "tlsKeyFile", file: string) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (err) {
+      throw new ConfigError(key, `${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const cert = read("tlsCertFile", config.tlsCertFile);
+  const key = read("tlsKeyFile", config.tlsKeyFile);
+  try {
+    createSecureContext({ cert });
+  } catch (err) {
+    throw new ConfigError("tlsCertFile", `tlsCertFile: ${config.tlsCertFile} is not a PEM certificate chain: ${(err as Error).message}`);
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new ConfigError("tlsKeyFile", `tlsKeyFile: ${config.tlsKeyFile} is not the PEM private key of ${config.tlsCertFile}: ${(err as Error).message}`);
+  }
+  return { cert, key };
+}
+
 export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const { config, logger, scrubber, clock } = rt;
+  const tls = readTls(config);
   const apiToken = readSecretFile("apiTokenFile", config.apiTokenFile);
   scrubber.pin(apiToken);
   const started = clock.now();
@@ -48,18 +81,28 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const loop = deliverer ? new DeliveryLoop(deliverer, logger) : undefined;
   if (!loop) logger.warn("no controlPlaneUrl configured: events are not sent");
 
+  const progress = loop && rt.controlPlane && config.boxId ? new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: config.boxId, post: httpPost }) : undefined;
+
   const emit = async (e: AgentEvent) => {
     const clean = scrubber.scrubValue(e);
     const fields = { event: clean.type, bakeId: clean.bakeId, service: clean.service, code: clean.error?.code };
     if (clean.error) logger.warn(fields, describeEvent(clean));
     else logger.info(fields, describeEvent(clean));
     if (loop && config.boxId) {
+      await progress?.settle(clean);
       await outbox.put(config.boxId, clean.bakeId, clean);
       loop.nudge();
     }
   };
 
-  const engine = (spec: BakeSpec, signal: AbortSignal, opts: { reconcile?: boolean; onResult?: (r: ServiceResult) => void } = {}): Promise<BakeResult> => {
+  const engine = (
+    spec: BakeSpec,
+    signal: AbortSignal,
+    opts: { reconcile?: boolean; onResult?: (r: ServiceResult) => void; onInFlight?: (get: () => ImageProgress[]) => void } = {},
+  ): Promise<BakeResult> => {
+    // A reconcile re-pulls under an old bake's id: its progress is nobody's news.
+    const tracker = opts.reconcile ? undefined : progressTracker(spec, () => clock.now(), progress);
+    if (tracker) opts.onInFlight?.(() => tracker.inFlight());
     const resolver = rt.newResolver({
       cache,
       onFetch: (c, outcome) => metrics.credentialFetches.inc({ type: c.type, result: outcome }),
@@ -75,14 +118,17 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         scrubber,
         ...(opts.reconcile ? { noManifest: true } : {}),
         pulled,
+        disk: rt.newDiskReserve(),
+        // Called inside the bake's turn: a timed cleanup cannot run meanwhile.
+        ...(config.imageCleanup ? { makeRoom: (signal: AbortSignal) => cleanOnce(signal) } : {}),
         ...(opts.onResult ? { onResult: opts.onResult } : {}),
         // A reconcile re-pulls under the manifest's bake: only its service events are news.
         emit: (e) => (opts.reconcile && e.type.startsWith("bake.") ? Promise.resolve() : emit(opts.reconcile ? { ...e, reconcile: true } : e)),
         onStep: (s) => {
-          if (s.kind !== "image-done") return;
-          metrics.pulls.inc({ result: s.status });
-          if (s.status === "pulled") metrics.pullDuration.observe(s.durationMs / 1000);
-          if (s.error) metrics.errors.inc({ code: s.error.code });
+          // Why a cleanup ran before a bake, or why the reserve was not checked: the journal says.
+          if (s.kind === "disk") logger.info({ bakeId: spec.bakeId }, s.message);
+          tracker?.step(s);
+          metrics.observeStep(s);
         },
       },
       signal,
@@ -98,9 +144,13 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     now: () => clock.now(),
     onError: (err) => logger.error({ err: scrubber.scrub(String((err as Error)?.message ?? err)) }, "bake runner"),
     report: emit,
-    engine: async (spec, signal, onResult) => {
+    // Before any output of the bake; a refused POST registers nothing, so that POSTs cannot push live secrets out of the bounded scrubber.
+    onStart: (spec) => {
+      for (const u of secretUsernames(spec)) scrubber.add(u);
+    },
+    engine: async (spec, signal, onResult, onInFlight) => {
       status(`baking ${spec.bakeId}: ${spec.services.length} service(s)`);
-      const result = await engine(spec, signal, { onResult });
+      const result = await engine(spec, signal, { onResult, onInFlight });
       status(`serving on ${config.listen}; last bake ${spec.bakeId} ${result.status}${result.error ? ` (${result.error.code})` : ""}`);
       metrics.bakes.inc({ status: result.status });
       if (result.status === "succeeded") metrics.lastSuccessfulBake.set(clock.now() / 1000);
@@ -133,8 +183,8 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     });
 
   let lastCleanup: Record<string, unknown> | undefined;
-  const doCleanup = () =>
-    runner.exclusive(async (signal) => {
+  /** One image cleanup; the caller holds the turn (the timer's exclusive, or the bake that needs the room). */
+  const cleanOnce = async (signal: AbortSignal) => {
       try {
         const out = await cleanupImages(
           {
@@ -161,7 +211,8 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         lastCleanup = { at: new Date(clock.now()).toISOString(), error: asAgentError(err).toBody() };
         logger.warn({ err: scrubber.scrub((err as Error).message) }, "image cleanup failed");
       }
-    });
+    };
+  const doCleanup = () => runner.exclusive(cleanOnce);
 
   let accepting = true;
   const server = createApiServer({
@@ -170,12 +221,10 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     logger,
     ssmParameterPrefix: config.ssmParameterPrefix,
     accepting: () => accepting,
-    readiness: () => checkReadiness({ docker: rt.docker, aws: (signal) => rt.aws().checkReachable(signal), stateDir: config.stateDir }),
+    ...(tls ? { tls } : {}),
+    readiness: readinessProbe(() => checkReadiness({ docker: rt.docker, aws: (signal) => rt.aws().checkReachable(signal), stateDir: config.stateDir }), clock),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-    submit: (spec) => {
-      for (const u of secretUsernames(spec)) scrubber.add(u);
-      return runner.submit(spec);
-    },
+    submit: (spec) => runner.submit(spec),
     bake: (id) => runner.get(id),
     status: async () => ({
       version: VERSION,
@@ -198,14 +247,14 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     io.stderr(`error: cannot listen on ${config.listen}: ${(err as Error).message}`);
     return 1;
   }
-  logger.info({ listen: config.listen, version: VERSION }, "slothbox-agent daemon serving");
+  logger.info({ listen: config.listen, tls: tls !== undefined, version: VERSION }, "slothbox-agent daemon serving");
   if (!isLoopbackHost(host)) {
     logger.warn(
       { listen: config.listen },
       "listening beyond loopback: /healthz, /readyz and /metrics answer anyone who can reach this address without a token; put the API behind a firewall or listen on 127.0.0.1",
     );
   }
-  io.stderr(`slothbox-agent ${VERSION} daemon listening on ${config.listen}`);
+  io.stderr(`slothbox-agent ${VERSION} daemon listening on ${tls ? "https" : "http"}://${config.listen}`);
 
   await notify?.(`READY=1\nSTATUS=serving on ${config.listen}; no bake yet`);
   const every = watchdogIntervalMs(rt.env);
@@ -244,6 +293,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   server.closeAllConnections();
   await closed;
   outboxWatch?.close();
+  await progress?.stop();
   await loop?.stop(STOP_FLUSH_MS);
   logger.info({ pending: await outbox.depth().catch(() => null) }, "stopped");
   return 0;

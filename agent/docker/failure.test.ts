@@ -2,29 +2,40 @@ import { describe, expect, it } from "vitest";
 import { ERROR_CODES } from "../errors/codes.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import { FakeDocker } from "../testing/fakes.ts";
-import { dockerFailure, PLATFORM_HINT, UNPACK_HINT, withRegistryWords } from "./failure.ts";
+import { dockerFailure, MEDIA_TYPE_HINT, PLATFORM_HINT, withRegistryWords } from "./failure.ts";
 import { DockerHttpError } from "./port.ts";
 import { PullStreamError } from "./pull-stream.ts";
 
 describe("dockerFailure", () => {
-  it("reports a layer the engine could not unpack in the engine's words, with what to do, not as the agent's bug", async () => {
+  it("reports a layer the engine could not unpack as image_unsupported in the engine's words, with what to do, not as the agent's bug", async () => {
     // Docker 20.10 reading a zstd layer as a plain tar.
     const line = "failed to register layer: ApplyLayer exit status 1 stdout:  stderr: archive/tar: invalid tar header";
     const e = dockerFailure(new PullStreamError(line), { authenticated: false }, new Scrubber());
-    expect(e.toBody()).toEqual({ code: "internal", message: line, hint: UNPACK_HINT, retryable: false });
-    expect(UNPACK_HINT).toMatch(/zstd/);
-    expect(UNPACK_HINT).toMatch(/Docker 23/);
+    const hint = ERROR_CODES.image_unsupported.hint;
+    expect(e.toBody()).toEqual({ code: "image_unsupported", message: line, hint, retryable: false });
+    expect(hint).toMatch(/zstd/);
+    expect(hint).toMatch(/Docker before 23\.0/);
+    expect(hint).toMatch(/gzip layers.*or upgrade Docker/);
     // Nothing to ask the registry: it served the layer.
     const docker = new FakeDocker();
     expect(await withRegistryWords(e, "quay.io/acme/zstd:1", undefined, { docker, scrubber: new Scrubber() }, new AbortController().signal)).toBe(e);
     expect(docker.log.filter((l) => l.startsWith("distribution"))).toEqual([]);
   });
 
+  it("reports content that is no image Docker can run (a Helm chart) as image_unsupported, with its own hint", async () => {
+    const line = "unsupported media type application/vnd.cncf.helm.config.v1+json";
+    const e = dockerFailure(new PullStreamError(line), { authenticated: true }, new Scrubber());
+    expect(e.toBody()).toEqual({ code: "image_unsupported", message: line, hint: MEDIA_TYPE_HINT, retryable: false });
+    expect(MEDIA_TYPE_HINT).toMatch(/Helm chart/);
+    const docker = new FakeDocker();
+    expect(await withRegistryWords(e, "quay.io/acme/chart:0.1.0", undefined, { docker, scrubber: new Scrubber() }, new AbortController().signal)).toBe(e);
+  });
+
   it("keeps a full disk while unpacking disk_full", () => {
     const line = "failed to register layer: Error processing tar file(exit status 1): write /usr/lib/x: no space left on device";
     const e = dockerFailure(new PullStreamError(line), { authenticated: true }, new Scrubber());
     expect(e.code).toBe("disk_full");
-    expect(e.hint).not.toBe(UNPACK_HINT);
+    expect(e.hint).not.toBe(ERROR_CODES.image_unsupported.hint);
   });
 
   it("reports an image without this platform's manifest as not found for this platform, not as a typo or a private image", async () => {

@@ -11,8 +11,16 @@
 // carries no registry words, and a hint of its own.
 import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
-import { classifyDockerMessage, isDockerSocketError, isPlatformMismatch, isUnpackFailure, registryWords, type DockerContext } from "../errors/classify.ts";
-import type { ErrorCode } from "../errors/codes.ts";
+import {
+  classifyDockerMessage,
+  isDockerSocketError,
+  isPlatformMismatch,
+  isUnpackFailure,
+  isUnsupportedMediaType,
+  registryWords,
+  type DockerContext,
+} from "../errors/classify.ts";
+import { ERROR_CODES, type ErrorCode } from "../errors/codes.ts";
 import { foreignText } from "../errors/foreign-text.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import { DockerHttpError, type DockerPort } from "./port.ts";
@@ -21,20 +29,17 @@ import { PullStreamError } from "./pull-stream.ts";
 export const PRIVATE_IMAGE_HINT =
   "This image was pulled without a credential, and registries answer anonymous pulls of private images as not found. If the image is private, attach a registry credential to the service (registryCredentialId); otherwise check the repository and tag for a typo.";
 
-/**
- * SPEC §5 has no code for an image the engine cannot unpack, so it stays `internal`; this
- * hint says it is not the agent's bug, and what to do. Docker reads zstd layers since 23.0
- * (moby/moby#41759); 20.10 reads them as a plain tar.
- */
-export const UNPACK_HINT =
-  "Docker fetched this image but could not unpack one of its layers. Docker engines before 23.0 (Debian 12's docker.io is 20.10) cannot read zstd-compressed layers (application/vnd.oci.image.layer.v1.tar+zstd) and say \"invalid tar header\"; a layer pushed corrupt fails the same way on any engine. Rebuild the image with gzip layers (docker buildx build --output type=image,compression=gzip,force-compression=true,push=true), or bake on Docker 23 or later.";
+export const MEDIA_TYPE_HINT =
+  "Docker fetched what this reference names, but it is no container image Docker can run: its manifest or config has a media type Docker does not know (a Helm chart or another OCI artifact, or a Docker schema 1 manifest, which current engines no longer read). Check that the service's image reference names a container image; an old schema 1 image must be rebuilt and pushed with a current docker buildx.";
 
 export const PLATFORM_HINT =
   "The image has no manifest for this box's platform (Docker's line names it, e.g. linux/amd64): it was built for other platforms only. Build and push it for this platform too (docker buildx build --platform linux/amd64,linux/arm64 --push), or bake on a box of an architecture the image has.";
 
 /** What the engine says in its own words about an image the registry served: no registry words to find, or to ask for. */
 function engineOwnFailure(message: string): { code: ErrorCode; hint: string } | undefined {
-  if (isUnpackFailure(message)) return { code: "internal", hint: UNPACK_HINT };
+  // SPEC §5's image_unsupported: Docker reads zstd layers since 23.0 (moby/moby#41759); 20.10 reads them as a plain tar.
+  if (isUnpackFailure(message)) return { code: "image_unsupported", hint: ERROR_CODES.image_unsupported.hint };
+  if (isUnsupportedMediaType(message)) return { code: "image_unsupported", hint: MEDIA_TYPE_HINT };
   // SPEC §5's "repository or tag unknown", for this platform.
   if (isPlatformMismatch(message)) return { code: "image_not_found", hint: PLATFORM_HINT };
   return undefined;
@@ -68,6 +73,23 @@ export function dockerFailure(err: unknown, ctx: Omit<DockerContext, "statusCode
   }
   if (isDockerSocketError(err)) {
     return new AgentError("docker_unavailable", `the Docker daemon did not answer: ${(err as Error).message}`, { cause: err });
+  }
+  return new AgentError("internal", scrubber.scrub(err instanceof Error ? err.message : String(err)), { cause: err });
+}
+
+/**
+ * A failure of an Engine API call about an image Docker holds (the inspect before or after
+ * a pull): no registry in it. The socket gone (a daemon restarting) and the daemon's own
+ * error answer are docker_unavailable, a full disk disk_full; only the agent's own bug is internal.
+ */
+export function engineFailure(err: unknown, scrubber: Scrubber): AgentError {
+  if (err instanceof AgentError) return err;
+  if (isDockerSocketError(err)) {
+    return new AgentError("docker_unavailable", `the Docker daemon did not answer: ${(err as Error).message}`, { cause: err });
+  }
+  if (err instanceof DockerHttpError) {
+    const message = foreignText(scrubber.scrub(err.message));
+    return new AgentError(/no space left on device/i.test(message) ? "disk_full" : "docker_unavailable", message, { cause: err });
   }
   return new AgentError("internal", scrubber.scrub(err instanceof Error ? err.message : String(err)), { cause: err });
 }

@@ -48,6 +48,8 @@ export class DockerHttpError extends Error {
 
 export interface DockerPort {
   ping(signal: AbortSignal): Promise<void>;
+  /** GET /info's DockerRootDir: where the engine keeps images. */
+  dataRoot(signal: AbortSignal): Promise<string>;
   login(auth: RegistryAuth, signal: AbortSignal): Promise<void>;
   /** Starts POST /images/create; resolves with the progress stream. */
   pull(req: PullRequest): Promise<NodeJS.ReadableStream>;
@@ -94,6 +96,10 @@ export function createDockerPort(socketPath: string): DockerPort {
   return {
     async ping(signal) {
       await raceAbort(docker.ping(), signal).catch(rethrow);
+    },
+    async dataRoot(signal) {
+      const info = (await raceAbort(docker.info(), signal).catch(rethrow)) as { DockerRootDir?: string };
+      return info.DockerRootDir ?? "";
     },
     async login(auth, signal) {
       await docker

@@ -10,9 +10,10 @@ import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import { repoDigestName, type ImageReference } from "../spec/reference.ts";
-import { dockerFailure } from "./failure.ts";
-import type { DockerPort } from "./port.ts";
+import { dockerFailure, engineFailure } from "./failure.ts";
+import type { DockerPort, ImageInfo } from "./port.ts";
 import { consumePullStream, type Progress } from "./pull-stream.ts";
+import { DOCKER_WAIT_MS } from "./wait.ts";
 
 /** First retry after ~1 s, doubling to at most 20 s: a registry blip passes, a bake is not held for long. */
 const RETRY_MIN_MS = 1000;
@@ -111,14 +112,38 @@ export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefi
   return verify(ref, deps, signal, pulledDigest);
 }
 
-/**
- * After a pull (or to see whether a pinned image is present): the image ID and the
- * repository digest — the one the engine said it pulled, where it said one (an image
- * pulled by an index digest and by a platform digest has both in RepoDigests).
- */
-export async function verify(ref: ImageReference, deps: Pick<PullDeps, "docker">, signal: AbortSignal, pulledDigest?: string): Promise<PulledImage> {
-  const info = await deps.docker.inspectImage(ref.digest ? `${ref.name}@${ref.digest}` : ref.canonical, signal);
+export interface InspectDeps {
+  docker: DockerPort;
+  scrubber: Scrubber;
+  /** How long the daemon may leave an inspect unanswered; default SPEC §3's 30 s for a silent socket. */
+  inspectTimeoutMs?: number;
+}
+
+/** The inspect on the same socket as the pull: a daemon restarting or silent there is docker_unavailable, never the agent's bug. */
+async function inspect(name: string, deps: InspectDeps, signal: AbortSignal): Promise<ImageInfo | undefined> {
+  const limitMs = deps.inspectTimeoutMs ?? DOCKER_WAIT_MS;
+  const silent = AbortSignal.timeout(limitMs);
+  try {
+    return await deps.docker.inspectImage(name, AbortSignal.any([signal, silent]));
+  } catch (err) {
+    if (signal.aborted) throw err;
+    if (silent.aborted) throw new AgentError("docker_unavailable", `the Docker daemon did not answer the inspect of ${name} within ${limitMs / 1000} s`, { cause: err });
+    throw engineFailure(err, deps.scrubber);
+  }
+}
+
+/** After a pull: the image ID and the repository digest the engine recorded. */
+export async function verify(ref: ImageReference, deps: InspectDeps, signal: AbortSignal, pulledDigest?: string): Promise<PulledImage> {
+  const info = await inspect(ref.digest ? `${ref.name}@${ref.digest}` : ref.canonical, deps, signal);
   if (!info) throw new AgentError("internal", `the pull of ${ref.canonical} finished but Docker has no such image`);
+  return recorded(ref, info, pulledDigest);
+}
+
+/**
+ * The image ID and the repository digest — the one the engine said it pulled, where it
+ * said one (an image pulled by an index digest and by a platform digest has both in RepoDigests).
+ */
+function recorded(ref: ImageReference, info: ImageInfo, pulledDigest?: string): PulledImage {
   const mine = info.repoDigests.filter((d) => repoDigestName(d) === ref.name).map((d) => d.slice(d.indexOf("@") + 1));
   if (ref.digest) {
     if (!mine.includes(ref.digest)) {
@@ -132,12 +157,8 @@ export async function verify(ref: ImageReference, deps: Pick<PullDeps, "docker">
 }
 
 /** A pinned image Docker already has: nothing to pull. */
-export async function presentPinned(ref: ImageReference, docker: DockerPort, signal: AbortSignal): Promise<PulledImage | undefined> {
+export async function presentPinned(ref: ImageReference, deps: InspectDeps, signal: AbortSignal): Promise<PulledImage | undefined> {
   if (!ref.digest) return undefined;
-  try {
-    return await verify(ref, { docker }, signal);
-  } catch (err) {
-    if (err instanceof AgentError && err.code === "internal") return undefined;
-    throw err;
-  }
+  const info = await inspect(`${ref.name}@${ref.digest}`, deps, signal);
+  return info ? recorded(ref, info) : undefined;
 }

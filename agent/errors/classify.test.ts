@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ErrorCode } from "./codes.ts";
-import { classifyAwsError, classifyDockerMessage, isPlatformMismatch, isUnpackFailure, registryWords } from "./classify.ts";
+import { classifyAwsError, classifyDockerMessage, isPlatformMismatch, isUnpackFailure, isUnsupportedMediaType, registryWords } from "./classify.ts";
 import ENGINE_TEXTS from "./engine-texts.json" with { type: "json" };
 
 // What dockerd 20.10, 26.1 and 28.5 (classic and containerd image stores) really
@@ -31,7 +31,18 @@ const EXPECTED: [RegExp, { pull?: ErrorCode; login?: ErrorCode; anonymous?: bool
   [/wrong secret$/, { login: "registry_auth_failed", words: /incorrect username or password|denied: denied|needed permissions|Specified credentials are invalid|^unauthorized$|aka\.ms\/acr|HTTP Basic: Access denied|Not Authorized|authentication required/ }],
   [/no credential$/, { pull: "image_not_found", anonymous: true, words: /requested access to the resource is denied|no basic auth credentials/ }],
   [/unknown tag$/, { pull: "image_not_found", words: /manifest unknown|Requested image not found|Failed to fetch|is not found/ }],
+  // Google answers an image its caller may not read in words that also say "you may have invalid
+  // credentials": the credential's words win (SPEC §5).
+  [/^gcr not allowed$/, { pull: "registry_auth_failed", words: /may have invalid credentials/ }],
   [/not allowed$/, { pull: "image_access_denied", words: /denied|not authorized|needed permissions|access forbidden/ }],
+  // A 401 to the pull after the login passed: an expired or revoked credential, not a permission.
+  [
+    /revoked after login$/,
+    {
+      pull: "registry_auth_failed",
+      words: /personal access token is expired|cannot be authenticated with the token|invalid credentials|Could not find robot with username|^unauthorized$|authentication required|HTTP Basic: Access denied/,
+    },
+  ],
   [/rate limited$/, { pull: "registry_rate_limited", words: /toomanyrequests/ }],
   [/^ecr expired token$/, { pull: "registry_auth_failed", login: "registry_auth_failed", words: /Your authorization token has expired/ }],
   [/^load balancer 502$/, { pull: "registry_unreachable", anonymous: true, words: /502 Bad Gateway/ }],
@@ -104,6 +115,25 @@ describe("classifyDockerMessage on texts of the facts sheet and peers", () => {
     ["denied", false, false, "image_not_found"],
     ["denied", true, true, "registry_auth_failed"],
     ['unknown: failed to resolve reference "x:1": unexpected status from HEAD request to http://x/v2/x/manifests/1: 403 Forbidden', true, false, "image_access_denied"],
+    // 401 after a login that passed: not authenticated, whatever the engine kept of it.
+    ['unknown: failed to resolve reference "x:1": unexpected status from HEAD request to http://x/v2/x/manifests/1: 401 Unauthorized', true, false, "registry_auth_failed"],
+    ["unauthorized: authentication required", true, false, "registry_auth_failed"],
+    ["unauthorized: authentication required", false, false, "image_not_found"],
+    // docker/hub-feedback#1981: a Docker Hub account with 2FA, its password refused on the manifest.
+    ["Error response from daemon: Get https://registry-1.docker.io/v2/koalaman/scbuilder/manifests/latest: unauthorized: please use personal access token to login", true, false, "registry_auth_failed"],
+    // Google's answer to a pull of a private image that carried no credential (GoogleCloudPlatform/docker-credential-gcr#70:
+    // docker run with sudo, whose configuration had none): the private-image code, not a bad credential.
+    [
+      'Head "https://gcr.io/v2/acme-project/app/manifests/1": unauthorized: You don\'t have the needed permissions to perform this operation, and you may have invalid credentials. To authenticate your request, follow the steps in: https://cloud.google.com/container-registry/docs/advanced-authentication',
+      false,
+      false,
+      "image_not_found",
+    ],
+    // goharbor/harbor#18895: Harbor's 401 for a project the user may not pull; SPEC §5 allows either code for
+    // 401 words that say "not authorized" for a repository, and the status decides.
+    ["unauthorized: unauthorized to access repository: myrepo/myimage, action: pull: unauthorized to access repository: myrepo/myimage, action: pull", true, false, "registry_auth_failed"],
+    // ogham-mcp/ogham-mcp#5: 28.5's containerd store, an anonymous pull of a private GHCR package.
+    ["error from registry: unauthorized\nunauthorized", false, false, "image_not_found"],
   ] as const)("%s (authenticated %s, login %s) → %s", (text, authenticated, login, code) => {
     expect(classifyDockerMessage(text, { authenticated, login })).toBe(code);
   });
@@ -128,6 +158,25 @@ describe("isUnpackFailure", () => {
   it("is not a registry's refusal, nor a full disk", () => {
     expect(isUnpackFailure("manifest for ghcr.io/acme/api:9 not found: manifest unknown: manifest unknown")).toBe(false);
     expect(isUnpackFailure("failed to register layer: Error processing tar file(exit status 1): write /usr/lib/x: no space left on device")).toBe(false);
+  });
+});
+
+// What the classic store (20.10, 26.1, 28.5) said pulling a Helm chart (test/e2e/images.test.ts), and
+// what docker/distribution's manifest registry says of a media type it does not know (manifests.go),
+// quoted for schema 1 images in public issues.
+const UNSUPPORTED_MEDIA_TYPES = [
+  "unsupported media type application/vnd.cncf.helm.config.v1+json",
+  "unsupported manifest media type and no default available: application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+
+describe("isUnsupportedMediaType", () => {
+  it.each(UNSUPPORTED_MEDIA_TYPES)("%s", (text) => {
+    expect(isUnsupportedMediaType(text)).toBe(true);
+    expect(registryWords(text)).toBeUndefined();
+  });
+
+  it("is not a registry's refusal", () => {
+    expect(isUnsupportedMediaType('Head "http://ghcr.io/v2/a/b/manifests/1": denied: denied')).toBe(false);
   });
 });
 

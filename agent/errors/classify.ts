@@ -1,7 +1,9 @@
 // Classifies foreign errors into SPEC §5 codes: AWS errors by their error name
 // and HTTP status; Docker's by the words in them (the registry's, where Docker
 // kept or the agent recovered them), then by the HTTP status a registry answered
-// with, then by dockerd's own status. The caller keeps the foreign message
+// with, then by dockerd's own status. A registry's words about the credential
+// win over its status; a 401 means "not authenticated" (RFC 7235) and a 403 "not
+// allowed", whatever the engine made of them. The caller keeps the foreign message
 // verbatim; this module only decides, and finds the registry's words in
 // Docker's lines. The texts it knows are those dockerd 20.10, 26.1 and 28.5
 // print on the classic and the containerd image stores (errors/classify.test.ts).
@@ -16,8 +18,12 @@ export interface DockerContext {
   statusCode?: number;
 }
 
-/** How a registry refused, before the context (credential or not, login or pull) decides the code. */
-type Refusal = "auth" | "denied" | "not-found";
+/**
+ * How a registry refused, before the context (credential or not, login or pull) decides the code:
+ * "credential", words that say the credential is bad; "auth", not authenticated (401's words);
+ * "denied", authenticated but not allowed (403's).
+ */
+type Refusal = "credential" | "auth" | "denied" | "not-found";
 
 /** Ordered rules: the first whose pattern matches wins. */
 const RULES: readonly [RegExp, ErrorCode | Refusal][] = [
@@ -26,10 +32,14 @@ const RULES: readonly [RegExp, ErrorCode | Refusal][] = [
   [/cannot connect to the docker daemon|permission denied while trying to connect to the docker daemon/i, "docker_unavailable"],
   // ECR's IAM refusal names the action the role lacks.
   [/not authorized to perform: ecr:(BatchGetImage|GetDownloadUrlForLayer)/i, "denied"],
-  // Words that say the credential itself is bad, whoever asked.
+  // Words that say the credential itself is bad, whoever asked: ECR's expired token, Docker Hub's
+  // wrong password and expired access token, Quay's refused login and robot, GitLab's Basic
+  // refusal, GHCR's token it cannot authenticate, Google's "you may have invalid credentials"
+  // (which also speaks of permissions: the credential's words win, SPEC §5; Google says the
+  // same to an anonymous pull of a private image).
   [
-    /authorization token has expired|incorrect username or password|specified credentials are invalid|HTTP Basic: Access denied|login attempt to .* failed|your account must log in with a Personal Access Token/i,
-    "registry_auth_failed",
+    /authorization token has expired|incorrect username or password|specified credentials are invalid|HTTP Basic: Access denied|login attempt to .* failed|your account must log in with a Personal Access Token|access token is expired|invalid credentials|could not find robot with username|cannot be authenticated with the token/i,
+    "credential",
   ],
   // Content that does not match its digest, as the engine found it: the classic store's "manifest
   // (or filesystem layer) verification failed for digest", the containerd store's commit that failed
@@ -39,7 +49,10 @@ const RULES: readonly [RegExp, ErrorCode | Refusal][] = [
   // repository does not exist, or this caller may not read it (registries answer both alike).
   [/pull access denied|no basic auth credentials|requested access to the resource is denied|may require 'docker login'/i, "denied"],
   [/manifest unknown|name unknown|requested image not found|not found|no such image|blob unknown|failed to fetch ".*"/i, "not-found"],
-  [/unauthorized|authentication required|not authorized|needed permissions|(^|[\s:])denied($|[\s:.])|access forbidden|permission .* denied/i, "auth"],
+  // 401's words: the registry did not take the credential (or, anonymous, wants one).
+  [/unauthorized|authentication required/i, "auth"],
+  // 403's words: this caller may not read this image.
+  [/not authorized|needed permissions|(^|[\s:])denied($|[\s:.])|access forbidden|permission .* denied/i, "denied"],
   [/no such host|connection refused|connection reset|i\/o timeout|tls:|x509:|server misbehaving|network is unreachable|dial tcp|timeout exceeded|unexpected eof|service unavailable|internal server error|bad gateway|gateway time-?out|received unexpected http status: 5/i, "registry_unreachable"],
 ];
 
@@ -63,12 +76,13 @@ function fromStatus(status: number | undefined): ErrorCode | Refusal | undefined
 /** The code a refusal gets in its context (SPEC §5). */
 function resolve(r: ErrorCode | Refusal, ctx: DockerContext): ErrorCode {
   if (r === "not-found") return "image_not_found";
-  if (r !== "auth" && r !== "denied") return r;
+  if (r !== "credential" && r !== "auth" && r !== "denied") return r;
   // Anonymous: registries answer a private image as unauthorized or denied.
   if (!ctx.authenticated) return "image_not_found";
-  // The login was refused: the credential is wrong. A pull refused after the login
-  // succeeded: this credential may not read this image.
-  return ctx.login ? "registry_auth_failed" : "image_access_denied";
+  // The login was refused, or the pull was not authenticated (a credential that expired or
+  // was revoked after the login passed): the credential is wrong. A pull refused in 403's
+  // words after the login passed: this credential may not read this image.
+  return r === "credential" || r === "auth" || ctx.login ? "registry_auth_failed" : "image_access_denied";
 }
 
 export function classifyDockerMessage(message: string, ctx: DockerContext): ErrorCode {
@@ -88,6 +102,16 @@ export function isUnpackFailure(text: string): boolean {
 }
 
 /**
+ * What the registry served is no image the engine can run: a config media type the classic
+ * store does not know ("unsupported media type application/vnd.cncf.helm.config.v1+json", a
+ * Helm chart), or a manifest media type it cannot read (docker/distribution's "unsupported
+ * manifest media type and no default available: …", a schema 1 manifest).
+ */
+export function isUnsupportedMediaType(text: string): boolean {
+  return /unsupported (manifest )?media type/i.test(text);
+}
+
+/**
  * The image the tag or digest names has no manifest for the engine's platform (an index
  * of other platforms only): the classic store's "no matching manifest for linux/amd64 in
  * the manifest list entries", the containerd store's "no match for platform in manifest".
@@ -99,7 +123,7 @@ export function isPlatformMismatch(text: string): boolean {
 /**
  * The registry's own words in one of Docker's lines, or undefined where the
  * engine dropped them, or where the line is the engine's own about an image the
- * registry served (isUnpackFailure, isPlatformMismatch). The classic store keeps them after its own prefix
+ * registry served (isUnpackFailure, isPlatformMismatch, isUnsupportedMediaType). The classic store keeps them after its own prefix
  * (`Head "https://…/manifests/1": denied: denied`, `manifest for X not found:
  * manifest unknown: …`, `pull access denied for X, …: denied: …`); the containerd
  * store often keeps only an HTTP status (`unexpected status from HEAD request to
@@ -109,7 +133,7 @@ export function isPlatformMismatch(text: string): boolean {
  */
 export function registryWords(line: string): string | undefined {
   const text = line.trim();
-  if (isUnpackFailure(text) || isPlatformMismatch(text)) return undefined;
+  if (isUnpackFailure(text) || isPlatformMismatch(text) || isUnsupportedMediaType(text)) return undefined;
   // 28.5's containerd store keeps a registry's message but drops its error code ("error from
   // registry: access forbidden" for "denied: access forbidden"): asked again, the words are whole.
   if (/unexpected status|failed to fetch (oauth|anonymous) token|login attempt to .* failed with status|failed to resolve reference|repository does not exist or may require authorization|^error from registry:/i.test(text)) {

@@ -69,7 +69,7 @@ export const ERROR_CODES = {
   },
   disk_full: {
     retryable: false,
-    hint: "Docker's disk is full. Give the box a larger root or Docker volume, or remove unused images, and rebake.",
+    hint: "Docker's disk is full. Give the box a larger root or Docker volume, or remove unused images, and rebake. A bake stopped by the disk reserve (diskReserveBytes, diskReservePercent) kept that much free on purpose, so that the box keeps working.",
   },
   docker_unavailable: {
     retryable: true,
@@ -78,6 +78,10 @@ export const ERROR_CODES = {
   digest_mismatch: {
     retryable: false,
     hint: "The pulled content does not match the pinned digest. The image may have been tampered with or mis-pushed; check the digest in the service's image reference.",
+  },
+  image_unsupported: {
+    retryable: false,
+    hint: "Docker fetched this image but cannot unpack one of its layers. Docker before 23.0 (Debian 12's docker.io is 20.10) cannot read zstd-compressed layers (application/vnd.oci.image.layer.v1.tar+zstd) and says \"invalid tar header\"; a layer pushed corrupt fails the same way on any engine. Rebuild the image with gzip layers (docker buildx build --output type=image,compression=gzip,force-compression=true,push=true), or upgrade Docker on the box to 23.0 or later.",
   },
   interrupted: {
     retryable: true,

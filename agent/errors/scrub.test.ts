@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_SECRETS, REDACTED, Scrubber } from "./scrub.ts";
+import { MAX_ROLE_SESSIONS, MAX_SECRETS, REDACTED, Scrubber } from "./scrub.ts";
 
 const scrubberWith = (...secrets: string[]) => {
   const s = new Scrubber();
@@ -81,9 +81,116 @@ describe("Scrubber", () => {
     expect(s.scrub("Bearer api-token-0123456789abcdef")).toBe(`Bearer ${REDACTED}`);
   });
 
+  it("keeps the instance role's credentials of the last sessions apart from registry secrets, which cannot push them out", () => {
+    const s = new Scrubber();
+    const role = (i: number) => ({ accessKeyId: `ASIA${String(i).padStart(16, "0")}`, secretAccessKey: `wJalrXUtnFEMI/K7MDENG/${i}xxxxxxxxxxxxxxxx`, sessionToken: `IQoJb3JpZ2luX2VjE${i}${"a".repeat(40)}` });
+    s.addRoleCredentials(role(0));
+    for (let i = 0; i < MAX_SECRETS * 2; i++) s.add(`ecr-token-${String(i).padStart(6, "0")}-xxxxxxxxxxxx`);
+    const r0 = role(0);
+    expect(s.scrub(`${r0.accessKeyId} ${r0.secretAccessKey} ${r0.sessionToken}`)).toBe(`${REDACTED} ${REDACTED} ${REDACTED}`);
+    // Sessions rotate about hourly; the oldest are forgotten past MAX_ROLE_SESSIONS.
+    for (let i = 1; i <= MAX_ROLE_SESSIONS; i++) s.addRoleCredentials(role(i));
+    expect(s.scrub(r0.secretAccessKey)).toBe(r0.secretAccessKey);
+    expect(s.scrub(role(1).sessionToken)).toBe(REDACTED);
+  });
+
   it("scrubs every string in nested values", () => {
     const s = scrubberWith("dop_v1_abc123abc123");
     expect(s.scrubValue({ username: "dop_v1_abc123abc123", list: ["a dop_v1_abc123abc123 b"], n: 3 })).toEqual({ username: REDACTED, list: [`a ${REDACTED} b`], n: 3 });
+  });
+
+  describe("holes found in review (issue 27)", () => {
+    const odd = "ghp_Tok!en'(with)*odd \"chars\" & more";
+
+    it("removes a secret JSON-escaped twice (a JSON document inside a JSON string)", () => {
+      const twice = JSON.stringify(JSON.stringify(odd).slice(1, -1)).slice(1, -1);
+      expect(twice).toContain('\\\\\\"chars');
+      expect(scrubberWith(odd).scrub(`body: ${twice}`)).toBe(`body: ${REDACTED}`);
+    });
+
+    it("removes a secret URL-encoded with lower-case %xx", () => {
+      const secret = "ghp_Tok/en:with;odd=chars?";
+      const lower = encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (x) => x.toLowerCase());
+      expect(lower).toBe("ghp_Tok%2fen%3awith%3bodd%3dchars%3f");
+      expect(scrubberWith(secret).scrub(`q=${lower}&x=1`)).toBe(`q=${REDACTED}&x=1`);
+    });
+
+    it.each([
+      // Go's url.QueryEscape: everything but A-Z a-z 0-9 - _ . ~ is escaped, a space is +.
+      ["url.QueryEscape", "ghp_Tok%21en%27%28with%29%2Aodd+%22chars%22+%26+more"],
+      // Go's url.PathEscape: $ & + : = @ stay, a space is %20.
+      ["url.PathEscape", "ghp_Tok%21en%27%28with%29%2Aodd%20%22chars%22%20&%20more"],
+      ["url.QueryEscape, lower-case", "ghp_Tok%21en%27%28with%29%2aodd+%22chars%22+%26+more"],
+    ])("removes a secret escaped by Go's %s", (_how, form) => {
+      expect(scrubberWith(odd).scrub(`GET /v2/?t=${form} HTTP/1.1`)).toBe(`GET /v2/?t=${REDACTED} HTTP/1.1`);
+    });
+
+    it.each([76, 64])("removes a secret from base64 wrapped at %i columns, at any byte offset", (width) => {
+      const secret = "dop_v1_" + "0123456789abcdef".repeat(5);
+      const s = scrubberWith(secret);
+      for (let n = 0; n < 60; n += 7) {
+        const encoded = Buffer.from(`${"u".repeat(n)}:${secret}`).toString("base64");
+        const wrapped = encoded.match(new RegExp(`.{1,${width}}`, "g"))!.join("\n");
+        expect(wrapped).toContain("\n");
+        const out = s.scrub(`auth:\n${wrapped}\nend`);
+        expect(out).toContain(REDACTED);
+        expect(Buffer.from(out.replace(/\s/g, ""), "base64").toString("latin1")).not.toContain(secret.slice(8, 24));
+        expect(out.endsWith("\nend")).toBe(true);
+      }
+    });
+
+    it.each(["hex", "HEX"])("removes a secret in %s, whole or wrapped at 64 columns", (kind) => {
+      const secret = "glpat-" + "Zy3xWv9uTs8r".repeat(4);
+      const hex = Buffer.from(`user:${secret}`).toString("hex");
+      const form = kind === "HEX" ? hex.toUpperCase() : hex;
+      const s = scrubberWith(secret);
+      const whole = s.scrub(`dump ${form} end`);
+      expect(whole).toContain(REDACTED);
+      expect(whole).not.toContain(form.slice(12, 60));
+      const wrapped = form.match(/.{1,64}/g)!.join("\n");
+      const out = s.scrub(wrapped);
+      expect(out).toContain(REDACTED);
+      expect(out.replace(/\s/g, "")).not.toContain(form.slice(12, 60));
+    });
+
+    it("removes a short secret right after = (password=hunter2xyz)", () => {
+      const s = scrubberWith("hunter2xyz");
+      expect(s.scrub("login with password=hunter2xyz failed")).toBe(`login with password=${REDACTED} failed`);
+      expect(s.scrub("pw: hunter2xyz")).toBe(`pw: ${REDACTED}`);
+    });
+  });
+
+  describe("values secret by their shape, registered or not (NODE_DEBUG prints request headers)", () => {
+    const sig = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
+    it.each([
+      ["a SigV4 Authorization header", `authorization: AWS4-HMAC-SHA256 Credential=ASIAX/20261207/us-east-1/ssm/aws4_request, SignedHeaders=host;x-amz-date, Signature=${sig}`, "Signature=[REDACTED]"],
+      ["a presigned query", `GET /?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=${sig}&X-Amz-Date=1`, "X-Amz-Signature=[REDACTED]&X-Amz-Date=1"],
+      ["an x-amz-security-token header", "'x-amz-security-token': 'IQoJb3JpZ2luX2VjEKr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ+abc=',", "'x-amz-security-token': '[REDACTED]',"],
+      ["an x-amz-security-token in a raw header list", "[ 'X-Amz-Security-Token', 'IQoJb3JpZ2luX2VjEKr+abc=' ]", "'X-Amz-Security-Token', '[REDACTED]' ]"],
+      ["an X-Amz-Security-Token query parameter", "?X-Amz-Security-Token=IQoJb3JpZ2lu%2BX2VjEKr%3D&x=1", "X-Amz-Security-Token=[REDACTED]&x=1"],
+      ["an IMDSv2 session token", "x-aws-ec2-metadata-token: AQAEAHpLBxpc4cPA6u7yfKbXkdkRXbCZs-YmMuAGYdRiWtYdcNBIiQ==", "x-aws-ec2-metadata-token: [REDACTED]"],
+      ["an X-Registry-Auth header in JSON", '{"X-Registry-Auth":"eyJ1c2VybmFtZSI6ImFjbWUiLCJwYXNzd29yZCI6Inh4In0="}', '"X-Registry-Auth":"[REDACTED]"}'],
+      ["an X-Registry-Auth header escaped in JSON", '\\"X-Registry-Auth\\":\\"eyJ1c2VybmFtZSI6ImFjbWUi\\"', 'X-Registry-Auth\\":\\"[REDACTED]\\"'],
+    ])("removes %s", (_what, text, kept) => {
+      const out = new Scrubber().scrub(text);
+      expect(out).toContain(kept);
+      expect(out).not.toMatch(/IQoJ|eyJ1|AQAEAH|5d672d79/);
+    });
+
+    it("leaves the names of signed headers and other hashes alone", () => {
+      const text = "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token;x-amz-target digest sha256:" + sig;
+      expect(new Scrubber().scrub(text)).toBe(text);
+    });
+  });
+
+  it("registers a known secret again without forgetting it or compiling anew (a cache hit, the role's credentials on each request)", () => {
+    const s = new Scrubber();
+    const token = (i: number) => `ecr-token-${String(i).padStart(6, "0")}-xxxxxxxxxxxx`;
+    for (let i = 0; i < MAX_SECRETS; i++) s.add(token(i));
+    expect(s.scrub(token(0))).toBe(REDACTED);
+    s.add(token(0));
+    s.add(token(MAX_SECRETS));
+    expect(s.scrub(`${token(0)} ${token(1)}`)).toBe(`${REDACTED} ${token(1)}`);
   });
 
   it("leaves strings alone when nothing is registered", () => {

@@ -56,6 +56,11 @@ export interface DrainResult {
   blocked: boolean;
 }
 
+/** Where a bake's events go (SPEC §7). */
+export function eventsUrl(controlPlaneUrl: string, boxId: string, bakeId: string): string {
+  return `${controlPlaneUrl.replace(/\/+$/, "")}/v1/boxes/${encodeURIComponent(boxId)}/bakes/${encodeURIComponent(bakeId)}/events`;
+}
+
 export function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
 }
@@ -91,7 +96,7 @@ export class Deliverer {
         continue;
       }
       const entry = read.entry;
-      const url = `${deps.controlPlaneUrl.replace(/\/+$/, "")}/v1/boxes/${encodeURIComponent(entry.boxId)}/bakes/${encodeURIComponent(entry.bakeId)}/events`;
+      const url = eventsUrl(deps.controlPlaneUrl, entry.boxId, entry.bakeId);
       let status: number;
       try {
         status = await deps.post(

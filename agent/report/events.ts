@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import type { ErrorBody } from "../errors/agent-error.ts";
 
-export type EventType = "bake.started" | "service.pulled" | "service.failed" | "bake.succeeded" | "bake.failed";
+export type EventType = "bake.started" | "service.progress" | "service.pulled" | "service.failed" | "bake.succeeded" | "bake.failed";
 
 export interface AgentEvent {
   id: string;
@@ -33,6 +33,8 @@ export function describeEvent(e: AgentEvent): string {
   switch (e.type) {
     case "bake.started":
       return `bake ${e.bakeId} started`;
+    case "service.progress":
+      return `bake ${e.bakeId}: ${what} pulling`;
     case "service.pulled":
       return `bake ${e.bakeId}${reconcile}: ${what} ${e.cached ? "present" : "pulled"} ${e.digest ?? ""}`.trimEnd();
     case "service.failed":

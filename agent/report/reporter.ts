@@ -1,20 +1,24 @@
 // Where a bake's events go: into the outbox first (nothing lost), then out to
-// the control plane by the Deliverer. With no control plane, or --no-report,
-// events are only shown in the bake's own output.
+// the control plane by the Deliverer; service.progress straight out, best
+// effort, while the pulls run. With no control plane, or --no-report, events are
+// only shown in the bake's own output.
 import type { AgentEvent } from "./events.ts";
 import type { Deliverer } from "./deliver.ts";
+import type { ProgressSender } from "./progress-sender.ts";
 import type { Outbox } from "../state/outbox.ts";
 
 export class Reporter {
   readonly outbox: Outbox | undefined;
   readonly deliverer: Deliverer | undefined;
+  readonly progress: ProgressSender | undefined;
   private readonly boxId: string;
   written = 0;
 
-  constructor(boxId: string, outbox?: Outbox, deliverer?: Deliverer) {
+  constructor(boxId: string, outbox?: Outbox, deliverer?: Deliverer, progress?: ProgressSender) {
     this.boxId = boxId;
     this.outbox = outbox;
     this.deliverer = deliverer;
+    this.progress = progress;
   }
 
   get enabled(): boolean {
@@ -23,6 +27,7 @@ export class Reporter {
 
   async emit(event: AgentEvent): Promise<void> {
     if (!this.outbox) return;
+    await this.progress?.settle(event);
     await this.outbox.put(this.boxId, event.bakeId, event);
     this.written += 1;
   }
@@ -30,8 +35,11 @@ export class Reporter {
   /** Delivers what it can within `ms`; what is left stays in the outbox. */
   async flush(ms: number): Promise<{ delivered: number; pending: number }> {
     if (!this.outbox || !this.deliverer) return { delivered: 0, pending: 0 };
+    const budget = AbortSignal.timeout(ms);
+    // A progress report on its way is let finish (the final events must come after it), within the same budget.
+    if (this.progress) await Promise.race([this.progress.stop(), new Promise((resolve) => budget.addEventListener("abort", resolve, { once: true }))]);
     const before = this.deliverer.delivered;
-    await this.deliverer.drain(AbortSignal.timeout(ms));
+    await this.deliverer.drain(budget);
     return { delivered: this.deliverer.delivered - before, pending: await this.outbox.depth() };
   }
 }

@@ -47,6 +47,15 @@ export function normalizeRegistry(host: string): string {
   return HUB_ALIASES.has(h) ? DOCKER_HUB : h;
 }
 
+/**
+ * The registry's identity, HTTPS's default port left out: `registry.digitalocean.com:443`
+ * is the same registry as `registry.digitalocean.com` wherever what a registry
+ * is decides how a secret is treated.
+ */
+export function registryIdentity(host: string): string {
+  return normalizeRegistry(host.replace(/:443$/, ""));
+}
+
 export function isDockerHub(host: string): boolean {
   return normalizeRegistry(host) === DOCKER_HUB;
 }

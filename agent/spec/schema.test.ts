@@ -186,3 +186,14 @@ describe("bounded specs (a spec is untrusted input)", () => {
     expect(reads).toBeLessThan(10 * MAX_CREDENTIALS);
   });
 });
+
+describe("parseSpecText", () => {
+  it("says where the JSON breaks without quoting the spec, which may hold a token-as-username", () => {
+    // A trailing comma: V8 says `Unexpected token ']', ..."89abcdef",]}" is not valid JSON`.
+    const r = parseSpecText('{"registryCredentials": [{"registry": "registry.digitalocean.com", "username": "dop_v1_0123456789abcdef"}, "dop_v1_0123456789abcdef",]}', { ssmParameterPrefix: "/p/" });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.violations[0]!.message).toMatch(/^not valid JSON: /);
+    expect(r.violations[0]!.message).not.toMatch(/dop_v1|abcdef/);
+  });
+});

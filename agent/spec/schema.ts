@@ -7,6 +7,7 @@ import type { ErrorCode } from "../errors/codes.ts";
 import { parseReference, ReferenceError, type ImageReference } from "./reference.ts";
 import { hostProblem, normalizeRegistry, parseEcrHost, type EcrHost } from "./registry.ts";
 import { usernameIsToken } from "./username.ts";
+import { jsonSyntaxMessage } from "../errors/json-syntax.ts";
 
 export interface Violation {
   path: string;
@@ -272,7 +273,7 @@ export function parseSpecText(text: string, opts: { ssmParameterPrefix: string }
   try {
     input = JSON.parse(text);
   } catch (err) {
-    return { ok: false, violations: [{ path: "", code: "spec_invalid", message: `not valid JSON: ${(err as Error).message}` }] };
+    return { ok: false, violations: [{ path: "", code: "spec_invalid", message: `not valid JSON: ${jsonSyntaxMessage(err)}` }] };
   }
   return validateSpec(input, opts);
 }

@@ -4,13 +4,14 @@
 // username a spec carries is a token too — perhaps an older one than the secret
 // in SSM. Such a username is scrubbed from the first line of output, never
 // printed or stored (the manifest records `usernameIsSecret`), and the login
-// uses the secret from SSM as the username.
-import { normalizeRegistry } from "./registry.ts";
+// uses the secret from SSM as the username. The host with :443 is the same
+// registry (and its username as secret).
+import { registryIdentity } from "./registry.ts";
 
 const USERNAME_IS_TOKEN = new Set(["registry.digitalocean.com"]);
 
 export function usernameIsToken(registry: string): boolean {
-  return USERNAME_IS_TOKEN.has(normalizeRegistry(registry));
+  return USERNAME_IS_TOKEN.has(registryIdentity(registry));
 }
 
 /** The usernames in a spec that are secrets: register them with the scrubber before any output. */

@@ -2,10 +2,10 @@
 // successful bake. Holds credential metadata a later reconcile needs, never a
 // secret. Each one is also kept in <stateDir>/manifests/ (newest first by name),
 // for image cleanup: the images the last bakes name are the box's.
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import * as z from "zod";
-import { listStateFiles, readStateFile, writeFileAtomic } from "./atomic.ts";
+import { listStateFiles, readStateFile, readStateText, writeFileAtomic } from "./atomic.ts";
 
 const manifestSchema = z.object({
   bakeId: z.string(),
@@ -66,7 +66,7 @@ export async function pruneManifestHistory(stateDir: string, keep: number): Prom
 export async function readManifest(stateDir: string): Promise<Manifest | undefined> {
   let text: string;
   try {
-    text = await readFile(manifestPath(stateDir), "utf8");
+    text = await readStateText(manifestPath(stateDir));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;

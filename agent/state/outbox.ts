@@ -3,9 +3,9 @@
 // File names sort in the order events were made. A file that cannot be read
 // (permissions) stays where it is; one that is not an event is moved aside to
 // outbox/corrupt/ for a person to look at. Neither is ever deleted.
-import { readFile, rename, rm } from "node:fs/promises";
+import { rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { listStateFiles, mkdirShared, writeFileAtomic } from "./atomic.ts";
+import { listStateFiles, mkdirShared, readStateText, writeFileAtomic } from "./atomic.ts";
 
 export interface OutboxEntry {
   file: string;
@@ -43,7 +43,7 @@ export class Outbox {
   async read(file: string): Promise<OutboxRead> {
     let text: string;
     try {
-      text = await readFile(file, "utf8");
+      text = await readStateText(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return { kind: "gone" };

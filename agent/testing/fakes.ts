@@ -59,6 +59,7 @@ export class FakeDocker implements DockerPort {
   readonly plans = new Map<string, PullPlan[]>();
   private readonly images = new Map<string, ImageInfo>();
   ping: (signal: AbortSignal) => Promise<void> = async () => undefined;
+  dataRoot: (signal: AbortSignal) => Promise<string> = async () => "/var/lib/docker";
   loginPlan: (auth: RegistryAuth, signal: AbortSignal) => Promise<void> = async () => undefined;
   inspectPlan: (ref: string, signal?: AbortSignal) => Promise<void> = async () => undefined;
 

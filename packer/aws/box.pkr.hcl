@@ -1,6 +1,7 @@
-# Bakes a Slothbox box AMI: installs Node 24 and the packaged agent (checksum
-# verified), its unit and config, runs `slothbox-agent bake` so that a failed
-# pull fails the build with Docker's error, and enables the daemon for boot.
+# Bakes a Slothbox box AMI: installs Node 24 and the packaged agent (the
+# tarball's SHA-256 checked against its .sha256), its unit and config, runs
+# `slothbox-agent bake` so that a failed pull fails the build with Docker's
+# error, and enables the daemon for boot.
 # The bake instance reads registry secrets through `iam_instance_profile` only.
 
 variable "region" {
@@ -8,9 +9,16 @@ variable "region" {
   default = "us-east-1"
 }
 
+variable "architecture" {
+  type        = string
+  default     = "x86_64"
+  description = "The box's CPU: x86_64, or arm64 for Graviton (t4g, m7g, c7g, …). Picks Debian's AMI, the default instance type and the agent package built for it."
+}
+
 variable "instance_type" {
-  type    = string
-  default = "t3.medium"
+  type        = string
+  default     = ""
+  description = "Empty: t3.medium on x86_64, t4g.medium on arm64."
 }
 
 variable "iam_instance_profile" {
@@ -18,9 +26,10 @@ variable "iam_instance_profile" {
   description = "Instance profile whose role may read the registry credentials (see README: IAM policy)."
 }
 
-variable "agent_package" {
+variable "agent_package_dir" {
   type        = string
-  description = "Path to slothbox-agent-<version>-linux-x64.tar.gz from `npm run package`; its .sha256 must lie beside it."
+  default     = "dist"
+  description = "Where `npm run package` wrote slothbox-agent-<version>-linux-x64.tar.gz and -linux-arm64.tar.gz, each with its .sha256: the one built for `architecture` is installed (install.sh refuses a package for another CPU)."
 }
 
 variable "agent_config" {
@@ -36,7 +45,7 @@ variable "bake_spec" {
 variable "control_plane_token_file" {
   type        = string
   default     = ""
-  description = "A file (on the machine running Packer) holding the control plane's token for this build's bake step; empty: the bake reports nothing. Uploaded to a root-only file, removed after the bake: the image never holds it."
+  description = "A file (on the machine running Packer) holding the control plane's token for this build's bake step; empty: the bake reports nothing. Uploaded to /run (a tmpfs, never the root volume the image is made from) into a directory only root reads, and removed after the bake."
   sensitive   = true
 }
 
@@ -52,20 +61,25 @@ variable "ami_name_prefix" {
 }
 
 locals {
-  timestamp = regex_replace(timestamp(), "[- TZ:]", "")
+  timestamp     = regex_replace(timestamp(), "[- TZ:]", "")
+  arm64         = var.architecture == "arm64"
+  debian_arch   = local.arm64 ? "arm64" : "amd64"
+  instance_type = var.instance_type != "" ? var.instance_type : (local.arm64 ? "t4g.medium" : "t3.medium")
+  # One package per architecture in the directory (npm run package writes one version).
+  agent_package = "${var.agent_package_dir}/${sort(fileset(var.agent_package_dir, "slothbox-agent-*-linux-${local.arm64 ? "arm64" : "x64"}.tar.gz"))[0]}"
 }
 
 source "amazon-ebs" "box" {
   region               = var.region
-  instance_type        = var.instance_type
+  instance_type        = local.instance_type
   iam_instance_profile = var.iam_instance_profile
   ssh_username         = "admin"
   ami_name             = "${var.ami_name_prefix}-${local.timestamp}"
 
   source_ami_filter {
     filters = {
-      name                = "debian-12-amd64-*"
-      architecture        = "x86_64"
+      name                = "debian-12-${local.debian_arch}-*"
+      architecture        = var.architecture
       root-device-type    = "ebs"
       virtualization-type = "hvm"
     }
@@ -92,12 +106,12 @@ build {
   sources = ["source.amazon-ebs.box"]
 
   provisioner "file" {
-    source      = var.agent_package
+    source      = local.agent_package
     destination = "/tmp/slothbox-agent.tar.gz"
   }
 
   provisioner "file" {
-    source      = "${var.agent_package}.sha256"
+    source      = "${local.agent_package}.sha256"
     destination = "/tmp/slothbox-agent.tar.gz.sha256"
   }
 
@@ -112,32 +126,46 @@ build {
   }
 
   provisioner "file" {
-    source      = var.bake_spec
-    destination = "/tmp/slothbox-bake-spec.json"
+    source      = "${path.root}/../scripts/bake-step.sh"
+    destination = "/tmp/slothbox-bake-step.sh"
+  }
+
+  # The build's control-plane token and the bake spec never touch the root
+  # volume: a file removed there leaves its blocks in the AMI's snapshot. They are
+  # uploaded into a directory on /run, a tmpfs that no snapshot holds, which only
+  # the build's user may read and which is removed after the bake.
+  provisioner "shell" {
+    inline = [
+      "set -e",
+      "sudo install -d -m 0700 -o \"$(id -u)\" -g \"$(id -g)\" /run/slothbox-bake",
+      "fs=$(stat -f -c %T /run/slothbox-bake); [ \"$fs\" = tmpfs ] || { echo \"/run/slothbox-bake is on $fs, not a tmpfs: refusing to upload the build's token and spec to a disk the image is made from\" >&2; sudo rm -rf /run/slothbox-bake; exit 1; }",
+    ]
   }
 
   provisioner "file" {
-    source      = "${path.root}/../scripts/bake-step.sh"
-    destination = "/tmp/slothbox-bake-step.sh"
+    source      = var.bake_spec
+    destination = "/run/slothbox-bake/bake-spec.json"
   }
 
   # An empty file when the build reports nothing (a file provisioner needs a source).
   provisioner "file" {
     source      = var.control_plane_token_file != "" ? var.control_plane_token_file : "/dev/null"
-    destination = "/tmp/slothbox-bake-token"
+    destination = "/run/slothbox-bake/control-plane-token"
   }
 
   provisioner "shell" {
     inline = [
       "set -e",
+      # A core dump of anything in the bake would hold the registry secrets it read.
+      "ulimit -c 0",
+      "sudo chown -R root:root /run/slothbox-bake && sudo chmod 0600 /run/slothbox-bake/control-plane-token /run/slothbox-bake/bake-spec.json",
       "command -v dockerd >/dev/null || (sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io)",
       "sudo systemctl enable --now docker.service",
-      "sudo install -d -m 0700 /run/slothbox-bake && sudo install -m 0600 /tmp/slothbox-bake-token /run/slothbox-bake/control-plane-token && rm -f /tmp/slothbox-bake-token",
       "sudo sh /tmp/slothbox-install.sh /tmp/slothbox-agent.tar.gz --sha256 /tmp/slothbox-agent.tar.gz.sha256 --config /tmp/slothbox-agent.json",
-      "sudo env SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token SLOTHBOX_BAKE_BOX_ID=${var.bake_box_id} sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /tmp/slothbox-bake-spec.json /etc/slothbox/agent.json || { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }",
+      "sudo env SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token SLOTHBOX_BAKE_BOX_ID=${var.bake_box_id} sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /run/slothbox-bake/bake-spec.json /etc/slothbox/agent.json || { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }",
       "sudo rm -rf /run/slothbox-bake",
       "sudo systemctl enable slothbox-agent.service slothbox-agent.path",
-      "sudo rm -f /tmp/slothbox-agent.tar.gz /tmp/slothbox-agent.tar.gz.sha256 /tmp/slothbox-install.sh /tmp/slothbox-bake-spec.json /tmp/slothbox-agent.json /tmp/slothbox-bake-step.sh",
+      "sudo rm -f /tmp/slothbox-agent.tar.gz /tmp/slothbox-agent.tar.gz.sha256 /tmp/slothbox-install.sh /tmp/slothbox-agent.json /tmp/slothbox-bake-step.sh",
     ]
   }
 }

@@ -10,6 +10,8 @@
 set -eu
 [ $# -eq 3 ] || { echo "usage: bake-step.sh AGENT SPEC CONFIG" >&2; exit 2; }
 agent=$1; spec=$2; config=$3
+# A core dump of the agent would hold the registry secrets it read, on the disk the image is made from.
+ulimit -c 0
 
 if grep -q '"boxId"' "$config"; then
   echo "bake-step: $config sets boxId, but a baked image serves many boxes: each box gets its boxId at first boot (/etc/slothbox/box.env); remove it" >&2

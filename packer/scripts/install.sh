@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs a packaged slothbox-agent (npm run package): verifies the tarball's
-# SHA-256 against its .sha256 file, unpacks Node 24 and the agent under
+# SHA-256 against its .sha256 file, refuses a package built for another
+# architecture (linux-x64 or linux-arm64), unpacks Node 24 and the agent under
 # /opt/slothbox-agent, links /usr/local/bin/slothbox-agent, installs the systemd
 # units (the service, its preflight check, and the path unit that starts it once
 # the box has its API token) and, when given, the configuration. --root installs under another root
@@ -38,6 +39,18 @@ if [ "$want" != "$have" ]; then
   exit 1
 fi
 echo "install.sh: $tarball sha256 $have verified"
+
+# Packages before linux-arm64 existed carry no ARCH file: they were all linux-x64.
+case "$(uname -m)" in
+  x86_64 | amd64) machine=linux-x64 ;;
+  aarch64 | arm64) machine=linux-arm64 ;;
+  *) machine="linux-$(uname -m)" ;;
+esac
+built=$(tar -xzOf "$private/package.tar.gz" --wildcards '*/ARCH' 2>/dev/null || echo linux-x64)
+if [ "$built" != "$machine" ]; then
+  echo "install.sh: $tarball is built for $built, but this machine is $machine (uname -m: $(uname -m)); install the $machine package instead" >&2
+  exit 1
+fi
 
 dest="$root/opt/slothbox-agent"
 tmp="$dest.new.$$"

@@ -4,9 +4,11 @@
 // credential — the registry's own words where the pull lost them. Then what it
 // says of its own findings: content that does not match its digest (a
 // tampered manifest, a tampered layer) and a data root that fills. Writes one
-// JSON object per case; README's failure table is made from its output.
+// JSON object per case, in agent/errors/engine-texts.json's form (a login that
+// passed is left out); README's failure table is made from its output.
 //
-//   node test/bench/refusal-probe.ts [OUT.json]   (SLOTHBOX_TEST_ENGINE picks the engine)
+//   node test/bench/refusal-probe.ts [OUT.json]   (SLOTHBOX_TEST_ENGINE picks the engine;
+//   SLOTHBOX_PROBE_CASES, a regular expression, picks the cases: "revoked after login")
 import { randomBytes } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -14,6 +16,7 @@ import { engineFromEnv, engineName, startDockerd, type Dockerd } from "../stack/
 import { pushRandomImage } from "../stack/images.ts";
 import { injectFault } from "../stack/registry-front.ts";
 import { ECR_HOST, startStack, type RegistryInfo } from "../stack/stack.ts";
+import { revokeAfterLogin } from "../stack/token-server.ts";
 
 const engine = engineFromEnv();
 const stack = await startStack({ engines: [engine] });
@@ -47,14 +50,25 @@ async function pull(ref: string, auth?: string): Promise<{ status: number; messa
   return { status: 200, message: err?.error ?? `OK ${lines.at(-1)?.status}` };
 }
 
+/** The Engine API's error answer as the agent reads it: its `message`. */
+function answer(r: { status: number; text: string }): { status: number; message: string } {
+  try {
+    return { status: r.status, message: (JSON.parse(r.text) as { message?: string }).message ?? r.text.trim() };
+  } catch {
+    return { status: r.status, message: r.text.trim() };
+  }
+}
+
+const only = new RegExp(process.env["SLOTHBOX_PROBE_CASES"] ?? "");
 const results: Record<string, unknown>[] = [];
 async function probe(name: string, reg: RegistryInfo, ref: string, creds: { user: string; password: string } | undefined) {
+  if (!only.test(name)) return;
   const server = reg.host === "registry-1.docker.io" ? "https://index.docker.io/v1/" : reg.host;
   const auth = creds ? authHeader(creds.user, creds.password, server) : undefined;
   const pulled = await pull(ref, auth);
   const login = creds ? await engineApi("POST", "/auth", {}, JSON.stringify({ username: creds.user, password: creds.password, serveraddress: server })) : undefined;
   const dist = await engineApi("GET", `/distribution/${ref}/json`, auth ? { "X-Registry-Auth": auth } : {});
-  const row = { engine: engineName(engine), case: name, pull: pulled, login: login && { status: login.status, text: login.text.trim() }, distribution: { status: dist.status, text: dist.text.trim() } };
+  const row = { engine: engineName(engine), case: name, pull: pulled, distribution: answer(dist), ...(login && login.status !== 200 ? { login: answer(login) } : {}) };
   results.push(row);
   console.log(JSON.stringify(row));
 }
@@ -84,31 +98,38 @@ try {
     await pushRandomImage(reg.push, elsewhere, "1");
     await probe(`${kind} not allowed`, reg, `${prefix}${elsewhere}:1`, good);
     if (kind === "ecr") await probe("ecr expired token", reg, ref, { user: "AWS", password: "expired-" + n() });
-    if (kind !== "dockerhub") {
+    if (reg.tokenService && only.test(`${kind} revoked after login`)) {
+      await revokeAfterLogin(stack.info.tokenServerUrl, reg.tokenService, img.repository, 100);
+      await probe(`${kind} revoked after login`, reg, ref, good);
+      await revokeAfterLogin(stack.info.tokenServerUrl, reg.tokenService, img.repository, 0);
+    }
+    if (kind !== "dockerhub" && only.test(`${kind} rate limited`)) {
       await injectFault(reg.url, img.repository, "ratelimit", 50);
       await probe(`${kind} rate limited`, reg, ref, good);
     }
   }
-  const flaky = await pushRandomImage(R.quay.push, `acme/flaky-${n()}`, "1");
-  await injectFault(R.flaky.url, flaky.repository, "badgateway", 50);
-  await probe("load balancer 502", R.flaky, `${R.flaky.host}/${flaky.repository}:1`, undefined);
-  const manifest = await pushRandomImage(R.quay.push, `acme/tampered-${n()}`, "1");
-  await injectFault(R.flaky.url, manifest.repository, "tamper", 50);
-  await probe("tampered manifest", R.flaky, `${R.flaky.host}/${manifest.repository}@${manifest.digest}`, undefined);
-  const layer = await pushRandomImage(R.quay.push, `acme/tampered-${n()}`, "1", { layers: 1 });
-  await injectFault(R.flaky.url, layer.repository, "tamperlayer", 50);
-  await probe("tampered layer", R.flaky, `${R.flaky.host}/${layer.repository}:1`, undefined);
-  // Two layers of 32 MB for a data root of 48 MB, on a daemon of its own.
-  const big = await pushRandomImage(R.quay.push, `acme/big-${n()}`, "1", { layers: 2, bytes: 32 * 1024 * 1024 });
-  const dir = `/tmp/sbx-probe-${n()}`;
-  let small: Dockerd | undefined;
-  try {
-    small = await startDockerd({ dir, hosts: { [R.flaky.host]: R.flaky.address }, engine, dataRootSize: "48m" });
-    socketPath = small.socketPath;
-    await probe("disk full", R.flaky, `${R.flaky.host}/${big.repository}:1`, undefined);
-  } finally {
-    await small?.stop();
-    rmSync(dir, { recursive: true, force: true });
+  if (["load balancer 502", "tampered manifest", "tampered layer", "disk full"].some((c) => only.test(c))) {
+    const flaky = await pushRandomImage(R.quay.push, `acme/flaky-${n()}`, "1");
+    await injectFault(R.flaky.url, flaky.repository, "badgateway", 50);
+    await probe("load balancer 502", R.flaky, `${R.flaky.host}/${flaky.repository}:1`, undefined);
+    const manifest = await pushRandomImage(R.quay.push, `acme/tampered-${n()}`, "1");
+    await injectFault(R.flaky.url, manifest.repository, "tamper", 50);
+    await probe("tampered manifest", R.flaky, `${R.flaky.host}/${manifest.repository}@${manifest.digest}`, undefined);
+    const layer = await pushRandomImage(R.quay.push, `acme/tampered-${n()}`, "1", { layers: 1 });
+    await injectFault(R.flaky.url, layer.repository, "tamperlayer", 50);
+    await probe("tampered layer", R.flaky, `${R.flaky.host}/${layer.repository}:1`, undefined);
+    // Two layers of 32 MB for a data root of 48 MB, on a daemon of its own.
+    const big = await pushRandomImage(R.quay.push, `acme/big-${n()}`, "1", { layers: 2, bytes: 32 * 1024 * 1024 });
+    const dir = `/tmp/sbx-probe-${n()}`;
+    let small: Dockerd | undefined;
+    try {
+      small = await startDockerd({ dir, hosts: { [R.flaky.host]: R.flaky.address }, engine, dataRootSize: "48m" });
+      socketPath = small.socketPath;
+      await probe("disk full", R.flaky, `${R.flaky.host}/${big.repository}:1`, undefined);
+    } finally {
+      await small?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 } finally {
   if (process.argv[2]) writeFileSync(process.argv[2], JSON.stringify(results, null, 2) + "\n");

@@ -8,6 +8,7 @@
 // engine of the matrix; those the engine plays no part in, once.
 import Docker from "dockerode";
 import { rmSync } from "node:fs";
+import net from "node:net";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { startDockerd, type Dockerd } from "../stack/dockerd.ts";
@@ -56,6 +57,46 @@ describe.runIf(ON_SYSTEM_ENGINE)("docker_unavailable", () => {
     expect(r.ms).toBeGreaterThanOrEqual(29_000);
     expect(r.ms).toBeLessThan(45_000);
   }, 60_000);
+});
+
+describe.runIf(ON_SYSTEM_ENGINE)("docker_unavailable mid-bake", () => {
+  it("a daemon that drops the connection when asked whether a pinned image is present: docker_unavailable, not internal", async () => {
+    // The Docker socket as the agent meets a dockerd restarting between its ping and its
+    // inspect: everything passes through to the stack's daemon, until an image inspect,
+    // whose connection is dropped (the agent reads ECONNRESET, as from a daemon going down).
+    const socketPath = `/tmp/sbx-drop-${uid()}.sock`;
+    let inspects = 0;
+    const server = net.createServer((client) => {
+      const upstream = net.connect(stack.socketPath);
+      client.on("data", (chunk: Buffer) => {
+        if (/^GET (\/v[\d.]+)?\/images\/\S+\/json /m.test(chunk.toString("latin1"))) {
+          inspects += 1;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
+        upstream.write(chunk);
+      });
+      upstream.on("data", (chunk: Buffer) => client.write(chunk));
+      client.on("close", () => upstream.destroy());
+      upstream.on("close", () => client.destroy());
+      client.on("error", () => upstream.destroy());
+      upstream.on("error", () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    try {
+      const b = box({ config: { dockerSocket: socketPath } });
+      const r = await b.run(["bake", "--spec", b.write("spec.json", spec([{ name: "a", image: `quay.io/acme/pinned@sha256:${"e".repeat(64)}` }])), "--json"]);
+      expect(r.code).toBe(1);
+      expect(inspects).toBeGreaterThan(0);
+      const e = parseJsonResult(r).services[0]!.error!;
+      expect(e).toMatchObject({ code: "docker_unavailable", retryable: true, message: expect.stringMatching(/^the Docker daemon did not answer: .*(socket hang up|ECONNRESET)/) });
+      expect(e.hint).toMatch(/systemctl status docker/);
+    } finally {
+      server.close();
+      rmSync(socketPath, { force: true });
+    }
+  });
 });
 
 describe.runIf(ON_SYSTEM_ENGINE)("aws_credentials_unavailable", () => {

@@ -1,9 +1,11 @@
 // Starts the built agent as a daemon (a real process on a real port) and talks to it.
 import { spawn, type ChildProcess } from "node:child_process";
+import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { agentCommand, runEnv, type Box, type RunOptions } from "./harness.ts";
+import { agentFor, runEnv, type Box, type RunOptions } from "./harness.ts";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -25,19 +27,49 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
 }
 
-export async function startDaemon(box: Box, opts: { port?: number } & Pick<RunOptions, "env" | "unset" | "hostsFileOnly"> = {}): Promise<Daemon> {
+/** One request over http or https (global fetch cannot be given a CA); rejects when no answer comes. */
+export function request(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; ca?: string } = {}): Promise<{ status: number; text: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const options = { method: init.method ?? "GET", headers: init.headers ?? {}, timeout: 30_000 };
+    const onResponse = (res: http.IncomingMessage) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on("error", reject);
+    };
+    const req = u.protocol === "https:" ? https.request(u, { ...options, ...(init.ca ? { ca: init.ca } : {}) }, onResponse) : http.request(u, options, onResponse);
+    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${url}`)));
+    req.end(init.body);
+  });
+}
+
+/** `tls`: the daemon serves https with a certificate the test's CA signed for 127.0.0.1; `agent`: the command that runs the agent (default: this Node with the built bundle). */
+export async function startDaemon(
+  box: Box,
+  opts: { port?: number; tls?: { ca: string } } & Pick<RunOptions, "env" | "unset" | "hostsFileOnly" | "agent"> = {},
+): Promise<Daemon> {
   const port = opts.port ?? (await freePort());
   const token = "api-" + Math.random().toString(36).slice(2);
   const tokenFile = path.join(box.dir, "api-token");
   writeFileSync(tokenFile, token + "\n", { mode: 0o600 });
   const env = runEnv({ ...box.env, SLOTHBOX_LISTEN: `127.0.0.1:${port}`, SLOTHBOX_API_TOKEN_FILE: tokenFile, SLOTHBOX_LOG_LEVEL: "info" }, opts);
-  const [cmd, argv] = agentCommand(["daemon", "--config", box.configFile], opts.hostsFileOnly);
-  const proc = spawn(cmd, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
+  const agent = agentFor(opts);
+  const proc = spawn(agent[0]!, [...agent.slice(1), "daemon", "--config", box.configFile], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));
   proc.stderr!.on("data", (c: Buffer) => (out += c.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
+  const get = async (p: string, init: { method: string; headers: Record<string, string>; body?: string }) => {
+    if (!opts.tls) {
+      const res = await fetch(url + p, init);
+      return { status: res.status, text: await res.text() };
+    }
+    return request(url + p, { ...init, ca: opts.tls.ca });
+  };
   const d: Daemon = {
     url,
     token,
@@ -48,8 +80,8 @@ export async function startDaemon(box: Box, opts: { port?: number } & Pick<RunOp
       const headers: Record<string, string> = {};
       if (tok !== null) headers["authorization"] = `Bearer ${tok}`;
       if (body !== undefined) headers["content-type"] = "application/json";
-      const res = await fetch(url + p, { method, headers, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
-      const text = await res.text();
+      const res = await get(p, { method, headers, ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }) });
+      const text = res.text;
       let json: Record<string, unknown>;
       try {
         json = JSON.parse(text) as Record<string, unknown>;
@@ -70,7 +102,7 @@ export async function startDaemon(box: Box, opts: { port?: number } & Pick<RunOp
   const deadline = Date.now() + 15_000;
   for (;;) {
     try {
-      if ((await fetch(url + "/healthz")).status === 200) return d;
+      if ((await get("/healthz", { method: "GET", headers: {} })).status === 200) return d;
     } catch {
       // not listening yet
     }

@@ -1,7 +1,7 @@
 // `slothbox-agent daemon` end to end: the HTTP API, bakes over the API, delivery
 // that loses nothing, reconcile, credential reuse, shutdown and systemd notify.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import Docker from "dockerode";
@@ -11,8 +11,9 @@ import { ControlPlane } from "../stack/control-plane.ts";
 import { pushRandomImage, type RegistryTarget } from "../stack/images.ts";
 import { promtool } from "../stack/promtool.ts";
 import { ECR_ACCOUNT } from "../stack/stack.ts";
-import { freePort, startDaemon, until, type Daemon } from "./daemon-harness.ts";
-import { dockerImage, newBox, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
+import { makeCerts } from "../stack/certs.ts";
+import { freePort, request, startDaemon, until, type Daemon } from "./daemon-harness.ts";
+import { AGENT, dockerImage, newBox, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
@@ -106,14 +107,88 @@ describe("the API", () => {
 });
 
 describe("listening beyond loopback", () => {
-  it("warns at start that the unauthenticated routes answer anyone", async () => {
+  /** A certificate for 127.0.0.1 from a CA of the test's own (test/stack/certs.ts). */
+  function certsFor(b: Box) {
+    const dir = path.join(b.dir, "tls");
+    mkdirSync(dir);
+    return makeCerts(dir, ["127.0.0.1", "localhost"]);
+  }
+  /** The daemon as a process that ends by itself: its exit code and output. */
+  async function startRefused(b: Box, env: Record<string, string>) {
+    const tokenFile = path.join(b.dir, "api-token");
+    writeFileSync(tokenFile, "t\n", { mode: 0o600 });
+    const p = spawn(process.execPath, [AGENT, "daemon", "--config", b.configFile], { env: { ...b.env, SLOTHBOX_API_TOKEN_FILE: tokenFile, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    p.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    const timer = setTimeout(() => p.kill("SIGKILL"), 30_000);
+    const code = await new Promise<number | null>((resolve) => p.on("exit", (c) => resolve(c)));
+    clearTimeout(timer);
+    return { code, out };
+  }
+
+  it("serves only TLS there (https /healthz and the bearer API; plain http gets no answer), and warns that the unauthenticated routes answer anyone", async () => {
+    const b = box();
+    const certs = certsFor(b);
     const port = await freePort();
-    const d = await daemon(box(), { port, env: { SLOTHBOX_LISTEN: `0.0.0.0:${port}` } });
-    expect((await d.api("GET", "/healthz", undefined, null)).status).toBe(200);
+    const d = await daemon(b, { port, tls: { ca: certs.caCert }, env: { SLOTHBOX_LISTEN: `0.0.0.0:${port}`, SLOTHBOX_TLS_CERT_FILE: certs.tlsCertFile, SLOTHBOX_TLS_KEY_FILE: certs.tlsKeyFile } });
+    expect(d.url).toBe(`https://127.0.0.1:${port}`);
+    expect(await d.api("GET", "/healthz", undefined, null)).toMatchObject({ status: 200, json: { status: "ok" } });
+    expect(await d.api("GET", "/v1/status")).toMatchObject({ status: 200, json: { boxId: "box-e2e" } });
+    expect((await d.api("GET", "/v1/status", undefined, null)).status).toBe(401);
+    await expect(request(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    // A client that does not trust the certificate's CA is refused by its own TLS.
+    await expect(request(`https://127.0.0.1:${port}/healthz`)).rejects.toThrow(/self[- ]signed|unable to (get|verify)/i);
+    expect(d.output()).toContain(`daemon listening on https://0.0.0.0:${port}`);
     await until(() => d.output().includes("listening beyond loopback"), 5000, "the warning");
     const quiet = await daemon(box());
     await new Promise((r) => setTimeout(r, 300));
     expect(quiet.output()).not.toContain("listening beyond loopback");
+  });
+
+  it("refuses to start there without a certificate: exit 78 naming tlsCertFile", async () => {
+    const port = await freePort();
+    const r = await startRefused(box(), { SLOTHBOX_LISTEN: `0.0.0.0:${port}` });
+    expect(r.code, r.out).toBe(78);
+    expect(r.out).toContain(`invalid configuration: tlsCertFile: required because listen (0.0.0.0:${port}) is not a loopback address`);
+  });
+
+  it("refuses a key that is not the certificate's: exit 78 naming tlsKeyFile", async () => {
+    const b = box();
+    const certs = certsFor(b);
+    const port = await freePort();
+    const r = await startRefused(b, { SLOTHBOX_LISTEN: `0.0.0.0:${port}`, SLOTHBOX_TLS_CERT_FILE: certs.tlsCertFile, SLOTHBOX_TLS_KEY_FILE: certs.tlsCertFile });
+    expect(r.code, r.out).toBe(78);
+    expect(r.out).toContain(`invalid configuration: tlsKeyFile: ${certs.tlsCertFile} is not the PEM private key of ${certs.tlsCertFile}`);
+  });
+
+  it("serves TLS on loopback too when given a certificate", async () => {
+    const b = box();
+    const certs = certsFor(b);
+    const d = await daemon(b, { tls: { ca: certs.caCert }, env: { SLOTHBOX_TLS_CERT_FILE: certs.tlsCertFile, SLOTHBOX_TLS_KEY_FILE: certs.tlsKeyFile } });
+    expect(await d.api("GET", "/readyz", undefined, null)).toMatchObject({ status: 200, json: { status: "ready" } });
+  });
+});
+
+describe("the unit's AWS variables", () => {
+  it("AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE at /dev/null (as the unit sets them): a credential_process planted in the writable HOME never runs, the instance role is used", async () => {
+    const b = box();
+    const marker = path.join(b.dir, "credential-process-ran");
+    mkdirSync(path.join(b.home, ".aws"));
+    const planted = JSON.stringify({ Version: 1, AccessKeyId: "AKIAPLANTEDEXAMPLE00", SecretAccessKey: "planted" });
+    writeFileSync(path.join(b.home, ".aws/config"), `[default]\ncredential_process = /bin/sh -c 'touch ${marker}; echo ${JSON.stringify(planted).replaceAll("'", "")}'\n`);
+    const img = await pushRandomImage(ghTarget, `acme/dplant-${uid()}`, "1");
+    // Without them the SDK runs the planted command before it asks IMDS: what the unit guards against.
+    const exposed = spec([{ name: "api", image: img.reference, registryCredentialId: "rc_gh" }]);
+    await b.run(["bake", "--spec", b.write("exposed.json", exposed), "--no-report"]);
+    expect(existsSync(marker)).toBe(true);
+    rmSync(marker);
+    const d = await daemon(b, { env: { AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null" } });
+    expect((await d.api("GET", "/readyz", undefined, null)).json).toMatchObject({ checks: { aws: { ok: true } } });
+    const s = spec([{ name: "api", image: img.reference, registryCredentialId: "rc_gh" }]);
+    expect((await d.api("POST", "/v1/bakes", s)).status).toBe(202);
+    expect(await bakeDone(d, s.bakeId)).toMatchObject({ status: "succeeded" });
+    expect(existsSync(marker)).toBe(false);
   });
 });
 
@@ -149,7 +224,9 @@ describe("bakes over the API", () => {
     const metrics = await fetch(`${d.url}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/slothbox_credential_cache_hits_total\{type="token"\} 1/);
     expect(metrics).toMatch(/slothbox_pulls_total\{result="pulled"\} 2/);
-    expect(metrics).toMatch(/slothbox_pull_duration_seconds_count 2/);
+    // Durations and bytes by registry host (ghcr.io); bytes only where the engine counts them (the classic store).
+    expect(metrics).toMatch(/slothbox_pull_duration_seconds_count\{registry="ghcr\.io"\} 2/);
+    if (stack.engine.store !== "containerd") expect(Number(/slothbox_pull_bytes_total\{registry="ghcr\.io"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(metrics).toMatch(/slothbox_last_successful_bake_timestamp_seconds \d+/);
     const lint = spawnSync(promtool(), ["check", "metrics"], { input: metrics, encoding: "utf8" });
     expect(lint.stdout + lint.stderr).toBe("");
@@ -303,8 +380,11 @@ describe("faults", () => {
       const d = await daemon(b);
       expect((await d.api("GET", "/readyz", undefined, null)).status).toBe(200);
       await dd.stop();
-      const down = await d.api("GET", "/readyz", undefined, null);
-      expect(down.status).toBe(503);
+      // An answer is reused for a few seconds (READINESS_CACHE_MS): the next fresh one says what is wrong.
+      const down = await until(async () => {
+        const r = await d.api("GET", "/readyz", undefined, null);
+        return r.status === 503 ? r : undefined;
+      }, 15_000, "not ready");
       expect(down.json).toMatchObject({ status: "not_ready", checks: { docker: { ok: false, reason: expect.any(String) }, aws: { ok: true }, stateDir: { ok: true } } });
       dd = await startDockerd({ dir, hosts });
       await until(async () => (await d.api("GET", "/readyz", undefined, null)).status === 200, 10_000, "ready again");

@@ -11,6 +11,7 @@ import type Docker from "dockerode";
 import type { AwsStandIn } from "../stack/aws/stand-in.ts";
 import type { ControlPlane } from "../stack/control-plane.ts";
 import type { StackInfo } from "../stack/stack.ts";
+import { leakForms, leaksIn } from "./secret-forms.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const AGENT = path.join(ROOT, "dist/slothbox-agent.mjs");
@@ -31,7 +32,10 @@ export interface Box {
   configFile: string;
   cpTokenFile: string;
   env: Record<string, string>;
+  /** The instance role's key ids, secret keys and session tokens the box's AWS stand-in handed out so far. */
+  roleSecrets(): string[];
   write(name: string, content: unknown): string;
+  /** `opts.agent`: the command that runs the agent (default: this Node with the built bundle). */
   run(args: string[], opts?: RunOptions): Promise<RunResult>;
   cleanup(): void;
 }
@@ -42,6 +46,8 @@ export interface RunOptions {
   unset?: string[];
   /** Resolve names from /etc/hosts only: a real AWS name then fails as it does in a subnet without DNS to it, and no query leaves the machine. */
   hostsFileOnly?: boolean;
+  /** The command that runs the agent (default: this Node with the built bundle). */
+  agent?: string[];
   timeoutMs?: number;
   onOutput?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void;
 }
@@ -54,14 +60,14 @@ export function runEnv(base: Record<string, string>, opts: Pick<RunOptions, "env
 }
 
 /**
- * The command that runs the agent: node itself, or, where names must come from
- * /etc/hosts only, node inside a mount namespace of its own whose nsswitch.conf
- * says `hosts: files` (the machine's file is untouched).
+ * The command that runs the agent: `opts.agent`; else, where names must come
+ * from /etc/hosts only, node inside a mount namespace of its own whose
+ * nsswitch.conf says `hosts: files` (the machine's file is untouched); else node.
  */
-export function agentCommand(args: string[], hostsFileOnly = false): [string, string[]] {
-  if (!hostsFileOnly) return [process.execPath, [AGENT, ...args]];
-  const nss = hostsOnlyNsswitch();
-  return ["unshare", ["--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"', nss, process.execPath, AGENT, ...args]];
+export function agentFor(opts: Pick<RunOptions, "agent" | "hostsFileOnly"> = {}): string[] {
+  if (opts.agent) return opts.agent;
+  if (!opts.hostsFileOnly) return [process.execPath, AGENT];
+  return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"', hostsOnlyNsswitch(), process.execPath, AGENT];
 }
 
 let nsswitch: string | undefined;
@@ -109,13 +115,14 @@ export function newBox(stack: StackInfo, aws: AwsStandIn, opts: { controlPlane?:
     configFile,
     cpTokenFile,
     env,
+    roleSecrets: () => aws.issuedCredentials().flatMap((c) => [c.accessKeyId, c.secretAccessKey, c.sessionToken]),
     write(name, content) {
       const f = path.join(dir, name);
       writeFileSync(f, typeof content === "string" ? content : JSON.stringify(content, null, 2));
       return f;
     },
     run(args, o = {}) {
-      return runAgent([...args, "--config", configFile], runEnv(env, o), o.timeoutMs ?? 90_000, o.onOutput, o.hostsFileOnly);
+      return runAgent([...args, "--config", configFile], runEnv(env, o), o.timeoutMs ?? 90_000, o.onOutput, agentFor(o));
     },
     cleanup() {
       rmSync(dir, { recursive: true, force: true });
@@ -129,12 +136,11 @@ export function runAgent(
   env: Record<string, string>,
   timeoutMs = 90_000,
   onOutput?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void,
-  hostsFileOnly = false,
+  agent: string[] = [process.execPath, AGENT],
 ): Promise<RunResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const [cmd, argv] = agentCommand(args, hostsFileOnly);
-    const child = spawn(cmd, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(agent[0]!, [...agent.slice(1), ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     const kill = (s: NodeJS.Signals) => child.kill(s);
@@ -181,36 +187,14 @@ export function filesUnder(dir: string): { file: string; text: string }[] {
 }
 
 /**
- * The ways a secret can show up in text, found independently of the agent's own
- * scrubber: raw; JSON-escaped (also Go's \u0026-style escapes); URL-encoded;
- * base64 and base64url at each of the three byte offsets it can sit at inside a
- * longer encoded value (an X-Registry-Auth header, `base64(user:secret)`), as the
- * characters that depend on the secret's bytes alone; and each line of a
- * multi-line secret. Forms shorter than 12 characters are left out: they would
- * match by chance.
+ * Where a secret leaked, if anywhere, in any form of secret-forms.ts: output,
+ * state dir, HOME, events received, and any other text given. The instance
+ * role's credentials the box's AWS stand-in handed out are searched for too,
+ * whatever the secret asked about.
  */
-export function secretForms(secret: string): string[] {
-  const forms = new Set<string>([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]);
-  forms.add(JSON.stringify(secret).slice(1, -1).replace(/[&<>]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`));
-  // Inside a JSON body (X-Registry-Auth) the secret is JSON-escaped before it is encoded.
-  for (const text of [secret, JSON.stringify(secret).slice(1, -1)]) {
-    const bytes = Buffer.from(text);
-    for (let offset = 0; offset < 3; offset++) {
-      const padded = Buffer.concat([Buffer.alloc(offset), bytes]);
-      // Characters before the secret's first full 6-bit group and after its last one depend on neighbouring bytes.
-      const start = Math.ceil((offset * 8) / 6);
-      const end = Math.floor((padded.length * 8) / 6);
-      for (const enc of ["base64", "base64url"] as const) forms.add(padded.toString(enc).slice(start, end));
-    }
-  }
-  for (const line of secret.split(/\r?\n/)) forms.add(line.trim());
-  return [...forms].filter((f) => f.length >= 12 || f === secret);
-}
-
-/** Where a secret leaked, if anywhere: output, state dir, HOME, events received, and any other text given. */
 export function secretLeaks(secret: string, box: Box, run: RunResult | RunResult[], events: unknown[] = [], other: string[] = []): string[] {
   const runs = Array.isArray(run) ? run : [run];
-  const forms = secretForms(secret);
+  const searched = [{ secret, label: "", forms: leakForms(secret) }, ...box.roleSecrets().map((s) => ({ secret: s, label: "instance role credential ", forms: leakForms(s) }))];
   const places: [string, string][] = [
     ...runs.flatMap((r, i): [string, string][] => [
       [`stdout#${i}`, r.stdout],
@@ -221,7 +205,7 @@ export function secretLeaks(secret: string, box: Box, run: RunResult | RunResult
     ["events", JSON.stringify(events)],
     ...other.map((text, i): [string, string] => [`other#${i}`, text]),
   ];
-  return places.flatMap(([where, text]) => forms.filter((f) => text.includes(f)).map((f) => `${where}: ${JSON.stringify(f)}`));
+  return places.flatMap(([where, text]) => searched.flatMap((x) => leaksIn(text, x.secret, x.forms).map((f) => `${where}: ${x.label}${JSON.stringify(f)}`)));
 }
 
 export function parseJsonResult(r: RunResult): {

@@ -14,7 +14,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { ControlPlane } from "../stack/control-plane.ts";
-import { pushImage, pushMultiPlatformImage, pushRandomImage, randomLayer, type PushedMultiPlatform } from "../stack/images.ts";
+import { pushHelmChart, pushImage, pushMultiPlatformImage, pushRandomImage, randomLayer, type PushedMultiPlatform } from "../stack/images.ts";
 import { requestCounts, slowBlobs } from "../stack/registry-front.ts";
 import type { RegistryInfo } from "../stack/stack.ts";
 import { dockerImage, newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box, type RunResult } from "./harness.ts";
@@ -210,9 +210,10 @@ describe("zstd-compressed layers (OCI)", () => {
     const baked = await bake(QUAY, img.reference, b);
     expect(baked.r.code).toBe(1);
     const e = baked.service.error!;
-    expect(e).toMatchObject({ code: "internal", retryable: false });
+    expect(e).toMatchObject({ code: "image_unsupported", retryable: false });
     expect(e.message).toBe("failed to register layer: ApplyLayer exit status 1 stdout:  stderr: archive/tar: invalid tar header");
-    expect(e.hint).toMatch(/Docker engines before 23\.0 .* cannot read zstd-compressed layers/);
+    expect(e.hint).toMatch(/Docker before 23\.0 .* cannot read zstd-compressed layers/);
+    expect(e.hint).toMatch(/gzip layers.*or upgrade Docker/);
     expect(e.hint).not.toMatch(/bug in slothbox-agent/);
     expect(e.registryMessage).toBeUndefined();
     expect(existsSync(path.join(b.stateDir, "manifest.json"))).toBe(false);
@@ -220,7 +221,7 @@ describe("zstd-compressed layers (OCI)", () => {
 });
 
 describe("a layer no engine can unpack (pushed corrupt)", () => {
-  it("fails in the engine's words, with the unpack hint rather than the agent's-bug one", async () => {
+  it("fails as image_unsupported in the engine's words, with the unpack hint rather than the agent's-bug one", async () => {
     // A gzip layer without its first bytes: the registry serves it under its own digest, the engine cannot read it.
     const layer = randomLayer(256 * 1024);
     const blob = layer.blob.subarray(16);
@@ -228,10 +229,25 @@ describe("a layer no engine can unpack (pushed corrupt)", () => {
     const baked = await bake(QUAY, img.reference);
     expect(baked.r.code).toBe(1);
     const e = baked.service.error!;
-    expect(e).toMatchObject({ code: "internal", retryable: false });
+    expect(e).toMatchObject({ code: "image_unsupported", retryable: false });
     // Classic store: "failed to register layer: …"; containerd store: "failed to extract layer …".
     expect(e.message).toMatch(/^failed to (register|extract) layer.*archive\/tar: invalid tar header/);
-    expect(e.hint).toMatch(/could not unpack one of its layers/);
+    expect(e.hint).toMatch(/cannot unpack one of its layers/);
+    expect(e.hint).not.toMatch(/bug in slothbox-agent/);
+    expect(e.registryMessage).toBeUndefined();
+  });
+});
+
+// The classic store refuses a config media type it does not know; the containerd store keeps
+// any content a registry serves, and pulls the chart without a word.
+describe.runIf(!containerdStore)("an OCI artifact that is no image (a Helm chart), on the classic store", () => {
+  it("fails as image_unsupported in the engine's words, with what to check, not as the agent's bug", async () => {
+    const chart = await pushHelmChart(quay.push, `acme/chart-${uid()}`, "0.1.0");
+    const baked = await bake(QUAY, chart.reference);
+    expect(baked.r.code).toBe(1);
+    const e = baked.service.error!;
+    expect(e).toMatchObject({ code: "image_unsupported", retryable: false, message: "unsupported media type application/vnd.cncf.helm.config.v1+json" });
+    expect(e.hint).toMatch(/no container image Docker can run/);
     expect(e.registryMessage).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@
 // the real service does (test/stack/refusals.ts). For each: a bake with the
 // credential succeeds; and each way the registry refuses — a wrong secret, a
 // private image without a credential, an image the credential may not read, an
-// unknown tag, a rate limit — fails with its SPEC §5 code, its hint and the
+// unknown tag, a rate limit, a credential refused after its login passed — fails with its SPEC §5 code, its hint and the
 // registry's own words, in --json and in the events alike, on whichever engine
 // and image store the stack runs (SLOTHBOX_TEST_ENGINE). No secret leaks.
 import Docker from "dockerode";
@@ -16,6 +16,7 @@ import { ControlPlane } from "../stack/control-plane.ts";
 import { pushRandomImage, type PushedImage } from "../stack/images.ts";
 import { injectFault, requestCounts } from "../stack/registry-front.ts";
 import { ECR_ACCOUNT, type RegistryInfo } from "../stack/stack.ts";
+import { revokeAfterLogin } from "../stack/token-server.ts";
 import { newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
 
 const stack = inject("stack");
@@ -37,6 +38,8 @@ interface Words {
   anonymous: RegExp;
   /** An image this credential may not read. */
   notAllowed: RegExp;
+  /** The pull's 401 after the login passed (an expired or revoked credential); undefined: ECR, whose expired token is a 403 (below). */
+  revoked?: RegExp;
   /** An unknown tag. */
   unknownTag: RegExp;
   rateLimited: RegExp;
@@ -54,6 +57,8 @@ interface Case {
   /** How the spec writes the image's registry part ("" for none). */
   prefix: string;
   type?: "ecr";
+  /** The code of an image this credential may not read, where the registry's words say the credential is bad (SPEC §5). */
+  notAllowedCode?: "registry_auth_failed";
   /** The registry's own words (test/stack/refusals.ts), as the agent must report them on every engine. */
   words: Words;
 }
@@ -62,35 +67,37 @@ const ANONYMOUS = /requested access to the resource is denied/;
 const CASES: Case[] = [
   {
     name: "Docker Hub", reg: R.dockerhub, registry: "docker.io", repo: "acme/tool", otherRepo: "other/secret", prefix: "",
-    words: { refused: /unauthorized: incorrect username or password/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest unknown/, rateLimited: /You have reached your unauthenticated pull rate limit/ },
+    words: { refused: /unauthorized: incorrect username or password/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest unknown/, rateLimited: /You have reached your unauthenticated pull rate limit/, revoked: /personal access token is expired/ },
   },
   {
     name: "GitHub (GHCR)", reg: R.ghcr, registry: "ghcr.io", repo: "acme/api", otherRepo: "other/secret", prefix: "ghcr.io/",
-    words: { refused: /denied: denied/, anonymous: ANONYMOUS, notAllowed: /^denied$/, unknownTag: /manifest unknown/, rateLimited: /retry-after: 880\.092µs, allowed: 44000\/minute/ },
+    words: { refused: /denied: denied/, anonymous: ANONYMOUS, notAllowed: /^denied$/, unknownTag: /manifest unknown/, rateLimited: /retry-after: 880\.092µs, allowed: 44000\/minute/, revoked: /unauthenticated: User cannot be authenticated with the token provided\./ },
   },
   {
     name: "Google GCR (_json_key)", reg: R.gcr, registry: "gcr.io", repo: "acme-project/app", otherRepo: "other-project/secret", prefix: "gcr.io/",
-    words: { refused: /You don't have the needed permissions/, anonymous: ANONYMOUS, notAllowed: /You don't have the needed permissions/, unknownTag: /Failed to fetch "nope" from request/, rateLimited: /Quota exceeded/ },
+    // Google refuses a repository in words that also say "you may have invalid credentials".
+    notAllowedCode: "registry_auth_failed",
+    words: { refused: /You don't have the needed permissions/, anonymous: ANONYMOUS, notAllowed: /You don't have the needed permissions/, unknownTag: /Failed to fetch "nope" from request/, rateLimited: /Quota exceeded/, revoked: /you may have invalid credentials/ },
   },
   {
     name: "Artifact Registry (_json_key_base64)", reg: R.pkgdev, registry: "europe-west1-docker.pkg.dev", repo: "acme-project/containers/app", otherRepo: "other-project/repo/secret", prefix: "europe-west1-docker.pkg.dev/",
-    words: { refused: /You don't have the needed permissions/, anonymous: ANONYMOUS, notAllowed: /Permission "artifactregistry\.repositories\.downloadArtifacts" denied on resource "projects\/other-project\//, unknownTag: /Failed to fetch "nope"/, rateLimited: /Quota exceeded/ },
+    words: { refused: /You don't have the needed permissions/, anonymous: ANONYMOUS, notAllowed: /Permission "artifactregistry\.repositories\.downloadArtifacts" denied on resource "projects\/other-project\//, unknownTag: /Failed to fetch "nope"/, rateLimited: /Quota exceeded/, revoked: /you may have invalid credentials/ },
   },
   {
     name: "Red Hat Quay (robot)", reg: R.quay, registry: "quay.io", repo: "acmecorp/app", otherRepo: "other/secret", prefix: "quay.io/",
-    words: { refused: /Specified credentials are invalid/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest unknown/, rateLimited: /toomanyrequests/ },
+    words: { refused: /Specified credentials are invalid/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest unknown/, rateLimited: /toomanyrequests/, revoked: /Could not find robot with username: acme\+deployer and supplied password\./ },
   },
   {
     name: "DigitalOcean (token as user and secret)", reg: R.digitalocean, registry: "registry.digitalocean.com", repo: "acme/app", otherRepo: "other/secret", prefix: "registry.digitalocean.com/",
-    words: { refused: /unauthorized/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest unknown/, rateLimited: /toomanyrequests/ },
+    words: { refused: /unauthorized/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest unknown/, rateLimited: /toomanyrequests/, revoked: /^unauthorized$/ },
   },
   {
     name: "Azure ACR", reg: R.acr, registry: "acme.azurecr.io", repo: "app/api", otherRepo: "other/secret", prefix: "acme.azurecr.io/",
-    words: { refused: /authentication required, visit https:\/\/aka\.ms\/acr\/authorization/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest tagged by "nope" is not found/, rateLimited: /toomanyrequests/ },
+    words: { refused: /authentication required, visit https:\/\/aka\.ms\/acr\/authorization/, anonymous: ANONYMOUS, notAllowed: ANONYMOUS, unknownTag: /manifest tagged by "nope" is not found/, rateLimited: /toomanyrequests/, revoked: /authentication required, visit https:\/\/aka\.ms\/acr\/authorization/ },
   },
   {
     name: "GitLab (deploy token)", reg: R.gitlab, registry: "registry.gitlab.com", repo: "acme/project/app", otherRepo: "other/secret", prefix: "registry.gitlab.com/",
-    words: { refused: /HTTP Basic: Access denied/, anonymous: ANONYMOUS, notAllowed: /denied: access forbidden/, unknownTag: /manifest unknown/, rateLimited: /toomanyrequests/ },
+    words: { refused: /HTTP Basic: Access denied/, anonymous: ANONYMOUS, notAllowed: /denied: access forbidden/, unknownTag: /manifest unknown/, rateLimited: /toomanyrequests/, revoked: /HTTP Basic: Access denied/ },
   },
   {
     name: "Amazon ECR (instance role)", reg: R.ecr, registry: R.ecr.host, repo: "team/app", otherRepo: "denied/secret", prefix: `${R.ecr.host}/`, type: "ecr",
@@ -184,8 +191,24 @@ describe.each(CASES)("$name", (c) => {
   it("reports an image the credential may not read as image_access_denied, in the registry's words", async () => {
     const res = await bake(spec(c, id, ref(other)));
     const e = failure(res);
-    expect(e).toMatchObject({ code: "image_access_denied", retryable: false, hint: expect.stringMatching(/may not read the repository/) });
+    if (c.notAllowedCode) expect(e).toMatchObject({ code: c.notAllowedCode, retryable: false, hint: expect.stringMatching(/expired or revoked token/) });
+    else expect(e).toMatchObject({ code: "image_access_denied", retryable: false, hint: expect.stringMatching(/may not read the repository/) });
     expect(e.registryMessage).toMatch(c.words.notAllowed);
+  });
+
+  it.skipIf(!c.words.revoked)("reports a 401 to the pull after the login passed as registry_auth_failed, in the registry's words", async () => {
+    // The token server refuses the pull's token for this repository as the service refuses a
+    // credential it stopped accepting; the login, which asks for no repository, still passes.
+    await revokeAfterLogin(stack.tokenServerUrl, c.reg.tokenService!, img.repository, 100);
+    try {
+      const res = await bake(spec(c, id, ref(img)));
+      const e = failure(res);
+      expect(e).toMatchObject({ code: "registry_auth_failed", retryable: false, hint: expect.stringMatching(/expired or revoked token/) });
+      expect(e.registryMessage).toMatch(c.words.revoked!);
+      expect(secretLeaks(c.reg.password!, res.b, res.r, res.events)).toEqual([]);
+    } finally {
+      await revokeAfterLogin(stack.tokenServerUrl, c.reg.tokenService!, img.repository, 0);
+    }
   });
 
   it("reports an unknown tag as image_not_found, in the registry's words", async () => {

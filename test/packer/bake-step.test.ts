@@ -18,7 +18,7 @@ function setup(exitCode: number) {
   // Leaves two undelivered events, as the real bake does with the control plane down, and says how it was called.
   writeFileSync(
     agent,
-    `#!/bin/sh\nmkdir -p "${stateDir}/outbox"\necho '{}' > "${stateDir}/outbox/000001-evt_a.json"\necho '{}' > "${stateDir}/outbox/000002-evt_b.json"\necho "$SLOTHBOX_BOX_ID $*" > "${dir}/called"\nexit ${exitCode}\n`,
+    `#!/bin/sh\nmkdir -p "${stateDir}/outbox"\necho '{}' > "${stateDir}/outbox/000001-evt_a.json"\necho '{}' > "${stateDir}/outbox/000002-evt_b.json"\necho "$SLOTHBOX_BOX_ID $*" > "${dir}/called"\nulimit -c > "${dir}/core-limit"\nexit ${exitCode}\n`,
   );
   chmodSync(agent, 0o755);
   const config = path.join(dir, "agent.json");
@@ -28,9 +28,10 @@ function setup(exitCode: number) {
   const spec = path.join(dir, "spec.json");
   writeFileSync(spec, "{}");
   mkdirSync(stateDir);
+  const args = [agent, spec, config];
   const run = (env: Record<string, string>) =>
-    spawnSync("sh", [path.join(ROOT, "packer/scripts/bake-step.sh"), agent, spec, config], { encoding: "utf8", env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...env } });
-  return { dir, stateDir, token, run };
+    spawnSync("sh", [path.join(ROOT, "packer/scripts/bake-step.sh"), ...args], { encoding: "utf8", env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...env } });
+  return { dir, stateDir, token, args, run, coreLimit: () => readFileSync(path.join(dir, "core-limit"), "utf8").trim() };
 }
 
 describe("bake-step.sh", () => {
@@ -41,6 +42,18 @@ describe("bake-step.sh", () => {
     expect(readFileSync(path.join(c.dir, "called"), "utf8")).toMatch(/^packer-42 bake --spec /);
     expect(r.stderr).toContain("bake-step: 2 event(s) of this bake were not delivered during the build; removed from the image");
     expect(existsSync(path.join(c.stateDir, "outbox"))).toBe(false);
+  });
+
+  it("runs the bake with core dumps off, reporting or not: a dump would hold the secrets it read", () => {
+    for (const env of [(c: ReturnType<typeof setup>) => ({ SLOTHBOX_BAKE_TOKEN_FILE: c.token }), () => ({})]) {
+      const c = setup(0);
+      const r = spawnSync("sh", ["-c", 'ulimit -c unlimited && exec "$@"', "sh", "sh", path.join(ROOT, "packer/scripts/bake-step.sh"), ...c.args], {
+        encoding: "utf8",
+        env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...env(c) },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(c.coreLimit()).toBe("0");
+    }
   });
 
   it("keeps the bake's exit code when the bake failed", () => {

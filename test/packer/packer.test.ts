@@ -2,7 +2,7 @@
 // `packer build` of the local template installs the packaged agent and bakes
 // against the stack; a revoked token fails the build with Docker's words.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -37,7 +37,7 @@ function hclString(s: string): string {
 }
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [path.join(ROOT, "scripts/package.mjs")], { cwd: ROOT, stdio: "ignore" });
+  execFileSync(process.execPath, [path.join(ROOT, "scripts/package.mjs"), "--arch", "x64"], { cwd: ROOT, stdio: "ignore" });
   await aws.start();
   aws.putParameter(`${PREFIX}rc_gh`, ghcr.password!);
 }, 120_000);
@@ -57,17 +57,59 @@ describe("packer validate", () => {
     expect(legacy).not.toContain("metadata_options");
     const file = path.join(work, "aws-legacy.pkr.hcl");
     writeFileSync(file, legacy);
-    for (const f of ["pkg.tar.gz", "pkg.tar.gz.sha256", "agent.json", "spec.json"]) writeFileSync(path.join(work, f), "{}");
-    const r = await packer([
-      "validate",
-      "-var", "iam_instance_profile=slothbox-box",
-      "-var", `agent_package=${path.join(work, "pkg.tar.gz")}`,
-      "-var", `agent_config=${path.join(work, "agent.json")}`,
-      "-var", `bake_spec=${path.join(work, "spec.json")}`,
-      file,
-    ]);
-    expect(r.out).toBe("");
-    expect(r.code).toBe(0);
+    const packages = path.join(work, "packages");
+    mkdirSync(packages, { recursive: true });
+    for (const f of ["slothbox-agent-9.9.9-linux-x64.tar.gz", "slothbox-agent-9.9.9-linux-arm64.tar.gz"]) for (const g of [f, `${f}.sha256`]) writeFileSync(path.join(packages, g), "{}");
+    for (const f of ["agent.json", "spec.json"]) writeFileSync(path.join(work, f), "{}");
+    for (const architecture of ["x86_64", "arm64"]) {
+      const r = await packer([
+        "validate",
+        "-var", "iam_instance_profile=slothbox-box",
+        "-var", `architecture=${architecture}`,
+        "-var", `agent_package_dir=${packages}`,
+        "-var", `agent_config=${path.join(work, "agent.json")}`,
+        "-var", `bake_spec=${path.join(work, "spec.json")}`,
+        file,
+      ]);
+      expect(r.out).toBe("");
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it("picks Debian's AMI, the instance type and the agent package from the box's architecture", async () => {
+    const aws = readFileSync(path.join(ROOT, "packer/aws/box.pkr.hcl"), "utf8");
+    expect(aws).toContain('name                = "debian-12-${local.debian_arch}-*"');
+    expect(aws).toContain("architecture        = var.architecture");
+    expect(aws).toContain('debian_arch   = local.arm64 ? "arm64" : "amd64"');
+    expect(aws).toContain('fileset(var.agent_package_dir, "slothbox-agent-*-linux-${local.arm64 ? "arm64" : "x64"}.tar.gz")');
+    expect(aws).toContain('(local.arm64 ? "t4g.medium" : "t3.medium")');
+    // The package provisioners upload the one picked, and its checksum.
+    expect(aws).toMatch(/source\s+= local\.agent_package\n\s+destination = "\/tmp\/slothbox-agent\.tar\.gz"/);
+    expect(aws).toMatch(/source\s+= "\$\{local\.agent_package\}\.sha256"/);
+  });
+
+  it("uploads the build's token and spec only to a tmpfs under /run, never to the root volume the AMI is made from", () => {
+    const aws = readFileSync(path.join(ROOT, "packer/aws/box.pkr.hcl"), "utf8");
+    const blocks = [...aws.matchAll(/provisioner "(file|shell)" \{\n([\s\S]*?)\n {2}\}\n/g)].map((m) => ({ kind: m[1]!, body: m[2]! }));
+    const uploads = blocks.filter((b) => b.kind === "file").map((b) => ({ source: /source\s+= (.+)/.exec(b.body)![1]!, destination: JSON.parse(/destination = (".+")/.exec(b.body)![1]!) as string, at: blocks.indexOf(b) }));
+    const secret = uploads.filter((u) => /var\.(control_plane_token_file|bake_spec)\b/.test(u.source));
+    expect(secret).toHaveLength(2);
+    for (const u of secret) expect(path.dirname(u.destination)).toBe("/run/slothbox-bake");
+    // Made before the first upload into it: root-owned /run is not writable by the SSH user, and the directory is checked to be a tmpfs.
+    const made = blocks.findIndex((b) => b.kind === "shell" && b.body.includes("install -d -m 0700") && b.body.includes("/run/slothbox-bake"));
+    expect(made).toBeGreaterThanOrEqual(0);
+    expect(made).toBeLessThan(Math.min(...secret.map((u) => u.at)));
+    expect(blocks[made]!.body).toContain("stat -f -c %T /run/slothbox-bake");
+    expect(blocks[made]!.body).toContain('= tmpfs ]');
+    // Nothing of the token or the spec is named under /tmp (on the root volume) anywhere in the template.
+    expect(aws).not.toMatch(/\/tmp\/[\w.-]*(token|spec)/);
+    const bake = blocks.find((b) => b.kind === "shell" && b.body.includes("bake-step.sh"))!.body;
+    expect(bake).toContain('"ulimit -c 0"');
+    expect(bake).toContain("sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /run/slothbox-bake/bake-spec.json ");
+    expect(bake).toContain("SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token ");
+    // Removed whether the bake succeeded or failed.
+    expect(bake).toContain("|| { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }");
+    expect(bake).toContain('"sudo rm -rf /run/slothbox-bake"');
   });
 
   it("validates the local template", async () => {
@@ -153,8 +195,9 @@ describe("packer build of the local template", () => {
       expect(events.map((d) => d.body["type"])).toEqual(["bake.started", "service.pulled", "service.pulled", "bake.succeeded"]);
       expect(events.every((d) => d.boxId === r.boxId && d.status === 202)).toBe(true);
       expect(r.out).toMatch(/events: 4 delivered/);
+      // The local build's image is its install root: neither the token nor the spec lands there.
       const installed = filesUnder(path.join(r.dir, "root"));
-      expect(installed.some((f) => f.text.includes(cp.token))).toBe(false);
+      expect(installed.some((f) => f.text.includes(cp.token) || f.text.includes(r.bakeId))).toBe(false);
       expect(readFileSync(path.join(r.dir, "root/etc/slothbox/agent.json"), "utf8")).not.toContain("boxId");
       expect(r.out).not.toContain(cp.token);
     } finally {

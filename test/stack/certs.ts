@@ -23,7 +23,8 @@ function openssl(args: string[], cwd: string): void {
 export function makeCerts(dir: string, tlsHosts: string[]): TestCerts {
   const f = (n: string) => path.join(dir, n);
   openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=slothbox test CA", "-keyout", "ca.key", "-out", "ca.pem"], dir);
-  writeFileSync(f("tls.ext"), `subjectAltName=${tlsHosts.map((h) => `DNS:${h}`).join(",")}\nextendedKeyUsage=serverAuth\n`);
+  const san = tlsHosts.map((h) => (/^\d{1,3}(\.\d{1,3}){3}$/.test(h) ? `IP:${h}` : `DNS:${h}`));
+  writeFileSync(f("tls.ext"), `subjectAltName=${san.join(",")}\nextendedKeyUsage=serverAuth\n`);
   openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${tlsHosts[0]}`, "-keyout", "tls.key", "-out", "tls.csr"], dir);
   openssl(["x509", "-req", "-in", "tls.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "tls.ext", "-out", "tls.pem"], dir);
   openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=slothbox test token signer", "-keyout", "signing.key", "-out", "signing.pem"], dir);

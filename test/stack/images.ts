@@ -92,6 +92,13 @@ function send(target: RegistryTarget, method: string, url: string, body: Buffer 
         port: u.port || undefined,
         path: u.pathname + u.search,
         headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) },
+        // A connection for each request, never one from the keep-alive pool: tests call these helpers
+        // right after generating layers (randomBytes, gzipSync), which holds the event loop for seconds
+        // on a busy machine (17 s measured); a pooled connection idle that long may have been closed by
+        // its server (a Node server, such as the token server, closes one after 6 s) without the client
+        // having had a turn to notice, and the request went out on it: ECONNRESET, "socket hang up".
+        // A fresh loopback connection costs well under a millisecond.
+        agent: false,
         ...(u.protocol === "https:" ? { ca: target.ca, servername: target.servername } : {}),
       },
       (res) => {
@@ -162,6 +169,8 @@ const MEDIA = {
     layer: { gzip: "application/vnd.oci.image.layer.v1.tar+gzip", zstd: "application/vnd.oci.image.layer.v1.tar+zstd" },
   },
   inToto: "application/vnd.in-toto+json",
+  // Helm's chart in an OCI registry (helm.sh/docs/topics/registries: "Helm chart manifest").
+  helm: { config: "application/vnd.cncf.helm.config.v1+json", chart: "application/vnd.cncf.helm.chart.content.v1.tar+gzip" },
 } as const;
 
 /** docker: Docker schema 2 (gzip layers only); oci: an OCI image manifest. */
@@ -230,6 +239,29 @@ export async function pushImage(
     layers,
     bytes: layers.reduce((n, l) => n + l.blob.length, 0),
   };
+}
+
+/**
+ * A Helm chart pushed as Helm pushes it (`helm push`): an OCI image manifest whose config is
+ * a chart's metadata and whose one layer is the chart's .tgz — content a registry serves,
+ * and no engine can run.
+ */
+export async function pushHelmChart(target: RegistryTarget, repository: string, tag: string): Promise<{ reference: string; digest: string }> {
+  const chart = randomLayer(4096);
+  const config = Buffer.from(JSON.stringify({ name: repository.split("/").at(-1), version: "0.1.0", apiVersion: "v2", description: "a chart, not an image" }));
+  const configDigest = sha256(config);
+  await pushBlob(target, repository, chart.blob, chart.digest);
+  await pushBlob(target, repository, config, configDigest);
+  const body = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA.oci.manifest,
+      config: { mediaType: MEDIA.helm.config, digest: configDigest, size: config.length },
+      layers: [{ mediaType: MEDIA.helm.chart, digest: chart.digest, size: chart.blob.length }],
+    }),
+  );
+  await putManifest(target, repository, tag, { body, mediaType: MEDIA.oci.manifest });
+  return { reference: `${target.host}/${repository}:${tag}`, digest: sha256(body) };
 }
 
 /** An image of `layers` random layers of `bytes` each, plus any shared base layers first; zstd layers in an OCI manifest. */

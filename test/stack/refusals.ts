@@ -26,6 +26,12 @@ export interface TokenRefusals {
   badCredentials: Answer;
   /** A valid identity asking for a repository it may not pull; undefined: a token with reduced scope is issued (the token spec's rule). */
   denied?: (repo: string) => Answer;
+  /**
+   * A credential the service stopped accepting after the login passed (expired, revoked, its
+   * robot's token regenerated), answered to the pull's token request: always 401, the status of
+   * "not authenticated" (RFC 7235), whatever the words say besides.
+   */
+  revoked: Answer;
 }
 
 export interface RegistryRefusals {
@@ -40,6 +46,21 @@ export interface RegistryRefusals {
   manifestUnknown?: (repo: string, reference: string) => Answer;
 }
 
+// Google's token service for a credential it does not accept, and for one that may not read the
+// repository alike (kubernetes-sigs/promo-tools#632; GoogleCloudPlatform/docker-credential-gcr#70).
+const GOOGLE_UNAUTHORIZED = errors(401, {
+  code: "UNAUTHORIZED",
+  message:
+    "You don't have the needed permissions to perform this operation, and you may have invalid credentials. To authenticate your request, follow the steps in: https://cloud.google.com/container-registry/docs/advanced-authentication",
+});
+
+// GitLab's jwt/auth for a password or token it does not accept (below).
+const GITLAB_BASIC_DENIED = errors(401, {
+  code: "UNAUTHORIZED",
+  message:
+    "HTTP Basic: Access denied. If a password was provided for Git authentication, the password was incorrect or you're required to use a token instead of a password. If a token was provided, it was either incorrect, expired, or improperly scoped. See https://gitlab.com/help/user/profile/account/two_factor_authentication_troubleshooting.md#error-http-basic-access-denied-if-a-password-was-provided-for-git-authentication-",
+});
+
 // distribution/distribution registry/api/errcode/register.go: the reference registry's defaults.
 const SPEC_TOO_MANY = errors(429, { code: "TOOMANYREQUESTS", message: "too many requests" });
 
@@ -48,43 +69,38 @@ export const TOKEN_REFUSALS: Record<Exclude<RegistryKind, "ecr">, TokenRefusals>
   // pkg/v1/remote/transport/error_test.go); docker renders "unauthorized: incorrect username
   // or password" (docker/hub-feedback#1098). A denied repository gets a token with reduced
   // scope, and the registry refuses (distribution docs/content/spec/auth/token.md).
-  dockerhub: { badCredentials: { status: 401, body: JSON.stringify({ details: "incorrect username or password" }), headers: { "content-type": "application/json" } } },
+  // A personal access token past its expiry date, refused when the pull asks for its token:
+  // docker renders it on the manifest request, `Head "https://registry-1.docker.io/v2/library/redis/
+  // manifests/alpine": unauthorized: personal access token is expired` (sailor-sh/CK-X#60), in the
+  // token endpoint's `details` form above.
+  dockerhub: {
+    badCredentials: { status: 401, body: JSON.stringify({ details: "incorrect username or password" }), headers: { "content-type": "application/json" } },
+    revoked: { status: 401, body: JSON.stringify({ details: "personal access token is expired" }), headers: { "content-type": "application/json" } },
+  },
   // GHCR answers an expired or wrong PAT at ghcr.io/token with 403 DENIED "denied"
   // (sigstore/scaffolding#127 "GET https://ghcr.io/token?…: DENIED: denied"; akuity/kargo#778
   // "403 Forbidden"); a package the caller may not read: 403 DENIED "requested access to the
   // resource is denied" (Bossett/bsky-feeds#155, seen for an anonymous caller; the same answer is
   // assumed for an authenticated one, none was found quoted).
+  // A token GHCR no longer accepts, rendered by docker as "unauthorized: unauthenticated: User cannot
+  // be authenticated with the token provided." (autc04/Retro68#274, an expired GHCR token).
   ghcr: {
     badCredentials: errors(403, { code: "DENIED", message: "denied" }),
+    revoked: errors(401, { code: "UNAUTHORIZED", message: "unauthenticated: User cannot be authenticated with the token provided." }),
     denied: () => errors(403, { code: "DENIED", message: "requested access to the resource is denied" }),
   },
   // GCR's token endpoint: UNAUTHORIZED "You don't have the needed permissions …"
   // (kubernetes-sigs/promo-tools#632; docker renders it in GoogleCloudPlatform/docker-credential-gcr#70)
   // for invalid credentials and for missing permissions alike.
-  gcr: {
-    badCredentials: errors(401, {
-      code: "UNAUTHORIZED",
-      message:
-        "You don't have the needed permissions to perform this operation, and you may have invalid credentials. To authenticate your request, follow the steps in: https://cloud.google.com/container-registry/docs/advanced-authentication",
-    }),
-    denied: () =>
-      errors(401, {
-        code: "UNAUTHORIZED",
-        message:
-          "You don't have the needed permissions to perform this operation, and you may have invalid credentials. To authenticate your request, follow the steps in: https://cloud.google.com/container-registry/docs/advanced-authentication",
-      }),
-  },
+  gcr: { badCredentials: GOOGLE_UNAUTHORIZED, denied: () => GOOGLE_UNAUTHORIZED, revoked: GOOGLE_UNAUTHORIZED },
   // Artifact Registry refuses a repository at its /v2/token endpoint with DENIED "Permission
   // \"artifactregistry.repositories.downloadArtifacts\" denied on resource … (or it may not exist)"
   // (GoogleContainerTools/skaffold#6743; rendered by docker in
   // terraform-google-modules/terraform-google-kubernetes-engine#1779). Invalid credentials: no
   // Artifact Registry quote was found; Google's token service answers as GCR's does (above).
   pkgdev: {
-    badCredentials: errors(401, {
-      code: "UNAUTHORIZED",
-      message:
-        "You don't have the needed permissions to perform this operation, and you may have invalid credentials. To authenticate your request, follow the steps in: https://cloud.google.com/container-registry/docs/advanced-authentication",
-    }),
+    badCredentials: GOOGLE_UNAUTHORIZED,
+    revoked: GOOGLE_UNAUTHORIZED,
     denied: (repo) => {
       const [project = "", ...rest] = repo.split("/");
       return errors(403, {
@@ -95,26 +111,34 @@ export const TOKEN_REFUSALS: Record<Exclude<RegistryKind, "ecr">, TokenRefusals>
   },
   // Quay's /v2/auth: InvalidLogin → UNAUTHORIZED, "Specified credentials are invalid", detail {}, 401
   // (quay/quay endpoints/v2/v2auth.py and errors.py); a denied repository is not an error there:
-  // the token has reduced scope and the registry refuses (below).
-  quay: { badCredentials: errors(401, { code: "UNAUTHORIZED", message: "Specified credentials are invalid", detail: {} }) },
+  // the token has reduced scope and the registry refuses (below). A robot whose token was
+  // regenerated: /v2/auth raises InvalidLogin(auth_result.error_message) (endpoints/v2/v2auth.py)
+  // with verify_robot's "Could not find robot with username: %s and supplied password."
+  // (data/model/user.py), rendered by docker as "unauthorized: Could not find robot with username:
+  // … and supplied password." (OpenShift pull failures quoted in public runbooks).
+  quay: {
+    badCredentials: errors(401, { code: "UNAUTHORIZED", message: "Specified credentials are invalid", detail: {} }),
+    revoked: errors(401, { code: "UNAUTHORIZED", message: "Could not find robot with username: acme+deployer and supplied password.", detail: {} }),
+  },
   // DigitalOcean: docker renders an invalid API token as "unauthorized: authentication required"
   // (primoscope/Spotify-echo SERVER_TESTING_REPORT.md). Nothing was found for denied repositories.
-  digitalocean: { badCredentials: errors(401, { code: "UNAUTHORIZED", message: "authentication required" }) },
+  digitalocean: { badCredentials: errors(401, { code: "UNAUTHORIZED", message: "authentication required" }), revoked: errors(401, { code: "UNAUTHORIZED", message: "authentication required" }) },
   // ACR: "unauthorized: authentication required, visit https://aka.ms/acr/authorization for more
   // information." (Microsoft's troubleshooting doc, learn.microsoft.com …/authentication-required;
   // dotnet/tye#1185).
-  acr: { badCredentials: errors(401, { code: "UNAUTHORIZED", message: "authentication required, visit https://aka.ms/acr/authorization for more information." }) },
+  acr: {
+    badCredentials: errors(401, { code: "UNAUTHORIZED", message: "authentication required, visit https://aka.ms/acr/authorization for more information." }),
+    revoked: errors(401, { code: "UNAUTHORIZED", message: "authentication required, visit https://aka.ms/acr/authorization for more information." }),
+  },
   // GitLab's jwt/auth: the "HTTP Basic: Access denied …" sentence of its docs
   // (gitlabhq doc/user/profile/account/two_factor_authentication_troubleshooting.md), rendered by
   // docker as "unauthorized: HTTP Basic: Access denied. …" (basecamp/kamal#1498); no access:
   // error('DENIED', status: 403, message: 'access forbidden')
-  // (gitlabhq app/services/auth/container_registry_authentication_service.rb).
+  // (gitlabhq app/services/auth/container_registry_authentication_service.rb). A deploy token
+  // revoked or expired after the login: the same sentence ("either incorrect, expired, or improperly scoped").
   gitlab: {
-    badCredentials: errors(401, {
-      code: "UNAUTHORIZED",
-      message:
-        "HTTP Basic: Access denied. If a password was provided for Git authentication, the password was incorrect or you're required to use a token instead of a password. If a token was provided, it was either incorrect, expired, or improperly scoped. See https://gitlab.com/help/user/profile/account/two_factor_authentication_troubleshooting.md#error-http-basic-access-denied-if-a-password-was-provided-for-git-authentication-",
-    }),
+    badCredentials: GITLAB_BASIC_DENIED,
+    revoked: GITLAB_BASIC_DENIED,
     denied: () => errors(403, { code: "DENIED", message: "access forbidden" }),
   },
 };

@@ -237,7 +237,9 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
         });
       },
     );
-    up.on("error", () => res.destroy());
+    // The registry refused or dropped the connection: before any answer, say so the way a load
+    // balancer in front of a registry does (a 502), so that the failing hop is named, not a hang-up.
+    up.on("error", () => (res.headersSent ? res.destroy() : reply(req, res, BAD_GATEWAY)));
     req.pipe(up);
   };
 
@@ -245,6 +247,11 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
   if (opts.tls) servers.push(https.createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler));
   for (const [i, server] of servers.entries()) {
     server.on("connection", (sock) => sock.setNoDelay(true));
+    // Never close an idle connection from this side: a server that does races every client reusing it
+    // at that moment (ECONNRESET, "socket hang up"), and the tests' clients run in processes their own
+    // work blocks for seconds. Clients that pool connections close idle ones on their own timers (Node's
+    // agent after 5 s, undici after 4 s), which cannot race; stop() closes whatever is left.
+    server.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(i === 0 ? opts.port : opts.tls!.port, opts.address, resolve);

@@ -8,6 +8,8 @@ import { AwsStandIn } from "./aws/stand-in.ts";
 import { ControlPlane } from "./control-plane.ts";
 import { engineFromEnv } from "./dockerd.ts";
 import { pushRandomImage } from "./images.ts";
+import { startRegistryFront } from "./registry-front.ts";
+import { revokeAfterLogin } from "./token-server.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
@@ -130,6 +132,20 @@ describe("the registries and dockerd", () => {
     );
   });
 
+  it("refuses a pull token as revoked after the login passed, in the service's words (POST /__token/revoke)", async () => {
+    const { quay } = stack.registries;
+    const img = await pushRandomImage(quay.push, `acmecorp/revoked-${Date.now()}`, "1");
+    const auth = { username: quay.user!, password: quay.password!, serveraddress: quay.host };
+    await revokeAfterLogin(stack.tokenServerUrl, quay.tokenService!, img.repository, 100);
+    try {
+      expect(await docker.checkAuth(auth)).toMatchObject({ Status: "Login Succeeded" });
+      await expect(pull(img.reference, auth)).rejects.toThrow(/unauthorized: Could not find robot with username: acme\+deployer and supplied password\./);
+    } finally {
+      await revokeAfterLogin(stack.tokenServerUrl, quay.tokenService!, img.repository, 0);
+    }
+    expect(await pull(img.reference, auth)).not.toHaveLength(0);
+  });
+
   it("answers a wrong password on a basic-auth registry with its 401 text", async () => {
     const ecr = stack.registries.ecr;
     await expect(docker.checkAuth({ username: "AWS", password: "wrong", serveraddress: ecr.host })).rejects.toThrow(/401 Unauthorized/);
@@ -148,6 +164,34 @@ describe("the registries and dockerd", () => {
     await expect(pull(`${stack.registries.stall.host}/smoke/stall:1`, undefined, 6000)).rejects.toThrow("pull timed out");
     expect(Date.now() - started).toBeGreaterThanOrEqual(5900);
     await expect(docker.getImage(`${stack.registries.stall.host}/smoke/stall:1`).inspect()).rejects.toThrow(/No such image/);
+  });
+});
+
+describe("the registry fronts under a busy test", () => {
+  it("take a push made right after the test's own work held its event loop longer than a front keeps an idle connection", async () => {
+    const quay = stack.registries.quay;
+    await pushRandomImage(quay.push, "smoke/after-busy", "1", { layers: 1 });
+    // What generating a large image's layers does on a busy machine (randomBytes and gzipSync, for
+    // seconds): nothing else runs meanwhile, so a pooled connection cannot see that its server closed
+    // it when idle (a Node server's default: after 6 s), and the next request would go out on it.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 8000);
+    const img = await pushRandomImage(quay.push, "smoke/after-busy", "2", { layers: 1 });
+    await pull(img.reference);
+    const inspected = await docker.getImage(img.reference).inspect();
+    expect(inspected.RepoDigests).toContain(`${quay.host}/smoke/after-busy@${img.digest}`);
+  });
+
+  it("answer 502 in a load balancer's words when the registry behind is gone, not a hang-up", async () => {
+    const address = `127.${stack.subnet}.2.1`;
+    // Nothing listens there: the registry behind this front refuses every connection.
+    const front = await startRegistryFront({ host: "gone.example.test", address, port: 80, backend: { address: `127.${stack.subnet}.2.2`, port: 5000 } });
+    try {
+      const res = await fetch(`${front.url}/v2/smoke/app/manifests/1`);
+      expect(res.status).toBe(502);
+      expect(await res.text()).toContain("502 Bad Gateway");
+    } finally {
+      await front.stop();
+    }
   });
 });
 

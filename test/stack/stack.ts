@@ -31,6 +31,8 @@ export interface RegistryInfo {
   password?: string;
   /** How the test helpers push to it (an admin that may push everywhere). */
   push: RegistryTarget;
+  /** Bearer-token registries: the token server's name for it (revokeAfterLogin). */
+  tokenService?: string;
 }
 
 export interface StackInfo {
@@ -325,6 +327,7 @@ export async function startStack(opts: { dir?: string; subnet?: number; engines?
         control: `http://${a.address}`,
         ...(c ? { user: c.user, password: c.password } : {}),
         push: { url, host: a.host, user: pushUser.user, password: pushUser.password, ...(tls ? { ca: certs.caCert, servername: a.host } : {}) },
+        ...(services[k] ? { tokenService: services[k].service } : {}),
       };
     };
     const infoOf = (d: Dockerd): StackInfo => ({

@@ -3,7 +3,10 @@
 // service=…,scope=…`; this server checks the client's Basic credentials for that
 // service and issues a JWT (RS256, the signing certificate in its `x5c` header)
 // granting only what the user may do. Wrong passwords and refused repositories
-// get each service's own answer (refusals.ts).
+// get each service's own answer (refusals.ts). Tests revoke a credential after
+// its login passed:
+//   POST /__token/revoke?service=S&repo=R[&count=N]   the next N pull tokens asked for R on S
+//        are refused with the service's `revoked` answer, while a login (no repository scope) passes
 import { createSign, randomBytes, X509Certificate } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -38,6 +41,8 @@ export class TokenServer {
   private readonly signingKeyPem: string;
   private readonly x5c: string;
   private readonly admin: { user: string; password: string };
+  /** `service repo` → how many more pull tokens to refuse as revoked. */
+  private readonly revoked = new Map<string, number>();
 
   constructor(opts: { signingKeyPem: string; signingCertPem: string; admin: { user: string; password: string } }) {
     this.signingKeyPem = opts.signingKeyPem;
@@ -64,6 +69,11 @@ export class TokenServer {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? "/", "http://token");
+    if (req.method === "POST" && url.pathname === "/__token/revoke") {
+      this.revoked.set(`${url.searchParams.get("service")} ${url.searchParams.get("repo")}`, Number(url.searchParams.get("count") ?? "1"));
+      res.writeHead(204).end();
+      return;
+    }
     const service = url.searchParams.get("service") ?? "";
     const scopes = url.searchParams.getAll("scope");
     const reply = (status: number, body: unknown) => {
@@ -93,6 +103,11 @@ export class TokenServer {
       const [type, name, actions] = scope.split(":");
       if (type !== "repository" || !name || !actions) continue;
       const wanted = actions.split(",");
+      const left = account && !admin ? (this.revoked.get(`${service} ${name}`) ?? 0) : 0;
+      if (left > 0) {
+        this.revoked.set(`${service} ${name}`, left - 1);
+        return refuse(svc.refusals.revoked);
+      }
       let granted: string[] = [];
       if (admin) granted = wanted;
       else if (matches(name, svc.publicRepos) || (account && matches(name, svc.readable[account] ?? []))) granted = wanted.filter((a) => a === "pull");
@@ -109,4 +124,10 @@ export class TokenServer {
     const token = `${signingInput}.${b64url(signature)}`;
     reply(200, { token, access_token: token, expires_in: 300, issued_at: new Date(now * 1000).toISOString() });
   }
+}
+
+/** Refuses the next `count` pull tokens for `repo` on `service` as the service refuses a revoked credential; a login still passes. */
+export async function revokeAfterLogin(tokenServerUrl: string, service: string, repo: string, count = 1): Promise<void> {
+  const res = await fetch(`${tokenServerUrl}/__token/revoke?service=${encodeURIComponent(service)}&repo=${encodeURIComponent(repo)}&count=${count}`, { method: "POST" });
+  if (res.status !== 204) throw new Error(`revoke ${repo} on ${service}: ${res.status}`);
 }

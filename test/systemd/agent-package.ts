@@ -30,7 +30,7 @@ export async function packageAgent(workRoot = "/var/tmp"): Promise<AgentPackage>
   }
   const dir = mkdtempSync(path.join(workRoot, "slothbox-pkg-"));
   try {
-    await execFileP(process.execPath, [path.join(ROOT, "scripts/package.mjs"), "--out", dir], { cwd: ROOT, timeout: PACKAGE_TIMEOUT_MS });
+    await execFileP(process.execPath, [path.join(ROOT, "scripts/package.mjs"), "--arch", "x64", "--out", dir], { cwd: ROOT, timeout: PACKAGE_TIMEOUT_MS });
     const tarball = readdirSync(dir).find((f) => /^slothbox-agent-.+-linux-x64\.tar\.gz$/.test(f));
     if (!tarball) throw new Error(`scripts/package.mjs made no tarball in ${dir}`);
     return {

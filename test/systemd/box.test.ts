@@ -5,11 +5,13 @@
 // the dynamic user and its credentials, reload, stop, the journal, a root
 // `bake` beside the daemon, and boxes that lack a docker group, /bin/kill, or
 // their first-boot tokens.
-import { statSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
+import path from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { ControlPlane } from "../stack/control-plane.ts";
+import { startDockerd, type Dockerd } from "../stack/dockerd.ts";
 import { pushRandomImage, type PushedImage } from "../stack/images.ts";
 import { freePort } from "../e2e/daemon-harness.ts";
 import { PREFIX, uid } from "../e2e/harness.ts";
@@ -26,7 +28,11 @@ const reason = skipReason();
 if (reason) console.warn(`skipping the systemd-nspawn tests: ${reason}`);
 
 const stack = inject("stack");
-const docker = new Docker({ socketPath: stack.socketPath });
+// The boxes' own dockerd, its data root outside /tmp (the agent's PrivateTmp would hide it) and bound
+// into each box at the same path: the agent checks the disk reserve where the engine keeps images, as on a box.
+const engineDir = `/var/lib/sbx-box-${uid()}`;
+let engine: Dockerd | undefined;
+let docker: Docker;
 const aws = new AwsStandIn();
 const controlPlane = new ControlPlane(`cp-${uid()}`);
 let rootfs: Rootfs | undefined;
@@ -38,9 +44,11 @@ beforeAll(async () => {
   await aws.start();
   await controlPlane.start();
   aws.putParameter(`${PREFIX}rc_gh`, stack.registries.ghcr.password!);
-  // The docker group inside must carry the GID of the group that owns the stack's
+  engine = await startDockerd({ dir: engineDir, hosts: Object.fromEntries(Object.values(stack.registries).map((r) => [r.host, r.address])) });
+  docker = new Docker({ socketPath: engine.socketPath });
+  // The docker group inside must carry the GID of the group that owns the engine's
   // socket (dockerd gives it its `docker` group), or the DynamicUser cannot use it.
-  rootfs = await ensureRootfs({ dockerGid: statSync(stack.socketPath).gid });
+  rootfs = await ensureRootfs({ dockerGid: statSync(engine.socketPath).gid });
   pkg = await packageAgent();
 }, SETUP_TIMEOUT_MS);
 
@@ -49,16 +57,21 @@ afterAll(async () => {
   pkg?.cleanup();
   await controlPlane.stop();
   await aws.stop();
+  await engine?.stop();
+  rmSync(engineDir, { recursive: true, force: true });
 }, 120_000);
 
 /** A box: booted, the package installed, the AWS stand-in's endpoints given to the unit (on EC2, IMDS is at its fixed address). */
 async function box(opts: { config: Record<string, unknown>; dockerGroup?: boolean; tokens?: boolean }): Promise<Machine> {
-  const m = await boot({ rootfs: rootfs!, dockerSocket: stack.socketPath, agentPackage: pkg!, dockerGroup: opts.dockerGroup ?? true });
+  const m = await boot({ rootfs: rootfs!, dockerSocket: engine!.socketPath, bindReadOnly: [path.join(engineDir, "data")], agentPackage: pkg!, dockerGroup: opts.dockerGroup ?? true });
   machines.push(m);
   const install = await m.installAgent(opts.config);
   expect(install.code, install.stderr).toBe(0);
   const env = Object.entries(aws.env()).map(([k, v]) => `Environment=${k}=${v}`);
-  await m.writeFile(`/etc/systemd/system/${UNIT}.d/test.conf`, ["[Service]", ...env, `WatchdogSec=${WATCHDOG_SEC}s`, ""].join("\n"));
+  // NODE_DEBUG and NODE_OPTIONS set as a box's own drop-in could: the unit must drop them, and keep NODE_EXTRA_CA_CERTS.
+  const node = ["Environment=NODE_DEBUG=net NODE_OPTIONS=--no-warnings NODE_EXTRA_CA_CERTS=/etc/slothbox/private-ca.pem"];
+  await m.writeFile("/etc/slothbox/private-ca.pem", stack.registries.dockerhub.push.ca!, 0o644);
+  await m.writeFile(`/etc/systemd/system/${UNIT}.d/test.conf`, ["[Service]", ...env, ...node, `WatchdogSec=${WATCHDOG_SEC}s`, ""].join("\n"));
   expect((await m.systemctl(["daemon-reload"])).code).toBe(0);
   return m;
 }
@@ -159,14 +172,24 @@ describe.skipIf(reason !== undefined)(`a box under systemd 252${reason ? ` (skip
     const ids = await m.exec(["ps", "-o", "uid=,supgid=", "-p", String(active.state.MainPID)]);
     const [uidText, groups] = ids.stdout.trim().split(/\s+/);
     expect(Number(uidText)).toBeGreaterThanOrEqual(61184);
-    expect(groups?.split(",")).toContain(String(statSync(stack.socketPath).gid));
+    expect(groups?.split(",")).toContain(String(statSync(engine!.socketPath).gid));
+    // Its environment: no shared AWS files, no NODE_DEBUG or NODE_OPTIONS, the private CA kept.
+    const environ = (await m.exec(["cat", `/proc/${active.state.MainPID}/environ`])).stdout.split("\0");
+    expect(environ).toEqual(expect.arrayContaining(["AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "NODE_EXTRA_CA_CERTS=/etc/slothbox/private-ca.pem"]));
+    expect(environ.filter((e) => /^NODE_(DEBUG|OPTIONS)=/.test(e))).toEqual([]);
   });
 
-  it("rates an exposure of at most 2.0 in the running systemd's `systemd-analyze security`", async () => {
+  it("rates an exposure of at most 2.0 (the preflight 3.0) in the running systemd's `systemd-analyze security`", async () => {
     const r = await m.exec(["systemd-analyze", "security", "--no-pager", UNIT]);
     const score = Number(/Overall exposure level for slothbox-agent\.service: ([\d.]+)/.exec(r.stdout)?.[1]);
     expect(score, r.stdout + r.stderr).toBeGreaterThanOrEqual(0);
     expect(score).toBeLessThanOrEqual(2.0);
+    const pf = await m.exec(["systemd-analyze", "security", "--no-pager", "slothbox-agent-preflight.service"]);
+    const pfScore = Number(/Overall exposure level for slothbox-agent-preflight\.service: ([\d.]+)/.exec(pf.stdout)?.[1]);
+    expect(pfScore, pf.stdout + pf.stderr).toBeGreaterThanOrEqual(0);
+    expect(pfScore).toBeLessThanOrEqual(3.0);
+    // Hardened, it still finds the docker group: the agent started after it (the test above).
+    expect((await m.unitState("slothbox-agent-preflight.service")).ActiveState).not.toBe("failed");
   });
 
   it("bakes over the API through the docker socket, with a token credential from SSM though the dynamic user has no home entry", async () => {
@@ -199,6 +222,9 @@ describe.skipIf(reason !== undefined)(`a box under systemd 252${reason ? ` (skip
     await m.waitFor(() => controlPlane.accepted().some((e) => e["bakeId"] === bakeId && e["type"] === "bake.succeeded"), 30_000, "bake.succeeded at the control plane");
     const journal = (await m.journal(UNIT, { output: "cat" })).join("\n");
     expect(journal).not.toContain(stack.registries.ghcr.password!);
+    // The hardened unit (DynamicUser, ProtectSystem=strict, PrivateTmp) still sees Docker's data root: the reserve was checked.
+    expect(journal).toMatch(new RegExp(`disk: [\\d.]+ [kMG]?B free on ${path.join(engineDir, "data")}, reserve [\\d.]+ [kMG]?B`));
+    expect(journal).not.toContain("disk reserve not checked");
   });
 
   it("writes journal lines a person reads with -o cat: JSON with level names, and failures at warning priority with code and hint", async () => {

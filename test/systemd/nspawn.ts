@@ -38,6 +38,8 @@ export interface BootOptions {
   rootfs: Rootfs;
   /** The stack's docker socket, bound to /var/run/docker.sock inside. */
   dockerSocket?: string;
+  /** Host directories bound read-only at the same path inside (the engine's data root, which a box's agent sees). */
+  bindReadOnly?: string[];
   /** Staged under PKG_DIR (tarball, .sha256, install.sh) for installAgent(). */
   agentPackage?: AgentPackage;
   /** Files put in place before systemd starts. */
@@ -83,7 +85,7 @@ function bootError(message: string, consoleText: string): Error {
 
 export function skipReason(): string | undefined {
   if (process.platform !== "linux") return "systemd-nspawn needs Linux";
-  if (process.arch !== "x64") return "the agent package is linux-x64 only";
+  if (process.arch !== "x64") return "the box under systemd is tested with the linux-x64 package only (test/systemd/agent-package.ts)";
   if (process.getuid?.() !== 0) return "booting systemd in systemd-nspawn needs root (mounts, namespaces, cgroups)";
   return undefined;
 }
@@ -134,6 +136,7 @@ export async function boot(opts: BootOptions): Promise<Machine> {
     // systemd needs it for DevicePolicy= and IPAddressDeny= (the unit uses the former).
     "--system-call-filter=bpf",
     ...(opts.dockerSocket ? [`--bind=${opts.dockerSocket}:/var/run/docker.sock`] : []),
+    ...(opts.bindReadOnly ?? []).map((p) => `--bind-ro=${p}`),
   ];
   // Runs as the process that becomes nspawn: joins its own cgroups first (nspawn
   // --keep-unit creates payload/ and supervisor/ below the cgroup it starts in),

@@ -4,14 +4,14 @@
 // ECR request's SigV4 signature and session token are checked against the
 // credentials IMDS issued; errors use AWS's real shapes. Tests tell it to deny,
 // throttle, fail or delay, and read its call log.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { verifySigV4, type IssuedCredentials } from "./sigv4.ts";
 
 export type Api = "imds" | "ssm:GetParameter" | "ecr:GetAuthorizationToken";
 
-export type FaultKind = "deny" | "deny-kms" | "throttle" | "fail" | "delay" | "expired-token";
+export type FaultKind = "deny" | "deny-kms" | "throttle" | "fail" | "delay" | "expired-token" | "signature-mismatch";
 
 export interface Fault {
   api: Api;
@@ -157,6 +157,11 @@ export class AwsStandIn {
     this.buckets.set(api, { rate, burst, tokens: burst, last: this.now() });
   }
 
+  /** Every set of role credentials IMDS handed out: secrets a test searches the agent's output for. */
+  issuedCredentials(): IssuedCredentials[] {
+    return [...this.issued.values()];
+  }
+
   callsTo(api: Api): Call[] {
     return this.calls.filter((c) => c.api === api);
   }
@@ -264,7 +269,7 @@ export class AwsStandIn {
     if (fault?.kind === "delay") await new Promise((r) => setTimeout(r, fault.delayMs ?? 1000));
     else if (fault) {
       call.outcome = fault.kind;
-      return this.answerFault(res, api, fault, name, sig.region);
+      return this.answerFault(res, api, fault, name, sig.region, { method: req.method ?? "POST", path: url.pathname, headers, body });
     }
     if (api === "ssm:GetParameter") return this.getParameter(res, call, name, input["WithDecryption"] === true, sig.region);
     return this.getAuthorizationToken(res, call, (input["registryIds"] as string[] | undefined) ?? [], sig.region);
@@ -274,7 +279,14 @@ export class AwsStandIn {
     return `arn:aws:sts::${this.accountId}:assumed-role/${this.roleName}/i-0123456789abcdef0`;
   }
 
-  private answerFault(res: http.ServerResponse, api: Api, f: Fault, name: string, region: string): void {
+  private answerFault(
+    res: http.ServerResponse,
+    api: Api,
+    f: Fault,
+    name: string,
+    region: string,
+    request: { method: string; path: string; headers: Record<string, string>; body: string },
+  ): void {
     const action = api;
     const resource =
       api === "ssm:GetParameter" ? `arn:aws:ssm:${region}:${this.accountId}:parameter${name.startsWith("/") ? "" : "/"}${name}` : "*";
@@ -297,6 +309,8 @@ export class AwsStandIn {
         return this.error(res, 400, "ThrottlingException", "Rate exceeded");
       case "expired-token":
         return this.error(res, 400, "ExpiredTokenException", "The security token included in the request is expired");
+      case "signature-mismatch":
+        return this.error(res, 400, "InvalidSignatureException", signatureMismatchMessage(request, region, api === "ssm:GetParameter" ? "ssm" : "ecr"));
       case "fail":
       default: {
         const status = f.status ?? 500;
@@ -423,4 +437,24 @@ export class AwsStandIn {
     });
     res.end(text);
   }
+}
+
+/**
+ * AWS's answer to a signature it recomputes differently: the canonical request
+ * and string to sign it expected, signed headers and their values included —
+ * the session token among them. The words and layout as AWS sends them:
+ * aws/aws-sdk-cpp#17 (InvalidSignatureException from a JSON API, with
+ * `x-amz-security-token:` in the canonical string), aws/aws-cli#5341 (the
+ * SignatureDoesNotMatch text), amzn/selling-partner-api-models#1900.
+ */
+function signatureMismatchMessage(req: { method: string; path: string; headers: Record<string, string>; body: string }, region: string, service: string): string {
+  const signed = /SignedHeaders=([^,]+)/.exec(req.headers["authorization"] ?? "")?.[1]?.split(";") ?? [];
+  const date = req.headers["x-amz-date"] ?? "";
+  const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+  const canonical = [req.method, req.path, "", ...signed.map((h) => `${h}:${(req.headers[h] ?? "").trim()}`), "", signed.join(";"), sha256(req.body)].join("\n");
+  const stringToSign = ["AWS4-HMAC-SHA256", date, `${date.slice(0, 8)}/${region}/${service}/aws4_request`, sha256(canonical)].join("\n");
+  return (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\n" +
+    `The Canonical String for this request should have been\n'${canonical}'\n\nThe String-to-Sign should have been\n'${stringToSign}'\n`
+  );
 }

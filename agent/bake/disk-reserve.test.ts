@@ -1,0 +1,141 @@
+// The disk reserve: its arithmetic, its words, and a bake that it stops before
+// it pulls and while it pulls — with fakes of Docker and of the disk.
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { CredentialResolver } from "../credentials/resolve.ts";
+import { Scrubber } from "../errors/scrub.ts";
+import type { AgentEvent } from "../report/events.ts";
+import { validateSpec, type BakeSpec } from "../spec/schema.ts";
+import { FakeAws, FakeDocker, fakeClock } from "../testing/fakes.ts";
+import { DiskReserve, formatBytes, reserveFor, type DiskSpace } from "./disk-reserve.ts";
+import { runBake } from "./run.ts";
+import type { BakeStep } from "./types.ts";
+
+const GB = 1e9;
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe("reserveFor and formatBytes", () => {
+  it("is the larger of the bytes and the percentage of the disk", () => {
+    expect(reserveFor(100 * GB, 2 * GB, 5)).toBe(5 * GB);
+    expect(reserveFor(20 * GB, 2 * GB, 5)).toBe(2 * GB);
+    expect(reserveFor(20 * GB, 0, 0)).toBe(0);
+  });
+
+  it("writes sizes as a person reads them", () => {
+    expect([formatBytes(2 * GB), formatBytes(48_500_000), formatBytes(1500), formatBytes(12)]).toEqual(["2.0 GB", "48.5 MB", "1.5 kB", "12 B"]);
+  });
+});
+
+const reserve = (space: () => DiskSpace | Promise<DiskSpace>, bytes = 2 * GB, percent = 5, root = "/var/lib/docker") =>
+  new DiskReserve({ dataRoot: async () => root, space: async () => space(), reserveBytes: bytes, reservePercent: percent });
+
+describe("DiskReserve.check", () => {
+  const signal = new AbortController().signal;
+
+  it("says how much is free, where, and which reserve applies", async () => {
+    expect(await reserve(() => ({ free: 3 * GB, total: 20 * GB })).check(signal)).toEqual({ kind: "ok", free: 3 * GB, reserve: 2 * GB, path: "/var/lib/docker" });
+    const short = await reserve(() => ({ free: 4 * GB, total: 100 * GB })).check(signal);
+    expect(short.kind).toBe("short");
+    if (short.kind !== "short") return;
+    expect(short.error.code).toBe("disk_full");
+    expect(short.error.message).toBe("4.0 GB free on /var/lib/docker (Docker's data root), reserve 5.0 GB (diskReservePercent 5 % of 100.0 GB): the bake stopped before the disk fills");
+    const byBytes = await reserve(() => ({ free: 1 * GB, total: 20 * GB })).check(signal);
+    expect(byBytes.kind === "short" && byBytes.error.message).toContain("reserve 2.0 GB (diskReserveBytes 2.0 GB)");
+  });
+
+  it("is unknown, not a failure, where the agent cannot see the engine's disk", async () => {
+    const hidden = reserve(() => Promise.reject(Object.assign(new Error("ENOENT: no such file or directory"), { code: "ENOENT" })));
+    expect(await hidden.check(signal)).toEqual({ kind: "unknown", reason: "cannot see Docker's data root /var/lib/docker from the agent: ENOENT" });
+    expect(await reserve(() => ({ free: 0, total: 0 }), 2 * GB, 5, "").check(signal)).toMatchObject({ kind: "unknown" });
+  });
+});
+
+function spec(services: Record<string, unknown>[]): BakeSpec {
+  const r = validateSpec({ bakeId: "bk_disk", orgId: "org", registryCredentials: [], services }, { ssmParameterPrefix: "/p/" });
+  if (!r.ok) throw new Error(JSON.stringify(r.violations));
+  return r.spec;
+}
+
+function setup(disk: DiskReserve, makeRoom?: () => Promise<void>) {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), "sbx-disk-"));
+  dirs.push(stateDir);
+  const docker = new FakeDocker();
+  const clock = fakeClock();
+  const scrubber = new Scrubber();
+  const events: AgentEvent[] = [];
+  const steps: BakeStep[] = [];
+  const config = { stateDir, pullConcurrency: 2, pullRetries: 2, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30 };
+  const resolver = new CredentialResolver({ aws: () => new FakeAws(), scrubber, clock, ssmParameterPrefix: "/p/" });
+  const run = (s: BakeSpec) =>
+    runBake(s, { config, docker, resolver, clock, scrubber, disk, ...(makeRoom ? { makeRoom: async () => makeRoom() } : {}), emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, new AbortController().signal);
+  return { docker, events, steps, run, manifestWritten: () => existsSync(path.join(stateDir, "manifest.json")) };
+}
+
+const TWO = [
+  { name: "api", image: "ghcr.io/acme/api:1" },
+  { name: "web", image: "ghcr.io/acme/web:1" },
+];
+
+describe("a bake and the disk reserve", () => {
+  it("short before it starts: pulls nothing, fails every image with disk_full, writes no manifest", async () => {
+    const t = setup(reserve(() => ({ free: 1 * GB, total: 20 * GB })));
+    const r = await t.run(spec(TWO));
+    expect(r.status).toBe("failed");
+    expect(r.services.map((s) => [s.status, s.error?.code])).toEqual([
+      ["failed", "disk_full"],
+      ["failed", "disk_full"],
+    ]);
+    expect(r.error?.message).toMatch(/^1\.0 GB free on \/var\/lib\/docker/);
+    expect(t.docker.pulls()).toEqual([]);
+    expect(t.manifestWritten()).toBe(false);
+  });
+
+  it("short before it starts in the daemon: makes the room image cleanup makes, checks again and pulls", async () => {
+    let free = 1 * GB;
+    let made = 0;
+    const t = setup(
+      reserve(() => ({ free, total: 20 * GB })),
+      async () => {
+        made += 1;
+        free = 5 * GB;
+      },
+    );
+    const r = await t.run(spec(TWO));
+    expect(r.status).toBe("succeeded");
+    expect(made).toBe(1);
+    expect(t.docker.pulls().sort()).toEqual(["ghcr.io/acme/api:1", "ghcr.io/acme/web:1"]);
+    expect(t.steps.filter((s) => s.kind === "disk").map((s) => (s as { message: string }).message)).toEqual([
+      "1.0 GB free on /var/lib/docker (Docker's data root), reserve 2.0 GB (diskReserveBytes 2.0 GB): the bake stopped before the disk fills; removing what image cleanup would remove anyway",
+      "disk: 5.0 GB free on /var/lib/docker, reserve 2.0 GB",
+    ]);
+  });
+
+  it("short while it pulls: the pull stops with disk_full, not retried, and no manifest is written", async () => {
+    let free = 10 * GB;
+    const t = setup(reserve(() => ({ free, total: 20 * GB })));
+    t.docker.plan("ghcr.io/acme/api:1", { kind: "hang" });
+    const s = spec([...TWO, { name: "db", image: "ghcr.io/acme/db:1" }]);
+    const running = t.run(s);
+    // The pulls are under way; then the disk fills past the reserve.
+    await new Promise((r) => setTimeout(r, 100));
+    free = 1.5 * GB;
+    const r = await running;
+    expect(r.status).toBe("failed");
+    const api = r.services.find((x) => x.name === "api")!;
+    expect(api.error).toMatchObject({ code: "disk_full", retryable: false, attempts: 1 });
+    expect(api.error?.message).toMatch(/^1\.5 GB free on \/var\/lib\/docker \(Docker's data root\), reserve 2\.0 GB/);
+    expect(t.docker.pulls().filter((p) => p === "ghcr.io/acme/api:1")).toHaveLength(1);
+    expect(t.manifestWritten()).toBe(false);
+    expect(t.events.map((e) => e.type)).toContain("bake.failed");
+  }, 10_000);
+
+  it("goes on, and says so, where the agent cannot see Docker's disk", async () => {
+    const t = setup(reserve(() => Promise.reject(Object.assign(new Error("EACCES"), { code: "EACCES" }))));
+    const r = await t.run(spec(TWO));
+    expect(r.status).toBe("succeeded");
+    expect(t.steps).toContainEqual({ kind: "disk", message: "disk reserve not checked: cannot see Docker's data root /var/lib/docker from the agent: EACCES" });
+  });
+});

@@ -1,0 +1,81 @@
+// The disk reserve (SPEC §4): a bake never takes Docker's data root below the
+// larger of diskReserveBytes and diskReservePercent of its size, so the box
+// keeps working (logs, the journal, containers' writes) when an image is larger
+// than the disk has room for. Checked before a bake pulls and while it pulls;
+// a bake short of it fails with disk_full while there is still room, the pull
+// stopped and the manifest untouched. The check is the kernel's (statfs) on the
+// path the engine reports (GET /info → DockerRootDir), as the agent sees it.
+import { statfs } from "node:fs/promises";
+import { AgentError } from "../errors/agent-error.ts";
+
+export interface DiskSpace {
+  /** Bytes an unprivileged writer may still use (statfs f_bavail). */
+  free: number;
+  total: number;
+}
+
+export interface DiskReserveDeps {
+  dataRoot: (signal: AbortSignal) => Promise<string>;
+  space: (path: string) => Promise<DiskSpace>;
+  reserveBytes: number;
+  reservePercent: number;
+}
+
+export type ReserveCheck = { kind: "ok"; free: number; reserve: number; path: string } | { kind: "short"; error: AgentError } | { kind: "unknown"; reason: string };
+
+export function reserveFor(total: number, reserveBytes: number, reservePercent: number): number {
+  return Math.max(reserveBytes, Math.ceil((total * reservePercent) / 100));
+}
+
+export function formatBytes(n: number): string {
+  for (const [unit, size] of [
+    ["GB", 1e9],
+    ["MB", 1e6],
+    ["kB", 1e3],
+  ] as const) {
+    if (n >= size) return `${(n / size).toFixed(1)} ${unit}`;
+  }
+  return `${n} B`;
+}
+
+export async function statfsSpace(path: string): Promise<DiskSpace> {
+  const s = await statfs(path);
+  return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
+}
+
+export class DiskReserve {
+  private readonly deps: DiskReserveDeps;
+  private root: string | undefined;
+
+  constructor(deps: DiskReserveDeps) {
+    this.deps = deps;
+  }
+
+  get disabled(): boolean {
+    return this.deps.reserveBytes === 0 && this.deps.reservePercent === 0;
+  }
+
+  /** Whether the data root has the reserve free; `unknown` (and the bake goes on) where the agent cannot see the engine's disk. */
+  async check(signal: AbortSignal): Promise<ReserveCheck> {
+    const { deps } = this;
+    try {
+      this.root ??= await deps.dataRoot(signal);
+    } catch (err) {
+      return { kind: "unknown", reason: `Docker did not say where it keeps images (GET /info): ${(err as Error).message}` };
+    }
+    if (!this.root) return { kind: "unknown", reason: "Docker did not say where it keeps images (GET /info has no DockerRootDir)" };
+    let space: DiskSpace;
+    try {
+      space = await deps.space(this.root);
+    } catch (err) {
+      return { kind: "unknown", reason: `cannot see Docker's data root ${this.root} from the agent: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+    }
+    const reserve = reserveFor(space.total, deps.reserveBytes, deps.reservePercent);
+    if (space.free >= reserve) return { kind: "ok", free: space.free, reserve, path: this.root };
+    const why = deps.reserveBytes >= reserve ? `diskReserveBytes ${formatBytes(deps.reserveBytes)}` : `diskReservePercent ${deps.reservePercent} % of ${formatBytes(space.total)}`;
+    return {
+      kind: "short",
+      error: new AgentError("disk_full", `${formatBytes(space.free)} free on ${this.root} (Docker's data root), reserve ${formatBytes(reserve)} (${why}): the bake stopped before the disk fills`),
+    };
+  }
+}
