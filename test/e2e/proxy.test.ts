@@ -20,12 +20,14 @@ import { ControlPlane } from "../stack/control-plane.ts";
 import { startForwardProxy, type ForwardProxy } from "../stack/forward-proxy.ts";
 import { pushRandomImage } from "../stack/images.ts";
 import { ECR_ACCOUNT } from "../stack/stack.ts";
+import { startDaemon, until, type Daemon } from "./daemon-harness.ts";
 import { newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box, type RunOptions } from "./harness.ts";
 
 const stack = inject("stack");
 const aws = new AwsStandIn();
 const { ghcr, ecr } = stack.registries;
 const boxes: Box[] = [];
+const daemons: Daemon[] = [];
 const dir = mkdtempSync(path.join(os.tmpdir(), "sbx-proxy-test-"));
 let proxy: ForwardProxy;
 let cp: ControlPlane;
@@ -89,6 +91,7 @@ beforeAll(async () => {
   aws.ecrPasswords.set(ECR_ACCOUNT, ecr.password!);
 }, 120_000);
 afterAll(async () => {
+  for (const d of daemons.splice(0)) await d.stop("SIGKILL");
   for (const b of boxes) b.cleanup();
   await proxy?.stop();
   await cp?.stop();
@@ -151,6 +154,32 @@ describe("behind a forward proxy", () => {
     expect(direct.code, direct.stdout + direct.stderr).toBe(0);
     expect(direct.stdout).toContain(`credential rc_gh: https://ssm.direct.test:${awsTls} is asked directly: no_proxy entry direct.test matches`);
     expect(secretLeaks(proxy.password, b, [through, direct])).toEqual([]);
+  }, 150_000);
+
+  it("the daemon behind the proxy: /readyz reaches SSM through it, and a bake posted to the daemon goes through it too", async () => {
+    const b = box(`https://cp.proxy.test:${cpPort}`);
+    const { result: d, requests: atStart } = await asked(async () => {
+      const daemon = await startDaemon(b, proxied());
+      daemons.push(daemon);
+      return daemon;
+    });
+    const ready = await d.api("GET", "/readyz", undefined, null);
+    expect(ready.status, ready.text).toBe(200);
+    expect(ready.json["checks"]).toMatchObject({ aws: { ok: true }, docker: { ok: true } });
+    const s = await spec();
+    const { requests } = await asked(async () => {
+      expect((await d.api("POST", "/v1/bakes", s)).status).toBe(202);
+      const done = await until(async () => {
+        const r = await d.api("GET", `/v1/bakes/${s.bakeId}`);
+        return r.json["status"] !== "running" ? r.json : undefined;
+      }, 90_000, `bake ${s.bakeId} to end`);
+      expect(done["status"], JSON.stringify(done)).toBe("succeeded");
+      await until(async () => (cp.deliveries.filter((x) => x.bakeId === s.bakeId).length >= 4 ? true : undefined), 60_000, "the bake's events");
+    });
+    expect(requests).toContain(`CONNECT aws.proxy.test:${awsTls} HTTP/1.1`);
+    expect(requests).toContain(`CONNECT cp.proxy.test:${cpPort} HTTP/1.1`);
+    expect([...atStart, ...requests].filter((q) => q.includes(`:${new URL(aws.url).port}`) || q.includes("/latest/"))).toEqual([]);
+    expect(secretLeaks(proxy.password, b, [], [], [d.output()])).toEqual([]);
   }, 150_000);
 
   it("without the proxy the same names do not resolve on the box: a local lookup failure, not a request that went elsewhere", async () => {
