@@ -181,7 +181,10 @@ describe("behind a forward proxy", () => {
     expect([...atStart, ...requests].filter((q) => q.includes(`:${new URL(aws.url).port}`) || q.includes("/latest/"))).toEqual([]);
     expect(secretLeaks(proxy.password, b, [], [], [d.output()])).toEqual([]);
   }, 150_000);
+});
 
+// Each of these waits out the minute the agent gives an unreachable endpoint: side by side. Each reads only its own names in the proxy's log.
+describe.concurrent("where the box cannot get through", () => {
   it("without the proxy the same names do not resolve on the box: a local lookup failure, not a request that went elsewhere", async () => {
     const b = box(`https://cp.proxy.test:${cpPort}`);
     const opts = proxied();
@@ -194,6 +197,20 @@ describe("behind a forward proxy", () => {
     const e = parseJsonResult(r).services[0]!.error!;
     expect(e.code).toBe("aws_unreachable");
     expect(e.message).toMatch(/getaddrinfo ENOTFOUND aws\.proxy\.test/);
-    expect(requests).toEqual([]);
+    expect(requests.filter((q) => q.includes("aws.proxy.test"))).toEqual([]);
+  }, 150_000);
+
+  it("a proxy that refuses the credentials: aws_unreachable in the proxy's words, and the password it was given appears nowhere", async () => {
+    const b = box(`https://cp.proxy.test:${cpPort}`);
+    const wrong = `wrong-${randomBytes(12).toString("hex")}`;
+    const badUrl = proxy.url.replace(encodeURIComponent(proxy.password), wrong);
+    const f = b.write("spec.json", await spec());
+    const r = await b.run(["bake", "--spec", f, "--json"], proxied({ HTTPS_PROXY: badUrl, http_proxy: badUrl, AWS_ENDPOINT_URL_SSM: `https://aws2.proxy.test:${awsTls}`, AWS_ENDPOINT_URL_ECR: `https://aws2.proxy.test:${awsTls}` }));
+    expect(r.code).toBe(1);
+    const e = parseJsonResult(r).services[0]!.error!;
+    expect(e.code).toBe("aws_unreachable");
+    expect(e.message).toMatch(new RegExp(`Failed to establish tunnel to aws2\\.proxy\\.test:${awsTls} via ${proxy.address.replace(/\./g, "\\.")}/: HTTP/1\\.[01] 40[17]`));
+    expect(secretLeaks(wrong, b, r)).toEqual([]);
+    expect(secretLeaks(proxy.password, b, r)).toEqual([]);
   }, 150_000);
 });
