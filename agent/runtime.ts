@@ -73,8 +73,6 @@ export function createRuntime(config: Config, env: Record<string, string | undef
         scrubber,
         clock: systemClock,
         ssmParameterPrefix: config.ssmParameterPrefix,
-        awsMaxWaitSeconds: config.awsMaxWaitSeconds,
-        retries: config.pullRetries,
         ...extra,
       }),
     ...(controlPlane ? { controlPlane } : {}),

@@ -58,8 +58,8 @@ export class Logins {
     let p = this.resolving.get(cred.id);
     if (!p) {
       this.deps.step({ kind: "credential", credential: cred, phase: "fetch" });
-      p = this.deps.resolver.resolve(cred, this.deps.signal, (e, retriesLeft) =>
-        this.deps.step({ kind: "credential-retry", credential: cred, error: e.toBody(), retriesLeft }),
+      p = this.deps.resolver.resolve(cred, this.deps.signal, (e, progress) =>
+        this.deps.step({ kind: "credential-retry", credential: cred, error: e.toBody(), ...progress }),
       );
       p.then((r) => r.auth.username === r.auth.password && this.secretUsernames.add(cred.id)).catch(() => undefined);
       this.resolving.set(cred.id, p);

@@ -50,11 +50,11 @@ function setup(config: Partial<BakeConfig> = {}, cache?: MemoryCredentialCache) 
   const events: AgentEvent[] = [];
   const steps: BakeStep[] = [];
   const cfg: BakeConfig = { stateDir, pullConcurrency: 3, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30, ...config };
-  const resolver = new CredentialResolver({ aws: () => aws, scrubber, clock, ssmParameterPrefix: PREFIX, awsMaxWaitSeconds: 30, retries: cfg.pullRetries, retryMinMs: 1, ...(cache ? { cache } : {}) });
+  const resolver = new CredentialResolver({ aws: () => aws, scrubber, clock, ssmParameterPrefix: PREFIX, random: () => 0.5, ...(cache ? { cache } : {}) });
   const run = (s: BakeSpec, signal = new AbortController().signal) =>
     runBake(s, { config: cfg, docker, resolver, clock, scrubber, emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, signal);
   const manifest = () => JSON.parse(readFileSync(path.join(stateDir, "manifest.json"), "utf8"));
-  return { docker, aws, events, steps, run, manifest, stateDir };
+  return { docker, aws, clock, events, steps, run, manifest, stateDir };
 }
 
 const types = (events: AgentEvent[]) => events.map((e) => (e.service ? `${e.type} ${e.service}` : e.type));
@@ -188,7 +188,7 @@ describe("a bake", () => {
       {
         config: { stateDir: t.stateDir, pullConcurrency: 2, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30 },
         docker: t.docker,
-        resolver: new CredentialResolver({ aws: () => t.aws, scrubber: new Scrubber(), clock: fakeClock(), ssmParameterPrefix: PREFIX, awsMaxWaitSeconds: 30, retries: 0 }),
+        resolver: new CredentialResolver({ aws: () => t.aws, scrubber: new Scrubber(), clock: fakeClock(), ssmParameterPrefix: PREFIX }),
         clock: fakeClock(),
         scrubber: new Scrubber(),
         emit: async (e) => {
@@ -352,8 +352,8 @@ describe("a bake", () => {
     expect(readFileSync(path.join(t.stateDir, "manifest.json"), "utf8")).not.toContain("dop_v1");
   });
 
-  it("retries AWS credentials that cannot be obtained right now (IMDS blip) pullRetries times", async () => {
-    const t = setup({ pullRetries: 2 });
+  it("retries AWS credentials that cannot be obtained right now (IMDS blip) within a minute, and says how many attempts failed", async () => {
+    const t = setup({ pullRetries: 0 });
     let fails = 2;
     t.aws.before = async () => {
       if (fails-- > 0) throw awsError("CredentialsProviderError", "Could not load credentials from any providers");
@@ -361,14 +361,32 @@ describe("a bake", () => {
     const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
     expect(r.status).toBe("succeeded");
     expect(t.aws.calls).toHaveLength(3);
+    expect(t.steps.filter((s) => s.kind === "credential-retry").map((s) => s.kind === "credential-retry" && [s.error.code, s.attempts])).toEqual([
+      ["aws_credentials_unavailable", 1],
+      ["aws_credentials_unavailable", 2],
+    ]);
 
-    const t2 = setup({ pullRetries: 1 });
+    const t2 = setup({ pullRetries: 0 });
+    const started = t2.clock.now();
     t2.aws.before = async () => {
       throw awsError("CredentialsProviderError", "Could not load credentials from any providers");
     };
     const r2 = await t2.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
-    expect(r2.services[0]!.error).toMatchObject({ code: "aws_credentials_unavailable", retryable: true, message: expect.stringContaining("Could not load credentials") });
-    expect(t2.aws.calls).toHaveLength(2);
+    expect(r2.services[0]!.error).toMatchObject({ code: "aws_credentials_unavailable", retryable: true, message: expect.stringContaining("Could not load credentials"), attempts: t2.aws.calls.length });
+    expect(t2.aws.calls.length).toBeGreaterThanOrEqual(2);
+    // Retried for the whole minute, not pullRetries times, and no longer.
+    expect(t2.clock.now() - started).toBe(60_000);
+  });
+
+  it("reports an AWS endpoint that never answers as aws_unreachable after a minute, never as aws_throttled", async () => {
+    const t = setup();
+    const started = t.clock.now();
+    t.aws.before = async () => {
+      throw Object.assign(new Error("getaddrinfo ENOTFOUND ssm.us-east-1.amazonaws.com"), { code: "ENOTFOUND" });
+    };
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
+    expect(r.services[0]!.error).toMatchObject({ code: "aws_unreachable", retryable: true, message: expect.stringContaining("getaddrinfo ENOTFOUND ssm.us-east-1.amazonaws.com"), attempts: t.aws.calls.length });
+    expect(t.clock.now() - started).toBe(60_000);
   });
 
   it("does not retry a permanent AWS refusal", async () => {

@@ -35,5 +35,5 @@ export type BakeStep =
   | { kind: "pull-start"; image: string; services: string[]; credentialId?: string }
   | { kind: "progress"; image: string; progress: Progress }
   | { kind: "retry"; image: string; error: ErrorBody; attempt: number; retriesLeft: number }
-  | { kind: "credential-retry"; credential: Credential; error: ErrorBody; retriesLeft: number }
+  | { kind: "credential-retry"; credential: Credential; error: ErrorBody; attempts: number; budgetLeftMs: number }
   | { kind: "image-done"; image: string; services: string[]; status: ServiceStatus; digest?: string; durationMs: number; error?: ErrorBody };

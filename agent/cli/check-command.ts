@@ -39,6 +39,14 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
       say(`  secret:   SSM SecureString ${t(cred.parameterName ?? "")}`);
     } else say(`  token:    ecr:GetAuthorizationToken for registry ${cred.ecr?.accountId} in ${cred.ecr?.region}`);
   };
+  // Where the credential comes from, before anything is asked: an operator can test that endpoint from the box
+  // (curl) while the check waits, and sees it even if the check is stopped. Nothing here is secret.
+  if (cred.type === "token" || cred.ecr) {
+    const aws = rt.aws();
+    const api = cred.type === "ecr" && cred.ecr ? "ecr:GetAuthorizationToken" : "ssm:GetParameter";
+    const endpoint = await aws.endpointOf(cred.type === "ecr" && cred.ecr ? { service: "ecr", host: cred.ecr } : { service: "ssm" }).catch((err: unknown) => `unknown (${asAgentError(err).message})`);
+    say(`credential ${t(cred.id)}: asking ${api} at ${t(endpoint)}, with the instance role's credentials from ${t(aws.imdsEndpoint)} (unless AWS_* variables give others)`);
+  }
   let printed = false;
   try {
     const { auth } = await rt.newResolver().resolve(cred, signal);
@@ -54,7 +62,8 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     if (signal.aborted) throw err;
     if (!printed) header();
     const e = asAgentError(err);
-    say(`  result:   FAILED ${e.code}${e.retryable ? " (retryable)" : ""}`);
+    const tried = e.attempts !== undefined && e.attempts > 1 ? `; ${e.attempts} attempts failed` : "";
+    say(`  result:   FAILED ${e.code}${e.retryable ? ` (retryable${tried})` : tried ? ` (${tried.slice(2)})` : ""}`);
     say(`  reported: ${t(e.message)}`);
     if (e.registryMessage && !e.message.includes(e.registryMessage)) say(`  registry said: ${t(e.registryMessage)}`);
     say(`  hint:     ${t(e.hint)}`);

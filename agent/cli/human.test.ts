@@ -83,6 +83,19 @@ describe("the summary of a failure", () => {
   it("says a permanent failure was not retried", () => {
     expect(failed({ ...body, code: "disk_full", retryable: false, attempts: 1 })).toEqual(["error: service g (ghcr.io/acme/g:1): disk_full (not retryable; attempted once)"]);
   });
+  it("says an AWS call was retried for its budget of time, not pullRetries", () => {
+    expect(failed({ ...body, code: "aws_unreachable", retryable: true, attempts: 14 })).toEqual(["error: service g (ghcr.io/acme/g:1): aws_unreachable (retryable; 14 attempts failed within a minute)"]);
+    expect(failed({ ...body, code: "aws_throttled", retryable: true, attempts: 6 })).toEqual([
+      "error: service g (ghcr.io/acme/g:1): aws_throttled (retryable; 6 attempts failed, throttled until awsMaxWaitSeconds)",
+    ]);
+  });
+  it("shows each retry of a credential with the attempts so far and the time the agent keeps trying", () => {
+    const lines: string[] = [];
+    const credential = { id: "rc_gh", type: "token" as const, registry: "ghcr.io", username: "u" };
+    const error = { code: "aws_unreachable" as const, message: "m", hint: "h", retryable: true, attempts: 2 };
+    new HumanRenderer((l) => lines.push(l), () => 0).step({ kind: "credential-retry", credential, error, attempts: 2, budgetLeftMs: 51_200 });
+    expect(lines).toEqual(["[  0.0s] credential rc_gh: aws_unreachable (m); 2 attempts so far, retrying for up to 52 s more"]);
+  });
   it("says nothing of attempts where the agent did not count them", () => {
     expect(failed({ ...body, code: "aws_credentials_unavailable", retryable: true })).toEqual(["error: service g (ghcr.io/acme/g:1): aws_credentials_unavailable (retryable)"]);
   });

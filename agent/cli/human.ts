@@ -35,6 +35,9 @@ function retryNote(e: ErrorBody): string {
   if (e.attempts === undefined) return e.retryable ? " (retryable)" : "";
   const tried = e.attempts === 1 ? "attempted once" : `${e.attempts} attempts failed`;
   if (!e.retryable) return ` (not retryable; ${tried})`;
+  // AWS calls retry on budgets of time, not pullRetries (SPEC §5).
+  if (e.code === "aws_throttled") return ` (retryable; ${tried}, throttled until awsMaxWaitSeconds)`;
+  if (e.code === "aws_unreachable" || e.code === "aws_credentials_unavailable") return ` (retryable; ${tried} within a minute)`;
   return e.attempts === 1 ? ` (retryable; ${tried}, pullRetries is 0)` : ` (retryable; ${tried}, the retries are used up)`;
 }
 
@@ -89,7 +92,9 @@ export class HumanRenderer {
       case "retry":
         return this.line(`  ${t(s.image)}: ${s.error.code} (${t(s.error.message)}); retrying, ${retriesLeft(s.retriesLeft)}`);
       case "credential-retry":
-        return this.line(`credential ${t(s.credential.id)}: ${s.error.code} (${t(s.error.message)}); retrying, ${retriesLeft(s.retriesLeft)}`);
+        return this.line(
+          `credential ${t(s.credential.id)}: ${s.error.code} (${t(s.error.message)}); ${s.attempts} ${s.attempts === 1 ? "attempt" : "attempts"} so far, retrying for up to ${Math.ceil(s.budgetLeftMs / 1000)} s more`,
+        );
       case "image-done":
         if (s.status === "pulled") return this.line(`pulled ${t(s.image)} ${t(s.digest ?? "")} in ${seconds(s.durationMs)}`);
         if (s.status === "present") return this.line(`present ${t(s.image)} (already in Docker, nothing pulled)`);

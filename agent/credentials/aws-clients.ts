@@ -1,23 +1,46 @@
 // The real AWS ports: SDK v3 clients over the standard credential chain (on a
 // box it ends at the instance profile via IMDSv2). Loaded only when a credential
-// needs them, so that anonymous and warm bakes pay nothing for the SDK.
+// needs them, so that anonymous and warm bakes pay nothing for the SDK. Every
+// request is bounded by the SDK's NodeHttpHandler options: CONNECT_TIMEOUT_MS to
+// connect, REQUEST_TIMEOUT_MS in all, so that an endpoint that never answers
+// costs seconds, not the kernel's two minutes of SYN retries; the resolver
+// retries such failures within its own budget (resolve.ts). A failure names the
+// endpoint that failed: the service's, as the SDK resolved it (an
+// AWS_ENDPOINT_URL_* value included), or the instance metadata service's.
+import net from "node:net";
 import { raceAbort } from "../abort.ts";
 import type { Config } from "../config.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
+import type { EcrHost } from "../spec/registry.ts";
+import { isProviderError, networkWords } from "./aws-error.ts";
 import { SpreadRetryStrategy } from "./retry-strategy.ts";
-import type { AwsPorts, EcrToken, ParameterValue } from "./types.ts";
+import { AwsCallError, type AwsPorts, type EcrToken, type ParameterValue } from "./types.ts";
 
 /** Attempts for the SDK's own retry modes (kept for comparison, docs/fleet.md). */
 const SDK_MAX_ATTEMPTS = 10;
-
-export interface AwsEnv {
-  env: Record<string, string | undefined>;
-}
+/** How long one attempt may take to connect (SPEC §5: "each connection attempt bounded to a few seconds"). */
+export const CONNECT_TIMEOUT_MS = 3000;
+/** How long one attempt may take in all: AWS answers GetParameter and GetAuthorizationToken in well under a second. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** The SDK's own bound on each request to the instance metadata service. */
+const IMDS_TIMEOUT_MS = 1000;
 
 const sdk = () => import("./aws-sdk.ts");
 
-async function imdsRegion(): Promise<string> {
+/** An endpoint as it is shown: scheme, host, port and path, never a user or password someone put in the URL. */
+function shown(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`.replace(/\/+$/, "");
+}
+
+/** Where the SDK asks for the instance role's credentials (its own rule: the variable, else the mode's address). */
+export function imdsEndpoint(env: Record<string, string | undefined>): string {
+  const configured = env["AWS_EC2_METADATA_SERVICE_ENDPOINT"]?.trim();
+  if (configured) return URL.canParse(configured) ? shown(new URL(configured)) : configured.replace(/\/+$/, "");
+  return env["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"]?.toLowerCase() === "ipv6" ? "http://[fd00:ec2::254]" : "http://169.254.169.254";
+}
+
+async function imdsRegion(env: Record<string, string | undefined>): Promise<string> {
   const { MetadataService } = await sdk();
   const svc = new MetadataService({ httpOptions: { timeout: 2000 } });
   try {
@@ -25,7 +48,7 @@ async function imdsRegion(): Promise<string> {
   } catch (err) {
     throw new AgentError(
       "aws_credentials_unavailable",
-      `cannot determine the AWS region for SSM: neither awsRegion nor AWS_REGION is set, and IMDSv2 placement/region failed: ${(err as Error).message}`,
+      `cannot determine the AWS region for SSM: neither awsRegion nor AWS_REGION is set, and IMDSv2 placement/region at ${imdsEndpoint(env)} failed: ${networkWords(err)}`,
       { cause: err },
     );
   }
@@ -33,7 +56,7 @@ async function imdsRegion(): Promise<string> {
 
 /** SSM region: config, else AWS_REGION, else the instance's region from IMDSv2. */
 export async function ssmRegion(config: Config, env: Record<string, string | undefined>): Promise<string> {
-  return config.awsRegion ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? (await imdsRegion());
+  return config.awsRegion ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? (await imdsRegion(env));
 }
 
 /** The SDK's retry settings for the configured strategy. */
@@ -42,55 +65,166 @@ function retrySettings(config: Config) {
   return { retryMode: config.awsRetryStrategy, maxAttempts: SDK_MAX_ATTEMPTS };
 }
 
+/**
+ * The ECR API endpoint's kind follows the registry host's: a FIPS or dual-stack
+ * registry gets its token from the FIPS or dual-stack API. An endpoint the
+ * operator configured (AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL) is used as it is:
+ * the SDK refuses FIPS or dual-stack beside a custom endpoint.
+ */
+export function ecrClientSettings(host: EcrHost, env: Record<string, string | undefined>) {
+  const ignored = env["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"]?.toLowerCase() === "true";
+  const configured = !ignored && Boolean(env["AWS_ENDPOINT_URL_ECR"] || env["AWS_ENDPOINT_URL"]);
+  return { region: host.region, ...(configured ? {} : { useFipsEndpoint: host.fips, useDualstackEndpoint: host.dualStack }) };
+}
+
+/** The parts of a resolved SDK client config that decide where its requests go. */
+interface EndpointConfig {
+  region: () => Promise<string>;
+  useFipsEndpoint: () => Promise<boolean>;
+  useDualstackEndpoint: () => Promise<boolean>;
+  serviceConfiguredEndpoint?: () => Promise<string | undefined>;
+  endpointProvider: (params: { Region: string; UseFIPS: boolean; UseDualStack: boolean; Endpoint?: string }) => { url: URL };
+}
+
+/** The endpoint a client's requests go to, decided as the SDK decides it: an AWS_ENDPOINT_URL_* value, else the service's rules for region, FIPS and dual-stack. */
+export async function resolvedEndpoint(client: { config: EndpointConfig }): Promise<string> {
+  const c = client.config;
+  const configured = await c.serviceConfiguredEndpoint?.();
+  const params = { Region: await c.region(), UseFIPS: await c.useFipsEndpoint(), UseDualStack: await c.useDualstackEndpoint() };
+  return shown(c.endpointProvider(configured ? { ...params, Endpoint: configured } : params).url);
+}
+
+/** A TCP connection to `endpoint` within `signal`: what /readyz asks of the SSM endpoint (no API call, nothing against the quota). */
+function connectProbe(endpoint: string, signal: AbortSignal): Promise<void> {
+  const url = new URL(endpoint);
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const done = (err?: Error) => {
+      signal.removeEventListener("abort", onAbort);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve();
+    };
+    const onAbort = () => done(Object.assign(new Error(`no connection to ${endpoint} in time`), { name: "TimeoutError" }));
+    signal.addEventListener("abort", onAbort, { once: true });
+    socket.once("connect", () => done());
+    socket.once("error", (err) => done(err));
+  });
+}
+
+type SdkModule = typeof import("./aws-sdk.ts");
+type SsmClient = import("./aws-sdk.ts").SSMClient;
+type EcrClient = import("./aws-sdk.ts").ECRClient;
+
 /** `scrubber` learns the instance role's credentials the moment the SDK resolves them, and again at each refresh. */
 export function createAwsPorts(config: Config, env: Record<string, string | undefined>, scrubber: Scrubber): AwsPorts {
-  let ssm: Promise<import("./aws-sdk.ts").SSMClient> | undefined;
-  const ecrClients = new Map<string, Promise<import("./aws-sdk.ts").ECRClient>>();
-  const credentials = sdk().then((m) => m.fromNodeProviderChain());
+  const imds = imdsEndpoint(env);
+  let ssm: Promise<SsmClient> | undefined;
+  const ecrClients = new Map<string, Promise<EcrClient>>();
+  const chain = sdk().then((m) => m.fromNodeProviderChain());
   // Started early on purpose; a failure surfaces where it is awaited, not as an unhandled rejection.
-  credentials.catch(() => undefined);
+  chain.catch(() => undefined);
   // Both clients share one memoized credential provider: one IMDS round per role session.
-  const sharedCredentials = () =>
-    credentials.then(async (p) => {
-      const c = await p();
-      scrubber.addRoleCredentials(c);
-      return c;
-    });
+  const roleCredentials = async () => {
+    const [m, provider] = await Promise.all([sdk(), chain]);
+    try {
+      return await provider();
+    } catch (err) {
+      // The chain's own last words ("Could not load credentials from any providers") do not say why;
+      // the instance metadata service's, asked once more, do: no answer, a refusal, no role.
+      if (!(isProviderError(err) && /from any providers/.test((err as Error).message))) throw err;
+      return await m.fromInstanceMetadata({ timeout: IMDS_TIMEOUT_MS, maxRetries: 0 })();
+    }
+  };
+  const sharedCredentials = async () => {
+    const c = await roleCredentials();
+    scrubber.addRoleCredentials(c);
+    return c;
+  };
+  const clientSettings = () => ({
+    credentials: sharedCredentials,
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
+    ...retrySettings(config),
+  });
 
-  const getSsm = () =>
-    (ssm ??= (async () => {
-      const [{ SSMClient }, region] = await Promise.all([sdk(), ssmRegion(config, env)]);
-      return new SSMClient({ region, credentials: sharedCredentials, ...retrySettings(config) });
-    })());
-  const getEcr = (region: string) => {
-    let c = ecrClients.get(region);
+  // A client whose creation failed (no region from IMDS) is created anew on the next call, not failed for ever.
+  const getSsm = (): Promise<SsmClient> => {
+    if (!ssm) {
+      const p = (async () => {
+        const [{ SSMClient }, region] = await Promise.all([sdk(), ssmRegion(config, env)]);
+        return new SSMClient({ region, ...clientSettings() });
+      })();
+      ssm = p;
+      p.catch(() => ssm === p && (ssm = undefined));
+    }
+    return ssm;
+  };
+  const getEcr = (host: EcrHost): Promise<EcrClient> => {
+    const key = `${host.region} ${host.fips} ${host.dualStack}`;
+    let c = ecrClients.get(key);
     if (!c) {
-      c = sdk().then(
-        ({ ECRClient }) => new ECRClient({ region, credentials: sharedCredentials, ...retrySettings(config) }),
-      );
-      ecrClients.set(region, c);
+      c = sdk().then(({ ECRClient }) => new ECRClient({ ...ecrClientSettings(host, env), ...clientSettings() }));
+      ecrClients.set(key, c);
     }
     return c;
   };
 
+  /** One call through `client`, its failure carrying the endpoint that failed and the SDK's attempts. */
+  async function call<C extends { config: EndpointConfig }, T>(client: Promise<C>, send: (c: C, m: SdkModule) => Promise<T>, signal: AbortSignal): Promise<T> {
+    const [c, m] = await Promise.all([client, sdk()]);
+    try {
+      return await raceAbort(send(c, m), signal);
+    } catch (err) {
+      if (signal.aborted || err instanceof AgentError) throw err;
+      const where = isProviderError(err) ? imds : await resolvedEndpoint(c);
+      throw new AwsCallError(err, where, (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1);
+    }
+  }
+
   return {
-    async checkCredentials() {
-      await sharedCredentials();
+    imdsEndpoint: imds,
+    async endpointOf(target) {
+      return resolvedEndpoint(await (target.service === "ssm" ? getSsm() : getEcr(target.host)));
     },
-    async getParameter(name, signal): Promise<ParameterValue> {
-      const [client, { GetParameterCommand }] = await Promise.all([getSsm(), sdk()]);
-      const out = await raceAbort(client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal: signal }), signal);
-      return { type: out.Parameter?.Type ?? "", value: out.Parameter?.Value ?? "" };
-    },
-    async getEcrToken(region, registryId, signal): Promise<EcrToken> {
-      const [client, { GetAuthorizationTokenCommand }] = await Promise.all([getEcr(region), sdk()]);
-      const out = await raceAbort(client.send(new GetAuthorizationTokenCommand({ registryIds: [registryId] }), { abortSignal: signal }), signal);
-      const data = out.authorizationData?.[0];
-      return {
-        authorizationToken: data?.authorizationToken ?? "",
-        ...(data?.expiresAt ? { expiresAt: data.expiresAt } : {}),
-        ...(data?.proxyEndpoint ? { proxyEndpoint: data.proxyEndpoint } : {}),
+    async checkReachable(signal) {
+      const step = async <T>(where: string, p: Promise<T>): Promise<T> => {
+        p.catch(() => undefined);
+        try {
+          return await raceAbort(p, signal);
+        } catch (err) {
+          throw new Error(`${where}: ${signal.aborted ? "no answer in time" : networkWords(err)}`, { cause: err });
+        }
       };
+      await step(`no credentials for the instance role from ${imds}`, sharedCredentials());
+      const endpoint = await step("no SSM client", this.endpointOf({ service: "ssm" }));
+      await step(`SSM endpoint ${endpoint}`, connectProbe(endpoint, signal));
+    },
+    getParameter(name, signal): Promise<ParameterValue> {
+      return call(
+        getSsm(),
+        async (client, { GetParameterCommand }) => {
+          const out = await client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal: signal });
+          return { type: out.Parameter?.Type ?? "", value: out.Parameter?.Value ?? "" };
+        },
+        signal,
+      );
+    },
+    getEcrToken(host, signal): Promise<EcrToken> {
+      return call(
+        getEcr(host),
+        async (client, { GetAuthorizationTokenCommand }) => {
+          const out = await client.send(new GetAuthorizationTokenCommand({ registryIds: [host.accountId] }), { abortSignal: signal });
+          const data = out.authorizationData?.[0];
+          return {
+            authorizationToken: data?.authorizationToken ?? "",
+            ...(data?.expiresAt ? { expiresAt: data.expiresAt } : {}),
+            ...(data?.proxyEndpoint ? { proxyEndpoint: data.proxyEndpoint } : {}),
+          };
+        },
+        signal,
+      );
     },
   };
 }

@@ -2,5 +2,5 @@
 // bundler leaves the rest out; this module is itself loaded on first use.
 export { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
 export { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-export { fromNodeProviderChain } from "@aws-sdk/credential-providers";
+export { fromInstanceMetadata, fromNodeProviderChain } from "@aws-sdk/credential-providers";
 export { MetadataService } from "@aws-sdk/ec2-metadata-service";

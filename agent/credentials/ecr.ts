@@ -17,7 +17,7 @@ export async function fetchEcrCredential(
   if (!ecr) throw new AgentError("internal", `credential ${cred.id} is not an ECR credential`);
   let token;
   try {
-    token = await getEcrToken(ecr.region, ecr.accountId, signal);
+    token = await getEcrToken(ecr, signal);
   } catch (err) {
     if (signal.aborted) throw err;
     throw awsFailure(err, "ecr", `ecr:GetAuthorizationToken for registry ${ecr.accountId} in ${ecr.region}`);

@@ -3,7 +3,8 @@ import { MAX_SECRETS, Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
 import { delay, FakeAws, fakeClock } from "../testing/fakes.ts";
 import { MemoryCredentialCache } from "./cache.ts";
-import { CredentialResolver } from "./resolve.ts";
+import { CredentialResolver, NETWORK_BUDGET_MS } from "./resolve.ts";
+import { AwsCallError } from "./types.ts";
 
 const PREFIX = "/slothbox/registry-credentials/";
 const gh: Credential = { id: "rc_gh", type: "token", registry: "ghcr.io", username: "acme-bot", parameterName: `${PREFIX}rc_gh` };
@@ -12,7 +13,7 @@ function resolver(opts: { cache?: MemoryCredentialCache } = {}) {
   const aws = new FakeAws();
   aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_secret" });
   const scrubber = new Scrubber();
-  const r = new CredentialResolver({ aws: () => aws, scrubber, clock: fakeClock(), ssmParameterPrefix: PREFIX, awsMaxWaitSeconds: 30, retries: 0, ...opts });
+  const r = new CredentialResolver({ aws: () => aws, scrubber, clock: fakeClock(), ssmParameterPrefix: PREFIX, ...opts });
   return { aws, scrubber, r };
 }
 
@@ -63,5 +64,54 @@ describe("CredentialResolver", () => {
     const { aws, r } = resolver();
     await expect(r.resolve({ ...gh, parameterName: "/prod/db/password" }, new AbortController().signal)).rejects.toMatchObject({ code: "spec_invalid" });
     expect(aws.calls).toEqual([]);
+  });
+
+  it("retries an endpoint that does not answer for the network budget, naming it, with the SDK's attempts added up", async () => {
+    const aws = new FakeAws();
+    const clock = fakeClock(0);
+    const r2 = new CredentialResolver({ aws: () => aws, scrubber: new Scrubber(), clock, ssmParameterPrefix: PREFIX, random: () => 0.5 });
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED", $metadata: {} });
+    aws.before = async () => {
+      throw new AwsCallError(refused, "http://127.0.0.1:9", 1);
+    };
+    const seen: number[] = [];
+    const err = await r2.resolve(gh, new AbortController().signal, (_e, p) => seen.push(p.attempts)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "aws_unreachable", message: `ssm:GetParameter ${PREFIX}rc_gh: http://127.0.0.1:9 did not answer: connect ECONNREFUSED 127.0.0.1:9` });
+    expect((err as { attempts: number }).attempts).toBe(aws.calls.length);
+    expect(seen).toEqual(aws.calls.slice(1).map((_c, i) => i + 1));
+    // The last attempt is made at the budget's end, not before it and not after.
+    expect(clock.now()).toBe(NETWORK_BUDGET_MS);
+  });
+
+  it("leaves throttling to the SDK: a throttled call that ran out of awsMaxWaitSeconds is reported at once, with the SDK's attempts", async () => {
+    const { aws, r } = resolver();
+    const throttled = Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException", $metadata: { httpStatusCode: 400, attempts: 7 } });
+    aws.before = async () => {
+      throw new AwsCallError(throttled, "https://ssm.us-east-1.amazonaws.com", 7);
+    };
+    await expect(r.resolve(gh, new AbortController().signal)).rejects.toMatchObject({ code: "aws_throttled", attempts: 7, message: expect.stringContaining("ThrottlingException: Rate exceeded") });
+    expect(aws.calls).toHaveLength(1);
+  });
+
+  it("names the instance metadata service when the role's credentials could not be obtained", async () => {
+    const { aws, r } = resolver();
+    const imds = Object.assign(new Error("TimeoutError from instance metadata service"), { name: "ProviderError" });
+    aws.before = async () => {
+      throw new AwsCallError(imds, "http://169.254.169.254", 1);
+    };
+    await expect(r.resolve(gh, new AbortController().signal)).rejects.toMatchObject({
+      code: "aws_credentials_unavailable",
+      message: `ssm:GetParameter ${PREFIX}rc_gh: no credentials for the instance role from http://169.254.169.254: ProviderError: TimeoutError from instance metadata service`,
+    });
+  });
+
+  it("does not retry AWS's own refusal of the role's credentials (a signature it computes differently): an answer, not a network failure", async () => {
+    const { aws, r } = resolver();
+    const mismatch = Object.assign(new Error("The request signature we calculated does not match the signature you provided."), { name: "InvalidSignatureException", $metadata: { httpStatusCode: 400 } });
+    aws.before = async () => {
+      throw new AwsCallError(mismatch, "https://ssm.us-east-1.amazonaws.com", 1);
+    };
+    await expect(r.resolve(gh, new AbortController().signal)).rejects.toMatchObject({ code: "aws_credentials_unavailable", attempts: 1 });
+    expect(aws.calls).toHaveLength(1);
   });
 });

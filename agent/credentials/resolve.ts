@@ -1,33 +1,45 @@
 // Resolves a spec credential to what Docker needs: token → SSM, ecr → ECR.
 // One AWS call per credential per bake however many services share it
-// (concurrent callers share the pending promise), bounded by awsMaxWaitSeconds.
-// AWS credentials that cannot be obtained right now (IMDS unreachable, a 5xx)
-// are retryable (SPEC §5): retried `retries` times with backoff before they are
-// reported. Throttling is retried inside the SDK (retry-strategy.ts).
-import pRetry from "p-retry";
+// (concurrent callers share the pending promise). Each budget has one owner
+// (SPEC §5): throttling is retried inside the SDK until awsMaxWaitSeconds
+// (retry-strategy.ts); an AWS endpoint or the instance metadata service that
+// does not answer (no name, no connection, a timeout, TLS, a 5xx) is retried
+// here, with the SDK's short backoff, for at most NETWORK_BUDGET_MS in all, each
+// attempt bounded by the clients' own timeouts (aws-clients.ts). The error then
+// says what failed, where, and after how many attempts.
 import type { Clock } from "../clock.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
+import { isProviderError } from "./aws-error.ts";
 import { noCache, type CredentialCache } from "./cache.ts";
 import { fetchEcrCredential } from "./ecr.ts";
+import { MAX_ATTEMPTS, retryDelayMs } from "./retry-strategy.ts";
 import { fetchTokenCredential } from "./ssm.ts";
 import type { AwsPorts, RegistryAuth } from "./types.ts";
 
-const DEADLINE_GRACE_MS = 5000;
-/** First retry of an unobtainable AWS credential after ~1 s, doubling: an IMDS blip passes. */
-const RETRY_MIN_MS = 1000;
+/** SPEC §5: network failures reaching AWS (IMDS included) are retried for at most 60 s in all. */
+export const NETWORK_BUDGET_MS = 60_000;
+/**
+ * Failures that may pass by themselves within the minute: an endpoint that did
+ * not answer as a service does, and the instance role's credentials not
+ * obtained (IMDS). AWS's own refusal of the credentials it was sent (an expired
+ * token, a signature it computes differently) is an answer, and final.
+ */
+function retried(err: AgentError): boolean {
+  if (err.code === "aws_unreachable") return true;
+  if (err.code !== "aws_credentials_unavailable") return false;
+  const answered = (err.cause as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode !== undefined;
+  return isProviderError(err.cause) || !answered;
+}
 
 export interface ResolverDeps {
   aws: () => AwsPorts;
   scrubber: Scrubber;
   clock: Clock;
   ssmParameterPrefix: string;
-  awsMaxWaitSeconds: number;
-  /** Retries of aws_credentials_unavailable after the first attempt (pullRetries). */
-  retries: number;
-  /** First backoff; tests shorten it. */
-  retryMinMs?: number;
+  /** Randomness of the backoff (full jitter); tests fix it. */
+  random?: () => number;
   /** Reuse across bakes (the daemon); the bake command keeps nothing. */
   cache?: CredentialCache;
   /** Observes each AWS fetch (metrics, output). */
@@ -35,7 +47,8 @@ export interface ResolverDeps {
   onCacheHit?: (cred: Credential) => void;
 }
 
-export type RetryListener = (err: AgentError, retriesLeft: number) => void;
+/** Hears of each failure that is retried: how many attempts were made so far, and how much of the budget is left. */
+export type RetryListener = (err: AgentError, progress: { attempts: number; budgetLeftMs: number }) => void;
 
 export interface Resolved {
   auth: RegistryAuth;
@@ -88,40 +101,35 @@ export class CredentialResolver {
 
   private async fetch(cred: Credential, signal: AbortSignal, onRetry?: RetryListener): Promise<RegistryAuth> {
     const { deps } = this;
-    // The retry strategy stops at awsMaxWaitSeconds with AWS's own error; this only
-    // ends a call that hangs past it.
-    const deadline = AbortSignal.timeout(deps.awsMaxWaitSeconds * 1000 + DEADLINE_GRACE_MS);
-    const combined = AbortSignal.any([signal, deadline]);
     const started = deps.clock.now();
+    const random = deps.random ?? Math.random;
     const once = () =>
       cred.type === "ecr"
-        ? fetchEcrCredential(cred, deps.aws().getEcrToken, deps.scrubber, deps.clock.now(), combined)
-        : fetchTokenCredential(cred, deps.ssmParameterPrefix, deps.aws().getParameter, deps.scrubber, combined);
-    try {
-      const auth = await pRetry(once, {
-        retries: deps.retries,
-        minTimeout: deps.retryMinMs ?? RETRY_MIN_MS,
-        factor: 2,
-        randomize: true,
-        maxRetryTime: deps.awsMaxWaitSeconds * 1000,
-        signal: combined,
-        shouldRetry: ({ error }) => error instanceof AgentError && error.code === "aws_credentials_unavailable",
-        onFailedAttempt: ({ error, retriesLeft }) => {
-          if (error instanceof AgentError && error.code === "aws_credentials_unavailable" && retriesLeft > 0) onRetry?.(error, retriesLeft);
-        },
-      });
-      deps.onFetch?.(cred, "ok", deps.clock.now() - started);
-      return auth;
-    } catch (err) {
-      deps.onFetch?.(cred, "error", deps.clock.now() - started);
-      if (deadline.aborted && !signal.aborted) {
-        throw new AgentError(
-          "aws_throttled",
-          `obtaining credential ${cred.id} took longer than awsMaxWaitSeconds (${deps.awsMaxWaitSeconds} s)${err instanceof Error ? `: ${err.message}` : ""}`,
-          { cause: err },
-        );
+        ? fetchEcrCredential(cred, deps.aws().getEcrToken, deps.scrubber, deps.clock.now(), signal)
+        : fetchTokenCredential(cred, deps.ssmParameterPrefix, deps.aws().getParameter, deps.scrubber, signal);
+    let attempts = 0;
+    for (let retry = 1; ; retry++) {
+      try {
+        const auth = await once();
+        deps.onFetch?.(cred, "ok", deps.clock.now() - started);
+        return auth;
+      } catch (err) {
+        if (signal.aborted || !(err instanceof AgentError)) {
+          deps.onFetch?.(cred, "error", deps.clock.now() - started);
+          throw err;
+        }
+        // The SDK counts its own attempts at a throttled call; a fake's failure is one.
+        attempts += err.attempts ?? 1;
+        if (err.attempts !== undefined || attempts > 1) err.attempts = attempts;
+        const left = NETWORK_BUDGET_MS - (deps.clock.now() - started);
+        if (!retried(err) || left <= 0 || retry >= MAX_ATTEMPTS) {
+          deps.onFetch?.(cred, "error", deps.clock.now() - started);
+          throw err;
+        }
+        onRetry?.(err, { attempts, budgetLeftMs: left });
+        // A wait that would pass the budget is cut short: the last attempt is made at its end, as with throttling.
+        await deps.clock.sleep(Math.min(left, retryDelayMs("TRANSIENT", retry, random())), signal);
       }
-      throw err;
     }
   }
 }

@@ -57,4 +57,15 @@ describe("SpreadRetryStrategy", () => {
     const denied = sdkError("AccessDeniedException", "denied");
     await expect(s.refreshRetryTokenForRetry(token, { errorType: "CLIENT_ERROR", error: denied })).rejects.toThrow("denied");
   });
+
+  it("gives a network failure, a timeout and a 5xx back at once: their 60 s budget is the resolver's, not the throttling deadline", async () => {
+    const s = new SpreadRetryStrategy(600_000);
+    const token = await s.acquireInitialRetryToken("ssm");
+    const notFound = Object.assign(sdkError("Error", "getaddrinfo ENOTFOUND ssm.us-east-1.amazonaws.com"), { code: "ENOTFOUND" });
+    await expect(s.refreshRetryTokenForRetry(token, { errorType: "TRANSIENT", error: notFound })).rejects.toThrow("ENOTFOUND");
+    const timeout = sdkError("TimeoutError", "the request socket did not establish a connection");
+    await expect(s.refreshRetryTokenForRetry(token, { errorType: "TRANSIENT", error: timeout })).rejects.toThrow("did not establish");
+    const unavailable = sdkError("ServiceUnavailable", "The request has failed due to a temporary failure of the server.");
+    await expect(s.refreshRetryTokenForRetry(token, { errorType: "SERVER_ERROR", error: unavailable })).rejects.toThrow("temporary failure");
+  });
 });

@@ -1,13 +1,17 @@
-// How the agent's AWS calls retry. When a fleet bakes at once, throttling is
-// the normal case (SSM 40 TPS, ECR 20 TPS per account and region), so a
-// throttled call waits long enough to spread the fleet over the quota: first
-// retry after 2–6 s, growing ×1.5 (±50 % jitter), no wait longer than 60 s. Chosen with
-// `npm run fleet-sim` against the SDK's own modes (docs/fleet.md): the SDK's
-// 100 ms full-jitter start makes a fleet retry ~6× per box. Other transient
-// failures back off as the SDK does (full jitter from 100 ms). Attempts go on
-// until the deadline (awsMaxWaitSeconds): a wait that would pass it is cut
+// How the agent's AWS calls retry throttling. When a fleet bakes at once,
+// throttling is the normal case (SSM 40 TPS, ECR 20 TPS per account and region),
+// so a throttled call waits long enough to spread the fleet over the quota:
+// first retry after 2–6 s, growing ×1.5 (±50 % jitter), no wait longer than 60 s.
+// Chosen with `npm run fleet-sim` against the SDK's own modes (docs/fleet.md):
+// the SDK's 100 ms full-jitter start makes a fleet retry ~6× per box. Attempts
+// go on until the deadline (awsMaxWaitSeconds): a wait that would pass it is cut
 // short, so the last attempt is made at the deadline, never stopped early; the
 // last AWS error is then what the caller sees, with AWS's own message.
+// Only throttling is retried here (SPEC §5: only throttling may use the whole
+// awsMaxWaitSeconds). A network failure, a timeout or a 5xx goes back to the
+// caller at once: the resolver retries those within their own 60 s budget
+// (resolve.ts), with the SDK's short backoff (retryDelayMs's TRANSIENT branch),
+// so that each budget has one owner.
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2, RetryToken } from "@smithy/types";
 
 export const THROTTLE_FIRST_MS = 4000;
@@ -15,7 +19,7 @@ export const THROTTLE_GROWTH = 1.5;
 export const THROTTLE_CAP_MS = 60_000;
 export const TRANSIENT_BASE_MS = 100;
 export const TRANSIENT_CAP_MS = 20_000;
-/** A bound on attempts besides the deadline, for errors that fail fast forever. */
+/** A bound on attempts besides the deadline, for throttling that answers fast forever. */
 export const MAX_ATTEMPTS = 40;
 
 /** Delay before retry number `retry` (1 = first retry); `random` in [0, 1). Pure. */
@@ -70,7 +74,7 @@ export class SpreadRetryStrategy implements RetryStrategyV2 {
     const fail = () => {
       throw info.error ?? new Error(`AWS call failed (${info.errorType})`);
     };
-    if (info.errorType === "CLIENT_ERROR" || retry >= MAX_ATTEMPTS) fail();
+    if (info.errorType !== "THROTTLING" || retry >= MAX_ATTEMPTS) fail();
     const left = this.maxWaitMs - (this.now() - t.startedAt);
     if (left <= 0) fail();
     return new Token(retry, Math.min(left, retryDelayMs(info.errorType, retry, this.random())), t.startedAt);

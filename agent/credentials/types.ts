@@ -1,4 +1,5 @@
 // The shapes credentials take inside the agent, and the ports over AWS.
+import type { EcrHost } from "../spec/registry.ts";
 
 /** What Docker needs to log in and pull; never written anywhere. */
 export interface RegistryAuth {
@@ -14,7 +15,25 @@ export interface ParameterValue {
   value: string;
 }
 
-/** SSM GetParameter with decryption. Rejects with the SDK's own error. */
+/**
+ * One AWS call that failed: the SDK's own error (`cause`), the endpoint that
+ * failed (the service's, or the instance metadata service's when the role's
+ * credentials could not be obtained) and how many attempts the SDK made (more
+ * than one only while AWS throttled).
+ */
+export class AwsCallError extends Error {
+  readonly endpoint: string;
+  readonly attempts: number;
+
+  constructor(cause: unknown, endpoint: string, attempts: number) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = "AwsCallError";
+    this.endpoint = endpoint;
+    this.attempts = attempts;
+  }
+}
+
+/** SSM GetParameter with decryption. Rejects with an AwsCallError (or, from fakes, the SDK-shaped error itself). */
 export type GetParameter = (name: string, signal: AbortSignal) => Promise<ParameterValue>;
 
 export interface EcrToken {
@@ -24,12 +43,20 @@ export interface EcrToken {
   proxyEndpoint?: string;
 }
 
-/** ECR GetAuthorizationToken in `region` for `registryId`. Rejects with the SDK's own error. */
-export type GetEcrToken = (region: string, registryId: string, signal: AbortSignal) => Promise<EcrToken>;
+/** ECR GetAuthorizationToken for the registry host's account, at the API endpoint of its region and kind (FIPS, dual-stack). Rejects like GetParameter. */
+export type GetEcrToken = (host: EcrHost, signal: AbortSignal) => Promise<EcrToken>;
 
 export interface AwsPorts {
   getParameter: GetParameter;
   getEcrToken: GetEcrToken;
-  /** Resolves when the standard chain yields credentials (the daemon's /readyz). */
-  checkCredentials: () => Promise<void>;
+  /**
+   * The daemon's /readyz: resolves when the standard chain yields credentials and
+   * the SSM endpoint takes a connection, within `signal`; rejects with a message
+   * that names the endpoint that failed.
+   */
+  checkReachable: (signal: AbortSignal) => Promise<void>;
+  /** The endpoint a call goes to first, as the SDK resolves it (check-credential prints it). */
+  endpointOf: (target: { service: "ssm" } | { service: "ecr"; host: EcrHost }) => Promise<string>;
+  /** Where the instance role's credentials come from: the instance metadata service's endpoint. */
+  imdsEndpoint: string;
 }

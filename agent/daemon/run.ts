@@ -222,7 +222,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     ssmParameterPrefix: config.ssmParameterPrefix,
     accepting: () => accepting,
     ...(tls ? { tls } : {}),
-    readiness: readinessProbe(() => checkReadiness({ docker: rt.docker, awsCredentials: () => rt.aws().checkCredentials(), stateDir: config.stateDir }), clock),
+    readiness: readinessProbe(() => checkReadiness({ docker: rt.docker, aws: (signal) => rt.aws().checkReachable(signal), stateDir: config.stateDir }), clock),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     submit: (spec) => runner.submit(spec),
     bake: (id) => runner.get(id),

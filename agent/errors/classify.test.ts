@@ -216,9 +216,19 @@ describe("classifyAwsError", () => {
     expect(classifyAwsError(err(name), service)).toBe(code);
   });
 
-  it("treats AWS server errors and unreachable endpoints as credentials unavailable (retryable)", () => {
-    expect(classifyAwsError(err("InternalServerError", 500), "ssm")).toBe("aws_credentials_unavailable");
-    expect(classifyAwsError(Object.assign(new Error("x"), { code: "ECONNREFUSED" }), "ecr")).toBe("aws_credentials_unavailable");
+  it("calls an endpoint that does not answer as a service does aws_unreachable, never aws_throttled: DNS, connection, timeout, TLS, 5xx", () => {
+    const sys = (code: string) => Object.assign(new Error(code), { code });
+    expect(classifyAwsError(err("InternalServerError", 500), "ssm")).toBe("aws_unreachable");
+    expect(classifyAwsError(err("ServiceUnavailable", 503), "ecr")).toBe("aws_unreachable");
+    for (const code of ["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ERR_TLS_CERT_ALTNAME_INVALID", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "SELF_SIGNED_CERT_IN_CHAIN"]) {
+      expect(classifyAwsError(sys(code), "ssm"), code).toBe("aws_unreachable");
+    }
+    expect(classifyAwsError(Object.assign(new Error("the request socket did not establish a connection"), { name: "TimeoutError" }), "ecr")).toBe("aws_unreachable");
+  });
+
+  it("calls whatever stops the instance metadata service aws_credentials_unavailable", () => {
+    expect(classifyAwsError(Object.assign(new Error("TimeoutError from instance metadata service"), { name: "ProviderError" }), "ssm")).toBe("aws_credentials_unavailable");
+    expect(classifyAwsError(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }), "imds")).toBe("aws_credentials_unavailable");
   });
 
   it("calls an unknown AWS error internal", () => {

@@ -185,13 +185,43 @@ const CREDENTIALS = new Set([
   "MissingAuthenticationTokenException",
 ]);
 
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EAI_FAIL",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "EPROTO",
+]);
+
+/** Node's codes for a TLS handshake that failed: a certificate it does not trust or that names another host, a protocol error. */
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$)/;
 
 interface AwsLikeError {
   name?: string;
   code?: string;
   message?: string;
   $metadata?: { httpStatusCode?: number };
+}
+
+/** An AWS endpoint that did not answer as a service does: no name, no connection, a timeout, TLS, or a 5xx (SPEC §5 aws_unreachable). */
+export function isAwsNetworkFailure(err: unknown): boolean {
+  const e = (err ?? {}) as AwsLikeError;
+  const status = e.$metadata?.httpStatusCode;
+  const code = e.code ?? "";
+  return (
+    (status !== undefined && status >= 500) ||
+    NETWORK_CODES.has(code) ||
+    TLS_CODE.test(code) ||
+    e.name === "TimeoutError" ||
+    e.name === "RequestTimeout" ||
+    e.name === "RequestTimeoutException"
+  );
 }
 
 export function classifyAwsError(err: unknown, service: AwsService): ErrorCode {
@@ -207,10 +237,8 @@ export function classifyAwsError(err: unknown, service: AwsService): ErrorCode {
     }
   }
   if (service === "ecr" && (name === "AccessDeniedException" || name === "AccessDenied")) return "ecr_access_denied";
+  // The instance metadata service is where the role's credentials come from: whatever stops it, they are unavailable.
   if (service === "imds") return "aws_credentials_unavailable";
-  // Server errors and an unreachable endpoint mean the credential cannot be obtained right now.
-  if ((status !== undefined && status >= 500) || NETWORK_CODES.has(e.code ?? "") || name === "TimeoutError" || name === "RequestTimeout") {
-    return "aws_credentials_unavailable";
-  }
+  if (isAwsNetworkFailure(err)) return "aws_unreachable";
   return "internal";
 }

@@ -33,11 +33,15 @@ export const ERROR_CODES = {
   },
   aws_credentials_unavailable: {
     retryable: true,
-    hint: "The agent could not obtain AWS credentials or reach AWS. Check that the instance has an instance profile, that IMDSv2 answers on the host (the agent runs on the host: hop limit 1 is enough), and that the AWS endpoints are reachable from the box.",
+    hint: "The agent could not obtain the instance role's credentials from the instance metadata service (IMDS: 169.254.169.254, or AWS_EC2_METADATA_SERVICE_ENDPOINT); the message names the endpoint. Check that the instance has an instance profile with a role and that IMDS is enabled and answers on the host (curl -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60'). The agent runs on the host, so an IMDSv2 hop limit of 1 is enough; from inside a container it must be 2.",
   },
   aws_throttled: {
     retryable: true,
     hint: "AWS throttled the request past the retry budget. Stagger bakes across the fleet or raise the account's SSM throughput setting, then rebake.",
+  },
+  aws_unreachable: {
+    retryable: true,
+    hint: "An AWS endpoint the agent calls itself did not answer; the message names it and the network error. Usual causes: a private subnet without a NAT gateway or VPC endpoints (interface endpoints com.amazonaws.<region>.ssm and com.amazonaws.<region>.ecr.api for the credential; com.amazonaws.<region>.ecr.dkr and the S3 gateway endpoint for the pulls themselves), a proxy the agent was not given (HTTPS_PROXY in its unit), or a typo in an AWS_ENDPOINT_URL_* variable. Test from the box with curl against the endpoint named above; see docs/troubleshooting.md.",
   },
   registry_auth_failed: {
     retryable: false,

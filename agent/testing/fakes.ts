@@ -9,6 +9,7 @@ import { PassThrough } from "node:stream";
 import type { Clock } from "../clock.ts";
 import type { AwsPorts, EcrToken, ParameterValue, RegistryAuth } from "../credentials/types.ts";
 import { DockerHttpError, type DockerPort, type ImageInfo, type ListedContainer, type ListedImage, type PullRequest } from "../docker/port.ts";
+import type { EcrHost } from "../spec/registry.ts";
 
 /** Resolves after `ms` of real time, or rejects with the signal's reason. */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
@@ -206,11 +207,14 @@ export class FakeAws implements AwsPorts {
     return p;
   };
 
-  getEcrToken = async (region: string, registryId: string, signal: AbortSignal): Promise<EcrToken> => {
-    this.calls.push(`ecr ${region} ${registryId}`);
-    await this.before(`ecr ${region} ${registryId}`, signal);
+  getEcrToken = async (host: EcrHost, signal: AbortSignal): Promise<EcrToken> => {
+    this.calls.push(`ecr ${host.region} ${host.accountId}`);
+    await this.before(`ecr ${host.region} ${host.accountId}`, signal);
     return { authorizationToken: Buffer.from(`AWS:${this.ecrPassword}`).toString("base64"), expiresAt: new Date(Date.now() + 12 * 3600_000) };
   };
 
-  checkCredentials = async (): Promise<void> => undefined;
+  checkReachable = async (): Promise<void> => undefined;
+  endpointOf = async (target: { service: "ssm" } | { service: "ecr"; host: EcrHost }): Promise<string> =>
+    target.service === "ssm" ? "https://ssm.us-east-1.amazonaws.com" : `https://api.ecr.${target.host.region}.amazonaws.com`;
+  imdsEndpoint = "http://169.254.169.254";
 }

@@ -5,7 +5,7 @@ import https from "node:https";
 import net from "node:net";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { AGENT, type Box } from "./harness.ts";
+import { agentFor, runEnv, type Box, type RunOptions } from "./harness.ts";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -47,13 +47,16 @@ export function request(url: string, init: { method?: string; headers?: Record<s
 }
 
 /** `tls`: the daemon serves https with a certificate the test's CA signed for 127.0.0.1; `agent`: the command that runs the agent (default: this Node with the built bundle). */
-export async function startDaemon(box: Box, opts: { port?: number; env?: Record<string, string>; tls?: { ca: string }; agent?: string[] } = {}): Promise<Daemon> {
+export async function startDaemon(
+  box: Box,
+  opts: { port?: number; tls?: { ca: string } } & Pick<RunOptions, "env" | "unset" | "hostsFileOnly" | "agent"> = {},
+): Promise<Daemon> {
   const port = opts.port ?? (await freePort());
   const token = "api-" + Math.random().toString(36).slice(2);
   const tokenFile = path.join(box.dir, "api-token");
   writeFileSync(tokenFile, token + "\n", { mode: 0o600 });
-  const env = { ...box.env, SLOTHBOX_LISTEN: `127.0.0.1:${port}`, SLOTHBOX_API_TOKEN_FILE: tokenFile, SLOTHBOX_LOG_LEVEL: "info", ...opts.env };
-  const agent = opts.agent ?? [process.execPath, AGENT];
+  const env = runEnv({ ...box.env, SLOTHBOX_LISTEN: `127.0.0.1:${port}`, SLOTHBOX_API_TOKEN_FILE: tokenFile, SLOTHBOX_LOG_LEVEL: "info" }, opts);
+  const agent = agentFor(opts);
   const proc = spawn(agent[0]!, [...agent.slice(1), "daemon", "--config", box.configFile], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));

@@ -35,12 +35,51 @@ export interface Box {
   /** The instance role's key ids, secret keys and session tokens the box's AWS stand-in handed out so far. */
   roleSecrets(): string[];
   write(name: string, content: unknown): string;
-  /** `agent`: the command that runs the agent (default: this Node with the built bundle). */
-  run(
-    args: string[],
-    opts?: { env?: Record<string, string>; timeoutMs?: number; onOutput?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void; agent?: string[] },
-  ): Promise<RunResult>;
+  /** `opts.agent`: the command that runs the agent (default: this Node with the built bundle). */
+  run(args: string[], opts?: RunOptions): Promise<RunResult>;
   cleanup(): void;
+}
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  /** Variables of the box's environment to leave out (an AWS_ENDPOINT_URL_* that points at the stand-in). */
+  unset?: string[];
+  /** Resolve names from /etc/hosts only: a real AWS name then fails as it does in a subnet without DNS to it, and no query leaves the machine. */
+  hostsFileOnly?: boolean;
+  /** The command that runs the agent (default: this Node with the built bundle). */
+  agent?: string[];
+  timeoutMs?: number;
+  onOutput?: (chunk: string, kill: (s: NodeJS.Signals) => void) => void;
+}
+
+/** The agent's environment for one run: the box's, with `opts.env` over it and `opts.unset` left out. */
+export function runEnv(base: Record<string, string>, opts: Pick<RunOptions, "env" | "unset"> = {}): Record<string, string> {
+  const env = { ...base, ...opts.env };
+  for (const k of opts.unset ?? []) delete env[k];
+  return env;
+}
+
+/**
+ * The command that runs the agent: `opts.agent`; else, where names must come
+ * from /etc/hosts only, node inside a mount namespace of its own whose
+ * nsswitch.conf says `hosts: files` (the machine's file is untouched); else node.
+ */
+export function agentFor(opts: Pick<RunOptions, "agent" | "hostsFileOnly"> = {}): string[] {
+  if (opts.agent) return opts.agent;
+  if (!opts.hostsFileOnly) return [process.execPath, AGENT];
+  return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"', hostsOnlyNsswitch(), process.execPath, AGENT];
+}
+
+let nsswitch: string | undefined;
+/** The machine's nsswitch.conf with `hosts: files`: one per test process, removed when it exits. */
+function hostsOnlyNsswitch(): string {
+  if (nsswitch) return nsswitch;
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sbx-nss-"));
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const system = readFileSync("/etc/nsswitch.conf", "utf8");
+  nsswitch = path.join(dir, "nsswitch.conf");
+  writeFileSync(nsswitch, /^hosts:/m.test(system) ? system.replace(/^hosts:.*$/m, "hosts: files") : `${system}\nhosts: files\n`);
+  return nsswitch;
 }
 
 export function uid(): string {
@@ -83,7 +122,7 @@ export function newBox(stack: StackInfo, aws: AwsStandIn, opts: { controlPlane?:
       return f;
     },
     run(args, o = {}) {
-      return runAgent([...args, "--config", configFile], { ...env, ...o.env }, o.timeoutMs ?? 90_000, o.onOutput, o.agent);
+      return runAgent([...args, "--config", configFile], runEnv(env, o), o.timeoutMs ?? 90_000, o.onOutput, agentFor(o));
     },
     cleanup() {
       rmSync(dir, { recursive: true, force: true });

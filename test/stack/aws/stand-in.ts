@@ -314,7 +314,10 @@ export class AwsStandIn {
       case "fail":
       default: {
         const status = f.status ?? 500;
-        return this.error(res, status, status === 503 ? "ServiceUnavailable" : "InternalServerError", "We encountered an internal error. Please try again.");
+        // 503 in the words of AWS's common errors of every JSON service (docs.aws.amazon.com/systems-manager/latest/APIReference/CommonErrors.html:
+        // "ServiceUnavailable — The request has failed due to a temporary failure of the server. HTTP Status Code: 503").
+        if (status === 503) return this.error(res, status, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.");
+        return this.error(res, status, "InternalServerError", "We encountered an internal error. Please try again.");
       }
     }
   }
