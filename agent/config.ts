@@ -1,4 +1,4 @@
-// SPEC §4: configuration. A JSON file (unknown keys refused), every key
+// docs/reference.md §4: configuration. A JSON file (unknown keys refused), every key
 // overridable by SLOTHBOX_<UPPER_SNAKE_KEY>; the environment wins; values from
 // either are validated alike, and an error names the key (and the variable).
 import * as z from "zod";
@@ -43,7 +43,7 @@ const schema = z.strictObject({
   awsRegion: z.string().regex(/^[a-z]{2}(-[a-z0-9]+)+-\d+$/, "must be an AWS region such as us-east-1").optional(),
   credentialCacheSeconds: int(0, 43_200).default(300),
   awsMaxWaitSeconds: int(1, 86_400).default(600),
-  /** SPEC §8 image cleanup, as the ECS agent's (ECS_IMAGE_CLEANUP_INTERVAL, ECS_IMAGE_MINIMUM_CLEANUP_AGE). */
+  /** docs/reference.md §8 image cleanup, as the ECS agent's (ECS_IMAGE_CLEANUP_INTERVAL, ECS_IMAGE_MINIMUM_CLEANUP_AGE). */
   imageCleanup: z.boolean().default(true),
   imageCleanupKeepBakes: int(0, 100).default(1),
   imageCleanupIntervalSeconds: int(1, 7 * 86_400).default(3600),

@@ -2,7 +2,7 @@
 // One AWS call per credential per bake however many services share it
 // (concurrent callers share the pending promise), bounded by awsMaxWaitSeconds.
 // AWS credentials that cannot be obtained right now (IMDS unreachable, a 5xx)
-// are retryable (SPEC §5): retried `retries` times with backoff before they are
+// are retryable (docs/reference.md §5): retried `retries` times with backoff before they are
 // reported. Throttling is retried inside the SDK (retry-strategy.ts).
 import pRetry from "p-retry";
 import type { Clock } from "../clock.ts";

@@ -1,4 +1,4 @@
-// SPEC §8 /readyz: the Docker socket answers, AWS credentials are obtainable,
+// docs/reference.md §8 /readyz: the Docker socket answers, AWS credentials are obtainable,
 // and the state dir is writable. Each check is bounded in time.
 import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";

@@ -1,4 +1,4 @@
-// `slothbox-agent daemon`: the long-running side (SPEC §7–§9). Serves the API,
+// `slothbox-agent daemon`: the long-running side (docs/reference.md §7–§9). Serves the API,
 // runs posted bakes one at a time through the same engine as `bake`, reconciles
 // at start and on SIGHUP, delivers the outbox until the control plane takes it,
 // reuses credentials in memory only, and talks to systemd (READY, STOPPING,

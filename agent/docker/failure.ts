@@ -22,7 +22,7 @@ export const PRIVATE_IMAGE_HINT =
   "This image was pulled without a credential, and registries answer anonymous pulls of private images as not found. If the image is private, attach a registry credential to the service (registryCredentialId); otherwise check the repository and tag for a typo.";
 
 /**
- * SPEC §5 has no code for an image the engine cannot unpack, so it stays `internal`; this
+ * docs/reference.md §5 has no code for an image the engine cannot unpack, so it stays `internal`; this
  * hint says it is not the agent's bug, and what to do. Docker reads zstd layers since 23.0
  * (moby/moby#41759); 20.10 reads them as a plain tar.
  */
@@ -35,7 +35,7 @@ export const PLATFORM_HINT =
 /** What the engine says in its own words about an image the registry served: no registry words to find, or to ask for. */
 function engineOwnFailure(message: string): { code: ErrorCode; hint: string } | undefined {
   if (isUnpackFailure(message)) return { code: "internal", hint: UNPACK_HINT };
-  // SPEC §5's "repository or tag unknown", for this platform.
+  // docs/reference.md §5's "repository or tag unknown", for this platform.
   if (isPlatformMismatch(message)) return { code: "image_not_found", hint: PLATFORM_HINT };
   return undefined;
 }

@@ -1,4 +1,4 @@
-// Classifies foreign errors into SPEC §5 codes: AWS errors by their error name
+// Classifies foreign errors into docs/reference.md §5 codes: AWS errors by their error name
 // and HTTP status; Docker's by the words in them (the registry's, where Docker
 // kept or the agent recovered them), then by the HTTP status a registry answered
 // with, then by dockerd's own status. The caller keeps the foreign message
@@ -60,7 +60,7 @@ function fromStatus(status: number | undefined): ErrorCode | Refusal | undefined
   return undefined;
 }
 
-/** The code a refusal gets in its context (SPEC §5). */
+/** The code a refusal gets in its context (docs/reference.md §5). */
 function resolve(r: ErrorCode | Refusal, ctx: DockerContext): ErrorCode {
   if (r === "not-found") return "image_not_found";
   if (r !== "auth" && r !== "denied") return r;

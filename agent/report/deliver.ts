@@ -1,4 +1,4 @@
-// Delivers the outbox to the control plane (SPEC §7): POST per event with the
+// Delivers the outbox to the control plane (docs/reference.md §7): POST per event with the
 // bearer token and Idempotency-Key, in order; a 2xx removes the file; 5xx, 408,
 // 429 and network errors are retried with backoff (full jitter); other 4xx are
 // dropped and logged. At-least-once: a file leaves the outbox only after a 2xx.
