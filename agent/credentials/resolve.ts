@@ -1,7 +1,7 @@
 // Resolves a spec credential to what Docker needs: token → SSM, ecr → ECR.
 // One AWS call per credential per bake however many services share it
 // (concurrent callers share the pending promise). Each budget has one owner
-// (SPEC §5): throttling is retried inside the SDK until awsMaxWaitSeconds
+// (docs/reference.md §5): throttling is retried inside the SDK until awsMaxWaitSeconds
 // (retry-strategy.ts); an AWS endpoint or the instance metadata service that
 // does not answer (no name, no connection, a timeout, TLS, a 5xx) is retried
 // here, with the SDK's short backoff, for at most NETWORK_BUDGET_MS in all, each
@@ -18,7 +18,7 @@ import { MAX_ATTEMPTS, retryDelayMs } from "./retry-strategy.ts";
 import { fetchTokenCredential } from "./ssm.ts";
 import type { AwsPorts, RegistryAuth } from "./types.ts";
 
-/** SPEC §5: network failures reaching AWS (IMDS included) are retried for at most 60 s in all. */
+/** docs/reference.md §5: network failures reaching AWS (IMDS included) are retried for at most 60 s in all. */
 export const NETWORK_BUDGET_MS = 60_000;
 /**
  * Failures that may pass by themselves within the minute: an endpoint that did

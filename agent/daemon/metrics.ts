@@ -1,4 +1,4 @@
-// SPEC §8 /metrics: Prometheus text from prom-client. Names follow Prometheus
+// docs/reference.md §8 /metrics: Prometheus text from prom-client. Names follow Prometheus
 // conventions (slothbox_ prefix, base units, _total on counters).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { BakeStep } from "../bake/types.ts";
