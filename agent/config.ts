@@ -1,4 +1,4 @@
-// SPEC §4: configuration. A JSON file (unknown keys refused), every key
+// docs/reference.md §4: configuration. A JSON file (unknown keys refused), every key
 // overridable by SLOTHBOX_<UPPER_SNAKE_KEY>; the environment wins; values from
 // either are validated alike, and an error names the key (and the variable).
 import * as z from "zod";
@@ -29,7 +29,7 @@ const schema = z.strictObject({
   controlPlaneTokenFile: absolutePath.default("/etc/slothbox/control-plane-token"),
   listen: listen.default("127.0.0.1:7457"),
   apiTokenFile: absolutePath.default("/etc/slothbox/api-token"),
-  /** SPEC §4: the API's certificate chain and key (PEM); required off loopback (apiTlsProblem). */
+  /** docs/reference.md §4: the API's certificate chain and key (PEM); required off loopback (apiTlsProblem). */
   tlsCertFile: absolutePath.optional(),
   tlsKeyFile: absolutePath.optional(),
   dockerSocket: z.string().min(1).optional(),
@@ -47,12 +47,12 @@ const schema = z.strictObject({
   awsRegion: z.string().regex(/^[a-z]{2}(-[a-z0-9]+)+-\d+$/, "must be an AWS region such as us-east-1").optional(),
   credentialCacheSeconds: int(0, 43_200).default(300),
   awsMaxWaitSeconds: int(1, 86_400).default(600),
-  /** SPEC §8 image cleanup, as the ECS agent's (ECS_IMAGE_CLEANUP_INTERVAL, ECS_IMAGE_MINIMUM_CLEANUP_AGE). */
+  /** docs/reference.md §8 image cleanup, as the ECS agent's (ECS_IMAGE_CLEANUP_INTERVAL, ECS_IMAGE_MINIMUM_CLEANUP_AGE). */
   imageCleanup: z.boolean().default(true),
   imageCleanupKeepBakes: int(0, 100).default(1),
   imageCleanupIntervalSeconds: int(1, 7 * 86_400).default(3600),
   imageCleanupMinAgeSeconds: int(0, 365 * 86_400).default(3600),
-  /** Free space a bake leaves on Docker's data root, at least: the larger of the two (SPEC §4). */
+  /** Free space a bake leaves on Docker's data root, at least: the larger of the two (docs/reference.md §4). */
   diskReserveBytes: int(0, Number.MAX_SAFE_INTEGER).default(2_000_000_000),
   diskReservePercent: int(0, 90).default(5),
   /** How throttled AWS calls retry (docs/fleet.md): spread (default) or the SDK's own modes. */
@@ -179,7 +179,7 @@ export function reportingProblem(c: Pick<Config, "controlPlaneUrl" | "boxId">): 
 }
 
 /**
- * SPEC §4, checked when the daemon starts (only it listens): off loopback the API
+ * docs/reference.md §4, checked when the daemon starts (only it listens): off loopback the API
  * serves only TLS, so both files are required there; anywhere, one without the
  * other is an error.
  */

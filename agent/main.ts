@@ -1,5 +1,5 @@
 // Entry point and composition root: argv → config → command; the only place
-// that exits the process. Exit codes per SPEC §3.
+// that exits the process. Exit codes per docs/reference.md §3.
 import { readFileSync } from "node:fs";
 import { parseCommand, USAGE, UsageError, type Command } from "./cli/args.ts";
 import type { Io } from "./cli/bake-command.ts";

@@ -4,7 +4,7 @@
 // unsetting it from here on changes nothing; NODE_OPTIONS loads code or opens an
 // inspector before the agent's first line runs. Re-executing without them would
 // leave a parent that already has them: the agent stops instead. The systemd
-// unit and the launcher drop both (SPEC §4) and keep NODE_EXTRA_CA_CERTS.
+// unit and the launcher drop both (docs/reference.md §4) and keep NODE_EXTRA_CA_CERTS.
 
 const REFUSED = ["NODE_DEBUG", "NODE_OPTIONS"] as const;
 

@@ -1,4 +1,4 @@
-// The disk reserve (SPEC §4): a bake never takes Docker's data root below the
+// The disk reserve (docs/reference.md §4): a bake never takes Docker's data root below the
 // larger of diskReserveBytes and diskReservePercent of its size, so the box
 // keeps working (logs, the journal, containers' writes) when an image is larger
 // than the disk has room for. Checked before a bake pulls and while it pulls;

@@ -38,7 +38,7 @@ export class Logins {
     this.deps = deps;
   }
 
-  /** Whether the secret fetched for this credential was also its username (SPEC §6 usernameIsSecret). */
+  /** Whether the secret fetched for this credential was also its username (docs/reference.md §6 usernameIsSecret). */
   usernameWasSecret(credId: string): boolean {
     return this.secretUsernames.has(credId);
   }

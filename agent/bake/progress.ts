@@ -1,4 +1,4 @@
-// Live progress of a bake's pulls (SPEC §7 `service.progress`, GET /v1/bakes/<id>):
+// Live progress of a bake's pulls (docs/reference.md §7 `service.progress`, GET /v1/bakes/<id>):
 // the engine's per-layer counts normalised for both image stores — the classic
 // store counts bytes; the containerd store counts them while a layer downloads
 // on 28.5 but hides them on its other lines and on some engines — with what is

@@ -35,7 +35,7 @@ export interface BakeDeps {
   resolver: CredentialResolver;
   clock: Clock;
   scrubber: Scrubber;
-  /** Receives every SPEC §7 event (the outbox, the daemon's status). */
+  /** Receives every docs/reference.md §7 event (the outbox, the daemon's status). */
   emit: (event: AgentEvent) => Promise<void>;
   onStep?: (step: BakeStep) => void;
   /** Each service's result the moment it is known (GET /v1/bakes/<id> while the bake runs). */
@@ -320,7 +320,7 @@ async function bakeUnits(
   return result;
 }
 
-/** SPEC §6: what a later reconcile needs, never a secret. */
+/** docs/reference.md §6: what a later reconcile needs, never a secret. */
 function manifestOf(spec: BakeSpec, results: Map<string, ServiceResult>, logins: Logins, now: number): Manifest {
   return {
     bakeId: spec.bakeId,

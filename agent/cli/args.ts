@@ -1,4 +1,4 @@
-// SPEC §3: the command line, parsed with node:util parseArgs.
+// docs/reference.md §3: the command line, parsed with node:util parseArgs.
 import { parseArgs } from "node:util";
 
 export const USAGE = `Usage:

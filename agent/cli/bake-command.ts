@@ -1,4 +1,4 @@
-// `slothbox-agent bake` (SPEC §3): validate, pull, write the manifest, report,
+// `slothbox-agent bake` (docs/reference.md §3): validate, pull, write the manifest, report,
 // render for a person (stdout) or as one JSON object (stdout; steps to stderr).
 import { progressTracker } from "../bake/progress.ts";
 import { runBake } from "../bake/run.ts";
@@ -12,7 +12,7 @@ import { EXIT } from "./exit.ts";
 import { HumanRenderer } from "./human.ts";
 import { readSpecFile, violationLines } from "./spec-file.ts";
 
-/** SPEC §7: after the pulls, `bake` spends at most this long delivering events. */
+/** docs/reference.md §7: after the pulls, `bake` spends at most this long delivering events. */
 export const DELIVERY_BUDGET_MS = 10_000;
 
 export interface Io {

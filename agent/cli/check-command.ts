@@ -1,4 +1,4 @@
-// `slothbox-agent check-credential` (SPEC §3): resolve one credential and log in;
+// `slothbox-agent check-credential` (docs/reference.md §3): resolve one credential and log in;
 // pull nothing. Names the credential, registry, type and username, and the
 // outcome — never the secret.
 import { waitForDocker } from "../docker/wait.ts";

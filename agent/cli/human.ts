@@ -35,7 +35,7 @@ function retryNote(e: ErrorBody): string {
   if (e.attempts === undefined) return e.retryable ? " (retryable)" : "";
   const tried = e.attempts === 1 ? "attempted once" : `${e.attempts} attempts failed`;
   if (!e.retryable) return ` (not retryable; ${tried})`;
-  // AWS calls retry on budgets of time, not pullRetries (SPEC §5).
+  // AWS calls retry on budgets of time, not pullRetries (docs/reference.md §5).
   if (e.code === "aws_throttled") return ` (retryable; ${tried}, throttled until awsMaxWaitSeconds)`;
   if (e.code === "aws_unreachable" || e.code === "aws_credentials_unavailable") return ` (retryable; ${tried} within a minute)`;
   return e.attempts === 1 ? ` (retryable; ${tried}, pullRetries is 0)` : ` (retryable; ${tried}, the retries are used up)`;

@@ -1,5 +1,5 @@
 // Reading the --spec file for `bake` and `check-credential`: a file that cannot
-// be read, or that breaks SPEC §2, is refused before anything is fetched.
+// be read, or that breaks docs/reference.md §2, is refused before anything is fetched.
 import { readFile } from "node:fs/promises";
 import { foreignText } from "../errors/foreign-text.ts";
 import { parseSpecText, type BakeSpec, type Violation } from "../spec/schema.ts";

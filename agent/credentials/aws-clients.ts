@@ -21,7 +21,7 @@ import { AwsCallError, type AwsPorts, type EcrToken, type ParameterValue } from 
 
 /** Attempts for the SDK's own retry modes (kept for comparison, docs/fleet.md). */
 const SDK_MAX_ATTEMPTS = 10;
-/** How long one attempt may take to connect (SPEC §5: "each connection attempt bounded to a few seconds"). */
+/** How long one attempt may take to connect (docs/reference.md §5: "each connection attempt bounded to a few seconds"). */
 export const CONNECT_TIMEOUT_MS = 3000;
 /** How long one attempt may take in all: AWS answers GetParameter and GetAuthorizationToken in well under a second. */
 export const REQUEST_TIMEOUT_MS = 10_000;

@@ -104,4 +104,14 @@ describe("CredentialResolver", () => {
       message: `ssm:GetParameter ${PREFIX}rc_gh: no credentials for the instance role from http://169.254.169.254: ProviderError: TimeoutError from instance metadata service`,
     });
   });
+
+  it("does not retry AWS's own refusal of the role's credentials (a signature it computes differently): an answer, not a network failure", async () => {
+    const { aws, r } = resolver();
+    const mismatch = Object.assign(new Error("The request signature we calculated does not match the signature you provided."), { name: "InvalidSignatureException", $metadata: { httpStatusCode: 400 } });
+    aws.before = async () => {
+      throw new AwsCallError(mismatch, "https://ssm.us-east-1.amazonaws.com", 1);
+    };
+    await expect(r.resolve(gh, new AbortController().signal)).rejects.toMatchObject({ code: "aws_credentials_unavailable", attempts: 1 });
+    expect(aws.calls).toHaveLength(1);
+  });
 });

@@ -1,7 +1,7 @@
 // Resolves a spec credential to what Docker needs: token → SSM, ecr → ECR.
 // One AWS call per credential per bake however many services share it
 // (concurrent callers share the pending promise). Each budget has one owner
-// (SPEC §5): throttling is retried inside the SDK until awsMaxWaitSeconds
+// (docs/reference.md §5): throttling is retried inside the SDK until awsMaxWaitSeconds
 // (retry-strategy.ts); an AWS endpoint or the instance metadata service that
 // does not answer (no name, no connection, a timeout, TLS, a 5xx) is retried
 // here, with the SDK's short backoff, for at most NETWORK_BUDGET_MS in all, each
@@ -9,19 +9,29 @@
 // says what failed, where, and after how many attempts.
 import type { Clock } from "../clock.ts";
 import { AgentError } from "../errors/agent-error.ts";
-import type { ErrorCode } from "../errors/codes.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
+import { isProviderError } from "./aws-error.ts";
 import { noCache, type CredentialCache } from "./cache.ts";
 import { fetchEcrCredential } from "./ecr.ts";
 import { MAX_ATTEMPTS, retryDelayMs } from "./retry-strategy.ts";
 import { fetchTokenCredential } from "./ssm.ts";
 import type { AwsPorts, RegistryAuth } from "./types.ts";
 
-/** SPEC §5: network failures reaching AWS (IMDS included) are retried for at most 60 s in all. */
+/** docs/reference.md §5: network failures reaching AWS (IMDS included) are retried for at most 60 s in all. */
 export const NETWORK_BUDGET_MS = 60_000;
-/** Failures that may pass by themselves within the minute: the network, and the instance role's credentials. */
-const RETRIED: ReadonlySet<ErrorCode> = new Set(["aws_unreachable", "aws_credentials_unavailable"]);
+/**
+ * Failures that may pass by themselves within the minute: an endpoint that did
+ * not answer as a service does, and the instance role's credentials not
+ * obtained (IMDS). AWS's own refusal of the credentials it was sent (an expired
+ * token, a signature it computes differently) is an answer, and final.
+ */
+function retried(err: AgentError): boolean {
+  if (err.code === "aws_unreachable") return true;
+  if (err.code !== "aws_credentials_unavailable") return false;
+  const answered = (err.cause as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode !== undefined;
+  return isProviderError(err.cause) || !answered;
+}
 
 export interface ResolverDeps {
   aws: () => AwsPorts;
@@ -112,7 +122,7 @@ export class CredentialResolver {
         attempts += err.attempts ?? 1;
         if (err.attempts !== undefined || attempts > 1) err.attempts = attempts;
         const left = NETWORK_BUDGET_MS - (deps.clock.now() - started);
-        if (!RETRIED.has(err.code) || left <= 0 || retry >= MAX_ATTEMPTS) {
+        if (!retried(err) || left <= 0 || retry >= MAX_ATTEMPTS) {
           deps.onFetch?.(cred, "error", deps.clock.now() - started);
           throw err;
         }

@@ -7,7 +7,7 @@
 // go on until the deadline (awsMaxWaitSeconds): a wait that would pass it is cut
 // short, so the last attempt is made at the deadline, never stopped early; the
 // last AWS error is then what the caller sees, with AWS's own message.
-// Only throttling is retried here (SPEC §5: only throttling may use the whole
+// Only throttling is retried here (docs/reference.md §5: only throttling may use the whole
 // awsMaxWaitSeconds). A network failure, a timeout or a 5xx goes back to the
 // caller at once: the resolver retries those within their own 60 s budget
 // (resolve.ts), with the SDK's short backoff (retryDelayMs's TRANSIENT branch),

@@ -1,5 +1,5 @@
-// SPEC §8: the daemon's HTTP API on node:http, or node:https when given a
-// certificate (SPEC §4: always off loopback). Bearer tokens compare in
+// docs/reference.md §8: the daemon's HTTP API on node:http, or node:https when given a
+// certificate (docs/reference.md §4: always off loopback). Bearer tokens compare in
 // constant time; bodies are limited to 1 MiB; slow or malformed requests are
 // cut off; errors are JSON; every answer passes the scrubber on its way out.
 import { createHash, timingSafeEqual } from "node:crypto";

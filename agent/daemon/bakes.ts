@@ -115,7 +115,7 @@ export class BakeRunner {
   submit(spec: BakeSpec): Submit {
     const known = this.records.get(spec.bakeId);
     if (known) return { kind: "known", record: known };
-    // One bake at a time (SPEC §8); a reconcile or a cleanup in progress only makes a bake wait its turn.
+    // One bake at a time (docs/reference.md §8); a reconcile or a cleanup in progress only makes a bake wait its turn.
     if (this.pending) return { kind: "busy", running: this.pending };
     this.onStart(spec);
     this.pending = spec.bakeId;

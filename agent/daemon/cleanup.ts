@@ -1,4 +1,4 @@
-// SPEC §8 image cleanup, as the Amazon ECS agent does it (ECS_IMAGE_CLEANUP_INTERVAL,
+// docs/reference.md §8 image cleanup, as the Amazon ECS agent does it (ECS_IMAGE_CLEANUP_INTERVAL,
 // ECS_IMAGE_MINIMUM_CLEANUP_AGE): every imageCleanupIntervalSeconds the daemon
 // removes the images that the agent itself pulled (state/pulled.ts), that
 // neither the current manifest nor the imageCleanupKeepBakes previous ones name,

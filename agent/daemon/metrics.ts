@@ -1,4 +1,4 @@
-// SPEC §8 /metrics: Prometheus text from prom-client. Names follow Prometheus
+// docs/reference.md §8 /metrics: Prometheus text from prom-client. Names follow Prometheus
 // conventions (slothbox_ prefix, base units, _total on counters).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { BakeStep } from "../bake/types.ts";
@@ -41,7 +41,7 @@ export class Metrics {
     });
     this.pullBytes = new Counter({
       name: "slothbox_pull_bytes_total",
-      help: "Layer bytes downloaded by pulls, by registry host, as the engine counts them (the containerd image store hides byte counts: none counted there).",
+      help: "Layer bytes downloaded by pulls, by registry host, as the engine counts them (the containerd image store counts them only while a layer downloads on some engines, and not at all on others).",
       labelNames: ["registry"],
       registers,
     });

@@ -1,4 +1,4 @@
-// SPEC §8 /readyz: the Docker socket answers, AWS credentials are obtainable
+// docs/reference.md §8 /readyz: the Docker socket answers, AWS credentials are obtainable
 // and the SSM endpoint takes a connection, and the state dir is writable. Each
 // check is bounded in time; the AWS check has a budget of its own and says which
 // endpoint failed (the instance metadata service's, or SSM's). An answer serves

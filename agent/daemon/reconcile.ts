@@ -1,4 +1,4 @@
-// Reconcile (SPEC §8, SIGHUP and start): every image of the manifest that
+// Reconcile (docs/reference.md §8, SIGHUP and start): every image of the manifest that
 // Docker no longer has (pruned, new volume) is pulled again by its digest, with
 // its credential rebuilt from the manifest's metadata, through the bake engine;
 // then each service's own reference (`app:1`, what `docker rmi app:1` removes

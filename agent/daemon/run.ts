@@ -1,4 +1,4 @@
-// `slothbox-agent daemon`: the long-running side (SPEC §7–§9). Serves the API,
+// `slothbox-agent daemon`: the long-running side (docs/reference.md §7–§9). Serves the API,
 // runs posted bakes one at a time through the same engine as `bake`, reconciles
 // at start and on SIGHUP, delivers the outbox until the control plane takes it,
 // reuses credentials in memory only, and talks to systemd (READY, STOPPING,
@@ -38,7 +38,7 @@ function parseListen(listen: string): { host: string; port: number } {
   return { host: listen.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(listen.slice(i + 1)) };
 }
 
-/** The API's certificate and key (SPEC §4), read and tried at start: a file that cannot serve is exit 78 naming its key. */
+/** The API's certificate and key (docs/reference.md §4), read and tried at start: a file that cannot serve is exit 78 naming its key. */
 function readTls(config: Config): { cert: string; key: string } | undefined {
   const problem = apiTlsProblem(config);
   if (problem) throw problem;

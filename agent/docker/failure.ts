@@ -37,10 +37,10 @@ export const PLATFORM_HINT =
 
 /** What the engine says in its own words about an image the registry served: no registry words to find, or to ask for. */
 function engineOwnFailure(message: string): { code: ErrorCode; hint: string } | undefined {
-  // SPEC §5's image_unsupported: Docker reads zstd layers since 23.0 (moby/moby#41759); 20.10 reads them as a plain tar.
+  // docs/reference.md §5's image_unsupported: Docker reads zstd layers since 23.0 (moby/moby#41759); 20.10 reads them as a plain tar.
   if (isUnpackFailure(message)) return { code: "image_unsupported", hint: ERROR_CODES.image_unsupported.hint };
   if (isUnsupportedMediaType(message)) return { code: "image_unsupported", hint: MEDIA_TYPE_HINT };
-  // SPEC §5's "repository or tag unknown", for this platform.
+  // docs/reference.md §5's "repository or tag unknown", for this platform.
   if (isPlatformMismatch(message)) return { code: "image_not_found", hint: PLATFORM_HINT };
   return undefined;
 }

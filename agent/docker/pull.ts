@@ -115,7 +115,7 @@ export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefi
 export interface InspectDeps {
   docker: DockerPort;
   scrubber: Scrubber;
-  /** How long the daemon may leave an inspect unanswered; default SPEC §3's 30 s for a silent socket. */
+  /** How long the daemon may leave an inspect unanswered; default docs/reference.md §3's 30 s for a silent socket. */
   inspectTimeoutMs?: number;
 }
 

@@ -1,10 +1,10 @@
-// SPEC §3: a Docker socket that does not answer is retried for at most 30 s,
+// docs/reference.md §3: a Docker socket that does not answer is retried for at most 30 s,
 // then docker_unavailable. Used before a bake and before check-credential's login.
 import type { Clock } from "../clock.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { DockerPort } from "./port.ts";
 
-/** SPEC §3: how long a Docker socket that does not answer is retried. */
+/** docs/reference.md §3: how long a Docker socket that does not answer is retried. */
 export const DOCKER_WAIT_MS = 30_000;
 const DOCKER_PING_TIMEOUT_MS = 2000;
 

@@ -1,4 +1,4 @@
-// The one error type of the agent: a SPEC §5 code, Docker's or AWS's own message,
+// The one error type of the agent: a docs/reference.md §5 code, Docker's or AWS's own message,
 // and an operator hint. Retryability comes from the code table alone.
 import { ERROR_CODES, type ErrorCode } from "./codes.ts";
 
@@ -8,7 +8,7 @@ export interface ErrorBody {
   message: string;
   hint: string;
   retryable: boolean;
-  /** A registry's refusal: the registry's own words, from Docker's line or recovered through the Engine API (SPEC §3). */
+  /** A registry's refusal: the registry's own words, from Docker's line or recovered through the Engine API (docs/reference.md §3). */
   registryMessage?: string;
   /** A pull's failure: how many times it was attempted (1 + pullRetries when a retryable error used the retries up). */
   attempts?: number;
@@ -49,7 +49,7 @@ export class AgentError extends Error {
 export function asAgentError(err: unknown): AgentError {
   if (err instanceof AgentError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  // The agent's own writes (the outbox, the manifest, its records) on a full disk: SPEC §5's disk_full, not a bug.
+  // The agent's own writes (the outbox, the manifest, its records) on a full disk: docs/reference.md §5's disk_full, not a bug.
   const code = (err as NodeJS.ErrnoException | undefined)?.code === "ENOSPC" ? "disk_full" : "internal";
   return new AgentError(code, message, { cause: err });
 }

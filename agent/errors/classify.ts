@@ -1,4 +1,4 @@
-// Classifies foreign errors into SPEC §5 codes: AWS errors by their error name
+// Classifies foreign errors into docs/reference.md §5 codes: AWS errors by their error name
 // and HTTP status; Docker's by the words in them (the registry's, where Docker
 // kept or the agent recovered them), then by the HTTP status a registry answered
 // with, then by dockerd's own status. A registry's words about the credential
@@ -35,7 +35,7 @@ const RULES: readonly [RegExp, ErrorCode | Refusal][] = [
   // Words that say the credential itself is bad, whoever asked: ECR's expired token, Docker Hub's
   // wrong password and expired access token, Quay's refused login and robot, GitLab's Basic
   // refusal, GHCR's token it cannot authenticate, Google's "you may have invalid credentials"
-  // (which also speaks of permissions: the credential's words win, SPEC §5; Google says the
+  // (which also speaks of permissions: the credential's words win, docs/reference.md §5; Google says the
   // same to an anonymous pull of a private image).
   [
     /authorization token has expired|incorrect username or password|specified credentials are invalid|HTTP Basic: Access denied|login attempt to .* failed|your account must log in with a Personal Access Token|access token is expired|invalid credentials|could not find robot with username|cannot be authenticated with the token/i,
@@ -73,7 +73,7 @@ function fromStatus(status: number | undefined): ErrorCode | Refusal | undefined
   return undefined;
 }
 
-/** The code a refusal gets in its context (SPEC §5). */
+/** The code a refusal gets in its context (docs/reference.md §5). */
 function resolve(r: ErrorCode | Refusal, ctx: DockerContext): ErrorCode {
   if (r === "not-found") return "image_not_found";
   if (r !== "credential" && r !== "auth" && r !== "denied") return r;
@@ -211,7 +211,7 @@ interface AwsLikeError {
   $metadata?: { httpStatusCode?: number };
 }
 
-/** An AWS endpoint that did not answer as a service does: no name, no connection, a timeout, TLS, or a 5xx (SPEC §5 aws_unreachable). */
+/** An AWS endpoint that did not answer as a service does: no name, no connection, a timeout, TLS, or a 5xx (docs/reference.md §5 aws_unreachable). */
 export function isAwsNetworkFailure(err: unknown): boolean {
   const e = (err ?? {}) as AwsLikeError;
   const status = e.$metadata?.httpStatusCode;

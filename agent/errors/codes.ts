@@ -1,4 +1,4 @@
-// SPEC §5: the stable error codes, whether each is retryable, and the hint an
+// docs/reference.md §5: the stable error codes, whether each is retryable, and the hint an
 // operator reads. Hints follow the platform's own troubleshooting advice
 // (shared/seeds/004: private registries). Retryability is read from here alone.
 

@@ -1,4 +1,4 @@
-// Delivers the outbox to the control plane (SPEC §7): POST per event with the
+// Delivers the outbox to the control plane (docs/reference.md §7): POST per event with the
 // bearer token and Idempotency-Key, in order; a 2xx removes the file; 5xx, 408,
 // 429 and network errors are retried with backoff (full jitter); other 4xx are
 // dropped and logged. At-least-once: a file leaves the outbox only after a 2xx.
@@ -61,7 +61,7 @@ export interface DrainResult {
   blocked: boolean;
 }
 
-/** Where a bake's events go (SPEC §7). */
+/** Where a bake's events go (docs/reference.md §7). */
 export function eventsUrl(controlPlaneUrl: string, boxId: string, bakeId: string): string {
   return `${controlPlaneUrl.replace(/\/+$/, "")}/v1/boxes/${encodeURIComponent(boxId)}/bakes/${encodeURIComponent(bakeId)}/events`;
 }

@@ -1,4 +1,4 @@
-// SPEC §7 event bodies.
+// docs/reference.md §7 event bodies.
 import { randomBytes } from "node:crypto";
 import type { ErrorBody } from "../errors/agent-error.ts";
 

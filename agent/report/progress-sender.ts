@@ -1,4 +1,4 @@
-// service.progress to the control plane (SPEC §7), best effort: never in the
+// service.progress to the control plane (docs/reference.md §7), best effort: never in the
 // outbox (a progress report is stale by the time a retry would send it), one
 // request at a time, a newer event for a service replacing one not yet sent,
 // failures dropped. Nothing is sent for a service once its pull has ended, and

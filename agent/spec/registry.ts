@@ -1,4 +1,4 @@
-// Registry host names: the host-only form credentials use (SPEC §2), Docker
+// Registry host names: the host-only form credentials use (docs/reference.md §2), Docker
 // Hub's aliases, the login server address Docker expects, and ECR's private
 // registry hosts in every partition (the anchored regex of
 // amazon-ecr-credential-helper and kubelet).

@@ -1,4 +1,4 @@
-// SPEC §2: the bake spec. Shape is checked with zod (strict objects: unknown keys
+// docs/reference.md §2: the bake spec. Shape is checked with zod (strict objects: unknown keys
 // are violations at their own path); the cross-field rules run on whatever
 // parsed, so that every violation is reported at once, each with its JSON path
 // and code. Nothing here fetches or pulls anything.

@@ -1,4 +1,4 @@
-// SPEC §6: <stateDir>/manifest.json, written atomically only after a fully
+// docs/reference.md §6: <stateDir>/manifest.json, written atomically only after a fully
 // successful bake. Holds credential metadata a later reconcile needs, never a
 // secret. Each one is also kept in <stateDir>/manifests/ (newest first by name),
 // for image cleanup: the images the last bakes name are the box's.

@@ -1,4 +1,4 @@
-// SPEC §6/§7: <stateDir>/outbox/ holds every event not yet delivered, one file
+// docs/reference.md §6/§7: <stateDir>/outbox/ holds every event not yet delivered, one file
 // each, written atomically before any attempt to send it, removed on a 2xx.
 // File names sort in the order events were made. A file that cannot be read
 // (permissions) stays where it is; one that is not an event is moved aside to

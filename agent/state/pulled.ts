@@ -1,4 +1,4 @@
-// SPEC §6: which images the agent itself pulled, so that image cleanup (SPEC §8)
+// docs/reference.md §6: which images the agent itself pulled, so that image cleanup (docs/reference.md §8)
 // never touches one it did not: <stateDir>/images/, one file per reference and
 // image ID (a tag that moves leaves the old image's entry behind, which is what
 // lets cleanup find it). One file each, written atomically, so that a root

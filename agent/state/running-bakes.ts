@@ -1,4 +1,4 @@
-// Bakes in progress, as files in <stateDir>/running/: image cleanup (SPEC §8)
+// Bakes in progress, as files in <stateDir>/running/: image cleanup (docs/reference.md §8)
 // never removes an image a bake in progress needs. Inside the daemon bakes and
 // cleanups take turns; this is for a `slothbox-agent bake` an operator (or
 // Packer) runs beside the daemon, a separate process. A marker whose process is

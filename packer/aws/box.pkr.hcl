@@ -23,7 +23,7 @@ variable "instance_type" {
 
 variable "iam_instance_profile" {
   type        = string
-  description = "Instance profile whose role may read the registry credentials (see README: IAM policy)."
+  description = "Instance profile whose role may read the registry credentials (see docs/install.md: IAM policy)."
 }
 
 variable "agent_package_dir" {
@@ -34,12 +34,12 @@ variable "agent_package_dir" {
 
 variable "agent_config" {
   type        = string
-  description = "agent.json for the box (SPEC §4)."
+  description = "agent.json for the box (docs/reference.md §4)."
 }
 
 variable "bake_spec" {
   type        = string
-  description = "The bake spec (SPEC §2) listing the services whose images the AMI must hold."
+  description = "The bake spec (docs/reference.md §2) listing the services whose images the AMI must hold."
 }
 
 variable "control_plane_token_file" {

@@ -1,4 +1,4 @@
-// A box that cannot reach AWS (SPEC §5): an endpoint whose name does not
+// A box that cannot reach AWS (docs/reference.md §5): an endpoint whose name does not
 // resolve, one that refuses, one that never answers (a black hole: connections
 // dropped, as a private subnet without a route drops them), the instance
 // metadata service never answering, SSM answering 503 for ever. Each bake ends

@@ -4,6 +4,13 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 
+/**
+ * Whether an event type is one a bake keeps in its outbox: every type but the
+ * best-effort service.progress, which comes for any pull longer than 10 s —
+ * and on a busy machine any pull may take that long.
+ */
+export const kept = (type: unknown): boolean => type !== "service.progress";
+
 export interface Delivery {
   at: number;
   boxId: string;
