@@ -124,6 +124,8 @@ describe("behind a forward proxy", () => {
     expect(calls.some((c) => c.api === "imds")).toBe(true);
     const imdsPort = new URL(aws.url).port;
     expect(requests.filter((q) => q.includes(`:${imdsPort}`) || q.includes("/latest/"))).toEqual([]);
+    // Nothing else either: not the Docker socket's requests, not a registry's (dockerd's own).
+    expect(new Set(requests)).toEqual(new Set([`CONNECT aws.proxy.test:${awsTls} HTTP/1.1`, `CONNECT cp.proxy.test:${cpPort} HTTP/1.1`]));
     const events = cp.deliveries.filter((d) => d.bakeId === s.bakeId);
     expect(events.map((d) => d.body["type"])).toEqual(["bake.started", "service.pulled", "service.pulled", "bake.succeeded"]);
     for (const secret of [proxy.password, ghcr.password!, ecr.password!, cp.token]) expect(secretLeaks(secret, b, r, events.map((e) => e.body))).toEqual([]);
