@@ -60,6 +60,8 @@ describe("ProxyRoutes.route: curl's NO_PROXY rules, SPEC's ports", () => {
     for (const target of ["http://169.254.169.254/latest/api/token", "http://[fd00:ec2::254]/latest/api/token", "http://127.0.0.9:4567/latest/api/token"]) {
       expect(via(all, target, "http://127.0.0.9:4567")).toEqual({ via: "direct", why: "the instance metadata service is never proxied" });
     }
+    // A configured endpoint is its address and port: another service at that address is routed as any other.
+    expect(via(all, "http://127.0.0.9:8080/x", "http://127.0.0.9:4567").via).toBe("proxy");
   });
 
   it("takes a proxy without a scheme as http:// (curl); refuses one it cannot speak to", () => {

@@ -119,8 +119,8 @@ export class ProxyRoutes {
   private readonly noProxy: NoProxyEntry[];
   private readonly noProxyAll: boolean;
   private readonly noProxyVariable: string;
-  /** Hosts never proxied: the instance metadata service's. */
-  private readonly never: string[];
+  /** Never proxied: the instance metadata service, on any port at its own addresses, on its port at a configured one. */
+  private readonly never: { host: string; port?: number }[];
   private readonly agents = new Map<string, Promise<Agent>>();
 
   /** Throws a ProxyConfigError for a proxy variable that is not an HTTP proxy's URL. */
@@ -137,8 +137,11 @@ export class ProxyRoutes {
     const entries = (no?.[1] ?? "").split(/[,\s]+/);
     this.noProxyAll = entries.some((e) => e.trim() === "*");
     this.noProxy = entries.flatMap((e) => parseEntry(e) ?? []);
-    this.never = ["169.254.169.254", "fd00:ec2::254"];
-    if (imdsEndpoint && URL.canParse(imdsEndpoint)) this.never.push(bareHost(new URL(imdsEndpoint).hostname));
+    this.never = [{ host: "169.254.169.254" }, { host: "fd00:ec2::254" }];
+    if (imdsEndpoint && URL.canParse(imdsEndpoint)) {
+      const u = new URL(imdsEndpoint);
+      this.never.push({ host: bareHost(u.hostname), port: Number(u.port || DEFAULT_PORT[u.protocol] || 80) });
+    }
   }
 
   /** True when any proxy variable is set: without one, every request goes as it always did. */
@@ -150,14 +153,13 @@ export class ProxyRoutes {
   route(target: string | URL): Route {
     const url = typeof target === "string" ? new URL(target) : target;
     const host = bareHost(url.hostname);
-    if (this.never.some((h) => (isIP(h) && isIP(host) ? sameAddress(h, host) : h === host))) {
-      return { via: "direct", why: "the instance metadata service is never proxied" };
-    }
+    const port = Number(url.port || DEFAULT_PORT[url.protocol]);
+    const isImds = (n: { host: string; port?: number }) => (n.port === undefined || n.port === port) && (isIP(n.host) && isIP(host) ? sameAddress(n.host, host) : n.host === host);
+    if (this.never.some(isImds)) return { via: "direct", why: "the instance metadata service is never proxied" };
     const proxy = this.proxies.get(url.protocol);
     const names = url.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
     if (!proxy) return { via: "direct", why: `no proxy is set (${names} nor ${names.toLowerCase()})` };
     if (this.noProxyAll) return { via: "direct", why: `${this.noProxyVariable} is *` };
-    const port = Number(url.port || DEFAULT_PORT[url.protocol]);
     const hit = this.noProxy.find((e) => matches(e, host, port));
     if (hit) return { via: "direct", why: `${this.noProxyVariable} entry ${hit.host}${hit.port !== undefined ? `:${hit.port}` : ""} matches` };
     return { via: "proxy", proxy: proxy.url, shown: `${proxy.url.protocol}//${proxy.url.host}`, variable: proxy.variable };
