@@ -2,20 +2,13 @@
 // words and naming the endpoint that failed: an operator behind a private subnet
 // must see `getaddrinfo ENOTFOUND ssm.us-east-1.amazonaws.com`, not a code alone.
 import { AgentError } from "../errors/agent-error.ts";
-import { classifyAwsError, type AwsService } from "../errors/classify.ts";
+import { classifyAwsError, TLS_CODE, type AwsLikeError, type AwsService } from "../errors/classify.ts";
 import { foreignText } from "../errors/foreign-text.ts";
 import { AwsCallError } from "./types.ts";
 
-interface SdkLikeError {
-  name?: string;
-  code?: string;
-  message?: string;
-  $metadata?: { httpStatusCode?: number };
-}
-
 /** What went wrong on the wire, in the words an operator searches for. */
 export function networkWords(err: unknown): string {
-  const e = (err ?? {}) as SdkLikeError;
+  const e = (err ?? {}) as AwsLikeError;
   const message = e.message ?? "";
   if (e.name === "TimeoutError") {
     // The SDK's NodeHttpHandler says which bound it hit; say it without its module prefix.
@@ -26,19 +19,19 @@ export function networkWords(err: unknown): string {
   }
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined && status >= 500) return `HTTP ${status}${e.name && e.name !== "Error" ? ` ${e.name}` : ""}${message && message !== e.name ? `: ${message}` : ""}`;
-  if (e.code && /^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(e.code)) return `TLS: ${message} (${e.code})`;
+  if (e.code && TLS_CODE.test(e.code)) return `TLS: ${message} (${e.code})`;
   if (e.code && !message.includes(e.code)) return `${message} (${e.code})`;
   return message || e.name || "unknown error";
 }
 
-function sdkWords(e: SdkLikeError): string {
+function sdkWords(e: AwsLikeError): string {
   const name = e?.name ?? "Error";
   return e?.message && e.message !== name && e.message !== "UnknownError" ? `${name}: ${e.message}` : name;
 }
 
 /** The SDK's credential chain failed: nothing was sent to the service; the endpoint that failed is where the role's credentials come from. */
 export function isProviderError(err: unknown): boolean {
-  return /^(CredentialsProviderError|ProviderError|TokenProviderError)$/.test((err as SdkLikeError | undefined)?.name ?? "");
+  return /^(CredentialsProviderError|ProviderError|TokenProviderError)$/.test((err as AwsLikeError | undefined)?.name ?? "");
 }
 
 export function awsFailure(err: unknown, service: AwsService, what: string): AgentError {
@@ -49,11 +42,11 @@ export function awsFailure(err: unknown, service: AwsService, what: string): Age
   let text: string;
   if (code === "aws_unreachable") {
     const where = call?.endpoint ?? "the endpoint";
-    const status = (cause as SdkLikeError | undefined)?.$metadata?.httpStatusCode;
+    const status = (cause as AwsLikeError | undefined)?.$metadata?.httpStatusCode;
     text = `${where} ${status !== undefined ? "answered" : "did not answer"}: ${networkWords(cause)}`;
   }
-  else if (call && isProviderError(cause)) text = `no credentials for the instance role from ${call.endpoint}: ${sdkWords(cause as SdkLikeError)}`;
-  else text = sdkWords(cause as SdkLikeError);
+  else if (call && isProviderError(cause)) text = `no credentials for the instance role from ${call.endpoint}: ${sdkWords(cause as AwsLikeError)}`;
+  else text = sdkWords(cause as AwsLikeError);
   const failure = new AgentError(code, `${what}: ${foreignText(text)}`, { cause });
   if (call) failure.attempts = call.attempts;
   return failure;

@@ -202,9 +202,10 @@ const NETWORK_CODES = new Set([
 ]);
 
 /** Node's codes for a TLS handshake that failed: a certificate it does not trust or that names another host, a protocol error. */
-const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$)/;
+export const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$)/;
 
-interface AwsLikeError {
+/** What the SDK's and Node's errors carry that tells a network failure apart. */
+export interface AwsLikeError {
   name?: string;
   code?: string;
   message?: string;

@@ -125,3 +125,15 @@ export async function until<T>(fn: () => Promise<T> | T, ms = 30_000, what = "co
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The bake's record once it has ended (GET /v1/bakes/<id> no longer `running`), at most `ms`. */
+export async function bakeDone(d: Daemon, bakeId: string, ms = 60_000): Promise<Record<string, unknown>> {
+  return until(
+    async () => {
+      const r = await d.api("GET", `/v1/bakes/${bakeId}`);
+      return r.json["status"] !== "running" && r.status === 200 ? r.json : undefined;
+    },
+    ms,
+    `bake ${bakeId} to finish`,
+  );
+}

@@ -12,7 +12,7 @@ import { pushRandomImage, type RegistryTarget } from "../stack/images.ts";
 import { promtool } from "../stack/promtool.ts";
 import { ECR_ACCOUNT } from "../stack/stack.ts";
 import { makeCerts } from "../stack/certs.ts";
-import { freePort, request, startDaemon, until, type Daemon } from "./daemon-harness.ts";
+import { bakeDone, freePort, request, startDaemon, until, type Daemon } from "./daemon-harness.ts";
 import { AGENT, dockerImage, newBox, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
 
 const stack = inject("stack");
@@ -36,12 +36,6 @@ async function daemon(b: Box, opts: Parameters<typeof startDaemon>[1] = {}): Pro
   const d = await startDaemon(b, opts);
   daemons.push(d);
   return d;
-}
-async function bakeDone(d: Daemon, bakeId: string, ms = 60_000) {
-  return until(async () => {
-    const r = await d.api("GET", `/v1/bakes/${bakeId}`);
-    return r.json["status"] !== "running" && r.status === 200 ? r.json : undefined;
-  }, ms, `bake ${bakeId} to finish`);
 }
 
 beforeAll(async () => {

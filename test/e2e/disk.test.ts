@@ -13,7 +13,7 @@ import { startDockerd, type Dockerd } from "../stack/dockerd.ts";
 import { pushRandomImage } from "../stack/images.ts";
 import { requestCounts, slowBlobs } from "../stack/registry-front.ts";
 import { leftovers } from "../stack/stack.ts";
-import { startDaemon, until } from "./daemon-harness.ts";
+import { bakeDone, startDaemon } from "./daemon-harness.ts";
 import { AGENT, dockerImage, newBox, parseJsonResult, uid, type Box } from "./harness.ts";
 
 const stack = inject("stack");
@@ -121,14 +121,7 @@ describe("the disk reserve", () => {
     try {
       const s = spec(next.reference);
       expect((await daemon.api("POST", "/v1/bakes", s)).status).toBe(202);
-      const done = await until(
-        async () => {
-          const rec = (await daemon.api("GET", `/v1/bakes/${s.bakeId}`)).json;
-          return rec["status"] !== "running" ? rec : undefined;
-        },
-        60_000,
-        "the bake to end",
-      );
+      const done = await bakeDone(daemon, s.bakeId, 60_000);
       expect(done, daemon.output()).toMatchObject({ status: "succeeded" });
       expect(await dockerImage(docker(), old.reference)).toBeUndefined();
       expect(await dockerImage(docker(), kept.reference)).toBeDefined();

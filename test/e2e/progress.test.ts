@@ -11,7 +11,7 @@ import { ControlPlane } from "../stack/control-plane.ts";
 import { pushRandomImage, type PushedImage } from "../stack/images.ts";
 import { slowBlobs } from "../stack/registry-front.ts";
 import { dockerImage, newBox, uid, type Box } from "./harness.ts";
-import { startDaemon, until } from "./daemon-harness.ts";
+import { bakeDone, startDaemon, until } from "./daemon-harness.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
@@ -120,14 +120,7 @@ describe.runIf(stack.engine.version === "20.10" || containerdStore)("live progre
         "progress in GET /v1/bakes/<id>",
       );
       expect(seen).toMatchObject({ image: `quay.io/${slow.repository}:1`, services: ["big"], progress: { layers: LAYERS } });
-      const done = await until(
-        async () => {
-          const rec = (await d.api("GET", `/v1/bakes/${s.bakeId}`)).json;
-          return rec["status"] !== "running" ? rec : undefined;
-        },
-        120_000,
-        "the bake to end",
-      );
+      const done = await bakeDone(d, s.bakeId, 120_000);
       expect(done).toMatchObject({ status: "succeeded" });
       expect(done["inFlight"]).toBeUndefined();
       await until(() => told(s.bakeId).some((e) => e["type"] === "bake.succeeded"), 30_000, "bake.succeeded delivered");
