@@ -133,9 +133,12 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
       return await provider();
     } catch (err) {
       // The chain's own last words ("Could not load credentials from any providers") do not say why;
-      // the instance metadata service's, asked once more, do: no answer, a refusal, no role.
+      // the instance metadata service's, asked once more, do: no answer, a refusal, no role. Only its
+      // words are used: where IMDS answers now, the chain's failure stands (it may have been told to
+      // leave IMDS alone, AWS_EC2_METADATA_DISABLED), and the next attempt goes through the chain.
       if (!(isProviderError(err) && /from any providers/.test((err as Error).message))) throw err;
-      return await m.fromInstanceMetadata({ timeout: IMDS_TIMEOUT_MS, maxRetries: 0 })();
+      await m.fromInstanceMetadata({ timeout: IMDS_TIMEOUT_MS, maxRetries: 0 })();
+      throw err;
     }
   };
   const sharedCredentials = async () => {
