@@ -12,10 +12,8 @@ import type { Io } from "../cli/bake-command.ts";
 import { apiTlsProblem, ConfigError, isLoopbackHost, type Config } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
 import { asAgentError } from "../errors/agent-error.ts";
-import { httpPost } from "../report/deliver.ts";
 import { describeEvent, type AgentEvent } from "../report/events.ts";
-import { ProgressSender } from "../report/progress-sender.ts";
-import { createDeliverer, readSecretFile, type Runtime } from "../runtime.ts";
+import { createDeliverer, createProgressSender, readSecretFile, type Runtime } from "../runtime.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
 import { Outbox } from "../state/outbox.ts";
@@ -81,7 +79,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const loop = deliverer ? new DeliveryLoop(deliverer, logger) : undefined;
   if (!loop) logger.warn("no controlPlaneUrl configured: events are not sent");
 
-  const progress = loop && rt.controlPlane && config.boxId ? new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: config.boxId, post: httpPost }) : undefined;
+  const progress = loop ? createProgressSender(rt) : undefined;
 
   const emit = async (e: AgentEvent) => {
     const clean = scrubber.scrubValue(e);
