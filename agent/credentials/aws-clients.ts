@@ -191,7 +191,7 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
     async endpointOf(target) {
       return resolvedEndpoint(await (target.service === "ssm" ? getSsm() : getEcr(target.host)));
     },
-    async checkReachable(signal) {
+    async checkReachable(signal, opts) {
       const step = async <T>(where: string, p: Promise<T>): Promise<T> => {
         p.catch(() => undefined);
         try {
@@ -201,6 +201,7 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
         }
       };
       await step(`no credentials for the instance role from ${imds}`, sharedCredentials());
+      if (!opts.ssm) return;
       const endpoint = await step("no SSM client", this.endpointOf({ service: "ssm" }));
       await step(`SSM endpoint ${endpoint}`, connectProbe(endpoint, signal));
     },
