@@ -112,10 +112,15 @@ export function createDeliverer(rt: Runtime, outbox: Outbox, onDelivered?: (even
   });
 }
 
+/** service.progress to the configured control plane (best effort, docs/reference.md §7); undefined without one. */
+export function createProgressSender(rt: Runtime): ProgressSender | undefined {
+  if (!rt.controlPlane || !rt.config.boxId) return undefined;
+  return new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: rt.config.boxId, post: rt.post });
+}
+
 export function createReporter(rt: Runtime, enabled: boolean): Reporter {
   const outbox = new Outbox(rt.config.stateDir);
   const deliverer = enabled ? createDeliverer(rt, outbox) : undefined;
-  if (!deliverer || !rt.config.boxId || !rt.controlPlane) return new Reporter(rt.config.boxId ?? "");
-  const progress = new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: rt.config.boxId, post: rt.post });
-  return new Reporter(rt.config.boxId, outbox, deliverer, progress);
+  if (!deliverer || !rt.config.boxId) return new Reporter(rt.config.boxId ?? "");
+  return new Reporter(rt.config.boxId, outbox, deliverer, createProgressSender(rt));
 }

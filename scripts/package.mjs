@@ -95,7 +95,8 @@ async function packageFor(arch, scratch) {
   );
 
   const tarball = path.join(out, `${name}.tar.gz`);
-  rmSync(tarball, { force: true });
+  // One package per architecture in the directory: Packer's template picks this one by its architecture, and an older version beside it would be ambiguous.
+  for (const f of readdirSync(out)) if (new RegExp(`^slothbox-agent-.+-linux-${arch}\\.tar\\.gz(\\.sha256)?$`).test(f)) rmSync(path.join(out, f), { force: true });
   execFileSync("tar", ["-C", path.dirname(stage), "--owner=0", "--group=0", "--numeric-owner", "-czf", tarball, name]);
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(tarball)) hash.update(chunk);

@@ -80,13 +80,13 @@ const TWO = [
 ];
 
 describe("a bake and the disk reserve", () => {
-  it("short before it starts: pulls nothing, fails every image with disk_full, writes no manifest", async () => {
+  it("short before it starts: pulls nothing, fails with disk_full (the other image not started), writes no manifest", async () => {
     const t = setup(reserve(() => ({ free: 1 * GB, total: 20 * GB })));
     const r = await t.run(spec(TWO));
     expect(r.status).toBe("failed");
     expect(r.services.map((s) => [s.status, s.error?.code])).toEqual([
       ["failed", "disk_full"],
-      ["failed", "disk_full"],
+      ["skipped", undefined],
     ]);
     expect(r.error?.message).toMatch(/^1\.0 GB free on \/var\/lib\/docker/);
     expect(t.docker.pulls()).toEqual([]);
@@ -128,8 +128,39 @@ describe("a bake and the disk reserve", () => {
     expect(api.error).toMatchObject({ code: "disk_full", retryable: false, attempts: 1 });
     expect(api.error?.message).toMatch(/^1\.5 GB free on \/var\/lib\/docker \(Docker's data root\), reserve 2\.0 GB/);
     expect(t.docker.pulls().filter((p) => p === "ghcr.io/acme/api:1")).toHaveLength(1);
+    // What had not started when the disk ran short did not fail of it: it was skipped.
+    expect(r.services.filter((x) => x.status === "failed").map((x) => x.name)).toEqual(["api"]);
     expect(t.manifestWritten()).toBe(false);
     expect(t.events.map((e) => e.type)).toContain("bake.failed");
+  }, 10_000);
+
+  it("never holds a bake that pulls nothing: pinned images Docker has are present on a disk short of the reserve", async () => {
+    const t = setup(reserve(() => ({ free: 1 * GB, total: 20 * GB })));
+    const pinned = "sha256:" + "a".repeat(64);
+    t.docker.has("ghcr.io/acme/api", pinned);
+    const r = await t.run(spec([{ name: "api", image: `ghcr.io/acme/api@${pinned}` }]));
+    expect(r.status).toBe("succeeded");
+    expect(r.services.map((s) => s.status)).toEqual(["present"]);
+    expect(t.steps.some((s) => s.kind === "disk")).toBe(false);
+  });
+
+  it("short while it pulls, in the daemon: makes the room image cleanup makes and goes on", async () => {
+    let free = 10 * GB;
+    let made = 0;
+    const t = setup(
+      reserve(() => ({ free, total: 20 * GB })),
+      async () => {
+        made += 1;
+        free = 6 * GB;
+      },
+    );
+    t.docker.plan("ghcr.io/acme/api:1", { kind: "ok", afterMs: 2600 });
+    const running = t.run(spec([TWO[0]!]));
+    await new Promise((r) => setTimeout(r, 100));
+    free = 1.5 * GB;
+    const r = await running;
+    expect(made).toBe(1);
+    expect(r.status, JSON.stringify(r.services)).toBe("succeeded");
   }, 10_000);
 
   it("goes on, and says so, where the agent cannot see Docker's disk", async () => {

@@ -51,7 +51,8 @@ interface Pull {
   services: string[];
   startedAt: number;
   lastSent: number;
-  latest?: ProgressFields;
+  /** The engine's counts as last seen: normalised only when sent or read, not on every line of the pull. */
+  latest?: Progress;
 }
 
 export interface ProgressTrackerOptions {
@@ -85,11 +86,12 @@ export class ProgressTracker {
       case "progress": {
         const p = this.pulls.get(s.image);
         if (!p) return;
-        p.latest = progressFields(s.progress);
+        p.latest = s.progress;
         const now = opts.now();
         if (!opts.send || now - p.lastSent < PROGRESS_EVENT_EVERY_MS) return;
         p.lastSent = now;
-        const fields = { progress: p.latest, etaSeconds: etaSeconds(p.latest, now - p.startedAt) };
+        const progress = progressFields(p.latest);
+        const fields = { progress, etaSeconds: etaSeconds(progress, now - p.startedAt) };
         opts.send(p.services.map((service) => makeEvent("service.progress", opts.bakeId, now, { service, image: opts.imageOf(service), ...fields })));
         return;
       }
@@ -105,7 +107,7 @@ export class ProgressTracker {
   inFlight(): ImageProgress[] {
     const now = this.opts.now();
     return [...this.pulls.entries()].map(([image, p]) => {
-      const progress = p.latest ?? { bytesDone: null, bytesTotal: null, layers: 0, layersDownloaded: 0, layersUnpacked: 0 };
+      const progress = p.latest ? progressFields(p.latest) : { bytesDone: null, bytesTotal: null, layers: 0, layersDownloaded: 0, layersUnpacked: 0 };
       return { image, services: p.services, startedAt: new Date(p.startedAt).toISOString(), progress, etaSeconds: etaSeconds(progress, now - p.startedAt) };
     });
   }

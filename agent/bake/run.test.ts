@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
-import { CredentialResolver } from "../credentials/resolve.ts";
+import { CredentialResolver, NETWORK_BUDGET_MS } from "../credentials/resolve.ts";
 import { DockerHttpError } from "../docker/port.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import type { AgentEvent } from "../report/events.ts";
@@ -14,6 +14,7 @@ import { validateSpec, type BakeSpec } from "../spec/schema.ts";
 import { awsError, delay, FakeAws, FakeDocker, fakeClock, hangUntil } from "../testing/fakes.ts";
 import { runBake, type BakeConfig } from "./run.ts";
 import type { BakeStep } from "./types.ts";
+import { REQUEST_TIMEOUT_MS } from "../credentials/aws-clients.ts";
 
 const PREFIX = "/slothbox/registry-credentials/";
 const ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -374,8 +375,8 @@ describe("a bake", () => {
     const r2 = await t2.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
     expect(r2.services[0]!.error).toMatchObject({ code: "aws_credentials_unavailable", retryable: true, message: expect.stringContaining("Could not load credentials"), attempts: t2.aws.calls.length });
     expect(t2.aws.calls.length).toBeGreaterThanOrEqual(2);
-    // Retried for the whole minute, not pullRetries times, and no longer.
-    expect(t2.clock.now() - started).toBe(60_000);
+    // Retried within the minute, not pullRetries times: the last attempt starts when one bounded by the request timeout still ends within it.
+    expect(t2.clock.now() - started).toBe(NETWORK_BUDGET_MS - REQUEST_TIMEOUT_MS);
   });
 
   it("reports an AWS endpoint that never answers as aws_unreachable after a minute, never as aws_throttled", async () => {
@@ -386,7 +387,7 @@ describe("a bake", () => {
     };
     const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]));
     expect(r.services[0]!.error).toMatchObject({ code: "aws_unreachable", retryable: true, message: expect.stringContaining("getaddrinfo ENOTFOUND ssm.us-east-1.amazonaws.com"), attempts: t.aws.calls.length });
-    expect(t.clock.now() - started).toBe(60_000);
+    expect(t.clock.now() - started).toBe(NETWORK_BUDGET_MS - REQUEST_TIMEOUT_MS);
   });
 
   it("does not retry a permanent AWS refusal", async () => {

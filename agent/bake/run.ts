@@ -66,12 +66,21 @@ async function diskProblem(disk: DiskReserve, deps: BakeDeps, signal: AbortSigna
   return r.kind === "short" ? r.error : undefined;
 }
 
-/** Checks the reserve every DISK_WATCH_MS until stopped; aborts `full` with disk_full when the pulls take the disk below it. */
-function watchDisk(disk: DiskReserve, full: AbortController, signal: AbortSignal): () => void {
+/**
+ * Checks the reserve every DISK_WATCH_MS until stopped; when the pulls take the disk
+ * below it, the daemon first makes the room image cleanup makes, and if that is not
+ * enough `full` is aborted with disk_full.
+ */
+function watchDisk(disk: DiskReserve, full: AbortController, deps: BakeDeps, signal: AbortSignal, step: (s: BakeStep) => void): () => void {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const tick = async () => {
-    const r = await disk.check(signal);
+    let r = await disk.check(signal);
+    if (r.kind === "short" && deps.makeRoom && !stopped) {
+      step({ kind: "disk", message: `${r.error.message}; removing what image cleanup would remove anyway` });
+      await deps.makeRoom(signal).catch(() => undefined);
+      r = await disk.check(signal);
+    }
     if (r.kind === "short") full.abort(r.error);
     else if (!stopped) timer = setTimeout(() => void tick(), DISK_WATCH_MS);
   };
@@ -107,6 +116,10 @@ interface PullTurn {
   slots: Slots;
   /** An image failed (set the moment a pull fails, before its slot is passed on, and when a failure is recorded). */
   failed: boolean;
+  /** Before the bake's first real pull (images already present pass without it): the disk reserve, checked once. */
+  beforePull?: () => Promise<void>;
+  /** Aborted with disk_full when the pulls take the disk below its reserve. */
+  full?: AbortSignal;
 }
 
 /** One image: present, or logged in and pulled. Throws what failed, in the registry's words where the engine dropped them. */
@@ -143,7 +156,16 @@ async function loginAndPull(
   try {
     // Nothing starts after the first failure (a pull already running finishes).
     if (turn.failed) return { status: "skipped", durationMs: 0 };
-    return await pull(unit, deps, creds, signal, step, t0);
+    if (turn.beforePull) {
+      try {
+        await turn.beforePull();
+      } catch (err) {
+        // The first image to hear the disk is short reports it; the others did not start.
+        if (turn.failed) return { status: "skipped", durationMs: 0 };
+        throw err;
+      }
+    }
+    return await pull(unit, deps, creds, signal, step, t0, turn.full);
   } catch (err) {
     // Said before the slot is passed on: the image that gets it must not start.
     turn.failed = true;
@@ -153,7 +175,7 @@ async function loginAndPull(
   }
 }
 
-async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, signal: AbortSignal, step: (s: BakeStep) => void, t0: number): Promise<Outcome> {
+async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, signal: AbortSignal, step: (s: BakeStep) => void, t0: number, full?: AbortSignal): Promise<Outcome> {
   const { config, docker, clock } = deps;
   const ref = unit.services[0]!.ref;
   // A failed login ends the pull that runs beside it; the login's error is the one reported.
@@ -179,6 +201,12 @@ async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, sig
     );
   } catch (err) {
     if (creds && !signal.aborted) await creds.loggedIn;
+    // The disk reserve stopped this pull: its own error, with its own attempts (every image waiting shares the signal's).
+    if (full?.aborted && err === full.reason && err instanceof AgentError) {
+      const own = new AgentError(err.code, err.message);
+      own.attempts = err.attempts;
+      throw own;
+    }
     throw err;
   }
   if (creds) await creds.loggedIn;
@@ -248,17 +276,27 @@ async function bakeUnits(
   const units = unitsOf(spec);
   // Images by tag are always pulled: their credentials can be fetched while Docker is checked.
   for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
-  /** What fails every image before any is pulled: Docker not answering, a disk short of its reserve. */
-  let bakeError: AgentError | undefined;
+  let dockerError: AgentError | undefined;
   try {
     await waitForDocker(docker, clock, signal, (message) => step({ kind: "docker-wait", message }));
-    if (deps.disk && !deps.disk.disabled) bakeError = await diskProblem(deps.disk, deps, signal, step);
   } catch (err) {
-    if (!signal.aborted) bakeError = asAgentError(err);
+    if (!signal.aborted) dockerError = asAgentError(err);
   }
-  // The pulls stop when they take the disk below its reserve: the bake fails with disk_full while the box still has room.
+  // The disk reserve, checked before the first real pull and then while the pulls run: the bake fails with
+  // disk_full while the box still has room. A bake of images Docker already has pulls nothing and is never held.
   const full = new AbortController();
-  const stopWatching = deps.disk && !deps.disk.disabled && !bakeError ? watchDisk(deps.disk, full, signal) : () => undefined;
+  let stopWatching = () => undefined as void;
+  const disk = deps.disk && !deps.disk.disabled ? deps.disk : undefined;
+  let reserveChecked: Promise<void> | undefined;
+  if (disk) {
+    turn.full = full.signal;
+    turn.beforePull = () =>
+      (reserveChecked ??= (async () => {
+        const short = await diskProblem(disk, deps, signal, step);
+        if (short) throw short;
+        stopWatching = watchDisk(disk, full, deps, signal, step);
+      })());
+  }
   const pullSignal = AbortSignal.any([signal, full.signal]);
   // Images that need no credential first: their pulls go out while the credentials of the others are fetched.
   const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
@@ -267,7 +305,7 @@ async function bakeUnits(
   let unreported: unknown;
   const each = async (unit: Unit) => {
     if (signal.aborted) return record(unit, { status: "skipped", durationMs: 0 });
-    if (bakeError) return record(unit, { status: "failed", durationMs: 0, error: bakeError.toBody() });
+    if (dockerError) return record(unit, { status: "failed", durationMs: 0, error: dockerError.toBody() });
     const t0 = clock.now();
     let outcome: Outcome;
     try {
@@ -284,7 +322,8 @@ async function bakeUnits(
         });
       }
     } catch (err) {
-      outcome = { status: "failed", durationMs: clock.now() - t0, error: failure(err) };
+      // An image that had not started when the disk reserve stopped the pulls is skipped, like any after a failure.
+      outcome = full.signal.aborted && err === full.signal.reason ? { status: "skipped", durationMs: 0 } : { status: "failed", durationMs: clock.now() - t0, error: failure(err) };
     }
     await record(unit, outcome);
   };

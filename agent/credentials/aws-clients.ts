@@ -138,9 +138,12 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
       return await provider();
     } catch (err) {
       // The chain's own last words ("Could not load credentials from any providers") do not say why;
-      // the instance metadata service's, asked once more, do: no answer, a refusal, no role.
+      // the instance metadata service's, asked once more, do: no answer, a refusal, no role. Only its
+      // words are used: where IMDS answers now, the chain's failure stands (it may have been told to
+      // leave IMDS alone, AWS_EC2_METADATA_DISABLED), and the next attempt goes through the chain.
       if (!(isProviderError(err) && /from any providers/.test((err as Error).message))) throw err;
-      return await m.fromInstanceMetadata({ timeout: IMDS_TIMEOUT_MS, maxRetries: 0 })();
+      await m.fromInstanceMetadata({ timeout: IMDS_TIMEOUT_MS, maxRetries: 0 })();
+      throw err;
     }
   };
   const sharedCredentials = async () => {
@@ -197,7 +200,7 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
     async endpointOf(target) {
       return resolvedEndpoint(await (target.service === "ssm" ? getSsm() : getEcr(target.host)));
     },
-    async checkReachable(signal) {
+    async checkReachable(signal, opts) {
       const step = async <T>(where: string, p: Promise<T>): Promise<T> => {
         p.catch(() => undefined);
         try {
@@ -207,6 +210,7 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
         }
       };
       await step(`no credentials for the instance role from ${imds}`, sharedCredentials());
+      if (!opts.ssm) return;
       const endpoint = await step("no SSM client", this.endpointOf({ service: "ssm" }));
       const route = routes.route(endpoint);
       // Behind a proxy the box reaches the proxy, not the endpoint: the proxy is what must take a connection.

@@ -4,13 +4,15 @@
 // (docs/reference.md §5): throttling is retried inside the SDK until awsMaxWaitSeconds
 // (retry-strategy.ts); an AWS endpoint or the instance metadata service that
 // does not answer (no name, no connection, a timeout, TLS, a 5xx) is retried
-// here, with the SDK's short backoff, for at most NETWORK_BUDGET_MS in all, each
-// attempt bounded by the clients' own timeouts (aws-clients.ts). The error then
+// here, with the SDK's short backoff, for at most NETWORK_BUDGET_MS in all: each
+// attempt is bounded by the clients' own timeouts (aws-clients.ts), and none
+// starts that could end after the budget. The error then
 // says what failed, where, and after how many attempts.
 import type { Clock } from "../clock.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
+import { REQUEST_TIMEOUT_MS } from "./aws-clients.ts";
 import { isProviderError } from "./aws-error.ts";
 import { noCache, type CredentialCache } from "./cache.ts";
 import { fetchEcrCredential } from "./ecr.ts";
@@ -122,13 +124,15 @@ export class CredentialResolver {
         attempts += err.attempts ?? 1;
         if (err.attempts !== undefined || attempts > 1) err.attempts = attempts;
         const left = NETWORK_BUDGET_MS - (deps.clock.now() - started);
-        if (!retried(err) || left <= 0 || retry >= MAX_ATTEMPTS) {
+        // Another attempt only while it can end within the budget, however long it takes (the clients' request bound).
+        const startable = left - REQUEST_TIMEOUT_MS;
+        if (!retried(err) || startable <= 0 || retry >= MAX_ATTEMPTS) {
           deps.onFetch?.(cred, "error", deps.clock.now() - started);
           throw err;
         }
         onRetry?.(err, { attempts, budgetLeftMs: left });
-        // A wait that would pass the budget is cut short: the last attempt is made at its end, as with throttling.
-        await deps.clock.sleep(Math.min(left, retryDelayMs("TRANSIENT", retry, random())), signal);
+        // A wait that would pass the last moment an attempt may start is cut short: that attempt is made then.
+        await deps.clock.sleep(Math.min(startable, retryDelayMs("TRANSIENT", retry, random())), signal);
       }
     }
   }

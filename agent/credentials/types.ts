@@ -54,7 +54,8 @@ export interface AwsPorts {
    * the SSM endpoint takes a connection, within `signal`; rejects with a message
    * that names the endpoint that failed.
    */
-  checkReachable: (signal: AbortSignal) => Promise<void>;
+  /** The role's credentials are obtainable; with `ssm`, the SSM endpoint also takes a connection. */
+  checkReachable: (signal: AbortSignal, opts: { ssm: boolean }) => Promise<void>;
   /** The endpoint a call goes to first, as the SDK resolves it (check-credential prints it). */
   endpointOf: (target: { service: "ssm" } | { service: "ecr"; host: EcrHost }) => Promise<string>;
   /** Where the instance role's credentials come from: the instance metadata service's endpoint. */

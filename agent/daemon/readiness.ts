@@ -1,5 +1,5 @@
 // docs/reference.md §8 /readyz: the Docker socket answers, AWS credentials are obtainable
-// and the SSM endpoint takes a connection, and the state dir is writable. Each
+// and (where the box uses SSM) the SSM endpoint takes a connection, and the state dir is writable. Each
 // check is bounded in time; the AWS check has a budget of its own and says which
 // endpoint failed (the instance metadata service's, or SSM's). An answer serves
 // every caller for a few seconds: the route needs no token.

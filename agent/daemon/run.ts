@@ -13,10 +13,10 @@ import { apiTlsProblem, ConfigError, isLoopbackHost, type Config } from "../conf
 import { MemoryCredentialCache } from "../credentials/cache.ts";
 import { asAgentError } from "../errors/agent-error.ts";
 import { describeEvent, type AgentEvent } from "../report/events.ts";
-import { ProgressSender } from "../report/progress-sender.ts";
-import { createDeliverer, readSecretFile, type Runtime } from "../runtime.ts";
+import { createDeliverer, createProgressSender, readSecretFile, type Runtime } from "../runtime.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
+import { readManifest } from "../state/manifest.ts";
 import { Outbox } from "../state/outbox.ts";
 import { PulledImages } from "../state/pulled.ts";
 import { VERSION } from "../version.ts";
@@ -32,6 +32,17 @@ import { createNotifier, watchdogIntervalMs } from "./sd-notify.ts";
 /** SIGTERM: how long running pulls get to abort, and the outbox to flush. */
 const STOP_PULLS_MS = 10_000;
 const STOP_FLUSH_MS = 10_000;
+
+/**
+ * Whether readiness asks for a connection to SSM: unless the box's last bake named
+ * no token credential. A box whose images come from ECR alone may sit in a subnet
+ * with VPC endpoints for ECR and none for SSM, and is ready all the same; a box
+ * without a manifest yet, or with one that cannot be read, is taken to need SSM.
+ */
+async function needsSsm(stateDir: string): Promise<boolean> {
+  const manifest = await readManifest(stateDir).catch(() => undefined);
+  return manifest === undefined || manifest.services.some((s) => s.credentialType === "token");
+}
 
 function parseListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(":");
@@ -80,7 +91,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const loop = deliverer ? new DeliveryLoop(deliverer, logger) : undefined;
   if (!loop) logger.warn("no controlPlaneUrl configured: events are not sent");
 
-  const progress = loop && rt.controlPlane && config.boxId ? new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: config.boxId, post: rt.post }) : undefined;
+  const progress = loop ? createProgressSender(rt) : undefined;
 
   const emit = async (e: AgentEvent) => {
     const clean = scrubber.scrubValue(e);
@@ -221,7 +232,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     ssmParameterPrefix: config.ssmParameterPrefix,
     accepting: () => accepting,
     ...(tls ? { tls } : {}),
-    readiness: readinessProbe(() => checkReadiness({ docker: rt.docker, aws: (signal) => rt.aws().checkReachable(signal), stateDir: config.stateDir }), clock),
+    readiness: readinessProbe(() => checkReadiness({ docker: rt.docker, aws: async (signal) => rt.aws().checkReachable(signal, { ssm: await needsSsm(config.stateDir) }), stateDir: config.stateDir }), clock),
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     submit: (spec) => runner.submit(spec),
     bake: (id) => runner.get(id),

@@ -18,5 +18,9 @@ describe("jsonSyntaxMessage", () => {
     expect(message).toBe("Unexpected token '}'");
     expect(jsonSyntaxMessage(parseError('{"a": "dop_v1_secret" x}'))).toMatch(/^Expected ',' or '}' after property value in JSON at position 22/);
     expect(jsonSyntaxMessage(parseError(""))).toBe("Unexpected end of JSON input");
+    // Each of the forms V8 quotes in: cut on the left, on both sides, not at all.
+    expect(jsonSyntaxMessage(parseError('{"username": dop_v1_0123456789abcdef}'))).toBe("Unexpected token 'd'");
+    expect(jsonSyntaxMessage(parseError('x{"username": "dop_v1_0"}'))).toBe("Unexpected token 'x'");
+    expect(jsonSyntaxMessage(parseError('["dop_v1_0",]'))).toBe("Unexpected token ']'");
   });
 });

@@ -4,5 +4,5 @@
 // token that is not registered with the scrubber yet.
 export function jsonSyntaxMessage(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/, (\.\.\.)?"[\s\S]*" is not valid JSON$/, "");
+  return message.replace(/, (\.\.\.)?"[\s\S]*"(\.\.\.)? is not valid JSON$/, "");
 }

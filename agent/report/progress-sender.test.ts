@@ -98,3 +98,19 @@ describe("ProgressSender", () => {
     expect(cp.received).toHaveLength(1);
   });
 });
+
+describe("ProgressSender and a control plane that never answers", () => {
+  it("holds a final event only for the request on its way, not for the queue behind it", async () => {
+    const cp = controlPlane();
+    const s = sender(cp.post);
+    s.offer([progress("api", 10), progress("web", 10), progress("db", 10), progress("cache", 10)]);
+    const final = s.settle(makeEvent("service.pulled", "bk_1", Date.now(), { service: "web" }));
+    await cp.answer();
+    await final;
+    // Only the request on its way was waited for: the others still wait their turn.
+    expect(cp.received.map((r) => r.body.service)).toEqual(["api", "db"]);
+    const stopped = s.stop();
+    await cp.answer();
+    await stopped;
+  });
+});

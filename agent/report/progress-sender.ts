@@ -2,8 +2,10 @@
 // outbox (a progress report is stale by the time a retry would send it), one
 // request at a time, a newer event for a service replacing one not yet sent,
 // failures dropped. Nothing is sent for a service once its pull has ended, and
-// a service's final event waits for a progress request already on its way, so
-// the control plane never hears of progress after service.pulled/failed.
+// a service's final event waits for the one progress request already on its way
+// (at most its 2 s bound), so the control plane does not hear of progress after
+// service.pulled/failed — save for a request the bound cut off after its body
+// was sent, which a slow control plane may still process late.
 import type { AgentEvent } from "./events.ts";
 import { eventsUrl, type PostEvent } from "./deliver.ts";
 
@@ -25,7 +27,12 @@ export class ProgressSender {
   private readonly pending = new Map<string, AgentEvent>();
   /** Services whose pull ended, by bake: their progress is over. */
   private readonly ended = new Set<string>();
+  /** The pump, while events wait or a request is on its way. */
   private inFlight: Promise<void> | undefined;
+  /** The one request on its way, which a final event waits for. */
+  private current: Promise<unknown> | undefined;
+  /** Bakes that offered progress: only their final events are remembered, and forgotten at the bake's end. */
+  private readonly bakes = new Set<string>();
   private stopped = false;
   sent = 0;
 
@@ -36,6 +43,7 @@ export class ProgressSender {
   offer(events: AgentEvent[]): void {
     if (this.stopped) return;
     for (const e of events) {
+      this.bakes.add(e.bakeId);
       const key = keyOf(e.bakeId, e.service ?? "");
       if (this.ended.has(key)) continue;
       // Deleted first so that the newest goes to the back of the line.
@@ -55,6 +63,7 @@ export class ProgressSender {
 
   /** The pull of `services` ended: what waits for them is dropped, and nothing later is sent. */
   end(bakeId: string, services: string[]): void {
+    if (!this.bakes.has(bakeId)) return;
     for (const s of services) {
       const key = keyOf(bakeId, s);
       this.ended.add(key);
@@ -70,12 +79,13 @@ export class ProgressSender {
   async settle(event: AgentEvent): Promise<void> {
     if ((event.type === "service.pulled" || event.type === "service.failed") && event.service !== undefined) {
       this.end(event.bakeId, [event.service]);
-      await this.inFlight;
+      await this.current;
     } else if (event.type === "bake.succeeded" || event.type === "bake.failed") {
       const prefix = keyOf(event.bakeId, "");
       for (const key of this.ended) if (key.startsWith(prefix)) this.ended.delete(key);
       for (const key of this.pending.keys()) if (key.startsWith(prefix)) this.pending.delete(key);
-      await this.inFlight;
+      this.bakes.delete(event.bakeId);
+      await this.current;
     }
   }
 
@@ -92,9 +102,12 @@ export class ProgressSender {
       const [key, event] = next.value;
       this.pending.delete(key);
       const headers = { authorization: `Bearer ${deps.token}`, "idempotency-key": event.id, "content-type": "application/json" };
-      const status = await deps
+      const request = deps
         .post(eventsUrl(deps.controlPlaneUrl, deps.boxId, event.bakeId), headers, JSON.stringify(event), AbortSignal.timeout(deps.timeoutMs ?? PROGRESS_REQUEST_TIMEOUT_MS))
         .catch(() => 0);
+      this.current = request;
+      const status = await request;
+      this.current = undefined;
       if (status >= 200 && status < 300) this.sent += 1;
     }
   }

@@ -13,6 +13,10 @@ variable "architecture" {
   type        = string
   default     = "x86_64"
   description = "The box's CPU: x86_64, or arm64 for Graviton (t4g, m7g, c7g, …). Picks Debian's AMI, the default instance type and the agent package built for it."
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "The architecture must be x86_64 or arm64 (Graviton), as EC2 names them."
+  }
 }
 
 variable "instance_type" {

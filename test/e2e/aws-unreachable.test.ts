@@ -185,6 +185,18 @@ describe.concurrent("an AWS endpoint the agent cannot reach", () => {
     expect(r.stdout).toMatch(/reported: +ssm:GetParameter .*https:\/\/ssm\.us-east-1\.amazonaws\.com did not answer: getaddrinfo ENOTFOUND ssm\.us-east-1\.amazonaws\.com/);
   }, 150_000);
 
+  it("a box whose last bake took its images from ECR alone is ready though SSM never answers (a subnet with VPC endpoints for ECR only)", async () => {
+    const img = await pushRandomImage(ecr.push, `ready-${uid()}`, "1");
+    const b = box();
+    const baked = await b.run(["bake", "--spec", b.write("spec.json", spec(ecrCred(), img.reference))]);
+    expect(baked.code, baked.stdout + baked.stderr).toBe(0);
+    const d = await startDaemon(b, { env: { AWS_ENDPOINT_URL_SSM: hole.url } });
+    daemons.push(d);
+    const ready = await d.api("GET", "/readyz", undefined, null);
+    expect(ready.status, ready.text).toBe(200);
+    expect(ready.json["checks"]).toMatchObject({ aws: { ok: true } });
+  }, 150_000);
+
   it("FIPS and dual-stack ECR registries get their token from the FIPS and dual-stack ECR API endpoints", async () => {
     const b = box();
     const fips = `${ECR_ACCOUNT}.dkr.ecr-fips.us-east-1.amazonaws.com`;

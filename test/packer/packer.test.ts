@@ -46,17 +46,26 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/**
+ * The AWS template as Packer 1.6.6 can validate it, written to `name` in the work dir: that Packer
+ * predates metadata_options (and required_plugins), so the IMDSv2 block goes (it is checked as text).
+ */
+function legacyAwsTemplate(name: string): string {
+  const aws = readFileSync(path.join(ROOT, "packer/aws/box.pkr.hcl"), "utf8");
+  const legacy = aws.replace(/\n {2}# IMDSv2 only[^\n]*\n(?: {2}#[^\n]*\n)* {2}metadata_options \{[\s\S]*?\n {2}\}\n/, "\n").replaceAll("${path.root}/../scripts/", path.join(ROOT, "packer/scripts") + "/");
+  expect(legacy).not.toContain("metadata_options");
+  const file = path.join(work, name);
+  writeFileSync(file, legacy);
+  return file;
+}
+
 describe("packer validate", () => {
   it("validates the AWS template (required_plugins kept apart; IMDSv2 block checked as text for Packer 1.6.6)", async () => {
     const aws = readFileSync(path.join(ROOT, "packer/aws/box.pkr.hcl"), "utf8");
     expect(aws).toMatch(/metadata_options \{\s+http_endpoint\s+= "enabled"\s+http_tokens\s+= "required"\s+http_put_response_hop_limit = 1\s+\}/);
     expect(aws).toMatch(/iam_instance_profile = var\.iam_instance_profile/);
     expect(readFileSync(path.join(ROOT, "packer/aws/plugins.pkr.hcl"), "utf8")).toContain("required_plugins");
-    // Packer 1.6.6 predates metadata_options (and required_plugins): validate everything else.
-    const legacy = aws.replace(/\n {2}# IMDSv2 only[^\n]*\n(?: {2}#[^\n]*\n)* {2}metadata_options \{[\s\S]*?\n {2}\}\n/, "\n").replaceAll("${path.root}/../scripts/", path.join(ROOT, "packer/scripts") + "/");
-    expect(legacy).not.toContain("metadata_options");
-    const file = path.join(work, "aws-legacy.pkr.hcl");
-    writeFileSync(file, legacy);
+    const file = legacyAwsTemplate("aws-legacy.pkr.hcl");
     const packages = path.join(work, "packages");
     mkdirSync(packages, { recursive: true });
     for (const f of ["slothbox-agent-9.9.9-linux-x64.tar.gz", "slothbox-agent-9.9.9-linux-arm64.tar.gz"]) for (const g of [f, `${f}.sha256`]) writeFileSync(path.join(packages, g), "{}");
@@ -74,6 +83,13 @@ describe("packer validate", () => {
       expect(r.out).toBe("");
       expect(r.code).toBe(0);
     }
+  });
+
+  it("refuses an architecture EC2 does not name (aarch64) with the variable's own words", async () => {
+    const file = legacyAwsTemplate("aws-arch.pkr.hcl");
+    const r = await packer(["validate", "-var", "iam_instance_profile=x", "-var", "architecture=aarch64", "-var", `agent_package_dir=${work}`, "-var", "agent_config=/x", "-var", "bake_spec=/x", file]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("The architecture must be x86_64 or arm64 (Graviton), as EC2 names them.");
   });
 
   it("picks Debian's AMI, the instance type and the agent package from the box's architecture", async () => {
