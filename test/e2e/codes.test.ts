@@ -140,8 +140,13 @@ const WORDS = {
     badGateway: /^received unexpected HTTP status: 502 Bad Gateway$/,
   },
   containerd: {
+    // The disk runs out while a layer downloads into the content store, or, when a layer's unpacking
+    // overlaps the next one's download (seen in a full run on a busy machine), while it is extracted.
     diskFull: new RegExp(
-      `^failed to copy: failed to send write: write /tmp/sbx-df-\\w+/data/containerd/daemon/io\\.containerd\\.content\\.v1\\.content/ingest/${HEX}/data: no space left on device(: unknown)?$`,
+      `^(failed to copy: failed to send write: write /tmp/sbx-df-\\w+/data/containerd/daemon/io\\.containerd\\.content\\.v1\\.content/ingest/${HEX}/data` +
+        `|failed to extract layer \\(application/vnd\\.docker\\.image\\.rootfs\\.diff\\.tar\\.gzip sha256:${HEX}\\) to overlayfs as "extract-\\d+-\\w+ sha256:${HEX}": ` +
+        `mount callback failed on /tmp/sbx-df-\\w+/data/containerd/daemon/tmpmounts/containerd-mount\\d+: write /tmp/sbx-df-\\w+/data/containerd/daemon/tmpmounts/containerd-mount\\d+/layer-\\w+\\.bin)` +
+        `: no space left on device(: unknown)?$`,
     ),
     tamperedManifest: new RegExp(`^failed commit on ref "manifest-sha256:${HEX}": commit failed: "manifest-sha256:${HEX}" failed size validation: \\d+ != \\d+: failed precondition$`),
     tamperedLayer: new RegExp(`^failed commit on ref "layer-sha256:${HEX}": commit failed: unexpected commit digest sha256:${HEX}, expected sha256:${HEX}: failed precondition$`),
