@@ -5,6 +5,7 @@ import { parseCommand, USAGE, UsageError, type Command } from "./cli/args.ts";
 import type { Io } from "./cli/bake-command.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { Scrubber } from "./errors/scrub.ts";
+import { plainGlobalAgents } from "./net/proxy.ts";
 import { unsafeNodeEnv } from "./node-env.ts";
 import { createRuntime } from "./runtime.ts";
 import { EXIT } from "./cli/exit.ts";
@@ -90,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
     io.stderr(`error: ${unsafe}`);
     return EXIT.config;
   }
+  await plainGlobalAgents(process.env);
   let cmd: Command;
   try {
     cmd = parseCommand(argv);

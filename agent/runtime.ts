@@ -4,13 +4,14 @@ import { readFileSync } from "node:fs";
 import { systemClock, type Clock } from "./clock.ts";
 import { ConfigError, reportingProblem, type Config } from "./config.ts";
 import { DiskReserve, statfsSpace } from "./bake/disk-reserve.ts";
-import { createAwsPorts } from "./credentials/aws-clients.ts";
+import { createAwsPorts, imdsEndpoint } from "./credentials/aws-clients.ts";
 import { CredentialResolver, type ResolverDeps } from "./credentials/resolve.ts";
 import type { AwsPorts } from "./credentials/types.ts";
 import { createDockerPort, type DockerPort } from "./docker/port.ts";
 import { Scrubber } from "./errors/scrub.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { Deliverer, httpPost } from "./report/deliver.ts";
+import { ProxyConfigError, ProxyRoutes } from "./net/proxy.ts";
+import { Deliverer, httpPoster, type PostEvent } from "./report/deliver.ts";
 import { ProgressSender } from "./report/progress-sender.ts";
 import { Reporter } from "./report/reporter.ts";
 import { Outbox } from "./state/outbox.ts";
@@ -29,6 +30,10 @@ export interface Runtime {
   controlPlane?: { url: string; token: string };
   /** A bake's disk reserve on Docker's data root. */
   newDiskReserve: () => DiskReserve;
+  /** Which of the agent's own requests go through a proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). */
+  proxy: ProxyRoutes;
+  /** A POST to the control plane, through the proxy where one applies. */
+  post: PostEvent;
 }
 
 export function readSecretFile(key: string, file: string): string {
@@ -48,8 +53,17 @@ export function createRuntime(config: Config, env: Record<string, string | undef
   const scrubber = opts.scrubber ?? new Scrubber();
   // journald sets JOURNAL_STREAM for a service whose output it takes.
   const logger = createLogger(config.logLevel, scrubber, { journal: env["JOURNAL_STREAM"] !== undefined });
+  let proxy: ProxyRoutes;
+  try {
+    proxy = new ProxyRoutes(env, imdsEndpoint(env));
+  } catch (err) {
+    if (err instanceof ProxyConfigError) throw new ConfigError(err.variable, err.message, err.variable);
+    throw err;
+  }
+  // The proxy's user and password are secrets like any other, for the life of the process.
+  for (const s of proxy.secrets()) scrubber.pin(s);
   let aws: AwsPorts | undefined;
-  const getAws = () => (aws ??= createAwsPorts(config, env, scrubber));
+  const getAws = () => (aws ??= createAwsPorts(config, env, scrubber, proxy));
   let controlPlane: Runtime["controlPlane"];
   if (opts.report && config.controlPlaneUrl) {
     const problem = reportingProblem(config);
@@ -76,6 +90,8 @@ export function createRuntime(config: Config, env: Record<string, string | undef
         ...extra,
       }),
     ...(controlPlane ? { controlPlane } : {}),
+    proxy,
+    post: httpPoster((url) => proxy.agentFor(url)),
     newDiskReserve: () =>
       new DiskReserve({ dataRoot: (signal) => docker.dataRoot(signal), space: statfsSpace, reserveBytes: config.diskReserveBytes, reservePercent: config.diskReservePercent }),
   };
@@ -89,7 +105,7 @@ export function createDeliverer(rt: Runtime, outbox: Outbox, onDelivered?: (even
     outbox,
     controlPlaneUrl: rt.controlPlane.url,
     token: rt.controlPlane.token,
-    post: httpPost,
+    post: rt.post,
     clock: rt.clock,
     logger: rt.logger,
     ...(onDelivered ? { onDelivered } : {}),
@@ -99,7 +115,7 @@ export function createDeliverer(rt: Runtime, outbox: Outbox, onDelivered?: (even
 /** service.progress to the configured control plane (best effort, docs/reference.md §7); undefined without one. */
 export function createProgressSender(rt: Runtime): ProgressSender | undefined {
   if (!rt.controlPlane || !rt.config.boxId) return undefined;
-  return new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: rt.config.boxId, post: httpPost });
+  return new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: rt.config.boxId, post: rt.post });
 }
 
 export function createReporter(rt: Runtime, enabled: boolean): Reporter {

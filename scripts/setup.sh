@@ -54,6 +54,8 @@ if [ "$profile" = test ]; then
   want python3 python3
   want mmdebstrap mmdebstrap
   want systemd-nspawn systemd-container
+  # A real forward proxy on loopback (test/e2e/proxy.test.ts); the -bin package has no service to start.
+  want tinyproxy tinyproxy-bin
   # The linux-arm64 package's Node runs under user-mode emulation (test/e2e/arm64.test.ts).
   want qemu-aarch64-static qemu-user-static
   want /lib/ld-linux-aarch64.so.1 "libc6:arm64 libstdc++6:arm64 libgcc-s1:arm64"

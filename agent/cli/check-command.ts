@@ -5,6 +5,7 @@ import { waitForDocker } from "../docker/wait.ts";
 import { asAgentError } from "../errors/agent-error.ts";
 import { foreignText as t } from "../errors/foreign-text.ts";
 import { loginWithRetries } from "../docker/login.ts";
+import { routeWords } from "../net/proxy.ts";
 import type { Runtime } from "../runtime.ts";
 import type { Io } from "./bake-command.ts";
 import { secretUsernames } from "../spec/username.ts";
@@ -46,7 +47,9 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     const api = cred.type === "ecr" && cred.ecr ? "ecr:GetAuthorizationToken" : "ssm:GetParameter";
     const endpoint = await aws.endpointOf(cred.type === "ecr" && cred.ecr ? { service: "ecr", host: cred.ecr } : { service: "ssm" }).catch((err: unknown) => `unknown (${asAgentError(err).message})`);
     say(`credential ${t(cred.id)}: asking ${api} at ${t(endpoint)}, with the instance role's credentials from ${t(aws.imdsEndpoint)} (unless AWS_* variables give others)`);
+    if (URL.canParse(endpoint)) say(`credential ${t(cred.id)}: ${t(endpoint)} is asked ${routeWords(rt.proxy.route(endpoint))}; the instance metadata service never through a proxy`);
   }
+  say(`credential ${t(cred.id)}: the registry login and pulls are dockerd's: they follow dockerd's own proxy settings, not the agent's`);
   let printed = false;
   try {
     const { auth } = await rt.newResolver().resolve(cred, signal);

@@ -14,6 +14,8 @@ import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { EcrHost } from "../spec/registry.ts";
 import { isProviderError, networkWords } from "./aws-error.ts";
+import type { ProxyRoutes } from "../net/proxy.ts";
+import { proxiedHandler } from "./proxied-handler.ts";
 import { SpreadRetryStrategy } from "./retry-strategy.ts";
 import { AwsCallError, type AwsPorts, type EcrToken, type ParameterValue } from "./types.ts";
 
@@ -118,8 +120,11 @@ type SdkModule = typeof import("./aws-sdk.ts");
 type SsmClient = import("./aws-sdk.ts").SSMClient;
 type EcrClient = import("./aws-sdk.ts").ECRClient;
 
-/** `scrubber` learns the instance role's credentials the moment the SDK resolves them, and again at each refresh. */
-export function createAwsPorts(config: Config, env: Record<string, string | undefined>, scrubber: Scrubber): AwsPorts {
+/**
+ * `scrubber` learns the instance role's credentials the moment the SDK resolves them, and again at each refresh.
+ * `routes` says which of SSM's and ECR's requests go through a proxy; the instance metadata service's never do.
+ */
+export function createAwsPorts(config: Config, env: Record<string, string | undefined>, scrubber: Scrubber, routes: ProxyRoutes): AwsPorts {
   const imds = imdsEndpoint(env);
   let ssm: Promise<SsmClient> | undefined;
   const ecrClients = new Map<string, Promise<EcrClient>>();
@@ -146,9 +151,13 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
     scrubber.addRoleCredentials(c);
     return c;
   };
-  const clientSettings = () => ({
+  const clientSettings = async () => ({
     credentials: sharedCredentials,
-    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
+    requestHandler: await proxiedHandler(
+      (await sdk()).NodeHttpHandler,
+      { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
+      routes,
+    ),
     ...retrySettings(config),
   });
 
@@ -156,8 +165,8 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
   const getSsm = (): Promise<SsmClient> => {
     if (!ssm) {
       const p = (async () => {
-        const [{ SSMClient }, region] = await Promise.all([sdk(), ssmRegion(config, env)]);
-        return new SSMClient({ region, ...clientSettings() });
+        const [{ SSMClient }, region, settings] = await Promise.all([sdk(), ssmRegion(config, env), clientSettings()]);
+        return new SSMClient({ region, ...settings });
       })();
       ssm = p;
       p.catch(() => ssm === p && (ssm = undefined));
@@ -168,7 +177,7 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
     const key = `${host.region} ${host.fips} ${host.dualStack}`;
     let c = ecrClients.get(key);
     if (!c) {
-      c = sdk().then(({ ECRClient }) => new ECRClient({ ...ecrClientSettings(host, env), ...clientSettings() }));
+      c = Promise.all([sdk(), clientSettings()]).then(([{ ECRClient }, settings]) => new ECRClient({ ...ecrClientSettings(host, env), ...settings }));
       ecrClients.set(key, c);
     }
     return c;
@@ -203,7 +212,10 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
       await step(`no credentials for the instance role from ${imds}`, sharedCredentials());
       if (!opts.ssm) return;
       const endpoint = await step("no SSM client", this.endpointOf({ service: "ssm" }));
-      await step(`SSM endpoint ${endpoint}`, connectProbe(endpoint, signal));
+      const route = routes.route(endpoint);
+      // Behind a proxy the box reaches the proxy, not the endpoint: the proxy is what must take a connection.
+      if (route.via === "proxy") await step(`SSM endpoint ${endpoint} through the proxy ${route.shown}`, connectProbe(route.shown, signal));
+      else await step(`SSM endpoint ${endpoint}`, connectProbe(endpoint, signal));
     },
     getParameter(name, signal): Promise<ParameterValue> {
       return call(

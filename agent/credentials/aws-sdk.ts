@@ -4,3 +4,4 @@ export { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
 export { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 export { fromInstanceMetadata, fromNodeProviderChain } from "@aws-sdk/credential-providers";
 export { MetadataService } from "@aws-sdk/ec2-metadata-service";
+export { NodeHttpHandler } from "@smithy/node-http-handler";

@@ -224,6 +224,8 @@ describe("classifyAwsError", () => {
       expect(classifyAwsError(sys(code), "ssm"), code).toBe("aws_unreachable");
     }
     expect(classifyAwsError(Object.assign(new Error("the request socket did not establish a connection"), { name: "TimeoutError" }), "ecr")).toBe("aws_unreachable");
+    // A proxy that would not open the tunnel (refused the credentials, could not reach the endpoint): the endpoint was not reached.
+    expect(classifyAwsError(sys("ERR_PROXY_TUNNEL"), "ssm")).toBe("aws_unreachable");
   });
 
   it("calls whatever stops the instance metadata service aws_credentials_unavailable", () => {

@@ -186,6 +186,8 @@ const CREDENTIALS = new Set([
 ]);
 
 const NETWORK_CODES = new Set([
+  // Node's: the proxy did not open the tunnel to the endpoint (refused the credentials, could not reach it).
+  "ERR_PROXY_TUNNEL",
   "ECONNREFUSED",
   "ECONNRESET",
   "ECONNABORTED",

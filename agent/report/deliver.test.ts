@@ -5,7 +5,8 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { systemClock } from "../clock.ts";
 import { Outbox } from "../state/outbox.ts";
-import { Deliverer, httpPost, isRetryableStatus, type PostEvent } from "./deliver.ts";
+import { ProxyRoutes } from "../net/proxy.ts";
+import { Deliverer, httpPoster, isRetryableStatus, type PostEvent } from "./deliver.ts";
 import { makeEvent } from "./events.ts";
 
 const dirs: string[] = [];
@@ -82,7 +83,9 @@ describe("outbox files that are not deliverable events", () => {
   });
 });
 
-describe("httpPost", () => {
+describe("httpPoster", () => {
+  const routes = new ProxyRoutes({});
+  const httpPost = httpPoster((url) => routes.agentFor(url));
   it("posts the body with the headers and answers the status, on a control plane that answers slowly too", async () => {
     const http = await import("node:http");
     const got: { method?: string; auth?: string; type?: string; body: string }[] = [];

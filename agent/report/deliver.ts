@@ -2,6 +2,7 @@
 // bearer token and Idempotency-Key, in order; a 2xx removes the file; 5xx, 408,
 // 429 and network errors are retried with backoff (full jitter); other 4xx are
 // dropped and logged. At-least-once: a file leaves the outbox only after a 2xx.
+import type { Agent } from "node:http";
 import { abortableSleep, type Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Outbox } from "../state/outbox.ts";
@@ -14,30 +15,34 @@ const BACKOFF_MAX_MS = 30_000;
 export type PostEvent = (url: string, headers: Record<string, string>, body: string, signal: AbortSignal) => Promise<number>;
 
 /**
- * One POST through node:http(s). Not fetch: it would load undici, +7 MB of RSS in
- * the daemon for this one request shape (measured: 60.2 MB after a fetch against
- * 53.2 MB after an https.request, from a bare 42.7 MB). A redirect is never
- * followed — the bearer token and the event would go wherever it points — and is
- * an error, so the event stays in the outbox and is retried.
+ * POSTs through node:http(s), each over the agent `agentFor` gives for its URL
+ * (straight to the control plane, or through the proxy, net/proxy.ts). Not fetch:
+ * it would load undici, +7 MB of RSS in the daemon for this one request shape
+ * (measured: 60.2 MB after a fetch against 53.2 MB after an https.request, from a
+ * bare 42.7 MB). A redirect is never followed — the bearer token and the event
+ * would go wherever it points — and is an error, so the event stays in the outbox
+ * and is retried.
  */
-export const httpPost: PostEvent = async (url, headers, body, signal) => {
-  const target = new URL(url);
-  const { request } = target.protocol === "https:" ? await import("node:https") : await import("node:http");
-  return new Promise<number>((resolve, reject) => {
-    const req = request(target, { method: "POST", headers: { ...headers, "content-length": String(Buffer.byteLength(body)) }, signal }, (res) => {
-      const status = res.statusCode ?? 0;
-      res.on("error", reject);
-      res.resume();
-      if (status >= 300 && status < 400) {
-        reject(new Error(`the control plane answered ${status}${res.headers.location ? ` redirecting to ${res.headers.location}` : ""}; redirects are not followed`));
-        return;
-      }
-      res.on("end", () => resolve(status));
+export function httpPoster(agentFor: (url: URL) => Promise<Agent>): PostEvent {
+  return async (url, headers, body, signal) => {
+    const target = new URL(url);
+    const [{ request }, agent] = await Promise.all([target.protocol === "https:" ? import("node:https") : import("node:http"), agentFor(target)]);
+    return new Promise<number>((resolve, reject) => {
+      const req = request(target, { method: "POST", headers: { ...headers, "content-length": String(Buffer.byteLength(body)) }, signal, agent }, (res) => {
+        const status = res.statusCode ?? 0;
+        res.on("error", reject);
+        res.resume();
+        if (status >= 300 && status < 400) {
+          reject(new Error(`the control plane answered ${status}${res.headers.location ? ` redirecting to ${res.headers.location}` : ""}; redirects are not followed`));
+          return;
+        }
+        res.on("end", () => resolve(status));
+      });
+      req.on("error", reject);
+      req.end(body);
     });
-    req.on("error", reject);
-    req.end(body);
-  });
-};
+  };
+}
 
 export interface DelivererDeps {
   outbox: Outbox;

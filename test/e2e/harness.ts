@@ -46,6 +46,8 @@ export interface RunOptions {
   unset?: string[];
   /** Resolve names from /etc/hosts only: a real AWS name then fails as it does in a subnet without DNS to it, and no query leaves the machine. */
   hostsFileOnly?: boolean;
+  /** With hostsFileOnly: this file is the agent's /etc/hosts (names of the test's own, under .test). */
+  hostsFile?: string;
   /** The command that runs the agent (default: this Node with the built bundle). */
   agent?: string[];
   timeoutMs?: number;
@@ -64,9 +66,12 @@ export function runEnv(base: Record<string, string>, opts: Pick<RunOptions, "env
  * from /etc/hosts only, node inside a mount namespace of its own whose
  * nsswitch.conf says `hosts: files` (the machine's file is untouched); else node.
  */
-export function agentFor(opts: Pick<RunOptions, "agent" | "hostsFileOnly"> = {}): string[] {
+export function agentFor(opts: Pick<RunOptions, "agent" | "hostsFileOnly" | "hostsFile"> = {}): string[] {
   if (opts.agent) return opts.agent;
   if (!opts.hostsFileOnly) return [process.execPath, AGENT];
+  if (opts.hostsFile) {
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && mount --bind "$1" /etc/hosts && shift && exec "$@"', hostsOnlyNsswitch(), opts.hostsFile, process.execPath, AGENT];
+  }
   return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"', hostsOnlyNsswitch(), process.execPath, AGENT];
 }
 

@@ -1,6 +1,7 @@
 // A control-plane receiver for SPEC §7 events: checks the bearer token, records
 // every delivery and its Idempotency-Key, and can be told to fail or be down.
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 
 /**
@@ -27,23 +28,28 @@ export class ControlPlane {
   private failTimes = 0;
   /** Record deliveries but never answer (an agent killed mid-delivery). */
   hang = false;
-  private server: http.Server | undefined;
+  private server: http.Server | https.Server | undefined;
   private port = 0;
 
   readonly token: string;
   private readonly host: string;
 
-  constructor(token: string, host = "127.0.0.1") {
+  /** `tls`: answer over HTTPS with this certificate, as a real control plane does. */
+  private readonly tls: { cert: string; key: string } | undefined;
+
+  constructor(token: string, host = "127.0.0.1", tls?: { cert: string; key: string }) {
     this.token = token;
     this.host = host;
+    this.tls = tls;
   }
 
   async start(port = this.port): Promise<this> {
-    const server = http.createServer((req, res) => void this.handle(req, res));
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res);
+    const server = this.tls ? https.createServer(this.tls, handler) : http.createServer(handler);
     server.on("connection", (s) => s.setNoDelay(true));
     await new Promise<void>((resolve) => server.listen(port, this.host, resolve));
     this.port = (server.address() as AddressInfo).port;
-    this.url = `http://${this.host}:${this.port}`;
+    this.url = `${this.tls ? "https" : "http"}://${this.host}:${this.port}`;
     this.server = server;
     return this;
   }

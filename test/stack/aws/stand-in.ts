@@ -6,6 +6,7 @@
 // throttle, fail or delay, and read its call log.
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { verifySigV4, type IssuedCredentials } from "./sigv4.ts";
 
@@ -102,13 +103,29 @@ export class AwsStandIn {
     this.now = opts.now ?? Date.now;
     this.host = opts.host ?? "127.0.0.1";
     this.perSession = opts.credentialsPerSession ?? false;
-    this.server = http.createServer((req, res) => {
-      void this.handle(req, res).catch((err: unknown) => {
-        res.writeHead(500, { "content-type": json });
-        res.end(JSON.stringify({ __type: "InternalServerError", message: String(err) }));
-      });
-    });
+    this.server = http.createServer(this.onRequest);
     this.server.on("connection", (s) => s.setNoDelay(true));
+  }
+
+  private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    void this.handle(req, res).catch((err: unknown) => {
+      res.writeHead(500, { "content-type": json });
+      res.end(JSON.stringify({ __type: "InternalServerError", message: String(err) }));
+    });
+  };
+
+  private tlsServer: https.Server | undefined;
+
+  /**
+   * The same services over TLS too, as AWS's endpoints are, on a port of their own
+   * (the instance metadata service stays plain HTTP at `url`, as on EC2). Resolves
+   * with the port.
+   */
+  async startTls(tls: { cert: string; key: string }): Promise<number> {
+    const server = https.createServer(tls, this.onRequest);
+    this.tlsServer = server;
+    await new Promise<void>((resolve) => server.listen(0, this.host, resolve));
+    return (server.address() as AddressInfo).port;
   }
 
   async start(): Promise<this> {
@@ -119,8 +136,11 @@ export class AwsStandIn {
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const server of [this.server, this.tlsServer]) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   }
 
   /** Environment that points the AWS SDK's standard chain at this stand-in. */
