@@ -2,7 +2,7 @@
 // that exits the process. Exit codes per docs/reference.md §3.
 import { readFileSync } from "node:fs";
 import { parseCommand, USAGE, UsageError, type Command } from "./cli/args.ts";
-import type { Io } from "./cli/bake-command.ts";
+import type { Io } from "./io.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { Scrubber } from "./errors/scrub.ts";
 import { plainGlobalAgents } from "./net/proxy.ts";

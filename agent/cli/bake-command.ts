@@ -8,6 +8,7 @@ import { createReporter, type Runtime } from "../runtime.ts";
 import type { Violation } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
 import { PulledImages } from "../state/pulled.ts";
+import type { Io } from "../io.ts";
 import { EXIT } from "./exit.ts";
 import { HumanRenderer } from "./human.ts";
 import { readSpecFile, violationLines } from "./spec-file.ts";
@@ -15,10 +16,6 @@ import { readSpecFile, violationLines } from "./spec-file.ts";
 /** docs/reference.md §7: after the pulls, `bake` spends at most this long delivering events. */
 export const DELIVERY_BUDGET_MS = 10_000;
 
-export interface Io {
-  stdout: (line: string) => void;
-  stderr: (line: string) => void;
-}
 
 function jsonResult(bakeId: string | null, status: string, result?: BakeResult, violations: Violation[] = []) {
   return {

@@ -7,7 +7,7 @@ import { foreignText as t } from "../errors/foreign-text.ts";
 import { loginWithRetries } from "../docker/login.ts";
 import { routeWords } from "../net/proxy.ts";
 import type { Runtime } from "../runtime.ts";
-import type { Io } from "./bake-command.ts";
+import type { Io } from "../io.ts";
 import { secretUsernames } from "../spec/username.ts";
 import { EXIT } from "./exit.ts";
 import { readSpecFile, violationLines } from "./spec-file.ts";

@@ -236,7 +236,6 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
           return {
             authorizationToken: data?.authorizationToken ?? "",
             ...(data?.expiresAt ? { expiresAt: data.expiresAt } : {}),
-            ...(data?.proxyEndpoint ? { proxyEndpoint: data.proxyEndpoint } : {}),
           };
         },
         signal,

@@ -40,7 +40,6 @@ export interface EcrToken {
   /** base64 of `AWS:<password>` */
   authorizationToken: string;
   expiresAt?: Date;
-  proxyEndpoint?: string;
 }
 
 /** ECR GetAuthorizationToken for the registry host's account, at the API endpoint of its region and kind (FIPS, dual-stack). Rejects like GetParameter. */

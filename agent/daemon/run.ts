@@ -8,7 +8,7 @@ import { createSecureContext } from "node:tls";
 import { progressTracker, type ImageProgress } from "../bake/progress.ts";
 import { runBake } from "../bake/run.ts";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
-import type { Io } from "../cli/bake-command.ts";
+import type { Io } from "../io.ts";
 import { apiTlsProblem, ConfigError, isLoopbackHost, type Config } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
 import { asAgentError } from "../errors/agent-error.ts";

@@ -94,7 +94,3 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, { retryable: boolean; hint: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
-
-export function isErrorCode(s: string): s is ErrorCode {
-  return Object.hasOwn(ERROR_CODES, s);
-}

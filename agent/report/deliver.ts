@@ -72,7 +72,6 @@ export function isRetryableStatus(status: number): boolean {
 
 export class Deliverer {
   delivered = 0;
-  dropped = 0;
   private readonly deps: DelivererDeps;
   private failures = 0;
   /** Files already reported as unreadable: warned about once, not on every pass. */
@@ -133,7 +132,6 @@ export class Deliverer {
         deps.logger.warn({ status, event: entry.event.id, type: entry.event.type }, "control plane refused the event; dropped");
         await deps.outbox.remove(file);
         result.dropped += 1;
-        this.dropped += 1;
       }
     }
     return result;

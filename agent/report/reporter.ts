@@ -12,7 +12,6 @@ export class Reporter {
   readonly deliverer: Deliverer | undefined;
   readonly progress: ProgressSender | undefined;
   private readonly boxId: string;
-  written = 0;
 
   constructor(boxId: string, outbox?: Outbox, deliverer?: Deliverer, progress?: ProgressSender) {
     this.boxId = boxId;
@@ -29,7 +28,6 @@ export class Reporter {
     if (!this.outbox) return;
     await this.progress?.settle(event);
     await this.outbox.put(this.boxId, event.bakeId, event);
-    this.written += 1;
   }
 
   /** Delivers what it can within `ms`; what is left stays in the outbox. */

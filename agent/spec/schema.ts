@@ -47,8 +47,6 @@ const specSchema = z.strictObject({
   services: z.array(serviceSchema).min(1, "a bake needs at least one service").max(MAX_SERVICES, `a spec holds at most ${MAX_SERVICES} services`),
 });
 
-export type RawSpec = z.infer<typeof specSchema>;
-
 export interface Credential {
   id: string;
   type: "token" | "ecr";
