@@ -53,6 +53,13 @@ variable "control_plane_token_file" {
   sensitive   = true
 }
 
+variable "bake_environment" {
+  type        = list(string)
+  default     = []
+  sensitive   = true
+  description = "The agent's proxy settings for the bake step when the build's instance reaches AWS through a proxy, e.g. [\"HTTPS_PROXY=http://user:pass@proxy.internal:3128\", \"NO_PROXY=169.254.169.254,.internal\"], and NODE_EXTRA_CA_CERTS for a TLS-inspecting proxy: given to the bake step's environment only, never written into the image. Registry traffic is dockerd's: give dockerd its own proxy drop-in."
+}
+
 variable "bake_box_id" {
   type        = string
   default     = "packer-bake"
@@ -158,6 +165,7 @@ build {
   }
 
   provisioner "shell" {
+    environment_vars = var.bake_environment
     inline = [
       "set -e",
       # A core dump of anything in the bake would hold the registry secrets it read.
@@ -166,7 +174,8 @@ build {
       "command -v dockerd >/dev/null || (sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io)",
       "sudo systemctl enable --now docker.service",
       "sudo sh /tmp/slothbox-install.sh /tmp/slothbox-agent.tar.gz --sha256 /tmp/slothbox-agent.tar.gz.sha256 --config /tmp/slothbox-agent.json",
-      "sudo env SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token SLOTHBOX_BAKE_BOX_ID=${var.bake_box_id} sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /run/slothbox-bake/bake-spec.json /etc/slothbox/agent.json || { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }",
+      # sudo resets the environment: the proxy settings given in bake_environment are kept for the agent.
+      "sudo --preserve-env=HTTPS_PROXY,HTTP_PROXY,NO_PROXY,https_proxy,http_proxy,no_proxy,NODE_EXTRA_CA_CERTS env SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token SLOTHBOX_BAKE_BOX_ID=${var.bake_box_id} sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /run/slothbox-bake/bake-spec.json /etc/slothbox/agent.json || { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }",
       "sudo rm -rf /run/slothbox-bake",
       "sudo systemctl enable slothbox-agent.service slothbox-agent.path",
       "sudo rm -f /tmp/slothbox-agent.tar.gz /tmp/slothbox-agent.tar.gz.sha256 /tmp/slothbox-install.sh /tmp/slothbox-agent.json /tmp/slothbox-bake-step.sh",

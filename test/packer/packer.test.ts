@@ -122,6 +122,9 @@ describe("packer validate", () => {
     const bake = blocks.find((b) => b.kind === "shell" && b.body.includes("bake-step.sh"))!.body;
     expect(bake).toContain('"ulimit -c 0"');
     expect(bake).toContain("sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /run/slothbox-bake/bake-spec.json ");
+    // Behind a proxy: the build's proxy settings reach the agent through sudo, and only the bake step's environment.
+    expect(bake).toContain("environment_vars = var.bake_environment");
+    expect(bake).toContain('"sudo --preserve-env=HTTPS_PROXY,HTTP_PROXY,NO_PROXY,https_proxy,http_proxy,no_proxy,NODE_EXTRA_CA_CERTS env SLOTHBOX_BAKE_TOKEN_FILE=');
     expect(bake).toContain("SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token ");
     // Removed whether the bake succeeded or failed.
     expect(bake).toContain("|| { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }");
