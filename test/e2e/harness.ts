@@ -66,25 +66,22 @@ export function runEnv(base: Record<string, string>, opts: Pick<RunOptions, "env
  * from /etc/hosts only, node inside a mount namespace of its own whose
  * nsswitch.conf says `hosts: files` (the machine's file is untouched); else node.
  */
-export function agentFor(opts: Pick<RunOptions, "agent" | "hostsFileOnly" | "hostsFile"> = {}): string[] {
+/** `dir`: the box's own directory, where the hosts-only nsswitch.conf goes. */
+export function agentFor(opts: Pick<RunOptions, "agent" | "hostsFileOnly" | "hostsFile">, dir: string): string[] {
   if (opts.agent) return opts.agent;
   if (!opts.hostsFileOnly) return [process.execPath, AGENT];
   if (opts.hostsFile) {
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && mount --bind "$1" /etc/hosts && shift && exec "$@"', hostsOnlyNsswitch(), opts.hostsFile, process.execPath, AGENT];
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && mount --bind "$1" /etc/hosts && shift && exec "$@"', hostsOnlyNsswitch(dir), opts.hostsFile, process.execPath, AGENT];
   }
-  return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"', hostsOnlyNsswitch(), process.execPath, AGENT];
+  return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"', hostsOnlyNsswitch(dir), process.execPath, AGENT];
 }
 
-let nsswitch: string | undefined;
-/** The machine's nsswitch.conf with `hosts: files`: one per test process, removed when it exits. */
-function hostsOnlyNsswitch(): string {
-  if (nsswitch) return nsswitch;
-  const dir = mkdtempSync(path.join(os.tmpdir(), "sbx-nss-"));
-  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+/** The machine's nsswitch.conf with `hosts: files`, written into `dir` (the box's, removed with it). */
+function hostsOnlyNsswitch(dir: string): string {
+  const file = path.join(dir, "nsswitch.conf");
   const system = readFileSync("/etc/nsswitch.conf", "utf8");
-  nsswitch = path.join(dir, "nsswitch.conf");
-  writeFileSync(nsswitch, /^hosts:/m.test(system) ? system.replace(/^hosts:.*$/m, "hosts: files") : `${system}\nhosts: files\n`);
-  return nsswitch;
+  writeFileSync(file, /^hosts:/m.test(system) ? system.replace(/^hosts:.*$/m, "hosts: files") : `${system}\nhosts: files\n`);
+  return file;
 }
 
 export function uid(): string {
@@ -127,7 +124,7 @@ export function newBox(stack: StackInfo, aws: AwsStandIn, opts: { controlPlane?:
       return f;
     },
     run(args, o = {}) {
-      return runAgent([...args, "--config", configFile], runEnv(env, o), o.timeoutMs ?? 90_000, o.onOutput, agentFor(o));
+      return runAgent([...args, "--config", configFile], runEnv(env, o), o.timeoutMs ?? 90_000, o.onOutput, agentFor(o, dir));
     },
     cleanup() {
       rmSync(dir, { recursive: true, force: true });
