@@ -17,7 +17,7 @@ import type { RegistryAuth } from "../credentials/types.ts";
 import { withRegistryWords } from "../docker/failure.ts";
 import { presentPinned, pullImage } from "../docker/pull.ts";
 import { waitForDocker } from "../docker/wait.ts";
-import { formatBytes, type DiskReserve } from "./disk-reserve.ts";
+import { formatBytes, type DiskReserve, type ReserveCheck } from "./disk-reserve.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
 import type { BakeSpec, Credential, Service } from "../spec/schema.ts";
 import { writeManifest, type Manifest } from "../state/manifest.ts";
@@ -53,14 +53,22 @@ export interface BakeDeps {
 /** While pulls run, the disk reserve is checked this often: at 200 MB/s a check late by this much costs 400 MB of a 2 GB reserve. */
 const DISK_WATCH_MS = 2000;
 
+/**
+ * The reserve, checked; where it is short and the daemon can make room (`makeRoom`), the room
+ * image cleanup makes is made and the reserve checked again. A cleanup that fails leaves the
+ * second check to say how short the disk still is.
+ */
+async function checkMakingRoom(disk: DiskReserve, makeRoom: BakeDeps["makeRoom"], signal: AbortSignal, step: (s: BakeStep) => void): Promise<ReserveCheck> {
+  const r = await disk.check(signal);
+  if (r.kind !== "short" || !makeRoom) return r;
+  step({ kind: "disk", message: `${r.error.message}; removing what image cleanup would remove anyway` });
+  await makeRoom(signal).catch(() => undefined);
+  return disk.check(signal);
+}
+
 /** Whether the bake may start on this disk: the reserve's error if not, after the daemon has made what room cleanup makes. */
 async function diskProblem(disk: DiskReserve, deps: BakeDeps, signal: AbortSignal, step: (s: BakeStep) => void): Promise<AgentError | undefined> {
-  let r = await disk.check(signal);
-  if (r.kind === "short" && deps.makeRoom) {
-    step({ kind: "disk", message: `${r.error.message}; removing what image cleanup would remove anyway` });
-    await deps.makeRoom(signal);
-    r = await disk.check(signal);
-  }
+  const r = await checkMakingRoom(disk, deps.makeRoom, signal, step);
   if (r.kind === "unknown") step({ kind: "disk", message: `disk reserve not checked: ${r.reason}` });
   if (r.kind === "ok") step({ kind: "disk", message: `disk: ${formatBytes(r.free)} free on ${r.path}, reserve ${formatBytes(r.reserve)}` });
   return r.kind === "short" ? r.error : undefined;
@@ -75,12 +83,7 @@ function watchDisk(disk: DiskReserve, full: AbortController, deps: BakeDeps, sig
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const tick = async () => {
-    let r = await disk.check(signal);
-    if (r.kind === "short" && deps.makeRoom && !stopped) {
-      step({ kind: "disk", message: `${r.error.message}; removing what image cleanup would remove anyway` });
-      await deps.makeRoom(signal).catch(() => undefined);
-      r = await disk.check(signal);
-    }
+    const r = await checkMakingRoom(disk, stopped ? undefined : deps.makeRoom, signal, step);
     if (r.kind === "short") full.abort(r.error);
     else if (!stopped) timer = setTimeout(() => void tick(), DISK_WATCH_MS);
   };

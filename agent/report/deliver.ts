@@ -61,6 +61,11 @@ export interface DrainResult {
   blocked: boolean;
 }
 
+/** The headers of every event POST (docs/reference.md §7): the control plane's bearer token, and the event's id as its Idempotency-Key. */
+export function eventHeaders(token: string, eventId: string): Record<string, string> {
+  return { authorization: `Bearer ${token}`, "idempotency-key": eventId, "content-type": "application/json" };
+}
+
 /** Where a bake's events go (docs/reference.md §7). */
 export function eventsUrl(controlPlaneUrl: string, boxId: string, bakeId: string): string {
   return `${controlPlaneUrl.replace(/\/+$/, "")}/v1/boxes/${encodeURIComponent(boxId)}/bakes/${encodeURIComponent(bakeId)}/events`;
@@ -105,11 +110,7 @@ export class Deliverer {
       try {
         status = await deps.post(
           url,
-          {
-            authorization: `Bearer ${deps.token}`,
-            "idempotency-key": entry.event.id,
-            "content-type": "application/json",
-          },
+          eventHeaders(deps.token, entry.event.id),
           JSON.stringify(entry.event),
           AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
         );

@@ -7,7 +7,7 @@
 // service.pulled/failed — save for a request the bound cut off after its body
 // was sent, which a slow control plane may still process late.
 import type { AgentEvent } from "./events.ts";
-import { eventsUrl, type PostEvent } from "./deliver.ts";
+import { eventHeaders, eventsUrl, type PostEvent } from "./deliver.ts";
 
 /** Shorter than an outbox delivery's bound: a stale progress report is worth little, and a final event may wait for it. */
 const PROGRESS_REQUEST_TIMEOUT_MS = 2000;
@@ -101,9 +101,8 @@ export class ProgressSender {
     for (let next = this.pending.entries().next(); !next.done && !this.stopped; next = this.pending.entries().next()) {
       const [key, event] = next.value;
       this.pending.delete(key);
-      const headers = { authorization: `Bearer ${deps.token}`, "idempotency-key": event.id, "content-type": "application/json" };
       const request = deps
-        .post(eventsUrl(deps.controlPlaneUrl, deps.boxId, event.bakeId), headers, JSON.stringify(event), AbortSignal.timeout(deps.timeoutMs ?? PROGRESS_REQUEST_TIMEOUT_MS))
+        .post(eventsUrl(deps.controlPlaneUrl, deps.boxId, event.bakeId), eventHeaders(deps.token, event.id), JSON.stringify(event), AbortSignal.timeout(deps.timeoutMs ?? PROGRESS_REQUEST_TIMEOUT_MS))
         .catch(() => 0);
       this.current = request;
       const status = await request;
