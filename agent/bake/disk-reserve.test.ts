@@ -74,6 +74,19 @@ function setup(disk: DiskReserve, makeRoom?: () => Promise<void>) {
   return { docker, events, steps, run, manifestWritten: () => existsSync(path.join(stateDir, "manifest.json")) };
 }
 
+/** A daemon's bake on a disk with `free` bytes free, where image cleanup frees up to `afterCleanup`. */
+function daemonDisk(free: number, afterCleanup: number) {
+  let made = 0;
+  const t = setup(
+    reserve(() => ({ free, total: 20 * GB })),
+    async () => {
+      made += 1;
+      free = afterCleanup;
+    },
+  );
+  return { t, made: () => made, setFree: (bytes: number) => void (free = bytes) };
+}
+
 const TWO = [
   { name: "api", image: "ghcr.io/acme/api:1" },
   { name: "web", image: "ghcr.io/acme/web:1" },
@@ -94,18 +107,10 @@ describe("a bake and the disk reserve", () => {
   });
 
   it("short before it starts in the daemon: makes the room image cleanup makes, checks again and pulls", async () => {
-    let free = 1 * GB;
-    let made = 0;
-    const t = setup(
-      reserve(() => ({ free, total: 20 * GB })),
-      async () => {
-        made += 1;
-        free = 5 * GB;
-      },
-    );
+    const { t, made } = daemonDisk(1 * GB, 5 * GB);
     const r = await t.run(spec(TWO));
     expect(r.status).toBe("succeeded");
-    expect(made).toBe(1);
+    expect(made()).toBe(1);
     expect(t.docker.pulls().sort()).toEqual(["ghcr.io/acme/api:1", "ghcr.io/acme/web:1"]);
     expect(t.steps.filter((s) => s.kind === "disk").map((s) => (s as { message: string }).message)).toEqual([
       "1.0 GB free on /var/lib/docker (Docker's data root), reserve 2.0 GB (diskReserveBytes 2.0 GB): the bake stopped before the disk fills; removing what image cleanup would remove anyway",
@@ -145,21 +150,13 @@ describe("a bake and the disk reserve", () => {
   });
 
   it("short while it pulls, in the daemon: makes the room image cleanup makes and goes on", async () => {
-    let free = 10 * GB;
-    let made = 0;
-    const t = setup(
-      reserve(() => ({ free, total: 20 * GB })),
-      async () => {
-        made += 1;
-        free = 6 * GB;
-      },
-    );
+    const { t, made, setFree } = daemonDisk(10 * GB, 6 * GB);
     t.docker.plan("ghcr.io/acme/api:1", { kind: "ok", afterMs: 2600 });
     const running = t.run(spec([TWO[0]!]));
     await new Promise((r) => setTimeout(r, 100));
-    free = 1.5 * GB;
+    setFree(1.5 * GB);
     const r = await running;
-    expect(made).toBe(1);
+    expect(made()).toBe(1);
     expect(r.status, JSON.stringify(r.services)).toBe("succeeded");
   }, 10_000);
 
