@@ -3,7 +3,6 @@
 // at start and on SIGHUP, delivers the outbox until the control plane takes it,
 // reuses credentials in memory only, and talks to systemd (READY, STOPPING,
 // WATCHDOG). SIGTERM: stop accepting, abort pulls, flush the outbox, exit 0.
-import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import { progressTracker, type ImageProgress } from "../bake/progress.ts";
 import { runBake } from "../bake/run.ts";
@@ -54,15 +53,8 @@ function readTls(config: Config): { cert: string; key: string } | undefined {
   const problem = apiTlsProblem(config);
   if (problem) throw problem;
   if (config.tlsCertFile === undefined || config.tlsKeyFile === undefined) return undefined;
-  const read = (key: "tlsCertFile" | "tlsKeyFile", file: string) => {
-    try {
-      return readFileSync(file, "utf8");
-    } catch (err) {
-      throw new ConfigError(key, `${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  };
-  const cert = read("tlsCertFile", config.tlsCertFile);
-  const key = read("tlsKeyFile", config.tlsKeyFile);
+  const cert = readSecretFile("tlsCertFile", config.tlsCertFile);
+  const key = readSecretFile("tlsKeyFile", config.tlsKeyFile);
   try {
     createSecureContext({ cert });
   } catch (err) {
