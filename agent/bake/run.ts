@@ -6,7 +6,9 @@
 // already running finish and report). An abort (SIGINT/SIGTERM, the daemon
 // stopping) ends the bake as failed with `interrupted`: running pulls stop, what
 // had not started is skipped, and the bake still reports. Only a fully
-// successful bake writes the manifest. Every step is an event.
+// successful bake writes the manifest. Every step is an event. An image whose
+// services name a signature policy is verified first and pulled by the digest
+// that verified (signed.ts).
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { CredentialResolver } from "../credentials/resolve.ts";
@@ -14,16 +16,19 @@ import { AgentError, asAgentError, interruptedError, type ErrorBody } from "../e
 import type { Scrubber } from "../errors/scrub.ts";
 import type { DockerPort } from "../docker/port.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
-import { withRegistryWords } from "../docker/failure.ts";
+import { engineFailure, withRegistryWords } from "../docker/failure.ts";
 import { presentPinned, pullImage } from "../docker/pull.ts";
 import { waitForDocker } from "../docker/wait.ts";
 import { formatBytes, type DiskReserve, type ReserveCheck } from "./disk-reserve.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
+import type { VerifiedSignature } from "../signatures/types.ts";
+import { parseReference, type ImageReference } from "../spec/reference.ts";
 import type { BakeSpec, Credential, Service } from "../spec/schema.ts";
 import { writeManifest, type Manifest } from "../state/manifest.ts";
 import type { PulledImages } from "../state/pulled.ts";
 import { markRunning } from "../state/running-bakes.ts";
 import { Logins, type PullAuth } from "./logins.ts";
+import { policiesOf, verifyImage, type SignedDeps, type VerifiedImage } from "./signed.ts";
 import { Slots } from "./slots.ts";
 import type { BakeResult, BakeStep, ServiceResult } from "./types.ts";
 
@@ -48,6 +53,8 @@ export interface BakeDeps {
   disk?: DiskReserve;
   /** A bake short of its disk reserve first removes what image cleanup would remove anyway (the daemon). */
   makeRoom?: (signal: AbortSignal) => Promise<void>;
+  /** docs/reference.md §2a: how images of services with a signature policy are verified. A bake of such a service without it fails. */
+  signatures?: SignedDeps;
 }
 
 /** While pulls run, the disk reserve is checked this often: at 200 MB/s a check late by this much costs 400 MB of a 2 GB reserve. */
@@ -100,7 +107,10 @@ interface Unit {
   credential?: Credential;
 }
 
-type Outcome = Omit<ServiceResult, "name" | "image">;
+type Outcome = Omit<ServiceResult, "name" | "image" | "signature"> & {
+  /** Per policy id, the signature that verified the image. */
+  signatures?: Map<string, VerifiedSignature>;
+};
 
 function unitsOf(spec: BakeSpec): Unit[] {
   const units = new Map<string, Unit>();
@@ -125,26 +135,44 @@ interface PullTurn {
   full?: AbortSignal;
 }
 
-/** One image: present, or logged in and pulled. Throws what failed, in the registry's words where the engine dropped them. */
+/** A signed image's verification, where its services name policies; undefined where none does. */
+async function verifyUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void): Promise<VerifiedImage | undefined> {
+  const policies = policiesOf(unit.services);
+  if (policies.length === 0) return undefined;
+  const first = unit.services[0]!;
+  if (!deps.signatures) throw new AgentError("internal", `service ${first.name} names signature policy ${policies[0]!.id}, but this bake was given no signature verifier`);
+  // The registry is asked with the pull's credential (its login to Docker runs meanwhile).
+  const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
+  return verifyImage(first.image, first.ref, policies, creds?.auth, deps.signatures, signal, step);
+}
+
+/** One image: verified where a policy asks, then present, or logged in and pulled. Throws what failed, in the registry's words where the engine dropped them. */
 async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void, turn: PullTurn): Promise<Outcome> {
   const { docker, clock } = deps;
   const t0 = clock.now();
   const ref = unit.services[0]!.ref;
-  const present = await presentPinned(ref, { docker, scrubber: deps.scrubber }, signal);
-  if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 };
+  if (turn.failed && policiesOf(unit.services).length > 0) return { status: "skipped", durationMs: 0 };
+  const verified = await verifyUnit(unit, deps, logins, signal, step);
+  // What is pulled: the digest that verified, never the tag again (docs/reference.md §2a).
+  const target = verified ? parseReference(`${ref.name}@${verified.digest}`) : ref;
+  const signatures = verified ? { signatures: verified.signatures } : {};
+  const present = await presentPinned(ref.digest ? target : ref, { docker, scrubber: deps.scrubber }, signal);
+  if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0, ...signatures };
   let auth: RegistryAuth | undefined;
   try {
-    return await loginAndPull(unit, deps, logins, signal, step, t0, (a) => (auth = a), turn);
+    const outcome = await loginAndPull(unit, target, deps, logins, signal, step, t0, (a) => (auth = a), turn);
+    return { ...outcome, ...(outcome.status === "pulled" ? signatures : {}) };
   } catch (err) {
     if (signal.aborted || !(err instanceof AgentError)) throw err;
     // The question is bounded like a pull that makes no progress: a registry that stalls on it leaves Docker's line standing.
     const asking = AbortSignal.any([signal, AbortSignal.timeout(deps.config.pullInactivityTimeoutSeconds * 1000)]);
-    throw await withRegistryWords(err, ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`, auth, deps, asking);
+    throw await withRegistryWords(err, target.digest ? `${target.name}@${target.digest}` : `${target.name}:${target.tag}`, auth, deps, asking);
   }
 }
 
 async function loginAndPull(
   unit: Unit,
+  target: ImageReference,
   deps: BakeDeps,
   logins: Logins,
   signal: AbortSignal,
@@ -168,7 +196,7 @@ async function loginAndPull(
         throw err;
       }
     }
-    return await pull(unit, deps, creds, signal, step, t0, turn.full);
+    return await pull(unit, target, deps, creds, signal, step, t0, turn.full);
   } catch (err) {
     // Said before the slot is passed on: the image that gets it must not start.
     turn.failed = true;
@@ -178,7 +206,17 @@ async function loginAndPull(
   }
 }
 
-async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, signal: AbortSignal, step: (s: BakeStep) => void, t0: number, full?: AbortSignal): Promise<Outcome> {
+/** Pulls `target` (the spec's reference, or the digest that verified, which is then tagged with the spec's tag). */
+async function pull(
+  unit: Unit,
+  target: ImageReference,
+  deps: BakeDeps,
+  creds: PullAuth | undefined,
+  signal: AbortSignal,
+  step: (s: BakeStep) => void,
+  t0: number,
+  full?: AbortSignal,
+): Promise<Outcome> {
   const { config, docker, clock } = deps;
   const ref = unit.services[0]!.ref;
   // A failed login ends the pull that runs beside it; the login's error is the one reported.
@@ -188,7 +226,7 @@ async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, sig
   let pulled;
   try {
     pulled = await pullImage(
-      ref,
+      target,
       creds?.auth,
       {
         docker,
@@ -213,6 +251,12 @@ async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, sig
     throw err;
   }
   if (creds) await creds.loggedIn;
+  if (target !== ref && ref.tag && !ref.digest) {
+    // As a pull by tag leaves it: the spec's reference names the image (containers are started by it).
+    await docker.tagImage(`${target.name}@${target.digest}`, ref.name, ref.tag, signal).catch((err: unknown) => {
+      throw signal.aborted ? err : engineFailure(err, deps.scrubber);
+    });
+  }
   return { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: clock.now() - t0 };
 }
 
@@ -260,12 +304,14 @@ async function bakeUnits(
       ...(r.digest ? { digest: r.digest } : {}),
       ...(r.error ? { error: r.error } : {}),
     });
+    const { signatures, ...outcome } = r;
     for (const s of unit.services) {
-      const result: ServiceResult = { name: s.name, image: s.image, ...r };
+      const signature = s.signaturePolicy ? signatures?.get(s.signaturePolicy.id) : undefined;
+      const result: ServiceResult = { name: s.name, image: s.image, ...outcome, ...(signature ? { signature } : {}) };
       results.set(s.name, result);
       deps.onResult?.(result);
       if (r.status === "pulled" || r.status === "present") {
-        await emit("service.pulled", { service: s.name, image: s.image, digest: r.digest, ...(r.status === "present" ? { cached: true } : {}) });
+        await emit("service.pulled", { service: s.name, image: s.image, digest: r.digest, ...(r.status === "present" ? { cached: true } : {}), ...(signature ? { signature } : {}) });
       } else if (r.status === "failed") {
         await emit("service.failed", { service: s.name, image: s.image, ...(r.error ? { error: r.error } : {}) });
       }
@@ -382,6 +428,7 @@ function manifestOf(spec: BakeSpec, results: Map<string, ServiceResult>, logins:
         parameterName: c?.parameterName ?? null,
         username: c?.type === "token" && !usernameIsSecret ? (c.username ?? null) : null,
         usernameIsSecret,
+        ...(r.signature ? { signature: r.signature } : {}),
       };
     }),
   };

@@ -2,6 +2,7 @@
 // result, and the steps a renderer (terminal, Packer log, JSON mode's stderr) shows.
 import type { ErrorBody } from "../errors/agent-error.ts";
 import type { Progress } from "../docker/pull-stream.ts";
+import type { VerifiedSignature } from "../signatures/types.ts";
 import type { Credential } from "../spec/schema.ts";
 
 export type ServiceStatus = "pulled" | "present" | "failed" | "skipped";
@@ -14,7 +15,12 @@ export interface ServiceResult {
   digest?: string;
   durationMs: number;
   error?: ErrorBody;
+  /** The signature that verified this service's image with its policy (docs/reference.md §2a). */
+  signature?: VerifiedSignature;
 }
+
+/** How one image's check against one policy ended: `reused` is a verification made before for the same digest and keys. */
+export type VerifyOutcome = "verified" | "reused" | "rejected" | "failed";
 
 export interface BakeResult {
   bakeId: string;
@@ -36,4 +42,6 @@ export type BakeStep =
   | { kind: "progress"; image: string; progress: Progress }
   | { kind: "retry"; image: string; error: ErrorBody; attempt: number; retriesLeft: number }
   | { kind: "credential-retry"; credential: Credential; error: ErrorBody; attempts: number; budgetLeftMs: number }
+  | { kind: "verify-start"; image: string; policyId: string }
+  | { kind: "verify"; image: string; policyId: string; outcome: VerifyOutcome; digest?: string; signature?: VerifiedSignature }
   | { kind: "image-done"; image: string; services: string[]; status: ServiceStatus; digest?: string; durationMs: number; error?: ErrorBody };

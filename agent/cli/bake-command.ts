@@ -29,6 +29,7 @@ function jsonResult(bakeId: string | null, status: string, result?: BakeResult, 
       ...(s.digest ? { digest: s.digest } : {}),
       durationMs: s.durationMs,
       ...(s.error ? { error: s.error } : {}),
+      ...(s.signature ? { signature: s.signature } : {}),
     })),
     violations,
   };

@@ -157,3 +157,28 @@ describe("strings from the spec on the terminal", () => {
     expect(lines.some((l) => l.includes('"ghcr.io/acme/api:1"'))).toBe(true);
   });
 });
+
+describe("HumanRenderer signatures", () => {
+  const keyId = "c".repeat(64);
+  const digest = "sha256:" + "a".repeat(64);
+
+  it("says which key of which policy verified an image, during the bake and in the summary", () => {
+    const lines: string[] = [];
+    const r = new HumanRenderer((l) => lines.push(l), () => 0);
+    const signature = { policyId: "sp_release", format: "cosign" as const, keyId };
+    r.step({ kind: "verify-start", image: "ghcr.io/acme/billing:3.1", policyId: "sp_release" });
+    r.step({ kind: "verify", image: "ghcr.io/acme/billing:3.1", policyId: "sp_release", outcome: "verified", digest, signature });
+    r.summary(
+      { bakeId: "bk", status: "succeeded", startedAt: "", durationMs: 0, services: [{ name: "billing", image: "ghcr.io/acme/billing:3.1", status: "pulled", digest, durationMs: 0, signature }] },
+      [],
+    );
+    expect(lines[1]).toBe(`[  0.0s] verified ghcr.io/acme/billing:3.1 ${digest}: cosign signature by key ${keyId} of sp_release`);
+    expect(lines).toContain(`signature: billing: cosign signature by key ${keyId} of sp_release`);
+  });
+
+  it("says an image that did not verify was not pulled", () => {
+    const lines: string[] = [];
+    new HumanRenderer((l) => lines.push(l), () => 0).step({ kind: "verify", image: "ghcr.io/acme/billing:3.1", policyId: "sp_release", outcome: "rejected", digest });
+    expect(lines).toEqual([`[  0.0s] NOT VERIFIED ghcr.io/acme/billing:3.1 ${digest}: no signature verifies with a key of sp_release; nothing pulled`]);
+  });
+});

@@ -28,6 +28,8 @@ export function progressText(p: Progress): string {
   return `${mb(p.current)} / ${mb(p.total)} (${Math.floor((100 * p.current) / p.total)}%), ${layers}`;
 }
 
+const FORMAT = { cosign: "cosign signature", "sigstore-bundle": "sigstore bundle" } as const;
+
 const retriesLeft = (n: number) => `${n} ${n === 1 ? "retry" : "retries"} left`;
 
 /** Whether the failure may pass on a rebake, and whether the agent already retried it. */
@@ -95,6 +97,15 @@ export class HumanRenderer {
         return this.line(
           `credential ${t(s.credential.id)}: ${s.error.code} (${t(s.error.message)}); ${s.attempts} ${s.attempts === 1 ? "attempt" : "attempts"} so far, retrying for up to ${Math.ceil(s.budgetLeftMs / 1000)} s more`,
         );
+      case "verify-start":
+        return this.line(`verifying ${t(s.image)}: looking for signatures of its digest by a key of ${t(s.policyId)}`);
+      case "verify": {
+        const by = s.signature ? `${FORMAT[s.signature.format]} by key ${s.signature.keyId} of ${t(s.policyId)}` : "";
+        if (s.outcome === "verified") return this.line(`verified ${t(s.image)} ${t(s.digest ?? "")}: ${by}`);
+        if (s.outcome === "reused") return this.line(`verified ${t(s.image)} ${t(s.digest ?? "")}: ${by} (verified before; reused)`);
+        if (s.outcome === "rejected") return this.line(`NOT VERIFIED ${t(s.image)} ${t(s.digest ?? "")}: no signature verifies with a key of ${t(s.policyId)}; nothing pulled`);
+        return this.line(`verifying ${t(s.image)}: the registry failed while looking for signatures`);
+      }
       case "image-done":
         if (s.status === "pulled") return this.line(`pulled ${t(s.image)} ${t(s.digest ?? "")} in ${seconds(s.durationMs)}`);
         if (s.status === "present") return this.line(`present ${t(s.image)} (already in Docker, nothing pulled)`);
@@ -109,6 +120,9 @@ export class HumanRenderer {
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     this.write("");
     for (const r of rows) this.write(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  "));
+    const signed = result.services.filter((s) => s.signature);
+    if (signed.length > 0) this.write("");
+    for (const s of signed) this.write(`signature: ${t(s.name)}: ${FORMAT[s.signature!.format]} by key ${s.signature!.keyId} of ${t(s.signature!.policyId)}`);
     const failures: ServiceResult[] = result.services.filter((s) => s.status === "failed");
     for (const f of failures) {
       this.write("");

@@ -14,6 +14,7 @@ export class Metrics {
   /** Bytes counted so far per image being pulled: the counter grows by what is new. */
   private readonly bytesSeen = new Map<string, number>();
   readonly errors: Counter<"code">;
+  readonly signatureVerifications: Counter<"result">;
   readonly credentialFetches: Counter<"type" | "result">;
   readonly credentialCacheHits: Counter<"type">;
   readonly bakes: Counter<"status">;
@@ -46,6 +47,12 @@ export class Metrics {
       registers,
     });
     this.errors = new Counter({ name: "slothbox_errors_total", help: "Failed images by SPEC error code.", labelNames: ["code"], registers });
+    this.signatureVerifications = new Counter({
+      name: "slothbox_signature_verifications_total",
+      help: "Signature checks of images of services with a signature policy, by result (verified, reused: verified before for the same digest and keys, rejected, failed: the registry failed).",
+      labelNames: ["result"],
+      registers,
+    });
     this.credentialFetches = new Counter({
       name: "slothbox_credential_fetches_total",
       help: "Credentials fetched from AWS (SSM or ECR), by type and result.",
@@ -89,6 +96,7 @@ export class Metrics {
       }
       return;
     }
+    if (s.kind === "verify") this.signatureVerifications.inc({ result: s.outcome });
     if (s.kind !== "image-done") return;
     this.bytesSeen.delete(s.image);
     this.pulls.inc({ result: s.status });

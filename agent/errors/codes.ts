@@ -79,6 +79,10 @@ export const ERROR_CODES = {
     retryable: false,
     hint: "The pulled content does not match the pinned digest. The image may have been tampered with or mis-pushed; check the digest in the service's image reference.",
   },
+  image_signature_invalid: {
+    retryable: false,
+    hint: "The service's signature policy requires a cosign signature of the image's digest by one of the policy's keys, and none verified; nothing was pulled. The message lists each signature found and why it was rejected. Sign that exact digest with the policy's key (cosign sign --key cosign.key <image>@<digest>; for a multi-platform image sign the index, or all with --recursive), or add the key that signed it to the policy. `slothbox-agent verify --spec FILE --service NAME` shows the same check without pulling.",
+  },
   image_unsupported: {
     retryable: false,
     hint: "Docker fetched this image but cannot unpack one of its layers. Docker before 23.0 (Debian 12's docker.io is 20.10) cannot read zstd-compressed layers (application/vnd.oci.image.layer.v1.tar+zstd) and says \"invalid tar header\"; a layer pushed corrupt fails the same way on any engine. Rebuild the image with gzip layers (docker buildx build --output type=image,compression=gzip,force-compression=true,push=true), or upgrade Docker on the box to 23.0 or later.",

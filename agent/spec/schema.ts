@@ -8,6 +8,7 @@ import { parseReference, ReferenceError, type ImageReference } from "./reference
 import { hostProblem, normalizeRegistry, parseEcrHost, type EcrHost } from "./registry.ts";
 import { usernameIsToken } from "./username.ts";
 import { jsonSyntaxMessage } from "../errors/json-syntax.ts";
+import type { SignaturePolicy } from "../signatures/types.ts";
 
 export interface Violation {
   path: string;
@@ -67,6 +68,8 @@ export interface Service {
   ref: ImageReference;
   catalog: boolean;
   credential?: Credential;
+  /** docs/reference.md §2a: the policy the image's signature must verify with. */
+  signaturePolicy?: SignaturePolicy;
 }
 
 export interface BakeSpec {

@@ -23,6 +23,8 @@ const manifestSchema = z.object({
       username: z.string().nullable().optional(),
       /** The username is the secret itself (DigitalOcean): `username` is null, a reconcile logs in with the secret. */
       usernameIsSecret: z.boolean().optional(),
+      /** docs/reference.md §2a: the signature that verified the image, where the service names a policy. */
+      signature: z.object({ policyId: z.string(), format: z.enum(["cosign", "sigstore-bundle"]), keyId: z.string() }).optional(),
     }),
   ),
 });
