@@ -135,6 +135,11 @@ async function main(argv: string[]): Promise<number> {
         const code = await checkCredentialCommand(rt, cmd, io, sig.signal);
         return sig.code() ?? code;
       }
+      case "verify": {
+        const { verifyCommand } = await import("./cli/verify-command.ts");
+        const code = await verifyCommand(rt, cmd, io, sig.signal, rt.signatureVerifier());
+        return sig.code() ?? code;
+      }
       case "daemon": {
         const { runDaemon } = await import("./daemon/run.ts");
         return await runDaemon(rt, io);

@@ -15,6 +15,8 @@ import { Deliverer, httpPoster, type PostEvent } from "./report/deliver.ts";
 import { ProgressSender } from "./report/progress-sender.ts";
 import { Reporter } from "./report/reporter.ts";
 import { Outbox } from "./state/outbox.ts";
+import { AgentError } from "./errors/agent-error.ts";
+import type { SignatureVerifier } from "./signatures/types.ts";
 
 export interface Runtime {
   config: Config;
@@ -34,6 +36,8 @@ export interface Runtime {
   proxy: ProxyRoutes;
   /** A POST to the control plane, through the proxy where one applies. */
   post: PostEvent;
+  /** docs/reference.md §2a: checks signatures of images whose services name a policy (the agent's own registry requests). */
+  signatureVerifier: () => SignatureVerifier;
 }
 
 export function readSecretFile(key: string, file: string): string {
@@ -92,6 +96,9 @@ export function createRuntime(config: Config, env: Record<string, string | undef
     ...(controlPlane ? { controlPlane } : {}),
     proxy,
     post: httpPoster((url) => proxy.agentFor(url)),
+    signatureVerifier: () => ({
+      verify: () => Promise.reject(new AgentError("internal", "this build of the agent has no signature verifier")),
+    }),
     newDiskReserve: () =>
       new DiskReserve({ dataRoot: (signal) => docker.dataRoot(signal), space: statfsSpace, reserveBytes: config.diskReserveBytes, reservePercent: config.diskReservePercent }),
   };

@@ -12,12 +12,13 @@ describe("parseCommand", () => {
       config: "c.json",
     });
     expect(parseCommand(["check-credential", "--spec", "s", "--id", "rc_gh"])).toEqual({ kind: "check-credential", spec: "s", id: "rc_gh" });
+    expect(parseCommand(["verify", "--spec", "s", "--service", "billing", "--config", "c"])).toEqual({ kind: "verify", spec: "s", service: "billing", config: "c" });
     expect(parseCommand(["daemon"])).toEqual({ kind: "daemon" });
     expect(parseCommand(["--version"])).toEqual({ kind: "version" });
     expect(parseCommand(["--help"])).toEqual({ kind: "help" });
   });
 
-  it.each([[[]], [["bake"]], [["bake", "--spec"]], [["frobnicate"]], [["bake", "--spec", "s", "--bogus"]], [["daemon", "--json"]], [["check-credential", "--spec", "s"]]])(
+  it.each([[[]], [["bake"]], [["bake", "--spec"]], [["frobnicate"]], [["bake", "--spec", "s", "--bogus"]], [["daemon", "--json"]], [["check-credential", "--spec", "s"]], [["verify", "--spec", "s"]], [["verify", "--service", "x"]], [["verify", "--spec", "s", "--service", "x", "--json"]], [["bake", "--spec", "s", "--service", "x"]]])(
     "refuses %j as usage",
     (argv) => {
       expect(() => parseCommand(argv)).toThrow(UsageError);

@@ -8,6 +8,7 @@ import { createReporter, type Runtime } from "../runtime.ts";
 import type { Violation } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
 import { PulledImages } from "../state/pulled.ts";
+import { Verifications } from "../state/verifications.ts";
 import type { Io } from "../io.ts";
 import { EXIT } from "./exit.ts";
 import { HumanRenderer } from "./human.ts";
@@ -76,6 +77,7 @@ export async function bakeCommand(
       },
       pulled: new PulledImages(rt.config.stateDir),
       disk: rt.newDiskReserve(),
+      signatures: { verifier: rt.signatureVerifier(), verifications: new Verifications(rt.config.stateDir), clock: rt.clock },
     },
     signal,
   );

@@ -18,6 +18,7 @@ import { secretUsernames } from "../spec/username.ts";
 import { readManifest } from "../state/manifest.ts";
 import { Outbox } from "../state/outbox.ts";
 import { PulledImages } from "../state/pulled.ts";
+import { Verifications } from "../state/verifications.ts";
 import { VERSION } from "../version.ts";
 import { createApiServer } from "./api.ts";
 import { BakeRunner } from "./bakes.ts";
@@ -77,6 +78,8 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
 
   const outbox = new Outbox(config.stateDir);
   const pulled = new PulledImages(config.stateDir);
+  const verifier = rt.signatureVerifier();
+  const verifications = new Verifications(config.stateDir);
   const metrics = new Metrics(() => outbox.depth().catch(() => 0));
   const cache = new MemoryCredentialCache(config.credentialCacheSeconds);
   const deliverer = createDeliverer(rt, outbox, () => metrics.eventsDelivered.inc());
@@ -121,6 +124,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
         ...(opts.reconcile ? { noManifest: true } : {}),
         pulled,
         disk: rt.newDiskReserve(),
+        signatures: { verifier, verifications, clock },
         // Called inside the bake's turn: a timed cleanup cannot run meanwhile.
         ...(config.imageCleanup ? { makeRoom: (signal: AbortSignal) => cleanOnce(signal) } : {}),
         ...(opts.onResult ? { onResult: opts.onResult } : {}),
