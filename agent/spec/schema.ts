@@ -9,6 +9,7 @@ import { hostProblem, normalizeRegistry, parseEcrHost, type EcrHost } from "./re
 import { usernameIsToken } from "./username.ts";
 import { jsonSyntaxMessage } from "../errors/json-syntax.ts";
 import type { SignaturePolicy } from "../signatures/types.ts";
+import { parsePolicies, policiesSchema, servicePolicy, signaturePolicyIdSchema } from "./policies.ts";
 
 export interface Violation {
   path: string;
@@ -39,6 +40,7 @@ const serviceSchema = z.strictObject({
   image: z.string().min(1).max(MAX_IMAGE_LENGTH),
   registryCredentialId: z.string().min(1).optional(),
   catalog: z.boolean().optional(),
+  signaturePolicyId: signaturePolicyIdSchema.optional(),
 });
 
 const specSchema = z.strictObject({
@@ -46,6 +48,7 @@ const specSchema = z.strictObject({
   orgId: z.string().min(1).max(128),
   registryCredentials: z.array(credentialSchema).max(MAX_CREDENTIALS, `a spec holds at most ${MAX_CREDENTIALS} credentials`).default([]),
   services: z.array(serviceSchema).min(1, "a bake needs at least one service").max(MAX_SERVICES, `a spec holds at most ${MAX_SERVICES} services`),
+  signaturePolicies: policiesSchema.optional(),
 });
 
 export interface Credential {
@@ -189,6 +192,7 @@ export function validateSpec(input: unknown, opts: { ssmParameterPrefix: string 
     if (ok && id !== undefined && !credentials.has(id)) credentials.set(id, cred);
   });
 
+  const policies = parsePolicies(root["signaturePolicies"], violations);
   const services: Service[] = [];
   const names = new Set<string>();
   /** Image (canonical reference) → the credential the first service naming it gave it, or null for none. */
@@ -246,8 +250,9 @@ export function validateSpec(input: unknown, opts: { ssmParameterPrefix: string 
         });
       }
     }
+    const signaturePolicy = servicePolicy(s, i, policies, violations);
     if (name !== undefined && image !== undefined && ref) {
-      services.push({ name, image, ref, catalog, ...(credential ? { credential } : {}) });
+      services.push({ name, image, ref, catalog, ...(credential ? { credential } : {}), ...(signaturePolicy ? { signaturePolicy } : {}) });
     }
   });
 
