@@ -320,7 +320,8 @@ export class RegistryClient {
     realm.searchParams.set("scope", `repository:${this.repo.path}:pull`);
     const headers: Record<string, string> = { Accept: "application/json", ...(auth ? { Authorization: basicAuthorization(auth.username, auth.password) } : {}) };
     const res = await this.once(realm, "GET", headers, signal, false);
-    if (!res.ok) return this.fail("GET", realm, res, signal);
+    // The token server is where the credential is checked: its refusal is a login's (GHCR answers a wrong PAT there with 403 denied).
+    if (!res.ok) return this.fail("GET", realm, res, signal, { login: true });
     const bytes = await readBounded(res, MAX_TOKEN_BYTES, "the token server's answer");
     let token: string | undefined;
     try {
@@ -336,11 +337,11 @@ export class RegistryClient {
   }
 
   /** A refusal, classified as a pull's would be (errors/classify.ts): the registry's words first, then its status. */
-  private async fail(method: string, url: URL, res: Response, signal: AbortSignal): Promise<never> {
+  private async fail(method: string, url: URL, res: Response, signal: AbortSignal, opts: { login?: boolean } = {}): Promise<never> {
     const text = signal.aborted ? "" : (await readBounded(res, MAX_ERROR_BYTES, "the error").catch(() => Buffer.alloc(0))).toString("utf8");
     const words = registryWordsOf(text);
     const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
-    let code: ErrorCode = classifyDockerMessage(`${words ? `${words}: ` : ""}${status}`, { authenticated: this.repo.auth !== undefined, statusCode: res.status });
+    let code: ErrorCode = classifyDockerMessage(`${words ? `${words}: ` : ""}${status}`, { authenticated: this.repo.auth !== undefined, statusCode: res.status, ...(opts.login ? { login: true } : {}) });
     // A status the rules do not know (a 400, a 3xx the transport does not follow): the registry did not serve the image.
     if (code === "internal") code = "registry_unreachable";
     const where = new URL(url.href);
