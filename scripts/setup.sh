@@ -112,6 +112,8 @@ if [ "$profile" = test ]; then
   fi
   # Docker 26.1 and 28.5 for the engine matrix, unpacked from Debian's packages (never installed).
   bash "$root/scripts/fetch-engines.sh" || fail "could not fetch the Docker engines of the test matrix (see above); run: bash scripts/fetch-engines.sh"
+  # cosign 2.5.0 (Debian trixie's, unpacked, never installed) signs the signature tests' images.
+  bash "$root/scripts/fetch-cosign.sh" || fail "could not fetch cosign for the signature tests (see above); run: bash scripts/fetch-cosign.sh"
   # promtool checks /metrics (SPEC §8); the binary from Debian's package, unpacked, no server started.
   if ! command -v promtool >/dev/null && [ ! -x "$cache/promtool/usr/bin/promtool" ]; then
     say "unpacking promtool from Debian's prometheus package into $cache/promtool"

@@ -46,10 +46,19 @@ export class DockerHttpError extends Error {
 }
 
 
+/** GET /info's RegistryConfig: which registries dockerd reaches over plain HTTP (docs/reference.md §2a). */
+export interface RegistryConfig {
+  /** Per registry host (`host:port` where one is given), whether dockerd verifies its TLS. */
+  indexConfigs: Record<string, { secure: boolean }>;
+  /** Registries whose addresses fall in these ranges are insecure too (dockerd's default: 127.0.0.0/8, ::1/128). */
+  insecureRegistryCIDRs: string[];
+}
+
 export interface DockerPort {
   ping(signal: AbortSignal): Promise<void>;
   /** GET /info's DockerRootDir: where the engine keeps images. */
   dataRoot(signal: AbortSignal): Promise<string>;
+  registryConfig(signal: AbortSignal): Promise<RegistryConfig>;
   login(auth: RegistryAuth, signal: AbortSignal): Promise<void>;
   /** Starts POST /images/create; resolves with the progress stream. */
   pull(req: PullRequest): Promise<NodeJS.ReadableStream>;
@@ -100,6 +109,16 @@ export function createDockerPort(socketPath: string): DockerPort {
     async dataRoot(signal) {
       const info = (await raceAbort(docker.info(), signal).catch(rethrow)) as { DockerRootDir?: string };
       return info.DockerRootDir ?? "";
+    },
+    async registryConfig(signal) {
+      const info = (await raceAbort(docker.info(), signal).catch(rethrow)) as {
+        RegistryConfig?: { IndexConfigs?: Record<string, { Secure?: boolean }>; InsecureRegistryCIDRs?: string[] };
+      };
+      const rc = info.RegistryConfig ?? {};
+      return {
+        indexConfigs: Object.fromEntries(Object.entries(rc.IndexConfigs ?? {}).map(([host, c]) => [host, { secure: c.Secure !== false }])),
+        insecureRegistryCIDRs: rc.InsecureRegistryCIDRs ?? [],
+      };
     },
     async login(auth, signal) {
       await docker

@@ -17,7 +17,7 @@ function fakeClock(): Clock & { t: number } {
 
 function port(ping: () => Promise<void>): DockerPort {
   const no = () => Promise.reject(new Error("unused"));
-  return { ping, dataRoot: no, login: no, pull: no, inspectImage: no, tagImage: no, distributionInspect: no, listImages: no, listContainers: no, removeImage: no };
+  return { ping, dataRoot: no, registryConfig: no, login: no, pull: no, inspectImage: no, tagImage: no, distributionInspect: no, listImages: no, listContainers: no, removeImage: no };
 }
 
 describe("waitForDocker", () => {

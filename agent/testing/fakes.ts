@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
 import type { Clock } from "../clock.ts";
 import type { AwsPorts, EcrToken, ParameterValue, RegistryAuth } from "../credentials/types.ts";
-import { DockerHttpError, type DockerPort, type ImageInfo, type ListedContainer, type ListedImage, type PullRequest } from "../docker/port.ts";
+import { DockerHttpError, type DockerPort, type ImageInfo, type ListedContainer, type ListedImage, type PullRequest, type RegistryConfig } from "../docker/port.ts";
 import type { EcrHost } from "../spec/registry.ts";
 
 /** Resolves after `ms` of real time, or rejects with the signal's reason. */
@@ -60,6 +60,8 @@ export class FakeDocker implements DockerPort {
   private readonly images = new Map<string, ImageInfo>();
   ping: (signal: AbortSignal) => Promise<void> = async () => undefined;
   dataRoot: (signal: AbortSignal) => Promise<string> = async () => "/var/lib/docker";
+  /** dockerd's defaults: no registry listed, loopback insecure. */
+  registryConfig: (signal: AbortSignal) => Promise<RegistryConfig> = async () => ({ indexConfigs: {}, insecureRegistryCIDRs: ["127.0.0.0/8", "::1/128"] });
   loginPlan: (auth: RegistryAuth, signal: AbortSignal) => Promise<void> = async () => undefined;
   inspectPlan: (ref: string, signal?: AbortSignal) => Promise<void> = async () => undefined;
 

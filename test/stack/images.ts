@@ -139,7 +139,7 @@ async function call(target: RegistryTarget, method: string, path: string, body?:
   return res;
 }
 
-async function pushBlob(target: RegistryTarget, repo: string, blob: Buffer, digest: string): Promise<void> {
+export async function pushBlob(target: RegistryTarget, repo: string, blob: Buffer, digest: string): Promise<void> {
   const head = await call(target, "HEAD", `/v2/${repo}/blobs/${digest}`, undefined, {}, () => true);
   if (head.status === 200) return;
   // distribution starts an upload session on POST and completes it on PUT.
@@ -189,8 +189,15 @@ function layerMediaType(format: ManifestFormat, compression: Compression): strin
   return MEDIA.docker.layer.gzip;
 }
 
-async function putManifest(target: RegistryTarget, repository: string, reference: string, m: { body: Buffer; mediaType: string }): Promise<void> {
+export async function putManifest(target: RegistryTarget, repository: string, reference: string, m: { body: Buffer; mediaType: string }): Promise<void> {
   await call(target, "PUT", `/v2/${repository}/manifests/${reference}`, m.body, { "content-type": m.mediaType });
+}
+
+/** GET a manifest (as its pusher) or a blob: the raw bytes and, for a manifest, its media type. */
+export async function getContent(target: RegistryTarget, repository: string, kind: "manifests" | "blobs", reference: string): Promise<{ body: Buffer; mediaType: string }> {
+  const accept = kind === "manifests" ? [MEDIA.oci.manifest, MEDIA.oci.index, MEDIA.docker.manifest, MEDIA.docker.list].join(", ") : "*/*";
+  const res = await call(target, "GET", `/v2/${repository}/${kind}/${reference}`, undefined, { accept });
+  return { body: res.body, mediaType: String(res.headers["content-type"] ?? "") };
 }
 
 /** Pushes the layers and the config of an image for one platform, and builds (does not push) its manifest. */

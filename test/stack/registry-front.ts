@@ -177,6 +177,10 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
       { host: opts.backend.address, port: opts.backend.port, method: req.method, path: req.url, headers: { ...req.headers, host: `${opts.backend.address}:${opts.backend.port}` } },
       (upRes) => {
         const status = upRes.statusCode ?? 502;
+        // distribution writes upload locations with the Host it was sent (the backend's): made relative, a
+        // client that follows them (cosign, @sigstore/oci) comes back through this front, as the spec allows.
+        const backendOrigin = `http://${opts.backend.address}:${opts.backend.port}`;
+        if (upRes.headers.location?.startsWith(backendOrigin)) upRes.headers.location = upRes.headers.location.slice(backendOrigin.length);
         // Layers, not the image config: a config blob is a few hundred bytes.
         const isLayer = what === "blobs" && req.method === "GET" && status === 200 && Number(upRes.headers["content-length"] ?? 0) > 4096;
         const tamperLayer = fault?.kind === "tamperlayer" && fault.count > 0 && isLayer;

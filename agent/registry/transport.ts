@@ -1,0 +1,87 @@
+// The one HTTP request the registry client makes, as a port: a URL in, a web
+// Response out. Its Node implementation reaches a registry the way dockerd does
+// (docs/reference.md §2a): the system's CAs and NODE_EXTRA_CA_CERTS, plus
+// dockerd's per-registry CAs (`<certsDir>/<host[:port]>/*.crt`, as dockerd reads
+// that directory), through the agent's proxy settings (net/proxy.ts). Unit tests
+// pass canned Responses instead.
+import { readdirSync, readFileSync } from "node:fs";
+import type { Agent, IncomingMessage } from "node:http";
+import type { LookupFunction } from "node:net";
+import path from "node:path";
+import { Readable } from "node:stream";
+import tls from "node:tls";
+import type { ProxyRoutes } from "../net/proxy.ts";
+
+export interface RegistryRequest {
+  method: "GET" | "HEAD";
+  headers: Record<string, string>;
+  signal: AbortSignal;
+  /** An insecure registry's HTTPS (dockerd: TLS without verification before plain HTTP). */
+  insecureTls?: boolean;
+}
+
+/** Rejects only when no answer came (DNS, connection, TLS, abort): every HTTP status resolves. */
+export type RegistryFetch = (url: URL, req: RegistryRequest) => Promise<Response>;
+
+export interface TransportOptions {
+  routes: ProxyRoutes;
+  /** dockerd's per-registry certificate directories (default /etc/docker/certs.d). */
+  certsDir?: string;
+  /** How names resolve (default: the system's resolver, as dockerd's). */
+  lookup?: LookupFunction;
+}
+
+export const DOCKER_CERTS_DIR = "/etc/docker/certs.d";
+
+/** The CAs dockerd adds for `host` (its `host[:port]` directory's *.crt files), or undefined when it has none. */
+function registryCAs(certsDir: string, hostPort: string): string[] | undefined {
+  const dir = path.join(certsDir, hostPort);
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith(".crt"));
+  } catch {
+    return undefined;
+  }
+  if (files.length === 0) return undefined;
+  // A CA of the registry's comes on top of the ones every request trusts, as dockerd's does.
+  return [...tls.getCACertificates("default"), ...files.map((f) => readFileSync(path.join(dir, f), "utf8"))];
+}
+
+export function createRegistryFetch(opts: TransportOptions): RegistryFetch {
+  const certsDir = opts.certsDir ?? DOCKER_CERTS_DIR;
+  return async (url, req) => {
+    const https = url.protocol === "https:";
+    const mod = https ? await import("node:https") : await import("node:http");
+    const agent: Agent = await opts.routes.agentFor(url);
+    const ca = https ? registryCAs(certsDir, url.host) : undefined;
+    return new Promise<Response>((resolve, reject) => {
+      const r = mod.request(
+        url,
+        {
+          method: req.method,
+          headers: req.headers,
+          agent,
+          signal: req.signal,
+          ...(opts.lookup ? { lookup: opts.lookup } : {}),
+          ...(ca ? { ca } : {}),
+          ...(https && req.insecureTls ? { rejectUnauthorized: false } : {}),
+        },
+        (res: IncomingMessage) => {
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (v === undefined) continue;
+            for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
+          }
+          const status = res.statusCode ?? 0;
+          const noBody = req.method === "HEAD" || status === 204 || status === 304;
+          if (noBody) res.resume();
+          // The body is read (and bounded) by the client, as it arrives.
+          const body = noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
+          resolve(new Response(body, { status: status < 200 || status > 599 ? 599 : status, statusText: res.statusMessage ?? "", headers }));
+        },
+      );
+      r.once("error", reject);
+      r.end();
+    });
+  };
+}
