@@ -15,8 +15,9 @@ import { Deliverer, httpPoster, type PostEvent } from "./report/deliver.ts";
 import { ProgressSender } from "./report/progress-sender.ts";
 import { Reporter } from "./report/reporter.ts";
 import { Outbox } from "./state/outbox.ts";
-import { AgentError } from "./errors/agent-error.ts";
+import { nodeRegistryDeps } from "./registry/node-deps.ts";
 import type { SignatureVerifier } from "./signatures/types.ts";
+import { createSignatureVerifier } from "./signatures/verifier.ts";
 
 export interface Runtime {
   config: Config;
@@ -77,6 +78,7 @@ export function createRuntime(config: Config, env: Record<string, string | undef
     controlPlane = { url: config.controlPlaneUrl, token };
   }
   const docker = createDockerPort(config.dockerSocket);
+  let verifier: SignatureVerifier | undefined;
   const rt: Runtime = {
     config,
     env,
@@ -96,9 +98,8 @@ export function createRuntime(config: Config, env: Record<string, string | undef
     ...(controlPlane ? { controlPlane } : {}),
     proxy,
     post: httpPoster((url) => proxy.agentFor(url)),
-    signatureVerifier: () => ({
-      verify: () => Promise.reject(new AgentError("internal", "this build of the agent has no signature verifier")),
-    }),
+    // The agent's own registry requests (docs/reference.md §2a): its proxy routes, dockerd's insecure-registry rule, secrets scrubbed.
+    signatureVerifier: () => (verifier ??= createSignatureVerifier(nodeRegistryDeps({ routes: proxy, registryConfig: (signal) => docker.registryConfig(signal), scrubber }))),
     newDiskReserve: () =>
       new DiskReserve({ dataRoot: (signal) => docker.dataRoot(signal), space: statfsSpace, reserveBytes: config.diskReserveBytes, reservePercent: config.diskReservePercent }),
   };
