@@ -18,6 +18,7 @@ const E2E_ON_EVERY_ENGINE = [
   "test/e2e/disk.test.ts",
   "test/e2e/progress.test.ts",
   "test/e2e/secrets.test.ts",
+  "test/e2e/signatures-bake.test.ts",
 ];
 
 const stackProject = (name: string, include: string[], engine: string) => ({

@@ -213,7 +213,7 @@ export function secretLeaks(secret: string, box: Box, run: RunResult | RunResult
 export function parseJsonResult(r: RunResult): {
   bakeId: string;
   status: string;
-  services: { name: string; image: string; status: string; durationMs: number; imageId?: string; digest?: string; error?: { code: string; message: string; hint: string; retryable: boolean; registryMessage?: string; attempts?: number } }[];
+  services: { name: string; image: string; status: string; durationMs: number; imageId?: string; digest?: string; error?: { code: string; message: string; hint: string; retryable: boolean; registryMessage?: string; attempts?: number }; signature?: { policyId: string; format: string; keyId: string } }[];
   violations: { path: string; code: string; message: string }[];
 } {
   const lines = r.stdout.trim().split("\n");
