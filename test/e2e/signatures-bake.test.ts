@@ -14,7 +14,8 @@ import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { ControlPlane } from "../stack/control-plane.ts";
 import { pushMultiPlatformImage, pushRandomImage } from "../stack/images.ts";
 import { attachBundle, cosignSign, cosignStatement, makeBundle, makeKey } from "../stack/signing.ts";
-import { dockerImage, newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box, type RunOptions } from "./harness.ts";
+import { bakeDone, startDaemon } from "./daemon-harness.ts";
+import { agentFor, dockerImage, newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box, type RunOptions } from "./harness.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
@@ -187,6 +188,32 @@ describe("a bake of a signed multi-platform image", () => {
     expect(no.code, no.stdout + no.stderr).toBe(1);
     expect(parseJsonResult(no).services[0]!.error!.message).toContain(`signs the linux/amd64 manifest ${perPlatform.platforms.amd64!.digest}, not the index ${perPlatform.digest}`);
     expect(await dockerImage(docker, `quay.io/acme/multi-pp-${n}:1`)).toBeUndefined();
+  });
+});
+
+describe("the daemon", () => {
+  it("records the signature in GET /v1/bakes/<id> and counts verifications by result in /metrics", async () => {
+    const n = uid();
+    const signed = await image(quay, `acme/d-signed-${n}`);
+    await cosignSign(quay.push, signed.repository, signed.digest, release);
+    const unsigned = await image(quay, `acme/d-unsigned-${n}`);
+    const b = box();
+    const d = await startDaemon(b, { agent: agentFor(viaStackHosts, b.dir) });
+    try {
+      const ok = spec([{ name: "app", image: `quay.io/${signed.repository}:1`, signaturePolicyId: "sp_release" }]);
+      expect((await d.api("POST", "/v1/bakes", ok)).status).toBe(202);
+      const record = await bakeDone(d, ok.bakeId);
+      expect(record).toMatchObject({ status: "succeeded", services: [{ name: "app", digest: signed.digest, signature: { policyId: "sp_release", format: "cosign", keyId: release.keyId } }] });
+      const bad = spec([{ name: "app", image: `quay.io/${unsigned.repository}:1`, signaturePolicyId: "sp_release" }]);
+      expect((await d.api("POST", "/v1/bakes", bad)).status).toBe(202);
+      expect(await bakeDone(d, bad.bakeId)).toMatchObject({ status: "failed", services: [{ name: "app", status: "failed", error: { code: "image_signature_invalid" } }] });
+      const metrics = (await d.api("GET", "/metrics", undefined, null)).text;
+      expect(metrics).toMatch(/^slothbox_signature_verifications_total\{result="verified"\} 1$/m);
+      expect(metrics).toMatch(/^slothbox_signature_verifications_total\{result="rejected"\} 1$/m);
+      expect(metrics).toMatch(/^slothbox_errors_total\{code="image_signature_invalid"\} 1$/m);
+    } finally {
+      await d.stop("SIGTERM");
+    }
   });
 });
 
