@@ -10,6 +10,10 @@ describe("describeEvent", () => {
     expect(describeEvent(makeEvent("service.pulled", "bk_1", 0, { service: "api", image: "ghcr.io/acme/api:1", digest: "sha256:ab", reconcile: true }))).toBe(
       "bake bk_1 (reconcile): service api (ghcr.io/acme/api:1) pulled sha256:ab",
     );
+    const signature = { policyId: "sp_release", format: "cosign" as const, keyId: "3b6f" };
+    expect(describeEvent(makeEvent("service.pulled", "bk_1", 0, { service: "api", image: "ghcr.io/acme/api:1", digest: "sha256:ab", signature }))).toBe(
+      "bake bk_1: service api (ghcr.io/acme/api:1) pulled sha256:ab, signature verified: cosign by key 3b6f of sp_release",
+    );
     expect(describeEvent(makeEvent("bake.failed", "bk_1", 0, { error: { ...error, code: "interrupted" } }))).toMatch(/^bake bk_1 failed: interrupted: /);
   });
 });

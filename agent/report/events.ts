@@ -1,6 +1,7 @@
 // docs/reference.md §7 event bodies.
 import { randomBytes } from "node:crypto";
 import type { ErrorBody } from "../errors/agent-error.ts";
+import type { VerifiedSignature } from "../signatures/types.ts";
 
 export type EventType = "bake.started" | "service.progress" | "service.pulled" | "service.failed" | "bake.succeeded" | "bake.failed";
 
@@ -14,6 +15,8 @@ export interface AgentEvent {
   digest?: string;
   cached?: boolean;
   error?: ErrorBody;
+  /** service.pulled of a service whose image verified against its signature policy (docs/reference.md §2a). */
+  signature?: VerifiedSignature;
   [key: string]: unknown;
 }
 
@@ -35,8 +38,12 @@ export function describeEvent(e: AgentEvent): string {
       return `bake ${e.bakeId} started`;
     case "service.progress":
       return `bake ${e.bakeId}: ${what} pulling`;
-    case "service.pulled":
-      return `bake ${e.bakeId}${reconcile}: ${what} ${e.cached ? "present" : "pulled"} ${e.digest ?? ""}`.trimEnd();
+    case "service.pulled": {
+      // The journal names the key that verified a signed image (docs/reference.md §2a).
+      const s = e.signature;
+      const signed = s ? `, signature verified: ${s.format} by key ${s.keyId} of ${s.policyId}` : "";
+      return `bake ${e.bakeId}${reconcile}: ${what} ${e.cached ? "present" : "pulled"} ${e.digest ?? ""}`.trimEnd() + signed;
+    }
     case "service.failed":
       return `bake ${e.bakeId}${reconcile}: ${what} failed: ${failure}`;
     case "bake.succeeded":
