@@ -143,7 +143,7 @@ async function verifyUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: Ab
   if (!deps.signatures) throw new AgentError("internal", `service ${first.name} names signature policy ${policies[0]!.id}, but this bake was given no signature verifier`);
   // The registry is asked with the pull's credential (its login to Docker runs meanwhile).
   const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
-  return verifyImage(first.image, first.ref, policies, creds?.auth, deps.signatures, signal, step);
+  return verifyImage(first.image, first.ref, policies, creds?.auth, { retries: deps.config.pullRetries, ...deps.signatures }, signal, step);
 }
 
 /** One image: verified where a policy asks, then present, or logged in and pulled. Throws what failed, in the registry's words where the engine dropped them. */

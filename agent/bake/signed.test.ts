@@ -82,11 +82,11 @@ function setup() {
   const events: AgentEvent[] = [];
   const steps: BakeStep[] = [];
   const resolver = new CredentialResolver({ aws: () => aws, scrubber, clock, ssmParameterPrefix: PREFIX, random: () => 0.5 });
-  const run = (s: BakeSpec) =>
+  const run = (s: BakeSpec, config: { pullRetries?: number } = {}) =>
     runBake(
       s,
       {
-        config: { stateDir, pullConcurrency: 3, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30 },
+        config: { stateDir, pullConcurrency: 3, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30, ...config },
         docker,
         resolver,
         clock,
@@ -172,6 +172,24 @@ describe("a bake of a service with a signature policy", () => {
     expect(r.services[0]!.error).toMatchObject({ code: "registry_unreachable" });
     expect(t.docker.pulls()).toEqual([]);
     expect(t.steps.find((s) => s.kind === "verify")).toMatchObject({ outcome: "failed" });
+  });
+
+  it("retries a retryable registry failure like a pull's, and says how many attempts a failure that stays made", async () => {
+    const t = setup();
+    let calls = 0;
+    t.verifier.answer = async (req) => {
+      calls += 1;
+      if (calls === 1) throw new AgentError("registry_unreachable", "GET https://ghcr.io/v2/: 503 Service Unavailable");
+      return signed(req.image, A);
+    };
+    const r = await t.run(spec([{ name: "billing", image: "ghcr.io/acme/billing:3.1", registryCredentialId: "rc_gh", policy: RELEASE }]), { pullRetries: 1 });
+    expect(r.services[0]).toMatchObject({ status: "pulled", digest: A });
+    expect(t.steps.filter((s) => s.kind === "retry")).toEqual([expect.objectContaining({ image: "ghcr.io/acme/billing:3.1", attempt: 1, retriesLeft: 1, error: expect.objectContaining({ code: "registry_unreachable" }) })]);
+    t.verifier.answer = async () => {
+      throw new AgentError("registry_auth_failed", "GET https://ghcr.io/token: 401 Unauthorized");
+    };
+    const refused = await t.run(spec([{ name: "billing", image: "ghcr.io/acme/billing:3.1", registryCredentialId: "rc_gh", policy: RELEASE }], "bk_two"), { pullRetries: 1 });
+    expect(refused.services[0]!.error).toMatchObject({ code: "registry_auth_failed", attempts: 1 });
   });
 
   it("refuses the tag once it has moved to an unsigned image, though the bake before pulled it signed", async () => {

@@ -4,6 +4,7 @@
 // the bake then pulls `name@digest`, never the tag again. A verification made
 // before for the same digest and keys (state/verifications.ts) is reused for a
 // pinned image, which needs no registry request to know its digest.
+import pRetry, { AbortError } from "p-retry";
 import type { Clock } from "../clock.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
@@ -12,8 +13,14 @@ import type { ImageReference } from "../spec/reference.ts";
 import type { Verifications } from "../state/verifications.ts";
 import type { BakeStep } from "./types.ts";
 
+/** As a pull's retries (docker/pull.ts): a registry blip passes, a bake is not held for long. */
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 20_000;
+
 export interface SignedDeps {
   verifier: SignatureVerifier;
+  /** Retries of a retryable registry failure (a pull's pullRetries); none when absent. */
+  retries?: number;
   /** Verifications already made; none: every image is verified afresh. */
   verifications?: Verifications;
   clock: Clock;
@@ -63,6 +70,40 @@ export function reportLines(report: VerificationReport, policy: SignaturePolicy)
   return lines;
 }
 
+/**
+ * docs/reference.md §5: a retryable registry failure while looking for signatures is
+ * retried like a pull's, with backoff; the error that ends it says how many attempts were made.
+ */
+async function withRetries<T>(fn: () => Promise<T>, retries: number, signal: AbortSignal, onRetry: (e: AgentError, attempt: number, retriesLeft: number) => void): Promise<T> {
+  let attempts = 0;
+  return pRetry(
+    async () => {
+      attempts += 1;
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof AgentError) || !err.retryable) throw new AbortError(err instanceof Error ? err : new Error(String(err)));
+        throw err;
+      }
+    },
+    {
+      retries,
+      factor: 2,
+      minTimeout: RETRY_MIN_MS,
+      maxTimeout: RETRY_MAX_MS,
+      randomize: true,
+      signal,
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (error instanceof AgentError && retriesLeft > 0) onRetry(error, attemptNumber, retriesLeft);
+      },
+    },
+  ).catch((err: unknown) => {
+    const inner = err instanceof AbortError ? ((err as { originalError?: unknown }).originalError ?? err) : err;
+    if (inner instanceof AgentError) inner.attempts = attempts;
+    throw inner;
+  });
+}
+
 /** Distinct policies of the services that share an image, in the spec's order. */
 export function policiesOf(services: readonly { signaturePolicy?: SignaturePolicy }[]): SignaturePolicy[] {
   const byId = new Map<string, SignaturePolicy>();
@@ -100,7 +141,9 @@ export async function verifyImage(
     step({ kind: "verify-start", image: ref.canonical, policyId: policy.id });
     let report: VerificationReport;
     try {
-      report = await deps.verifier.verify({ image, ...(auth ? { auth } : {}), policy, signal });
+      report = await withRetries(() => deps.verifier.verify({ image, ...(auth ? { auth } : {}), policy, signal }), deps.retries ?? 0, signal, (error, attempt, retriesLeft) =>
+        step({ kind: "retry", image: ref.canonical, error: error.toBody(), attempt, retriesLeft }),
+      );
     } catch (err) {
       if (!signal.aborted) step({ kind: "verify", image: ref.canonical, policyId: policy.id, outcome: "failed" });
       throw err;
