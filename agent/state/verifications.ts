@@ -37,9 +37,11 @@ const fileOf = (digest: string, keyIds: readonly string[]) =>
 
 export class Verifications {
   readonly dir: string;
+  private readonly keep: number;
 
-  constructor(stateDir: string) {
+  constructor(stateDir: string, keep = KEEP_VERIFICATIONS) {
     this.dir = path.join(stateDir, "verifications");
+    this.keep = keep;
   }
 
   /** The verification made for exactly this digest and this set of keys; undefined when there is none (or it does not read). */
@@ -59,10 +61,10 @@ export class Verifications {
 
   private async prune(): Promise<void> {
     const files = await listStateFiles(this.dir);
-    if (files.length <= KEEP_VERIFICATIONS) return;
+    if (files.length <= this.keep) return;
     const dated: { f: string; at: string }[] = [];
     for (const f of files) dated.push({ f, at: (await readStateFile(path.join(this.dir, f), entrySchema))?.verifiedAt ?? "" });
     dated.sort((a, b) => a.at.localeCompare(b.at));
-    for (const { f } of dated.slice(0, dated.length - KEEP_VERIFICATIONS)) await rm(path.join(this.dir, f), { force: true });
+    for (const { f } of dated.slice(0, dated.length - this.keep)) await rm(path.join(this.dir, f), { force: true });
   }
 }
