@@ -114,13 +114,13 @@ export function checkServices(list: readonly (Fields<ServiceShape> | undefined)[
     if (!s) return;
     const report = reporter(violations, `services[${i}]`);
     const { registryCredentialId, catalog, ...rest } = s.value;
-    const { name, image } = rest;
+    const { name } = rest;
     if (name !== undefined) uniqueName(name, names, report);
-    const ref = image !== undefined && s.valid("image") ? imageReference(image, report) : undefined;
+    const image = rest.image !== undefined && s.valid("image") ? imageOf(rest.image, report) : undefined;
     const credential = serviceCredential(registryCredentialId, catalog === true, credentials, report);
-    if (credential && ref) registryMatches(credential, ref, image ?? "", registryCredentialId ?? "", report);
-    if (ref) oneCredentialPerImage(ref, { credId: registryCredentialId ?? null, service: name ?? `services[${i}]` }, image ?? "", imageCredentials, report);
-    if (name !== undefined && image !== undefined && ref) services.push({ ...rest, name, image, ref, ...(credential ? { credential } : {}) });
+    if (credential && image) registryMatches(credential, image, report);
+    if (image) oneCredentialPerImage(image, { credId: registryCredentialId ?? null, service: name ?? `services[${i}]` }, imageCredentials, report);
+    if (name !== undefined && image) services.push({ ...rest, name, image: image.written, ref: image.ref, ...(credential ? { credential } : {}) });
   });
   return { services, violations };
 }
@@ -130,12 +130,18 @@ function uniqueName(name: string, names: Set<string>, report: Report): void {
   names.add(name);
 }
 
-function imageReference(image: string, report: Report): ImageReference | undefined {
+/** A service's image as the spec writes it, and parsed. */
+interface Image {
+  written: string;
+  ref: ImageReference;
+}
+
+function imageOf(written: string, report: Report): Image | undefined {
   try {
-    return parseReference(image);
+    return { written, ref: parseReference(written) };
   } catch (err) {
     if (!(err instanceof ImageReferenceError)) throw err;
-    report("image", `"${image}": ${err.message}`);
+    report("image", `"${written}": ${err.message}`);
     return undefined;
   }
 }
@@ -154,27 +160,20 @@ function serviceCredential(credId: string | undefined, catalog: boolean, credent
   return credentials.usable.get(credId);
 }
 
-function registryMatches(credential: Credential, ref: ImageReference, image: string, credId: string, report: Report): void {
+/** A service's credential is for the registry its image lives on (Docker Hub's names are one registry). */
+function registryMatches(credential: Credential, { written, ref }: Image, report: Report): void {
   const registry = normalizeRegistry(credential.registry);
   if (registry !== ref.registry) {
-    report("image", `image "${image}" lives on ${ref.registry} but credential "${credId}" is for ${registry}`, "registry_mismatch");
+    report("image", `image "${written}" lives on ${ref.registry} but credential "${credential.id}" is for ${registry}`, "registry_mismatch");
   }
 }
 
 /** One image is pulled once, with one credential: a later service naming it with another is refused. */
-function oneCredentialPerImage(
-  ref: ImageReference,
-  mine: { credId: string | null; service: string },
-  image: string,
-  seen: ImageCredentials,
-  report: Report,
-): void {
+function oneCredentialPerImage({ written, ref }: Image, mine: { credId: string | null; service: string }, seen: ImageCredentials, report: Report): void {
   const first = seen.get(ref.canonical);
   if (!first) seen.set(ref.canonical, mine);
   else if (first.credId !== mine.credId) {
-    report(
-      "registryCredentialId",
-      `image "${image}" is also pulled for service "${first.service}" ${first.credId ? `with credential "${first.credId}"` : "without a credential"}: one image is pulled once, with one credential`,
-    );
+    const how = first.credId ? `with credential "${first.credId}"` : "without a credential";
+    report("registryCredentialId", `image "${written}" is also pulled for service "${first.service}" ${how}: one image is pulled once, with one credential`);
   }
 }
