@@ -8,7 +8,7 @@ import { CredentialResolver } from "../credentials/resolve.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import type { AgentEvent } from "../report/events.ts";
 import { validateSpec, type BakeSpec } from "../spec/schema.ts";
-import { FakeAws, FakeDocker, fakeClock } from "../testing/fakes.ts";
+import { FakeAws, FakeDocker, fakeClock } from "../../test/unit/fakes.ts";
 import { DiskReserve, formatBytes, reserveFor, type DiskSpace } from "./disk-reserve.ts";
 import { runBake } from "./run.ts";
 import type { BakeStep } from "./types.ts";

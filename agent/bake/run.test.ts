@@ -11,7 +11,7 @@ import { DockerHttpError } from "../docker/port.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import type { AgentEvent } from "../report/events.ts";
 import { validateSpec, type BakeSpec } from "../spec/schema.ts";
-import { awsError, delay, FakeAws, FakeDocker, fakeClock, hangUntil } from "../testing/fakes.ts";
+import { awsError, delay, FakeAws, FakeDocker, fakeClock, hangUntil } from "../../test/unit/fakes.ts";
 import { runBake, type BakeConfig } from "./run.ts";
 import type { BakeStep } from "./types.ts";
 import { REQUEST_TIMEOUT_MS } from "../credentials/aws-clients.ts";

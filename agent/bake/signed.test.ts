@@ -14,7 +14,7 @@ import { parsePolicyKey } from "../signatures/keys.ts";
 import type { PolicyKey, SignaturePolicy, SignatureVerifier, VerificationReport, VerifyRequest } from "../signatures/types.ts";
 import { validateSpec, type BakeSpec } from "../spec/schema.ts";
 import { Verifications } from "../state/verifications.ts";
-import { FakeAws, FakeDocker, fakeClock } from "../testing/fakes.ts";
+import { FakeAws, FakeDocker, fakeClock } from "../../test/unit/fakes.ts";
 import { runBake } from "./run.ts";
 import type { BakeStep } from "./types.ts";
 

@@ -11,7 +11,7 @@ import { AgentError } from "../errors/agent-error.ts";
 import { createRuntime } from "../runtime.ts";
 import { parsePolicyKey } from "../signatures/keys.ts";
 import type { SignatureVerifier, VerificationReport, VerifyRequest } from "../signatures/types.ts";
-import { FakeAws, fakeClock } from "../testing/fakes.ts";
+import { FakeAws, fakeClock } from "../../test/unit/fakes.ts";
 import { verifyCommand } from "./verify-command.ts";
 
 const PREFIX = "/slothbox/registry-credentials/";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MAX_SECRETS, Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
-import { delay, FakeAws, fakeClock } from "../testing/fakes.ts";
+import { delay, FakeAws, fakeClock } from "../../test/unit/fakes.ts";
 import { MemoryCredentialCache } from "./cache.ts";
 import { REQUEST_TIMEOUT_MS } from "./aws-clients.ts";
 import { CredentialResolver, NETWORK_BUDGET_MS } from "./resolve.ts";

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import type { AgentEvent } from "../report/events.ts";
 import type { BakeSpec } from "../spec/schema.ts";
-import { delay } from "../testing/fakes.ts";
+import { delay } from "../../test/unit/fakes.ts";
 import { BakeRunner, type Engine } from "./bakes.ts";
 
 const dirs: string[] = [];

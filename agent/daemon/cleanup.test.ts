@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { ListedImage } from "../docker/port.ts";
 import type { Manifest } from "../state/manifest.ts";
 import type { PulledImage } from "../state/pulled.ts";
-import { FakeDocker } from "../testing/fakes.ts";
+import { FakeDocker } from "../../test/unit/fakes.ts";
 import { planCleanup, runCleanup, type CleanupInputs } from "./cleanup.ts";
 
 const H = 3600_000;

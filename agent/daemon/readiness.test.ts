@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { fakeClock, FakeDocker, hangUntil } from "../testing/fakes.ts";
+import { fakeClock, FakeDocker, hangUntil } from "../../test/unit/fakes.ts";
 import { AWS_CHECK_TIMEOUT_MS, checkReadiness, READINESS_CACHE_MS, readinessProbe } from "./readiness.ts";
 
 const stateDir = mkdtempSync(path.join(os.tmpdir(), "sbx-ready-"));

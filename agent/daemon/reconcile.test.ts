@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { BakeResult } from "../bake/types.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 import { writeManifest, type Manifest } from "../state/manifest.ts";
-import { FakeDocker } from "../testing/fakes.ts";
+import { FakeDocker } from "../../test/unit/fakes.ts";
 import { reconcile } from "./reconcile.ts";
 
 const D = "sha256:" + "e".repeat(64);

@@ -39,7 +39,7 @@ export async function missingServices(m: Manifest, docker: DockerPort, signal: A
     const pinned = `${parseReference(s.image).name}@${s.digest}`;
     if (await docker.inspectImage(pinned, signal)) continue;
     const credential = credentialOf(s);
-    out.push({ name: s.name, image: pinned, ref: parseReference(pinned), catalog: !credential, ...(credential ? { credential } : {}) });
+    out.push({ name: s.name, image: pinned, ref: parseReference(pinned), ...(credential ? { credential } : {}) });
   }
   return out;
 }

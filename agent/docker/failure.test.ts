@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ERROR_CODES } from "../errors/codes.ts";
 import { Scrubber } from "../errors/scrub.ts";
-import { FakeDocker } from "../testing/fakes.ts";
+import { FakeDocker } from "../../test/unit/fakes.ts";
 import { dockerFailure, MEDIA_TYPE_HINT, PLATFORM_HINT, withRegistryWords } from "./failure.ts";
 import { DockerHttpError } from "./port.ts";
 import { PullStreamError } from "./pull-stream.ts";
@@ -52,7 +52,7 @@ describe("dockerFailure", () => {
     expect(PLATFORM_HINT).toMatch(/--platform linux\/amd64,linux\/arm64/);
   });
 
-  // Lines dockerd 20.10 and 28.5's containerd store printed (errors/engine-texts.json).
+  // Lines dockerd 20.10 and 28.5's containerd store printed (test/fixtures/engine-texts.json).
   it.each([
     ["write /tmp/sbx-df/data/tmp/GetImageBlob1662560210: no space left on device", "disk_full"],
     [

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { AgentError } from "../errors/agent-error.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import { parseReference } from "../spec/reference.ts";
-import { FakeDocker, fakeClock, hangUntil } from "../testing/fakes.ts";
+import { FakeDocker, fakeClock, hangUntil } from "../../test/unit/fakes.ts";
 import { DockerHttpError } from "./port.ts";
 import { presentPinned, pullImage } from "./pull.ts";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ErrorCode } from "./codes.ts";
 import { classifyAwsError, classifyDockerMessage, isPlatformMismatch, isUnpackFailure, isUnsupportedMediaType, registryWords } from "./classify.ts";
-import ENGINE_TEXTS from "./engine-texts.json" with { type: "json" };
+import ENGINE_TEXTS from "../../test/fixtures/engine-texts.json" with { type: "json" };
 
 // What dockerd 20.10, 26.1 and 28.5 (classic and containerd image stores) really
 // answered to each registry refusal of the test stack, whose registries answer in

@@ -13,7 +13,7 @@
 // it differs. Valid or not is upstream's verdict in every row but the few
 // marked PRODUCT, where the agent differs on purpose (see reference.ts).
 import { describe, expect, it } from "vitest";
-import { parseReference, ReferenceError, repoDigestName } from "./reference.ts";
+import { parseReference, ImageReferenceError, repoDigestName } from "./reference.ts";
 import { normalizeRegistry } from "./registry.ts";
 
 const D = "sha256:" + "a".repeat(64);
@@ -24,11 +24,11 @@ const DBCC_HEX = "dbcc1c35ac38df41fd2f5e4130b32ffdb93ebae8b3dbe638c23575912276fc
 const DBCC = `sha256:${DBCC_HEX}`;
 const E669 = "sha256:e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582";
 
-function refusal(input: string): ReferenceError {
+function refusal(input: string): ImageReferenceError {
   try {
     parseReference(input);
   } catch (err) {
-    if (err instanceof ReferenceError) return err;
+    if (err instanceof ImageReferenceError) return err;
     throw err;
   }
   throw new Error(`${JSON.stringify(input)} was accepted`);
@@ -471,7 +471,7 @@ describe("regexp_test.go, as full references", () => {
 });
 
 describe("fuzz_test.go FuzzParseNormalizedNamed", () => {
-  it("refuses with a ReferenceError or accepts a reference whose canonical form parses to itself, quickly", () => {
+  it("refuses with a ImageReferenceError or accepts a reference whose canonical form parses to itself, quickly", () => {
     const alphabet = ["a", "Z", "0", ".", "-", "_", "__", ":", "/", "@", "[", "]", "%", " ", "sha256:", "f".repeat(32), "localhost", "docker.io"];
     let seed = 1;
     const next = (n: number) => {
@@ -486,7 +486,7 @@ describe("fuzz_test.go FuzzParseNormalizedNamed", () => {
       try {
         r = parseReference(input);
       } catch (err) {
-        expect(err).toBeInstanceOf(ReferenceError);
+        expect(err).toBeInstanceOf(ImageReferenceError);
         continue;
       }
       expect(parseReference(r.canonical).canonical).toBe(r.canonical);

@@ -66,7 +66,7 @@ const ENCODED_DIGEST = new Map([
 // go-digest's DigestRegexp: what it takes for a digest of an algorithm it lacks.
 const GO_DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
-export class ReferenceError extends Error {}
+export class ImageReferenceError extends Error {}
 
 /** go-digest's Digest.Validate: undefined for a valid digest, else why not. */
 function digestProblem(d: string): string | undefined {
@@ -134,39 +134,39 @@ function formatProblem(input: string, domain: string | undefined, remainder: str
 }
 
 export function parseReference(input: string): ImageReference {
-  if (input.length === 0) throw new ReferenceError("invalid reference format: the image reference is empty");
+  if (input.length === 0) throw new ImageReferenceError("invalid reference format: the image reference is empty");
   if (IDENTIFIER_RE.test(input)) {
-    throw new ReferenceError("invalid repository name, cannot specify 64-byte hexadecimal strings: that is an image ID; pin an image as name@sha256:<digest>");
+    throw new ImageReferenceError("invalid repository name, cannot specify 64-byte hexadecimal strings: that is an image ID; pin an image as name@sha256:<digest>");
   }
-  if (digestProblem(input) === undefined) throw new ReferenceError("reference has no name: a digest alone is not an image; pin an image as name@sha256:<digest>");
+  if (digestProblem(input) === undefined) throw new ImageReferenceError("reference has no name: a digest alone is not an image; pin an image as name@sha256:<digest>");
 
   const { domain, remainder, explicit } = splitDockerDomain(input);
   // Upstream cuts the repository name at the first ":" only, which blames an upper-case digest
   // algorithm on the name; such a digest is refused either way, so cutting at "@" too changes the message alone.
   const remote = remainder.split(/[:@]/, 1)[0] ?? remainder;
-  if (remote.toLowerCase() !== remote) throw new ReferenceError(`invalid reference format: repository name (${remote}) must be lowercase`);
+  if (remote.toLowerCase() !== remote) throw new ImageReferenceError(`invalid reference format: repository name (${remote}) must be lowercase`);
 
   const full = `${domain}/${remainder}`;
   const m = REFERENCE_RE.exec(full);
   if (!m) {
     const lower = full.toLowerCase();
-    if (lower !== full && REFERENCE_RE.test(lower)) throw new ReferenceError("invalid reference format: repository name must be lowercase");
+    if (lower !== full && REFERENCE_RE.test(lower)) throw new ImageReferenceError("invalid reference format: repository name must be lowercase");
     const problem = formatProblem(input, explicit ? domain : undefined, remainder);
-    throw new ReferenceError(`invalid reference format${problem ? `: ${problem}` : ""}`);
+    throw new ImageReferenceError(`invalid reference format${problem ? `: ${problem}` : ""}`);
   }
   const [, matchedName = "", tag, digest] = m;
   const [, parsedDomain, path = ""] = ANCHORED_NAME_RE.exec(matchedName) ?? [];
   if (parsedDomain !== domain) {
-    throw new ReferenceError(`invalid reference format: "${domain}" is taken for a registry host (it has a "." or ":") but is not a valid host name`);
+    throw new ImageReferenceError(`invalid reference format: "${domain}" is taken for a registry host (it has a "." or ":") but is not a valid host name`);
   }
   if (path.length > REPOSITORY_NAME_TOTAL_LENGTH_MAX) {
-    throw new ReferenceError(
+    throw new ImageReferenceError(
       `repository name must not be more than ${REPOSITORY_NAME_TOTAL_LENGTH_MAX} characters: the path after the registry host has ${path.length}`,
     );
   }
   if (digest !== undefined) {
     const problem = digestProblem(digest);
-    if (problem) throw new ReferenceError(problem);
+    if (problem) throw new ImageReferenceError(problem);
   }
 
   const registry = normalizeRegistry(domain);

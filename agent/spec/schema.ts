@@ -1,15 +1,16 @@
-// docs/reference.md §2: the bake spec. Shape is checked with zod (strict objects: unknown keys
-// are violations at their own path); the cross-field rules run on whatever
-// parsed, so that every violation is reported at once, each with its JSON path
-// and code. Nothing here fetches or pulls anything.
+// docs/reference.md §2: the bake spec. The zod schemas below are the one
+// description of every field (strict objects: unknown keys are violations at
+// their own path); the cross-field rules (rules.ts) run on whatever parsed, so
+// that every violation is reported at once, each with its JSON path and code.
+// Nothing here fetches or pulls anything.
 import * as z from "zod";
 import type { ErrorCode } from "../errors/codes.ts";
-import { parseReference, ReferenceError, type ImageReference } from "./reference.ts";
-import { hostProblem, normalizeRegistry, parseEcrHost, type EcrHost } from "./registry.ts";
-import { usernameIsToken } from "./username.ts";
+import type { ImageReference } from "./reference.ts";
+import type { EcrHost } from "./registry.ts";
+import { checkCredentials, checkServices } from "./rules.ts";
 import { jsonSyntaxMessage } from "../errors/json-syntax.ts";
 import type { SignaturePolicy } from "../signatures/types.ts";
-import { parsePolicies, policiesSchema, servicePolicy, signaturePolicyIdSchema } from "./policies.ts";
+import { checkPolicies } from "./policies.ts";
 
 export interface Violation {
   path: string;
@@ -26,54 +27,75 @@ const MAX_IMAGE_LENGTH = 1024;
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const idString = (what: string) => z.string().regex(ID, `${what} must be 1-128 letters, digits, '_', '.' or '-'`);
 
-const credentialSchema = z.strictObject({
+const credentialShape = {
   id: idString("id"),
   type: z.enum(["token", "ecr"]),
   label: z.string().max(256).optional(),
+  /** As written in the spec. */
   registry: z.string(),
   username: z.string().min(1).max(1024).optional(),
+  /** The SSM parameter holding the secret (token credentials); validation resolves it under the prefix. */
   parameterName: z.string().min(1).max(2048).optional(),
-});
+};
 
-const serviceSchema = z.strictObject({
+const serviceShape = {
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "name must be 1-63 letters, digits, '_', '.' or '-'"),
   image: z.string().min(1).max(MAX_IMAGE_LENGTH),
   registryCredentialId: z.string().min(1).optional(),
   catalog: z.boolean().optional(),
-  signaturePolicyId: signaturePolicyIdSchema.optional(),
-});
+  /** docs/reference.md §2a: the signature policy the image must verify with (catalog services too). */
+  signaturePolicyId: z.string().min(1).optional(),
+};
+
+/** More policies than a box's services could name; a spec is untrusted input. */
+export const MAX_POLICIES = 64;
+/** Enough for a key rotation across teams; each key is tried on every signature found. */
+export const MAX_POLICY_KEYS = 16;
+
+/** docs/reference.md §2a: a signature policy. Each key's own rules (PEM, kind, size) are policies.ts's, at the key's path. */
+const policyShape = {
+  id: idString("id"),
+  type: z.literal("cosign-key", { error: 'type must be "cosign-key": cosign signatures checked with the policy\'s public keys (keyless and Notation are not supported)' }),
+  label: z.string().max(256).optional(),
+  publicKeys: z.array(z.string()).min(1, "a policy needs at least one public key").max(MAX_POLICY_KEYS, `a policy holds at most ${MAX_POLICY_KEYS} public keys`),
+};
 
 const specSchema = z.strictObject({
   bakeId: idString("bakeId"),
   orgId: z.string().min(1).max(128),
-  registryCredentials: z.array(credentialSchema).max(MAX_CREDENTIALS, `a spec holds at most ${MAX_CREDENTIALS} credentials`).default([]),
-  services: z.array(serviceSchema).min(1, "a bake needs at least one service").max(MAX_SERVICES, `a spec holds at most ${MAX_SERVICES} services`),
-  signaturePolicies: policiesSchema.optional(),
+  registryCredentials: z
+    .array(z.strictObject(credentialShape))
+    .max(MAX_CREDENTIALS, `a spec holds at most ${MAX_CREDENTIALS} credentials`)
+    .default([]),
+  services: z
+    .array(z.strictObject(serviceShape))
+    .min(1, "a bake needs at least one service")
+    .max(MAX_SERVICES, `a spec holds at most ${MAX_SERVICES} services`),
+  signaturePolicies: z
+    .array(z.strictObject(policyShape))
+    .max(MAX_POLICIES, `a spec holds at most ${MAX_POLICIES} signature policies`)
+    .optional(),
 });
 
-export interface Credential {
-  id: string;
-  type: "token" | "ecr";
-  label?: string;
-  /** As written in the spec. */
-  registry: string;
-  username?: string;
-  /** The SSM parameter holding the secret (token credentials). */
-  parameterName?: string;
+export type CredentialShape = typeof credentialShape;
+export type ServiceShape = typeof serviceShape;
+export type PolicyShape = typeof policyShape;
+type Output<S extends z.ZodRawShape> = z.output<z.ZodObject<S>>;
+
+/** A credential as the bake uses it: the spec's fields, and what validation derives from them. */
+export type Credential = Output<typeof credentialShape> & {
   /** The registry's username is the secret itself (DigitalOcean): log in with the secret as username, never show it. */
   usernameIsSecret?: boolean;
   ecr?: EcrHost;
-}
+};
 
-export interface Service {
-  name: string;
-  image: string;
+/** A service as the bake uses it: its credential and signature policy looked up, its image parsed; `catalog` only decides validation. */
+export type Service = Omit<Output<typeof serviceShape>, "registryCredentialId" | "catalog" | "signaturePolicyId"> & {
   ref: ImageReference;
-  catalog: boolean;
   credential?: Credential;
   /** docs/reference.md §2a: the policy the image's signature must verify with. */
   signaturePolicy?: SignaturePolicy;
-}
+};
 
 export interface BakeSpec {
   bakeId: string;
@@ -95,171 +117,62 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 function zodViolations(error: z.ZodError): Violation[] {
-  const out: Violation[] = [];
-  for (const issue of error.issues) {
-    if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) {
-        out.push({ path: formatPath([...issue.path, key]), code: "spec_invalid", message: `unknown key "${key}"` });
-      }
-    } else {
-      out.push({ path: formatPath(issue.path), code: "spec_invalid", message: issue.message });
-    }
-  }
-  return out;
+  return error.issues.flatMap((issue): Violation[] =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), code: "spec_invalid", message: `unknown key "${key}"` }))
+      : [{ path: formatPath(issue.path), code: "spec_invalid", message: issue.message }],
+  );
+}
+
+/** What the rules read of one element: its value for each field that has the field's type, which fields it gives, which pass their own schema. */
+export interface Fields<S extends z.ZodRawShape> {
+  readonly value: Partial<Output<S>>;
+  readonly given: (key: keyof S & string) => boolean;
+  readonly valid: (key: keyof S & string) => boolean;
+}
+
+// A field's bounds and pattern are zod's to report; the rules read any value of
+// the field's type, as a violation elsewhere in an element does not hide the
+// element's other violations.
+function fieldType(field: z.core.$ZodType): z.core.$ZodType {
+  const inner = field instanceof z.ZodOptional ? field.unwrap() : field;
+  return inner instanceof z.ZodString ? z.string() : inner;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+/** The elements of a list the rules read: past its bound, only zod's count violation is reported. */
+function elements<S extends z.ZodRawShape>(shape: S, list: unknown, max: number): (Fields<S> | undefined)[] {
+  if (!Array.isArray(list) || list.length > max) return [];
+  return list.map((raw: unknown) => (isObject(raw) ? fieldsOf(shape, raw) : undefined));
+}
+
+function fieldsOf<S extends z.ZodRawShape>(shape: S, raw: Record<string, unknown>): Fields<S> {
+  const value: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(shape)) {
+    const typed = z.safeParse(fieldType(field), raw[key]);
+    if (raw[key] !== undefined && typed.success) value[key] = typed.data;
+  }
+  return {
+    // Each key set above holds its own field's parsed output.
+    value: value as Partial<Output<S>>,
+    given: (key) => raw[key] !== undefined,
+    valid: (key) => shape[key] !== undefined && z.safeParse(shape[key], raw[key]).success,
+  };
+}
 
 export function validateSpec(input: unknown, opts: { ssmParameterPrefix: string }): ValidationResult {
-  const violations: Violation[] = [];
   const parsed = specSchema.safeParse(input);
-  if (!parsed.success) violations.push(...zodViolations(parsed.error));
+  const violations = parsed.success ? [] : zodViolations(parsed.error);
   const root = isObject(input) ? input : {};
-  // Past the bounds, only zod's count violation is reported: no rule runs over an oversized list.
-  const within = (v: unknown, max: number): unknown[] => (Array.isArray(v) && v.length <= max ? v : []);
-  const rawCreds = within(root["registryCredentials"], MAX_CREDENTIALS);
-  const rawServices = within(root["services"], MAX_SERVICES);
-  const rawCredIds = new Set(rawCreds.flatMap((c) => (isObject(c) && typeof c["id"] === "string" ? [c["id"]] : [])));
-
-  const credentials = new Map<string, Credential>();
-  rawCreds.forEach((c: unknown, i: number) => {
-    if (!isObject(c)) return;
-    const at = (k: string) => `registryCredentials[${i}].${k}`;
-    const id = str(c["id"]);
-    const type = str(c["type"]);
-    const registry = str(c["registry"]);
-    if (id !== undefined && credentials.has(id)) {
-      violations.push({ path: at("id"), code: "spec_invalid", message: `duplicate credential id "${id}"` });
-    }
-    let ok = id !== undefined && (type === "token" || type === "ecr") && registry !== undefined;
-    if (registry !== undefined) {
-      const problem = hostProblem(registry);
-      if (problem) {
-        violations.push({ path: at("registry"), code: "spec_invalid", message: `registry "${registry}" ${problem}` });
-        ok = false;
-      }
-    }
-    const cred: Credential = { id: id ?? "", type: type === "ecr" ? "ecr" : "token", registry: registry ?? "" };
-    const label = str(c["label"]);
-    if (label !== undefined) cred.label = label;
-    if (type === "ecr" && registry !== undefined && !hostProblem(registry)) {
-      const ecr = parseEcrHost(registry);
-      if (!ecr) {
-        const why =
-          normalizeRegistry(registry) === "public.ecr.aws"
-            ? "ECR Public (public.ecr.aws) is not a private registry; use a catalog or anonymous image instead"
-            : "is not an ECR private registry host (<12 digits>.dkr.ecr.<region>.amazonaws.com or another partition's form)";
-        violations.push({ path: at("registry"), code: "spec_invalid", message: `registry "${registry}": ${why}` });
-        ok = false;
-      } else cred.ecr = ecr;
-      if (c["parameterName"] !== undefined) {
-        violations.push({ path: at("parameterName"), code: "spec_invalid", message: "ecr credentials have no stored secret, so no parameterName" });
-      }
-    }
-    if (type === "token") {
-      const username = str(c["username"]);
-      if (username === undefined) {
-        if (!Object.hasOwn(c, "username")) {
-          violations.push({ path: at("username"), code: "spec_invalid", message: "token credentials need a username" });
-        }
-        ok = false;
-      } else {
-        cred.username = username;
-        if (registry !== undefined && usernameIsToken(registry)) cred.usernameIsSecret = true;
-      }
-      const defaultName = `${opts.ssmParameterPrefix}${id ?? ""}`;
-      const given = str(c["parameterName"]);
-      if (given?.includes(":")) {
-        violations.push({
-          path: at("parameterName"),
-          code: "spec_invalid",
-          message: `parameterName "${given}" holds ":": SSM reads name:version and name:label as selectors, and a spec may not pick an older version of a secret`,
-        });
-        ok = false;
-      } else if (given !== undefined) {
-        const normalized = given.startsWith("/") ? given : `/${given}`;
-        if (!normalized.startsWith(opts.ssmParameterPrefix) || normalized.length === opts.ssmParameterPrefix.length || /(^|\/)\.\.?(\/|$)/.test(normalized)) {
-          violations.push({
-            path: at("parameterName"),
-            code: "spec_invalid",
-            message: `parameterName "${given}" is outside the configured prefix ${opts.ssmParameterPrefix}: a spec may only name parameters under it`,
-          });
-          ok = false;
-        } else cred.parameterName = normalized;
-      } else cred.parameterName = defaultName;
-    }
-    if (ok && id !== undefined && !credentials.has(id)) credentials.set(id, cred);
-  });
-
-  const policies = parsePolicies(root["signaturePolicies"], violations);
-  const services: Service[] = [];
-  const names = new Set<string>();
-  /** Image (canonical reference) → the credential the first service naming it gave it, or null for none. */
-  const imageCredential = new Map<string, { credId: string | null; service: string }>();
-  rawServices.forEach((s: unknown, i: number) => {
-    if (!isObject(s)) return;
-    const at = (k: string) => `services[${i}].${k}`;
-    const name = str(s["name"]);
-    if (name !== undefined) {
-      if (names.has(name)) violations.push({ path: at("name"), code: "spec_invalid", message: `duplicate service name "${name}"` });
-      names.add(name);
-    }
-    const image = str(s["image"]);
-    let ref: ImageReference | undefined;
-    if (image !== undefined && image.length > 0 && image.length <= MAX_IMAGE_LENGTH) {
-      try {
-        ref = parseReference(image);
-      } catch (err) {
-        if (!(err instanceof ReferenceError)) throw err;
-        violations.push({ path: at("image"), code: "spec_invalid", message: `"${image}": ${err.message}` });
-      }
-    }
-    const catalog = s["catalog"] === true;
-    const credId = str(s["registryCredentialId"]);
-    let credential: Credential | undefined;
-    if (credId !== undefined) {
-      if (catalog) {
-        violations.push({
-          path: at("registryCredentialId"),
-          code: "spec_invalid",
-          message: "registryCredentialId is only valid on custom services; catalog images come from their public registries",
-        });
-      } else if (!credentials.has(credId) && !rawCredIds.has(credId)) {
-        violations.push({ path: at("registryCredentialId"), code: "credential_not_found", message: `no credential with id "${credId}" in registryCredentials` });
-      } else {
-        credential = credentials.get(credId);
-        if (credential && ref && normalizeRegistry(credential.registry) !== ref.registry) {
-          violations.push({
-            path: at("image"),
-            code: "registry_mismatch",
-            message: `image "${image}" lives on ${ref.registry} but credential "${credId}" is for ${normalizeRegistry(credential.registry)}`,
-          });
-        }
-      }
-    }
-    if (ref) {
-      const first = imageCredential.get(ref.canonical);
-      const mine = credId ?? null;
-      if (!first) imageCredential.set(ref.canonical, { credId: mine, service: name ?? `services[${i}]` });
-      else if (first.credId !== mine) {
-        violations.push({
-          path: at("registryCredentialId"),
-          code: "spec_invalid",
-          message: `image "${image}" is also pulled for service "${first.service}" ${first.credId ? `with credential "${first.credId}"` : "without a credential"}: one image is pulled once, with one credential`,
-        });
-      }
-    }
-    const signaturePolicy = servicePolicy(s, i, policies, violations);
-    if (name !== undefined && image !== undefined && ref) {
-      services.push({ name, image, ref, catalog, ...(credential ? { credential } : {}), ...(signaturePolicy ? { signaturePolicy } : {}) });
-    }
-  });
-
+  const credentials = checkCredentials(elements(credentialShape, root["registryCredentials"], MAX_CREDENTIALS), opts.ssmParameterPrefix);
+  const policies = checkPolicies(elements(policyShape, root["signaturePolicies"], MAX_POLICIES));
+  const services = checkServices(elements(serviceShape, root["services"], MAX_SERVICES), credentials, policies);
+  violations.push(...credentials.violations, ...policies.violations, ...services.violations);
   if (violations.length > 0 || !parsed.success) return { ok: false, violations: dedupe(violations) };
   return {
     ok: true,
-    spec: { bakeId: parsed.data.bakeId, orgId: parsed.data.orgId, credentials: [...credentials.values()], services },
+    spec: { bakeId: parsed.data.bakeId, orgId: parsed.data.orgId, credentials: [...credentials.usable.values()], services: services.services },
   };
 }
 

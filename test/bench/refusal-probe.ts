@@ -4,7 +4,7 @@
 // credential — the registry's own words where the pull lost them. Then what it
 // says of its own findings: content that does not match its digest (a
 // tampered manifest, a tampered layer) and a data root that fills. Writes one
-// JSON object per case, in agent/errors/engine-texts.json's form (a login that
+// JSON object per case, in test/fixtures/engine-texts.json's form (a login that
 // passed is left out); README's failure table is made from its output.
 //
 //   node test/bench/refusal-probe.ts [OUT.json]   (SLOTHBOX_TEST_ENGINE picks the engine;

@@ -131,7 +131,7 @@ describe.runIf(ON_SYSTEM_ENGINE)("pull_timeout", () => {
 });
 
 const HEX = "[0-9a-f]{64}";
-/** Docker's words for what the engine found, per image store (as in errors/engine-texts.json). */
+/** Docker's words for what the engine found, per image store (as in test/fixtures/engine-texts.json). */
 const WORDS = {
   classic: {
     diskFull: /^write \/tmp\/sbx-df-\w+\/data\/tmp\/GetImageBlob\d+: no space left on device$/,

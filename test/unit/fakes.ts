@@ -6,10 +6,10 @@
 // that signal as the real ports do. Not part of the agent's bundle.
 import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
-import type { Clock } from "../clock.ts";
-import type { AwsPorts, EcrToken, ParameterValue, RegistryAuth } from "../credentials/types.ts";
-import { DockerHttpError, type DockerPort, type ImageInfo, type ListedContainer, type ListedImage, type PullRequest, type RegistryConfig } from "../docker/port.ts";
-import type { EcrHost } from "../spec/registry.ts";
+import type { Clock } from "../../agent/clock.ts";
+import type { AwsPorts, EcrToken, ParameterValue, RegistryAuth } from "../../agent/credentials/types.ts";
+import { DockerHttpError, type DockerPort, type ImageInfo, type ListedContainer, type ListedImage, type PullRequest, type RegistryConfig } from "../../agent/docker/port.ts";
+import type { EcrHost } from "../../agent/spec/registry.ts";
 
 /** Resolves after `ms` of real time, or rejects with the signal's reason. */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
