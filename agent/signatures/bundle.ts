@@ -24,8 +24,9 @@ export type BundleOutcome = { key: PolicyKey } | { rejected: string; names?: str
 
 /** A verification error's words: "SIGNATURE_ERROR: signature verification failed". */
 function errorWords(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  const message = typeof e?.message === "string" ? e.message : String(err);
+  const e = err as { code?: unknown; message?: unknown; fields?: unknown } | null;
+  const fields = Array.isArray(e?.fields) && e.fields.length ? ` (${e.fields.join(", ")})` : "";
+  const message = (typeof e?.message === "string" ? e.message : String(err)) + fields;
   return typeof e?.code === "string" ? `${e.code}: ${message}` : message;
 }
 
