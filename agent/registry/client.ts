@@ -263,12 +263,12 @@ export class RegistryClient {
       const url = await this.url(rest, signal);
       const headers: Record<string, string> = { Accept: accept, ...(this.authorization ? { Authorization: this.authorization } : {}) };
       const res = await this.send(url, method, headers, signal);
-      if (res.status === 401 && !challenged) {
+      const challenge = res.status === 401 && !challenged ? parseChallenge(res.headers.get("www-authenticate")) : undefined;
+      if (challenge && this.canAnswer(challenge)) {
         challenged = true;
-        const challenge = parseChallenge(res.headers.get("www-authenticate"));
         await res.body?.cancel();
-        if (challenge && (await this.answer(challenge, signal))) continue;
-        return this.fail(method, url, res, signal);
+        await this.answer(challenge, signal);
+        continue;
       }
       if (res.ok || expected.includes(res.status)) return res;
       return this.fail(method, url, res, signal);
@@ -305,15 +305,19 @@ export class RegistryClient {
     }
   }
 
-  /** Answers a 401's challenge: true when there is something new to send. */
-  private async answer(challenge: Challenge, signal: AbortSignal): Promise<boolean> {
+  /** Whether answering the challenge sends something new: Basic needs a credential not already sent. */
+  private canAnswer(challenge: Challenge): boolean {
+    if (challenge.scheme === "bearer") return true;
+    const auth = this.repo.auth;
+    return auth !== undefined && basicAuthorization(auth.username, auth.password) !== this.authorization;
+  }
+
+  /** Answers a 401's challenge: Basic with the credential, Bearer with a token from the realm. */
+  private async answer(challenge: Challenge, signal: AbortSignal): Promise<void> {
     const auth = this.repo.auth;
     if (challenge.scheme === "basic") {
-      if (!auth) return false;
-      const next = basicAuthorization(auth.username, auth.password);
-      if (next === this.authorization) return false;
-      this.authorization = next;
-      return true;
+      if (auth) this.authorization = basicAuthorization(auth.username, auth.password);
+      return;
     }
     const realm = new URL(challenge.realm);
     if (challenge.service) realm.searchParams.set("service", challenge.service);
@@ -333,7 +337,6 @@ export class RegistryClient {
     if (!token) throw new AgentError("registry_unreachable", `the token server ${realm.origin} answered without a token`);
     this.deps.scrubber.add(token);
     this.authorization = `Bearer ${token}`;
-    return true;
   }
 
   /** A refusal, classified as a pull's would be (errors/classify.ts): the registry's words first, then its status. */
@@ -341,7 +344,7 @@ export class RegistryClient {
     const text = signal.aborted ? "" : (await readBounded(res, MAX_ERROR_BYTES, "the error").catch(() => Buffer.alloc(0))).toString("utf8");
     const words = registryWordsOf(text);
     const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
-    let code: ErrorCode = classifyDockerMessage(`${words ? `${words}: ` : ""}${status}`, { authenticated: this.repo.auth !== undefined, statusCode: res.status, ...(opts.login ? { login: true } : {}) });
+    let code: ErrorCode = classifyDockerMessage(`${words ?? "the registry answered"}: ${status}`, { authenticated: this.repo.auth !== undefined, statusCode: res.status, ...(opts.login ? { login: true } : {}) });
     // A status the rules do not know (a 400, a 3xx the transport does not follow): the registry did not serve the image.
     if (code === "internal") code = "registry_unreachable";
     const where = new URL(url.href);
