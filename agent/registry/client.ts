@@ -186,13 +186,20 @@ export class RegistryClient {
     }
   }
 
-  /** GET a manifest by tag or digest; undefined when the registry has none (404). A digest is checked against the bytes. */
-  async manifest(reference: string, signal: AbortSignal, opts: { missingOk?: boolean } = {}): Promise<Manifest | undefined> {
-    const res = await this.request("GET", `manifests/${reference}`, MANIFEST_ACCEPT, signal, opts.missingOk ? [404] : []);
-    if (res.status === 404) {
-      await res.body?.cancel();
-      return undefined;
-    }
+  /** GET a manifest by tag or digest; a 404 is the registry's refusal (image_not_found). A digest is checked against the bytes. */
+  async manifest(reference: string, signal: AbortSignal): Promise<Manifest> {
+    return this.manifestFrom(await this.request("GET", `manifests/${reference}`, MANIFEST_ACCEPT, signal, []), reference);
+  }
+
+  /** The same, or undefined where the registry has none (404): a signature tag that was never pushed. */
+  async findManifest(reference: string, signal: AbortSignal): Promise<Manifest | undefined> {
+    const res = await this.request("GET", `manifests/${reference}`, MANIFEST_ACCEPT, signal, [404]);
+    if (res.status !== 404) return this.manifestFrom(res, reference);
+    await res.body?.cancel();
+    return undefined;
+  }
+
+  private async manifestFrom(res: Response, reference: string): Promise<Manifest> {
     const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `the manifest ${this.repo.path}:${reference}`);
     const wanted = splitDigest(reference);
     const digest = digestOf(bytes, wanted?.algorithm);

@@ -68,7 +68,7 @@ class Verification {
   /** The classic form: each layer of the `<alg>-<hex>.sig` manifest. */
   async classic(): Promise<void> {
     const { signal, policy } = this.req;
-    const sig = await this.client.manifest(`${digestTag(this.digest)}.sig`, signal, { missingOk: true });
+    const sig = await this.client.findManifest(`${digestTag(this.digest)}.sig`, signal);
     if (!sig) return;
     for (const layer of (sig.json.layers ?? []).slice(0, MAX_CANDIDATES)) {
       const source = layer.digest;
@@ -105,13 +105,13 @@ class Verification {
   async bundles(): Promise<void> {
     const { signal, policy } = this.req;
     let listed = await this.client.referrers(this.digest, signal);
-    if (listed === undefined) listed = (await this.client.manifest(digestTag(this.digest), signal, { missingOk: true }))?.json.manifests ?? [];
+    if (listed === undefined) listed = (await this.client.findManifest(digestTag(this.digest), signal))?.json.manifests ?? [];
     const bundles = listed.filter((d) => d.artifactType === BUNDLE_MEDIA_TYPE).slice(0, MAX_CANDIDATES);
     for (const d of bundles) {
       let manifest: Manifest | undefined;
       let json: unknown;
       try {
-        manifest = await this.client.manifest(d.digest, signal, { missingOk: true });
+        manifest = await this.client.findManifest(d.digest, signal);
         if (!manifest) {
           this.add("sigstore-bundle", d.digest, { rejected: "listed, but the registry has no such manifest" });
           continue;
@@ -171,15 +171,9 @@ export function createSignatureVerifier(deps: SignatureVerifierDeps): SignatureV
       const ref = parseReference(req.image);
       const client = new RegistryClient(deps, { registry: ref.name.slice(0, ref.name.length - ref.path.length - 1), path: ref.path, ...(req.auth ? { auth: req.auth } : {}) });
       const wanted = ref.digest ?? ref.tag ?? "latest";
-      let resolved: Manifest | undefined;
-      try {
-        resolved = await client.manifest(wanted, req.signal);
-      } catch (err) {
-        if (err instanceof TooLargeError) throw new AgentError("image_unsupported", `${req.image}: ${err.message}`);
-        throw err;
-      }
-      // manifest() answers a 404 with an error unless told otherwise.
-      if (!resolved) throw new AgentError("image_not_found", `${req.image}: the registry has no such manifest`);
+      const resolved = await client.manifest(wanted, req.signal).catch((err: unknown) => {
+        throw err instanceof TooLargeError ? new AgentError("image_unsupported", `${req.image}: ${err.message}`) : err;
+      });
       const digest = resolved.digest;
       const v = new Verification(client, req, digest);
       await v.classic();
