@@ -116,6 +116,21 @@ describe("where requests go", () => {
     expect(urls).toEqual(["https://registry-1.docker.io/v2/library/redis/manifests/7"]);
   });
 
+  it("Docker Hub is secure whatever its address (dockerd's IndexConfigs always hold docker.io, secure)", async () => {
+    const seen: Seen[] = [];
+    const { c } = client(
+      async (url, req) => {
+        seen.push({ url: url.href, req });
+        throw Object.assign(new Error("self-signed certificate"), { code: "DEPTH_ZERO_SELF_SIGNED_CERT" });
+      },
+      { registry: "docker.io", path: "library/redis" },
+      { lookup: async () => ["127.0.0.10"], registryConfig: async () => ({ indexConfigs: { "docker.io": { secure: true } }, insecureRegistryCIDRs: ["127.0.0.0/8"] }) },
+    );
+    const err = await c.manifest("7", signal()).catch((e: unknown) => e);
+    expect((err as AgentError).code).toBe("registry_unreachable");
+    expect(seen.map((s) => [s.url, s.req.insecureTls ?? false])).toEqual([["https://registry-1.docker.io/v2/library/redis/manifests/7", false]]);
+  });
+
   it("a registry dockerd lists as insecure: HTTPS without verification first, then plain HTTP when HTTPS does not answer", async () => {
     const seen: Seen[] = [];
     const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.2:443"), { code: "ECONNREFUSED" });

@@ -15,7 +15,7 @@ import type { RegistryConfig } from "../docker/port.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import { classifyDockerMessage, TLS_CODE } from "../errors/classify.ts";
 import type { ErrorCode } from "../errors/codes.ts";
-import { isDockerHub } from "../spec/registry.ts";
+import { DOCKER_HUB, isDockerHub } from "../spec/registry.ts";
 import { basicAuthorization, parseChallenge, type Challenge } from "./auth.ts";
 import type { RegistryFetch } from "./transport.ts";
 
@@ -104,11 +104,16 @@ export function digestOf(bytes: Buffer, algorithm = "sha256"): string {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
 }
 
-/** dockerd's isSecureIndex: the host's own entry first, then its addresses against the insecure ranges. */
-async function isInsecure(host: string, deps: RegistryClientDeps, signal: AbortSignal): Promise<boolean> {
+/**
+ * dockerd's isSecureIndex: the registry's own IndexConfigs entry first (Docker
+ * Hub's, under `docker.io`, is always there and secure), then the host's
+ * addresses against the insecure ranges.
+ */
+async function isInsecure(registry: string, host: string, deps: RegistryClientDeps, signal: AbortSignal): Promise<boolean> {
   const config = await deps.registryConfig(signal);
-  const own = config.indexConfigs[host];
+  const own = config.indexConfigs[isDockerHub(registry) ? DOCKER_HUB : registry];
   if (own) return !own.secure;
+  if (isDockerHub(registry)) return false;
   const bare = host.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
   let addresses: string[];
   try {
@@ -257,7 +262,7 @@ export class RegistryClient {
   }
 
   private async origin(signal: AbortSignal): Promise<{ origin: string; insecureTls: boolean; fallback?: string }> {
-    this.base ??= isInsecure(this.host, this.deps, signal).then((insecure) =>
+    this.base ??= isInsecure(this.repo.registry, this.host, this.deps, signal).then((insecure) =>
       insecure ? { origin: `https://${this.host}`, insecureTls: true, fallback: `http://${this.host}` } : { origin: `https://${this.host}`, insecureTls: false },
     );
     return this.base;

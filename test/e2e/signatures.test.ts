@@ -209,6 +209,16 @@ describe("registries as a pull reaches them", () => {
     expect(report.accepted?.keyId).toBe(release.keyId);
   });
 
+  it("Docker Hub's certificate is checked: without the CA in certs.d the registry is unreachable", async () => {
+    const img = await pushed(R.dockerhub, "public");
+    const noCa = createSignatureVerifier(
+      nodeRegistryDeps({ routes: new ProxyRoutes({}), registryConfig: (s) => docker.registryConfig(s), scrubber, certsDir: path.join(dir, "empty"), lookup: stackLookup() }),
+    );
+    const err = await noCa.verify({ image: `docker.io/${img.repository}:1`, policy: policy("sp_release", release), signal: signal() }).catch((e: unknown) => e);
+    expect((err as AgentError).code).toBe("registry_unreachable");
+    expect((err as AgentError).message).toMatch(/^GET https:\/\/registry-1\.docker\.io\/v2\/public\/sig-[0-9a-f]+\/manifests\/1: .*certificate/);
+  });
+
   it("an unknown tag is image_not_found", async () => {
     const img = await pushed();
     const err = await verifier.verify({ image: `quay.io/${img.repository}:nope`, policy: policy("sp_release", release), signal: signal() }).catch((e: unknown) => e);
