@@ -246,6 +246,27 @@ describe("what is read", () => {
     expect((err as AgentError).code).toBe("digest_mismatch");
   });
 
+  it("follows a blob's redirect to a CDN without the registry's credential, and checks what it serves", async () => {
+    const payload = Buffer.from("payload");
+    const digest = `sha256:${createHash("sha256").update(payload).digest("hex")}`;
+    const seen: Seen[] = [];
+    const { c } = client(
+      async (url, req) => {
+        seen.push({ url: url.href, req });
+        if (url.host === "cdn.example") return new Response(new Uint8Array(payload), { status: 200 });
+        if (!req.headers["Authorization"]) return new Response("", { status: 401, headers: { "www-authenticate": 'Basic realm="r"' } });
+        return new Response(null, { status: 307, headers: { location: `https://cdn.example/blobs/${digest}?X-Amz-Signature=abc` } });
+      },
+      { auth: { username: "AWS", password: "ecr-token-abcdefghijkl", serverAddress: "ghcr.io" } },
+    );
+    expect(await c.blob(digest, 1024, signal())).toEqual(payload);
+    expect(seen.map((s) => [s.url, s.req.headers["Authorization"] !== undefined])).toEqual([
+      [`https://ghcr.io/v2/acme/app/blobs/${digest}`, false],
+      [`https://ghcr.io/v2/acme/app/blobs/${digest}`, true],
+      [`https://cdn.example/blobs/${digest}?X-Amz-Signature=abc`, false],
+    ]);
+  });
+
   it("follows the referrers' Link: rel=next, absolute or not", async () => {
     const urls: string[] = [];
     const page = (n: number, next?: string) =>

@@ -35,6 +35,8 @@ const MAX_ERROR_BYTES = 64 * 1024;
 /** Pages of referrers followed through Link: rel="next" before the rest is left unread. */
 const MAX_REFERRER_PAGES = 16;
 export const DEFAULT_TIMEOUT_MS = 30_000;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
 
 /** Where Docker Hub's images are served, whichever of its names the reference used (dockerd's DefaultV2Registry). */
 export const DOCKER_HUB_REGISTRY = "registry-1.docker.io";
@@ -274,7 +276,7 @@ export class RegistryClient {
     for (;;) {
       const url = await this.url(rest, signal);
       const headers: Record<string, string> = { Accept: accept, ...(this.authorization ? { Authorization: this.authorization } : {}) };
-      const res = await this.send(url, method, headers, signal);
+      const res = await this.followRedirects(url, await this.send(url, method, headers, signal), method, headers, signal);
       const challenge = res.status === 401 && !challenged ? parseChallenge(res.headers.get("www-authenticate")) : undefined;
       if (challenge && this.canAnswer(challenge)) {
         challenged = true;
@@ -285,6 +287,31 @@ export class RegistryClient {
       if (res.ok || expected.includes(res.status)) return res;
       return this.fail(method, url, res, signal);
     }
+  }
+
+  /**
+   * Follows a registry's redirects, as Docker does: Docker Hub, GHCR and ECR send
+   * blob downloads to a CDN or a presigned S3 URL (307). The credential goes to
+   * the registry's own origin only: a presigned URL carries its own, and refuses a
+   * second one.
+   */
+  private async followRedirects(from: URL, first: Response, method: "GET" | "HEAD", headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
+    let res = first;
+    let url = from;
+    for (let hop = 0; REDIRECTS.has(res.status); hop++) {
+      const location = res.headers.get("location");
+      if (!location || hop >= MAX_REDIRECTS) return res;
+      await res.body?.cancel();
+      const next = new URL(location, url);
+      // Never from HTTPS down to plain HTTP.
+      if (next.protocol !== "https:" && !(next.protocol === "http:" && url.protocol === "http:")) {
+        throw new AgentError("registry_unreachable", `${method} ${url.origin}${url.pathname}: redirected to ${next.protocol}// (only HTTPS is followed)`);
+      }
+      const forwarded = next.origin === from.origin ? headers : Object.fromEntries(Object.entries(headers).filter(([k]) => k !== "Authorization"));
+      res = await this.once(next, method, forwarded, signal, false);
+      url = next;
+    }
+    return res;
   }
 
   private async url(rest: string, signal: AbortSignal): Promise<URL> {
