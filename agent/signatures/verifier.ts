@@ -191,7 +191,9 @@ export function createSignatureVerifier(deps: SignatureVerifierDeps): SignatureV
 /** The report in words, for image_signature_invalid's message and the verify command. */
 export function reportWords(report: VerificationReport): string {
   const count = (format: SignatureFormat) => report.candidates.filter((c) => c.format === format).length;
-  const head = `${report.image}@${report.digest}: ${count("cosign")} cosign signature(s), ${count("sigstore-bundle")} Sigstore bundle(s)`;
+  // A pinned reference names its digest already.
+  const image = report.image.includes("@") ? report.image : `${report.image}@${report.digest}`;
+  const head = `${image}: ${count("cosign")} cosign signature(s), ${count("sigstore-bundle")} Sigstore bundle(s)`;
   if (report.candidates.length === 0) return `${head}: no signatures found`;
   const reasons = report.candidates.map((c) => `${c.format} ${c.source}: ${c.rejected ?? "verified"}`);
   return `${head}: ${reasons.join("; ")}`;
