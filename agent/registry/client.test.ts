@@ -227,6 +227,24 @@ describe("what is read", () => {
     await expect(c.manifest("1", signal())).rejects.toBeInstanceOf(TooLargeError);
   });
 
+  it("a body that stops coming is registry_unreachable", async () => {
+    const { c } = client(
+      async () =>
+        new Response(
+          new ReadableStream({
+            start: (ctl) => {
+              ctl.enqueue(new Uint8Array(10));
+              ctl.error(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }));
+            },
+          }),
+          { status: 200 },
+        ),
+    );
+    const err = await c.blob(`sha256:${"3".repeat(64)}`, 1024, signal()).catch((e: unknown) => e);
+    expect((err as AgentError).code).toBe("registry_unreachable");
+    expect((err as AgentError).message).toBe(`reading the blob sha256:${"3".repeat(64)}: the registry stopped sending it (socket hang up)`);
+  });
+
   it("a manifest asked for by digest whose bytes hash otherwise is digest_mismatch", async () => {
     const { c } = client(async () => manifestAnswer());
     const other = `sha256:${"0".repeat(64)}`;

@@ -154,7 +154,12 @@ function isNetworkFailure(err: unknown): boolean {
   return typeof code === "string" && (/^E[A-Z]+$/.test(code) || TLS_CODE.test(code) || code === "ERR_PROXY_TUNNEL" || code.startsWith("UND_ERR"));
 }
 
-async function readBounded(res: Response, max: number, what: string): Promise<Buffer> {
+/**
+ * The answer's body, at most `max` bytes. A body that stops coming (the
+ * connection drops, the request's time-out passes mid-body) is the registry
+ * being unreachable, as a pull's stalled download is.
+ */
+async function readBounded(res: Response, max: number, what: string, signal: AbortSignal): Promise<Buffer> {
   const length = Number(res.headers.get("content-length") ?? NaN);
   if (length > max) {
     await res.body?.cancel();
@@ -163,13 +168,19 @@ async function readBounded(res: Response, max: number, what: string): Promise<Bu
   if (!res.body) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res.body) {
-    total += chunk.byteLength;
-    if (total > max) {
-      await res.body.cancel().catch(() => undefined);
-      throw new TooLargeError(what, max);
+  try {
+    for await (const chunk of res.body) {
+      total += chunk.byteLength;
+      if (total > max) {
+        await res.body.cancel().catch(() => undefined);
+        throw new TooLargeError(what, max);
+      }
+      chunks.push(Buffer.from(chunk));
     }
-    chunks.push(Buffer.from(chunk));
+  } catch (err) {
+    if (err instanceof TooLargeError) throw err;
+    if (signal.aborted) throw signal.reason;
+    throw new AgentError("registry_unreachable", `reading ${what}: the registry stopped sending it (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
   return Buffer.concat(chunks);
 }
@@ -195,19 +206,19 @@ export class RegistryClient {
 
   /** GET a manifest by tag or digest; a 404 is the registry's refusal (image_not_found). A digest is checked against the bytes. */
   async manifest(reference: string, signal: AbortSignal): Promise<Manifest> {
-    return this.manifestFrom(await this.request("GET", `manifests/${reference}`, MANIFEST_ACCEPT, signal, []), reference);
+    return this.manifestFrom(await this.request("GET", `manifests/${reference}`, MANIFEST_ACCEPT, signal, []), reference, signal);
   }
 
   /** The same, or undefined where the registry has none (404): a signature tag that was never pushed. */
   async findManifest(reference: string, signal: AbortSignal): Promise<Manifest | undefined> {
     const res = await this.request("GET", `manifests/${reference}`, MANIFEST_ACCEPT, signal, [404]);
-    if (res.status !== 404) return this.manifestFrom(res, reference);
+    if (res.status !== 404) return this.manifestFrom(res, reference, signal);
     await res.body?.cancel();
     return undefined;
   }
 
-  private async manifestFrom(res: Response, reference: string): Promise<Manifest> {
-    const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `the manifest ${this.repo.path}:${reference}`);
+  private async manifestFrom(res: Response, reference: string, signal: AbortSignal): Promise<Manifest> {
+    const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `the manifest ${this.repo.path}:${reference}`, signal);
     const wanted = splitDigest(reference);
     const digest = digestOf(bytes, wanted?.algorithm);
     if (wanted && digest !== reference) {
@@ -232,7 +243,7 @@ export class RegistryClient {
     const wanted = splitDigest(digest);
     if (!wanted) throw new AgentError("image_unsupported", `${digest} is no digest the agent can check`);
     const res = await this.request("GET", `blobs/${digest}`, "*/*", signal, []);
-    const bytes = await readBounded(res, max, `the blob ${digest}`);
+    const bytes = await readBounded(res, max, `the blob ${digest}`, signal);
     const got = digestOf(bytes, wanted.algorithm);
     if (got !== digest) throw new AgentError("digest_mismatch", `the registry answered the blob ${this.repo.path}@${digest} with content whose digest is ${got}`);
     return bytes;
@@ -252,7 +263,7 @@ export class RegistryClient {
         if (page === 0) return undefined;
         break;
       }
-      const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `the referrers of ${digest}`);
+      const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `the referrers of ${digest}`, signal);
       try {
         out.push(...((JSON.parse(bytes.toString("utf8")) as ManifestJson).manifests ?? []));
       } catch {
@@ -365,7 +376,7 @@ export class RegistryClient {
     const res = await this.once(realm, "GET", headers, signal, false);
     // The token server is where the credential is checked: its refusal is a login's (GHCR answers a wrong PAT there with 403 denied).
     if (!res.ok) return this.fail("GET", realm, res, signal, { login: true });
-    const bytes = await readBounded(res, MAX_TOKEN_BYTES, "the token server's answer");
+    const bytes = await readBounded(res, MAX_TOKEN_BYTES, "the token server's answer", signal);
     let token: string | undefined;
     try {
       const doc = JSON.parse(bytes.toString("utf8")) as { token?: string; access_token?: string };
@@ -380,7 +391,7 @@ export class RegistryClient {
 
   /** A refusal, classified as a pull's would be (errors/classify.ts): the registry's words first, then its status. */
   private async fail(method: string, url: URL, res: Response, signal: AbortSignal, opts: { login?: boolean } = {}): Promise<never> {
-    const text = signal.aborted ? "" : (await readBounded(res, MAX_ERROR_BYTES, "the error").catch(() => Buffer.alloc(0))).toString("utf8");
+    const text = signal.aborted ? "" : (await readBounded(res, MAX_ERROR_BYTES, "the error", signal).catch(() => Buffer.alloc(0))).toString("utf8");
     const words = registryWordsOf(text);
     const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
     let code: ErrorCode = classifyDockerMessage(`${words ?? "the registry answered"}: ${status}`, { authenticated: this.repo.auth !== undefined, statusCode: res.status, ...(opts.login ? { login: true } : {}) });
