@@ -175,6 +175,21 @@ describe("classic cosign signatures", () => {
     expect(report.candidates.map((x) => x.rejected)).toEqual([expect.stringContaining("tampered: the signature does not verify")]);
   });
 
+  it("finds a classic signature attached as a referrer (cosign 2's --registry-referrers-mode=oci-1-1)", async () => {
+    const c = canned();
+    const sig = c.manifests.get(SIG_TAG(fixture.index))!;
+    c.manifests.delete(SIG_TAG(fixture.index));
+    const digest = `sha256:${createHash("sha256").update(sig.body).digest("hex")}`;
+    c.manifests.set(digest, sig);
+    c.manifests.set(FALLBACK_TAG(fixture.index), {
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      body: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [{ mediaType: sig.mediaType, digest, size: sig.body.length, artifactType: "application/vnd.dev.cosign.artifact.sig.v1+json" }] })),
+    });
+    const report = await createSignatureVerifier(deps(registry(c))).verify({ image: IMAGE, policy: policy("sp", KEYS.ed25519), signal: signal() });
+    expect(report.accepted).toEqual({ policyId: "sp", format: "cosign", keyId: KEYS.ed25519.keyId });
+    expect(report.candidates).toHaveLength(3);
+  });
+
   it("an unsigned image: no signatures found", async () => {
     const c = canned();
     for (const k of [...c.manifests.keys()]) if (k.startsWith("sha256-")) c.manifests.delete(k);
