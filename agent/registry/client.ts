@@ -15,7 +15,7 @@ import type { RegistryConfig } from "../docker/port.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import { classifyDockerMessage, TLS_CODE } from "../errors/classify.ts";
 import type { ErrorCode } from "../errors/codes.ts";
-import { isDockerHub } from "../spec/registry.ts";
+import { DOCKER_HUB, isDockerHub } from "../spec/registry.ts";
 import { basicAuthorization, parseChallenge, type Challenge } from "./auth.ts";
 import type { RegistryFetch } from "./transport.ts";
 
@@ -35,6 +35,8 @@ const MAX_ERROR_BYTES = 64 * 1024;
 /** Pages of referrers followed through Link: rel="next" before the rest is left unread. */
 const MAX_REFERRER_PAGES = 16;
 export const DEFAULT_TIMEOUT_MS = 30_000;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
 
 /** Where Docker Hub's images are served, whichever of its names the reference used (dockerd's DefaultV2Registry). */
 export const DOCKER_HUB_REGISTRY = "registry-1.docker.io";
@@ -104,11 +106,16 @@ export function digestOf(bytes: Buffer, algorithm = "sha256"): string {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
 }
 
-/** dockerd's isSecureIndex: the host's own entry first, then its addresses against the insecure ranges. */
-async function isInsecure(host: string, deps: RegistryClientDeps, signal: AbortSignal): Promise<boolean> {
+/**
+ * dockerd's isSecureIndex: the registry's own IndexConfigs entry first (Docker
+ * Hub's, under `docker.io`, is always there and secure), then the host's
+ * addresses against the insecure ranges.
+ */
+async function isInsecure(registry: string, host: string, deps: RegistryClientDeps, signal: AbortSignal): Promise<boolean> {
   const config = await deps.registryConfig(signal);
-  const own = config.indexConfigs[host];
+  const own = config.indexConfigs[isDockerHub(registry) ? DOCKER_HUB : registry];
   if (own) return !own.secure;
+  if (isDockerHub(registry)) return false;
   const bare = host.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
   let addresses: string[];
   try {
@@ -147,7 +154,12 @@ function isNetworkFailure(err: unknown): boolean {
   return typeof code === "string" && (/^E[A-Z]+$/.test(code) || TLS_CODE.test(code) || code === "ERR_PROXY_TUNNEL" || code.startsWith("UND_ERR"));
 }
 
-async function readBounded(res: Response, max: number, what: string): Promise<Buffer> {
+/**
+ * The answer's body, at most `max` bytes. A body that stops coming (the
+ * connection drops, the request's time-out passes mid-body) is the registry
+ * being unreachable, as a pull's stalled download is.
+ */
+async function readBounded(res: Response, max: number, what: string, signal: AbortSignal): Promise<Buffer> {
   const length = Number(res.headers.get("content-length") ?? NaN);
   if (length > max) {
     await res.body?.cancel();
@@ -156,13 +168,19 @@ async function readBounded(res: Response, max: number, what: string): Promise<Bu
   if (!res.body) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res.body) {
-    total += chunk.byteLength;
-    if (total > max) {
-      await res.body.cancel().catch(() => undefined);
-      throw new TooLargeError(what, max);
+  try {
+    for await (const chunk of res.body) {
+      total += chunk.byteLength;
+      if (total > max) {
+        await res.body.cancel().catch(() => undefined);
+        throw new TooLargeError(what, max);
+      }
+      chunks.push(Buffer.from(chunk));
     }
-    chunks.push(Buffer.from(chunk));
+  } catch (err) {
+    if (err instanceof TooLargeError) throw err;
+    if (signal.aborted) throw signal.reason;
+    throw new AgentError("registry_unreachable", `reading ${what}: the registry stopped sending it (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
   return Buffer.concat(chunks);
 }
@@ -186,14 +204,21 @@ export class RegistryClient {
     }
   }
 
-  /** GET a manifest by tag or digest; undefined when the registry has none (404). A digest is checked against the bytes. */
-  async manifest(reference: string, signal: AbortSignal, opts: { missingOk?: boolean } = {}): Promise<Manifest | undefined> {
-    const res = await this.request("GET", `manifests/${reference}`, MANIFEST_ACCEPT, signal, opts.missingOk ? [404] : []);
-    if (res.status === 404) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `the manifest ${this.repo.path}:${reference}`);
+  /** GET a manifest by tag or digest; a 404 is the registry's refusal (image_not_found). A digest is checked against the bytes. */
+  async manifest(reference: string, signal: AbortSignal): Promise<Manifest> {
+    return this.manifestFrom(await this.request("GET", `manifests/${reference}`, MANIFEST_ACCEPT, signal, []), reference, signal);
+  }
+
+  /** The same, or undefined where the registry has none (404): a signature tag that was never pushed. */
+  async findManifest(reference: string, signal: AbortSignal): Promise<Manifest | undefined> {
+    const res = await this.request("GET", `manifests/${reference}`, MANIFEST_ACCEPT, signal, [404]);
+    if (res.status !== 404) return this.manifestFrom(res, reference, signal);
+    await res.body?.cancel();
+    return undefined;
+  }
+
+  private async manifestFrom(res: Response, reference: string, signal: AbortSignal): Promise<Manifest> {
+    const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `the manifest ${this.repo.path}:${reference}`, signal);
     const wanted = splitDigest(reference);
     const digest = digestOf(bytes, wanted?.algorithm);
     if (wanted && digest !== reference) {
@@ -218,7 +243,7 @@ export class RegistryClient {
     const wanted = splitDigest(digest);
     if (!wanted) throw new AgentError("image_unsupported", `${digest} is no digest the agent can check`);
     const res = await this.request("GET", `blobs/${digest}`, "*/*", signal, []);
-    const bytes = await readBounded(res, max, `the blob ${digest}`);
+    const bytes = await readBounded(res, max, `the blob ${digest}`, signal);
     const got = digestOf(bytes, wanted.algorithm);
     if (got !== digest) throw new AgentError("digest_mismatch", `the registry answered the blob ${this.repo.path}@${digest} with content whose digest is ${got}`);
     return bytes;
@@ -238,7 +263,7 @@ export class RegistryClient {
         if (page === 0) return undefined;
         break;
       }
-      const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `the referrers of ${digest}`);
+      const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `the referrers of ${digest}`, signal);
       try {
         out.push(...((JSON.parse(bytes.toString("utf8")) as ManifestJson).manifests ?? []));
       } catch {
@@ -250,7 +275,7 @@ export class RegistryClient {
   }
 
   private async origin(signal: AbortSignal): Promise<{ origin: string; insecureTls: boolean; fallback?: string }> {
-    this.base ??= isInsecure(this.host, this.deps, signal).then((insecure) =>
+    this.base ??= isInsecure(this.repo.registry, this.host, this.deps, signal).then((insecure) =>
       insecure ? { origin: `https://${this.host}`, insecureTls: true, fallback: `http://${this.host}` } : { origin: `https://${this.host}`, insecureTls: false },
     );
     return this.base;
@@ -262,17 +287,42 @@ export class RegistryClient {
     for (;;) {
       const url = await this.url(rest, signal);
       const headers: Record<string, string> = { Accept: accept, ...(this.authorization ? { Authorization: this.authorization } : {}) };
-      const res = await this.send(url, method, headers, signal);
-      if (res.status === 401 && !challenged) {
+      const res = await this.followRedirects(url, await this.send(url, method, headers, signal), method, headers, signal);
+      const challenge = res.status === 401 && !challenged ? parseChallenge(res.headers.get("www-authenticate")) : undefined;
+      if (challenge && this.canAnswer(challenge)) {
         challenged = true;
-        const challenge = parseChallenge(res.headers.get("www-authenticate"));
         await res.body?.cancel();
-        if (challenge && (await this.answer(challenge, signal))) continue;
-        return this.fail(method, url, res, signal);
+        await this.answer(challenge, signal);
+        continue;
       }
       if (res.ok || expected.includes(res.status)) return res;
       return this.fail(method, url, res, signal);
     }
+  }
+
+  /**
+   * Follows a registry's redirects, as Docker does: Docker Hub, GHCR and ECR send
+   * blob downloads to a CDN or a presigned S3 URL (307). The credential goes to
+   * the registry's own origin only: a presigned URL carries its own, and refuses a
+   * second one.
+   */
+  private async followRedirects(from: URL, first: Response, method: "GET" | "HEAD", headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
+    let res = first;
+    let url = from;
+    for (let hop = 0; REDIRECTS.has(res.status); hop++) {
+      const location = res.headers.get("location");
+      if (!location || hop >= MAX_REDIRECTS) return res;
+      await res.body?.cancel();
+      const next = new URL(location, url);
+      // Never from HTTPS down to plain HTTP.
+      if (next.protocol !== "https:" && !(next.protocol === "http:" && url.protocol === "http:")) {
+        throw new AgentError("registry_unreachable", `${method} ${url.origin}${url.pathname}: redirected to ${next.protocol}// (only HTTPS is followed)`);
+      }
+      const forwarded = next.origin === from.origin ? headers : Object.fromEntries(Object.entries(headers).filter(([k]) => k !== "Authorization"));
+      res = await this.once(next, method, forwarded, signal, false);
+      url = next;
+    }
+    return res;
   }
 
   private async url(rest: string, signal: AbortSignal): Promise<URL> {
@@ -305,15 +355,19 @@ export class RegistryClient {
     }
   }
 
-  /** Answers a 401's challenge: true when there is something new to send. */
-  private async answer(challenge: Challenge, signal: AbortSignal): Promise<boolean> {
+  /** Whether answering the challenge sends something new: Basic needs a credential not already sent. */
+  private canAnswer(challenge: Challenge): boolean {
+    if (challenge.scheme === "bearer") return true;
+    const auth = this.repo.auth;
+    return auth !== undefined && basicAuthorization(auth.username, auth.password) !== this.authorization;
+  }
+
+  /** Answers a 401's challenge: Basic with the credential, Bearer with a token from the realm. */
+  private async answer(challenge: Challenge, signal: AbortSignal): Promise<void> {
     const auth = this.repo.auth;
     if (challenge.scheme === "basic") {
-      if (!auth) return false;
-      const next = basicAuthorization(auth.username, auth.password);
-      if (next === this.authorization) return false;
-      this.authorization = next;
-      return true;
+      if (auth) this.authorization = basicAuthorization(auth.username, auth.password);
+      return;
     }
     const realm = new URL(challenge.realm);
     if (challenge.service) realm.searchParams.set("service", challenge.service);
@@ -322,7 +376,7 @@ export class RegistryClient {
     const res = await this.once(realm, "GET", headers, signal, false);
     // The token server is where the credential is checked: its refusal is a login's (GHCR answers a wrong PAT there with 403 denied).
     if (!res.ok) return this.fail("GET", realm, res, signal, { login: true });
-    const bytes = await readBounded(res, MAX_TOKEN_BYTES, "the token server's answer");
+    const bytes = await readBounded(res, MAX_TOKEN_BYTES, "the token server's answer", signal);
     let token: string | undefined;
     try {
       const doc = JSON.parse(bytes.toString("utf8")) as { token?: string; access_token?: string };
@@ -333,15 +387,14 @@ export class RegistryClient {
     if (!token) throw new AgentError("registry_unreachable", `the token server ${realm.origin} answered without a token`);
     this.deps.scrubber.add(token);
     this.authorization = `Bearer ${token}`;
-    return true;
   }
 
   /** A refusal, classified as a pull's would be (errors/classify.ts): the registry's words first, then its status. */
   private async fail(method: string, url: URL, res: Response, signal: AbortSignal, opts: { login?: boolean } = {}): Promise<never> {
-    const text = signal.aborted ? "" : (await readBounded(res, MAX_ERROR_BYTES, "the error").catch(() => Buffer.alloc(0))).toString("utf8");
+    const text = signal.aborted ? "" : (await readBounded(res, MAX_ERROR_BYTES, "the error", signal).catch(() => Buffer.alloc(0))).toString("utf8");
     const words = registryWordsOf(text);
     const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
-    let code: ErrorCode = classifyDockerMessage(`${words ? `${words}: ` : ""}${status}`, { authenticated: this.repo.auth !== undefined, statusCode: res.status, ...(opts.login ? { login: true } : {}) });
+    let code: ErrorCode = classifyDockerMessage(`${words ?? "the registry answered"}: ${status}`, { authenticated: this.repo.auth !== undefined, statusCode: res.status, ...(opts.login ? { login: true } : {}) });
     // A status the rules do not know (a 400, a 3xx the transport does not follow): the registry did not serve the image.
     if (code === "internal") code = "registry_unreachable";
     const where = new URL(url.href);

@@ -1,8 +1,14 @@
 // A Sigstore bundle (cosign 3's default signature), checked offline with
 // @sigstore/verify against the trusted root that ships with the agent
-// (trusted-root.json: Sigstore's public-good Rekor key, from
-// https://github.com/sigstore/root-signing/blob/cdc6d42ede8a8f8aac28506e4c2a8253da31866f/targets/trusted_root.json,
-// its tlogs entry only: a cosign-key policy trusts no certificate authority).
+// (trusted-root.json): Sigstore's public-good transparency logs and timestamp
+// authority from https://github.com/sigstore/root-signing targets/trusted_root.json
+// — the Rekor v1 key as read at commit cdc6d42ede8a8f8aac28506e4c2a8253da31866f;
+// the Rekor v2 log log2025-1 (Ed25519, SPKI SHA-256 b54813cb…0690) and the
+// sigstore-tsa chain as the later root publishes them (commit ba3066c4…), the same
+// bytes in sigstore-js's and sigstore-java's test roots. No certificate authority
+// or CT log: a cosign-key policy trusts keys, not Fulcio. cosign 3 signs with
+// Rekor v2 and the TSA by default; a bundle of a log or TSA this root does not
+// know is rejected, never accepted without its check.
 // Every transparency-log entry a bundle carries is verified by @sigstore/verify
 // whatever the threshold (verify/src/tlog/index.ts): an entry of a log the root
 // does not know rejects the bundle. What cosign 3 signs for an image is a DSSE
@@ -24,8 +30,9 @@ export type BundleOutcome = { key: PolicyKey } | { rejected: string; names?: str
 
 /** A verification error's words: "SIGNATURE_ERROR: signature verification failed". */
 function errorWords(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  const message = typeof e?.message === "string" ? e.message : String(err);
+  const e = err as { code?: unknown; message?: unknown; fields?: unknown } | null;
+  const fields = Array.isArray(e?.fields) && e.fields.length ? ` (${e.fields.join(", ")})` : "";
+  const message = (typeof e?.message === "string" ? e.message : String(err)) + fields;
   return typeof e?.code === "string" ? `${e.code}: ${message}` : message;
 }
 

@@ -9,6 +9,9 @@ import { BUNDLE_MEDIA_TYPE, verifyBundle } from "./bundle.ts";
 import { CERTIFICATE_ANNOTATION, keyThatSigned, payloadProblem, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE } from "./classic.ts";
 import type { SignatureCandidate, SignatureFormat, SignatureVerifier, VerificationReport, VerifiedSignature, VerifyRequest } from "./types.ts";
 
+/** cosign 2's classic signature stored as an OCI 1.1 referrer (cosign: cmd/cosign/cli/options/registry.go, pkg/oci/remote/write_test.go). */
+const COSIGN_REFERRER_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json";
+
 /** A payload or a bundle is a few KB; these bound what a hostile registry can make the agent read. */
 export const MAX_SIGNATURE_BLOB_BYTES = 2 * 1024 * 1024;
 /** Signatures looked at per form: cosign appends a layer per signature, and a registry could list thousands. */
@@ -67,10 +70,14 @@ class Verification {
 
   /** The classic form: each layer of the `<alg>-<hex>.sig` manifest. */
   async classic(): Promise<void> {
+    const sig = await this.client.findManifest(`${digestTag(this.digest)}.sig`, this.req.signal);
+    if (sig) await this.classicLayers(sig.json.layers ?? []);
+  }
+
+  /** Simple-signing layers, each one signature: of the `.sig` tag, or of a referrer (cosign 2's `--registry-referrers-mode=oci-1-1`). */
+  private async classicLayers(layers: Descriptor[]): Promise<void> {
     const { signal, policy } = this.req;
-    const sig = await this.client.manifest(`${digestTag(this.digest)}.sig`, signal, { missingOk: true });
-    if (!sig) return;
-    for (const layer of (sig.json.layers ?? []).slice(0, MAX_CANDIDATES)) {
+    for (const layer of layers.slice(0, MAX_CANDIDATES)) {
       const source = layer.digest;
       if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) {
         this.add("cosign", source, { rejected: `layer of type ${layer.mediaType ?? "(none)"}, not a simple-signing payload` });
@@ -101,17 +108,34 @@ class Verification {
     }
   }
 
-  /** Sigstore bundles: referrers of the digest, or the `<alg>-<hex>` tag index where the registry has no referrers API. */
-  async bundles(): Promise<void> {
-    const { signal, policy } = this.req;
+  /**
+   * What the digest's referrers hold, or the `<alg>-<hex>` tag index's where the
+   * registry has no referrers API: Sigstore bundles, and cosign 2's classic
+   * signatures attached as referrers (`--registry-referrers-mode=oci-1-1`).
+   */
+  async referrers(): Promise<void> {
+    const { signal } = this.req;
     let listed = await this.client.referrers(this.digest, signal);
-    if (listed === undefined) listed = (await this.client.manifest(digestTag(this.digest), signal, { missingOk: true }))?.json.manifests ?? [];
-    const bundles = listed.filter((d) => d.artifactType === BUNDLE_MEDIA_TYPE).slice(0, MAX_CANDIDATES);
+    if (listed === undefined) listed = (await this.client.findManifest(digestTag(this.digest), signal))?.json.manifests ?? [];
+    for (const d of listed.filter((x) => x.artifactType === COSIGN_REFERRER_TYPE).slice(0, MAX_CANDIDATES)) {
+      const sig = await this.client.findManifest(d.digest, signal).catch((err: unknown) => {
+        const problem = contentProblem(err);
+        if (!problem) throw err;
+        this.add("cosign", d.digest, { rejected: problem });
+        return undefined;
+      });
+      if (sig) await this.classicLayers(sig.json.layers ?? []);
+    }
+    await this.bundles(listed.filter((x) => x.artifactType === BUNDLE_MEDIA_TYPE).slice(0, MAX_CANDIDATES));
+  }
+
+  private async bundles(bundles: Descriptor[]): Promise<void> {
+    const { signal, policy } = this.req;
     for (const d of bundles) {
       let manifest: Manifest | undefined;
       let json: unknown;
       try {
-        manifest = await this.client.manifest(d.digest, signal, { missingOk: true });
+        manifest = await this.client.findManifest(d.digest, signal);
         if (!manifest) {
           this.add("sigstore-bundle", d.digest, { rejected: "listed, but the registry has no such manifest" });
           continue;
@@ -146,7 +170,7 @@ async function platformSignatures(client: RegistryClient, req: VerifyRequest, in
     if (!splitDigest(m.digest)) continue;
     const v = new Verification(client, req, m.digest);
     await v.classic();
-    await v.bundles();
+    await v.referrers();
     for (const f of v.found) {
       out.push({
         format: f.candidate.format,
@@ -171,19 +195,13 @@ export function createSignatureVerifier(deps: SignatureVerifierDeps): SignatureV
       const ref = parseReference(req.image);
       const client = new RegistryClient(deps, { registry: ref.name.slice(0, ref.name.length - ref.path.length - 1), path: ref.path, ...(req.auth ? { auth: req.auth } : {}) });
       const wanted = ref.digest ?? ref.tag ?? "latest";
-      let resolved: Manifest | undefined;
-      try {
-        resolved = await client.manifest(wanted, req.signal);
-      } catch (err) {
-        if (err instanceof TooLargeError) throw new AgentError("image_unsupported", `${req.image}: ${err.message}`);
-        throw err;
-      }
-      // manifest() answers a 404 with an error unless told otherwise.
-      if (!resolved) throw new AgentError("image_not_found", `${req.image}: the registry has no such manifest`);
+      const resolved = await client.manifest(wanted, req.signal).catch((err: unknown) => {
+        throw err instanceof TooLargeError ? new AgentError("image_unsupported", `${req.image}: ${err.message}`) : err;
+      });
       const digest = resolved.digest;
       const v = new Verification(client, req, digest);
       await v.classic();
-      await v.bundles();
+      await v.referrers();
       const index = INDEX_TYPES.has(resolved.mediaType) ? resolved : undefined;
       let candidates = v.found.map((f) => explain(f, index));
       if (candidates.length === 0 && index) candidates = await platformSignatures(client, req, index);
@@ -197,7 +215,9 @@ export function createSignatureVerifier(deps: SignatureVerifierDeps): SignatureV
 /** The report in words, for image_signature_invalid's message and the verify command. */
 export function reportWords(report: VerificationReport): string {
   const count = (format: SignatureFormat) => report.candidates.filter((c) => c.format === format).length;
-  const head = `${report.image}@${report.digest}: ${count("cosign")} cosign signature(s), ${count("sigstore-bundle")} Sigstore bundle(s)`;
+  // A pinned reference names its digest already.
+  const image = report.image.includes("@") ? report.image : `${report.image}@${report.digest}`;
+  const head = `${image}: ${count("cosign")} cosign signature(s), ${count("sigstore-bundle")} Sigstore bundle(s)`;
   if (report.candidates.length === 0) return `${head}: no signatures found`;
   const reasons = report.candidates.map((c) => `${c.format} ${c.source}: ${c.rejected ?? "verified"}`);
   return `${head}: ${reasons.join("; ")}`;

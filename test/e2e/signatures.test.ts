@@ -19,6 +19,7 @@ import { ProxyRoutes } from "../../agent/net/proxy.ts";
 import { nodeRegistryDeps } from "../../agent/registry/node-deps.ts";
 import type { SignaturePolicy, VerificationReport } from "../../agent/signatures/types.ts";
 import { createSignatureVerifier, reportWords } from "../../agent/signatures/verifier.ts";
+import { startForwardProxy } from "../stack/forward-proxy.ts";
 import { pushMultiPlatformImage, pushRandomImage } from "../stack/images.ts";
 import { attachBundle, copySignature, cosignSign, cosignStatement, makeBundle, makeKey, type TestKey } from "../stack/signing.ts";
 import { uid } from "./harness.ts";
@@ -207,6 +208,32 @@ describe("registries as a pull reaches them", () => {
     const report = await verifier.verify({ image: `docker.io/${img.repository}:1`, policy: policy("sp_release", release), signal: signal() });
     expect(report.digest).toBe(img.digest);
     expect(report.accepted?.keyId).toBe(release.keyId);
+  });
+
+  it("Docker Hub's certificate is checked: without the CA in certs.d the registry is unreachable", async () => {
+    const img = await pushed(R.dockerhub, "public");
+    const noCa = createSignatureVerifier(
+      nodeRegistryDeps({ routes: new ProxyRoutes({}), registryConfig: (s) => docker.registryConfig(s), scrubber, certsDir: path.join(dir, "empty"), lookup: stackLookup() }),
+    );
+    const err = await noCa.verify({ image: `docker.io/${img.repository}:1`, policy: policy("sp_release", release), signal: signal() }).catch((e: unknown) => e);
+    expect((err as AgentError).code).toBe("registry_unreachable");
+    expect((err as AgentError).message).toMatch(/^GET https:\/\/registry-1\.docker\.io\/v2\/public\/sig-[0-9a-f]+\/manifests\/1: .*certificate/);
+  });
+
+  it("through the agent's proxy: Docker Hub over CONNECT, its certificate still checked against certs.d", async () => {
+    const img = await pushed(R.dockerhub, "public");
+    await cosignSign(R.dockerhub.push, img.repository, img.digest, release);
+    const proxy = await startForwardProxy({ hosts: { "registry-1.docker.io": R.dockerhub.address }, user: "sbx-proxy-user", password: `pw-${uid()}` });
+    try {
+      const proxied = createSignatureVerifier(
+        nodeRegistryDeps({ routes: new ProxyRoutes({ HTTPS_PROXY: proxy.url }), registryConfig: (s) => docker.registryConfig(s), scrubber, certsDir, lookup: stackLookup() }),
+      );
+      const report = await proxied.verify({ image: `docker.io/${img.repository}:1`, policy: policy("sp_release", release), signal: signal() });
+      expect(report.accepted?.keyId).toBe(release.keyId);
+      expect(proxy.requests()).toContain("CONNECT registry-1.docker.io:443 HTTP/1.1");
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it("an unknown tag is image_not_found", async () => {

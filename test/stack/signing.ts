@@ -89,7 +89,7 @@ export async function cosignSign(target: RegistryTarget, repository: string, dig
     const keyFile = cosignKeyFile(dir, key);
     mkdirSync(path.join(dir, "docker"));
     const auth = Buffer.from(`${target.user ?? ""}:${target.password ?? ""}`).toString("base64");
-    writeFileSync(path.join(dir, "docker/config.json"), JSON.stringify({ auths: { [address(target)]: { auth } } }), { mode: 0o600 });
+    writeFileSync(path.join(dir, "docker/config.json"), JSON.stringify({ auths: target.user !== undefined ? { [address(target)]: { auth } } : {} }), { mode: 0o600 });
     const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: dir, DOCKER_CONFIG: path.join(dir, "docker"), COSIGN_PASSWORD: PASSWORD, TUF_ROOT: path.join(dir, "tuf") };
     // The stack's Docker Hub is on TLS under its own CA, which cosign is not given: it skips the check there.
     const transport = target.url.startsWith("https:") ? "--allow-insecure-registry" : "--allow-http-registry";
