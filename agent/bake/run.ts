@@ -105,12 +105,11 @@ interface Unit {
   key: string;
   services: Service[];
   credential?: Credential;
+  /** Set once its services' signature policies accepted it: what is pulled is this digest, never the tag again (docs/reference.md §2a). */
+  verified?: VerifiedImage;
 }
 
-type Outcome = Omit<ServiceResult, "name" | "image" | "signature"> & {
-  /** Per policy id, the signature that verified the image. */
-  signatures?: Map<string, VerifiedSignature>;
-};
+type Outcome = Omit<ServiceResult, "name" | "image">;
 
 function unitsOf(spec: BakeSpec): Unit[] {
   const units = new Map<string, Unit>();
@@ -135,15 +134,21 @@ interface PullTurn {
   full?: AbortSignal;
 }
 
-/** A signed image's verification, where its services name policies; undefined where none does. */
-async function verifyUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void): Promise<VerifiedImage | undefined> {
+/**
+ * docs/reference.md §2a: where the image's services name signature policies, the image
+ * verified with each (with the pull's credential; its login to Docker runs meanwhile),
+ * recorded on the unit; throws image_signature_invalid or the registry's failure.
+ * An image the bake would skip is not asked about.
+ */
+async function verifyUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void, turn: PullTurn): Promise<"skipped" | undefined> {
   const policies = policiesOf(unit.services);
   if (policies.length === 0) return undefined;
+  if (turn.failed) return "skipped";
   const first = unit.services[0]!;
   if (!deps.signatures) throw new AgentError("internal", `service ${first.name} names signature policy ${policies[0]!.id}, but this bake was given no signature verifier`);
-  // The registry is asked with the pull's credential (its login to Docker runs meanwhile).
   const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
-  return verifyImage(first.image, first.ref, policies, creds?.auth, { retries: deps.config.pullRetries, ...deps.signatures }, signal, step);
+  unit.verified = await verifyImage(first.image, first.ref, policies, creds?.auth, { retries: deps.config.pullRetries, ...deps.signatures }, signal, step);
+  return undefined;
 }
 
 /** One image: verified where a policy asks, then present, or logged in and pulled. Throws what failed, in the registry's words where the engine dropped them. */
@@ -151,28 +156,22 @@ async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: Abor
   const { docker, clock } = deps;
   const t0 = clock.now();
   const ref = unit.services[0]!.ref;
-  if (turn.failed && policiesOf(unit.services).length > 0) return { status: "skipped", durationMs: 0 };
-  const verified = await verifyUnit(unit, deps, logins, signal, step);
-  // What is pulled: the digest that verified, never the tag again (docs/reference.md §2a).
-  const target = verified ? parseReference(`${ref.name}@${verified.digest}`) : ref;
-  const signatures = verified ? { signatures: verified.signatures } : {};
-  const present = await presentPinned(ref.digest ? target : ref, { docker, scrubber: deps.scrubber }, signal);
-  if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0, ...signatures };
+  if ((await verifyUnit(unit, deps, logins, signal, step, turn)) === "skipped") return { status: "skipped", durationMs: 0 };
+  const present = await presentPinned(ref, { docker, scrubber: deps.scrubber }, signal);
+  if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 };
   let auth: RegistryAuth | undefined;
   try {
-    const outcome = await loginAndPull(unit, target, deps, logins, signal, step, t0, (a) => (auth = a), turn);
-    return { ...outcome, ...(outcome.status === "pulled" ? signatures : {}) };
+    return await loginAndPull(unit, deps, logins, signal, step, t0, (a) => (auth = a), turn);
   } catch (err) {
     if (signal.aborted || !(err instanceof AgentError)) throw err;
     // The question is bounded like a pull that makes no progress: a registry that stalls on it leaves Docker's line standing.
     const asking = AbortSignal.any([signal, AbortSignal.timeout(deps.config.pullInactivityTimeoutSeconds * 1000)]);
-    throw await withRegistryWords(err, target.digest ? `${target.name}@${target.digest}` : `${target.name}:${target.tag}`, auth, deps, asking);
+    throw await withRegistryWords(err, ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`, auth, deps, asking);
   }
 }
 
 async function loginAndPull(
   unit: Unit,
-  target: ImageReference,
   deps: BakeDeps,
   logins: Logins,
   signal: AbortSignal,
@@ -196,7 +195,7 @@ async function loginAndPull(
         throw err;
       }
     }
-    return await pull(unit, target, deps, creds, signal, step, t0, turn.full);
+    return await pull(unit, deps, creds, signal, step, t0, turn.full);
   } catch (err) {
     // Said before the slot is passed on: the image that gets it must not start.
     turn.failed = true;
@@ -206,19 +205,8 @@ async function loginAndPull(
   }
 }
 
-/** Pulls `target` (the spec's reference, or the digest that verified, which is then tagged with the spec's tag). */
-async function pull(
-  unit: Unit,
-  target: ImageReference,
-  deps: BakeDeps,
-  creds: PullAuth | undefined,
-  signal: AbortSignal,
-  step: (s: BakeStep) => void,
-  t0: number,
-  full?: AbortSignal,
-): Promise<Outcome> {
+async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, signal: AbortSignal, step: (s: BakeStep) => void, t0: number, full?: AbortSignal): Promise<Outcome> {
   const { config, docker, clock } = deps;
-  const ref = unit.services[0]!.ref;
   // A failed login ends the pull that runs beside it; the login's error is the one reported.
   const loginFailed = new AbortController();
   creds?.loggedIn.catch(() => loginFailed.abort());
@@ -226,7 +214,7 @@ async function pull(
   let pulled;
   try {
     pulled = await pullImage(
-      target,
+      pullTarget(unit),
       creds?.auth,
       {
         docker,
@@ -251,13 +239,23 @@ async function pull(
     throw err;
   }
   if (creds) await creds.loggedIn;
-  if (target !== ref && ref.tag && !ref.digest) {
-    // As a pull by tag leaves it: the spec's reference names the image (containers are started by it).
-    await docker.tagImage(`${target.name}@${target.digest}`, ref.name, ref.tag, signal).catch((err: unknown) => {
-      throw signal.aborted ? err : engineFailure(err, deps.scrubber);
-    });
-  }
+  await tagVerified(unit, deps, signal);
   return { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: clock.now() - t0 };
+}
+
+/** What a pull asks the engine for: the spec's reference, or the digest its signature policies accepted. */
+function pullTarget(unit: Unit): ImageReference {
+  const ref = unit.services[0]!.ref;
+  return unit.verified ? parseReference(`${ref.name}@${unit.verified.digest}`) : ref;
+}
+
+/** A verified image pulled by its digest gets the spec's tag, as a pull by tag leaves it (containers are started by it). */
+async function tagVerified(unit: Unit, deps: BakeDeps, signal: AbortSignal): Promise<void> {
+  const ref = unit.services[0]!.ref;
+  if (!unit.verified || !ref.tag || ref.digest) return;
+  await deps.docker.tagImage(`${ref.name}@${unit.verified.digest}`, ref.name, ref.tag, signal).catch((err: unknown) => {
+    throw signal.aborted ? err : engineFailure(err, deps.scrubber);
+  });
 }
 
 export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal): Promise<BakeResult> {
@@ -304,10 +302,9 @@ async function bakeUnits(
       ...(r.digest ? { digest: r.digest } : {}),
       ...(r.error ? { error: r.error } : {}),
     });
-    const { signatures, ...outcome } = r;
     for (const s of unit.services) {
-      const signature = s.signaturePolicy ? signatures?.get(s.signaturePolicy.id) : undefined;
-      const result: ServiceResult = { name: s.name, image: s.image, ...outcome, ...(signature ? { signature } : {}) };
+      const signature = signatureOf(unit, s, r);
+      const result: ServiceResult = { name: s.name, image: s.image, ...r, ...(signature ? { signature } : {}) };
       results.set(s.name, result);
       deps.onResult?.(result);
       if (r.status === "pulled" || r.status === "present") {
@@ -406,6 +403,12 @@ async function bakeUnits(
   result.durationMs = clock.now() - started;
   await emit("bake.succeeded");
   return result;
+}
+
+/** The signature that verified a service's image with its own policy, once the image is there. */
+function signatureOf(unit: Unit, s: Service, r: Outcome): VerifiedSignature | undefined {
+  if (!s.signaturePolicy || (r.status !== "pulled" && r.status !== "present")) return undefined;
+  return unit.verified?.signatures.get(s.signaturePolicy.id);
 }
 
 /** docs/reference.md §6: what a later reconcile needs, never a secret. */
