@@ -1,7 +1,7 @@
 // The composition root's parts: real Docker, AWS, outbox and control-plane
 // clients built from the configuration. Only the entry points call this.
 import { readFileSync } from "node:fs";
-import { systemClock, type Clock } from "./clock.ts";
+import { systemClock, systemRandom, type Clock, type Random } from "./clock.ts";
 import { ConfigError, reportingProblem, type Config } from "./config.ts";
 import { DiskReserve, statfsSpace } from "./bake/disk-reserve.ts";
 import { createAwsPorts, imdsEndpoint } from "./credentials/aws-clients.ts";
@@ -20,6 +20,8 @@ export interface Runtime {
   config: Config;
   env: Record<string, string | undefined>;
   clock: Clock;
+  /** The jitter of the outbox delivery's backoff. */
+  random: Random;
   scrubber: Scrubber;
   logger: Logger;
   docker: DockerPort;
@@ -77,6 +79,7 @@ export function createRuntime(config: Config, env: Record<string, string | undef
     config,
     env,
     clock: systemClock,
+    random: systemRandom,
     scrubber,
     logger,
     docker,
@@ -107,6 +110,7 @@ export function createDeliverer(rt: Runtime, outbox: Outbox, onDelivered?: (even
     token: rt.controlPlane.token,
     post: rt.post,
     clock: rt.clock,
+    random: rt.random,
     logger: rt.logger,
     ...(onDelivered ? { onDelivered } : {}),
   });
@@ -119,7 +123,7 @@ export function createProgressSender(rt: Runtime): ProgressSender | undefined {
 }
 
 export function createReporter(rt: Runtime, enabled: boolean): Reporter {
-  const outbox = new Outbox(rt.config.stateDir);
+  const outbox = new Outbox(rt.config.stateDir, rt.clock);
   const deliverer = enabled ? createDeliverer(rt, outbox) : undefined;
   if (!deliverer || !rt.config.boxId) return new Reporter(rt.config.boxId ?? "");
   return new Reporter(rt.config.boxId, outbox, deliverer, createProgressSender(rt));

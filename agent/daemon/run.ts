@@ -75,12 +75,12 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   scrubber.pin(apiToken);
   const started = clock.now();
 
-  const outbox = new Outbox(config.stateDir);
+  const outbox = new Outbox(config.stateDir, clock);
   const pulled = new PulledImages(config.stateDir);
   const metrics = new Metrics(() => outbox.depth().catch(() => 0));
   const cache = new MemoryCredentialCache(config.credentialCacheSeconds);
   const deliverer = createDeliverer(rt, outbox, () => metrics.eventsDelivered.inc());
-  const loop = deliverer ? new DeliveryLoop(deliverer, logger) : undefined;
+  const loop = deliverer ? new DeliveryLoop(deliverer, logger, clock) : undefined;
   if (!loop) logger.warn("no controlPlaneUrl configured: events are not sent");
 
   const progress = loop ? createProgressSender(rt) : undefined;
@@ -143,7 +143,7 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
 
   const runner = new BakeRunner({
     stateDir: config.stateDir,
-    now: () => clock.now(),
+    clock,
     onError: (err) => logger.error({ err: scrubber.scrub(String((err as Error)?.message ?? err)) }, "bake runner"),
     report: emit,
     // Before any output of the bake; a refused POST registers nothing, so that POSTs cannot push live secrets out of the bounded scrubber.
