@@ -4,10 +4,9 @@ import { progressTracker } from "../bake/progress.ts";
 import { runBake } from "../bake/run.ts";
 import type { BakeResult } from "../bake/types.ts";
 import { foreignText } from "../errors/foreign-text.ts";
-import { createReporter, type Runtime } from "../runtime.ts";
+import { bakeParts, createReporter, type Runtime } from "../runtime.ts";
 import type { Violation } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
-import { PulledImages } from "../state/pulled.ts";
 import type { Io } from "../io.ts";
 import { EXIT } from "./exit.ts";
 import { HumanRenderer } from "./human.ts";
@@ -54,17 +53,13 @@ export async function bakeCommand(
   }
   const spec = parsed.spec;
   for (const u of secretUsernames(spec)) rt.scrubber.add(u);
-  const reporter = createReporter(rt, args.report);
+  const reporter = createReporter(rt, { enabled: args.report });
   human.line(`bake ${spec.bakeId} for org ${foreignText(spec.orgId)}: ${spec.services.length} service(s), Docker at ${rt.config.dockerSocket}`);
   const tracker = progressTracker(spec, () => rt.clock.now(), reporter.progress);
   const result = await runBake(
     spec,
     {
-      config: rt.config,
-      docker: rt.docker,
-      resolver: rt.newResolver(),
-      clock: rt.clock,
-      scrubber: rt.scrubber,
+      ...bakeParts(rt, rt.newResolver()),
       emit: async (e) => {
         rt.logger.debug({ event: rt.scrubber.scrubValue(e) }, "event");
         await reporter.emit(rt.scrubber.scrubValue(e));
@@ -73,8 +68,6 @@ export async function bakeCommand(
         human.step(s);
         tracker.step(s);
       },
-      pulled: new PulledImages(rt.config.stateDir),
-      disk: rt.newDiskReserve(),
     },
     signal,
   );
@@ -88,7 +81,7 @@ export async function bakeCommand(
     extra.push(
       (flushed.pending === 0
         ? `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}`
-        : `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}; ${flushed.pending} waiting in ${reporter.outbox?.dir} for the daemon to deliver`) +
+        : `events: ${flushed.delivered} delivered to ${rt.controlPlane?.url}; ${flushed.pending} waiting in ${reporter.outbox.dir} for the daemon to deliver`) +
         (reporter.progress?.sent ? `; ${reporter.progress.sent} progress report(s) sent while pulling` : ""),
     );
   }

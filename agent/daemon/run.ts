@@ -12,12 +12,10 @@ import { apiTlsProblem, ConfigError, isLoopbackHost, type Config } from "../conf
 import { MemoryCredentialCache } from "../credentials/cache.ts";
 import { asAgentError } from "../errors/agent-error.ts";
 import { describeEvent, type AgentEvent } from "../report/events.ts";
-import { createDeliverer, createProgressSender, readSecretFile, type Runtime } from "../runtime.ts";
+import { bakeParts, createReporter, readSecretFile, readToken, type Runtime } from "../runtime.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 import { secretUsernames } from "../spec/username.ts";
 import { readManifest } from "../state/manifest.ts";
-import { Outbox } from "../state/outbox.ts";
-import { PulledImages } from "../state/pulled.ts";
 import { VERSION } from "../version.ts";
 import { createApiServer } from "./api.ts";
 import { BakeRunner } from "./bakes.ts";
@@ -71,30 +69,26 @@ function readTls(config: Config): { cert: string; key: string } | undefined {
 export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
   const { config, logger, scrubber, clock } = rt;
   const tls = readTls(config);
-  const apiToken = readSecretFile("apiTokenFile", config.apiTokenFile);
-  scrubber.pin(apiToken);
+  const apiToken = readToken(config, "apiTokenFile", scrubber);
   const started = clock.now();
 
-  const outbox = new Outbox(config.stateDir, clock);
-  const pulled = new PulledImages(config.stateDir);
+  const pulled = rt.pulled;
   const metrics = new Metrics(() => outbox.depth().catch(() => 0));
+  const reporter = createReporter(rt, { enabled: true, onDelivered: () => metrics.eventsDelivered.inc() });
+  const outbox = reporter.outbox;
   const cache = new MemoryCredentialCache(config.credentialCacheSeconds);
-  const deliverer = createDeliverer(rt, outbox, () => metrics.eventsDelivered.inc());
-  const loop = deliverer ? new DeliveryLoop(deliverer, logger, clock) : undefined;
+  const loop = reporter.deliverer ? new DeliveryLoop(reporter.deliverer, logger, clock) : undefined;
   if (!loop) logger.warn("no controlPlaneUrl configured: events are not sent");
 
-  const progress = loop ? createProgressSender(rt) : undefined;
+  const progress = reporter.progress;
 
   const emit = async (e: AgentEvent) => {
     const clean = scrubber.scrubValue(e);
     const fields = { event: clean.type, bakeId: clean.bakeId, service: clean.service, code: clean.error?.code };
     if (clean.error) logger.warn(fields, describeEvent(clean));
     else logger.info(fields, describeEvent(clean));
-    if (loop && config.boxId) {
-      await progress?.settle(clean);
-      await outbox.put(config.boxId, clean.bakeId, clean);
-      loop.nudge();
-    }
+    await reporter.emit(clean);
+    loop?.nudge();
   };
 
   const engine = (
@@ -113,14 +107,8 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     return runBake(
       spec,
       {
-        config,
-        docker: rt.docker,
-        resolver,
-        clock,
-        scrubber,
+        ...bakeParts(rt, resolver),
         ...(opts.reconcile ? { noManifest: true } : {}),
-        pulled,
-        disk: rt.newDiskReserve(),
         // Called inside the bake's turn: a timed cleanup cannot run meanwhile.
         ...(config.imageCleanup ? { makeRoom: (signal: AbortSignal) => cleanOnce(signal) } : {}),
         ...(opts.onResult ? { onResult: opts.onResult } : {}),
