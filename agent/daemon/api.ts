@@ -30,7 +30,8 @@ export interface ApiDeps {
   scrubber: Scrubber;
   logger: Logger;
   ssmParameterPrefix: string;
-  status: () => Promise<Record<string, unknown>>;
+  /** GET /v1/status (status.ts). */
+  status: () => Promise<object>;
   readiness: () => Promise<Readiness>;
   metrics: () => Promise<{ contentType: string; body: string }>;
   submit: (spec: BakeSpec) => Submit;
