@@ -1,5 +1,6 @@
-// Entry point and composition root: argv → config → command; the only place
-// that exits the process. Exit codes per docs/reference.md §3.
+// The command line: argv → config → runtime (runtime.ts, the composition root) →
+// command; the only place that exits the process (entry.ts loads it). Exit codes
+// per docs/reference.md §3.
 import { readFileSync } from "node:fs";
 import { parseCommand, USAGE, UsageError, type Command } from "./cli/args.ts";
 import type { Io } from "./io.ts";

@@ -27,7 +27,7 @@ async function needsSsm(stateDir: string): Promise<boolean> {
   return manifest === undefined || manifest.services.some((s) => s.credentialType === "token");
 }
 
-export function parseListen(listen: string): { host: string; port: number } {
+function parseListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(":");
   return { host: listen.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(listen.slice(i + 1)) };
 }

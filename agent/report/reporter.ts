@@ -1,7 +1,9 @@
-// Where a bake's events go: into the outbox first (nothing lost), then out to
-// the control plane by the Deliverer; service.progress straight out, best
-// effort, while the pulls run. With no control plane, or --no-report, events are
-// only shown in the bake's own output.
+// Where the agent's events go, a `bake`'s and the daemon's alike: into the
+// outbox first (nothing lost), then out to the control plane by the Deliverer
+// (at the end of a `bake`; the daemon's DeliveryLoop all along);
+// service.progress straight out, best effort, while the pulls run. With no
+// control plane, or --no-report, events are only shown in the command's own
+// output (the daemon's journal).
 import type { AgentEvent } from "./events.ts";
 import type { Deliverer } from "./deliver.ts";
 import type { ProgressSender } from "./progress-sender.ts";
