@@ -83,6 +83,7 @@ function bakeRunner(rt: Runtime, d: { engine: DaemonEngine; emit: Emit; metrics:
 /** Every part of the daemon from the runtime; bakes a crash left running are ended (and reported) before anything else runs. */
 async function assemble(rt: Runtime): Promise<Daemon> {
   const { config, logger, clock } = rt;
+  // The metrics count deliveries and read the outbox's depth when scraped: each needs the other, and both exist by then.
   const metrics: Metrics = new Metrics(() => reporter.outbox.depth().catch(() => 0));
   const reporter = createReporter(rt, { enabled: true, onDelivered: () => metrics.eventsDelivered.inc() });
   const loop = reporter.deliverer ? new DeliveryLoop(reporter.deliverer, logger, clock) : undefined;
