@@ -15,7 +15,7 @@ import type { Metrics } from "./metrics.ts";
 export type Emit = (event: AgentEvent) => Promise<void>;
 
 /** Each event, scrubbed: a line in the journal, then to the reporter (outbox, control plane), whose loop is nudged. */
-export function daemonEmit(rt: Pick<Runtime, "logger" | "scrubber">, reporter: Reporter, loop: DeliveryLoop | undefined): Emit {
+export function daemonEmit(rt: Pick<Runtime, "logger" | "scrubber">, reporter: Reporter, loop: Pick<DeliveryLoop, "nudge"> | undefined): Emit {
   return async (e) => {
     const clean = rt.scrubber.scrubValue(e);
     const fields = { event: clean.type, bakeId: clean.bakeId, service: clean.service, code: clean.error?.code };
