@@ -1,11 +1,12 @@
-// Time as a parameter: the real clock, and an abortable sleep.
+// Time and chance as parameters: the real clock, an abortable sleep, and the
+// random draw of backoff jitter, passed in so that unit tests drive them.
 
 export interface Clock {
   now(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {
@@ -21,3 +22,8 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
 }
 
 export const systemClock: Clock = { now: () => Date.now(), sleep: abortableSleep };
+
+/** A draw in [0, 1): backoff jitter. */
+export type Random = () => number;
+
+export const systemRandom: Random = Math.random;

@@ -1,5 +1,6 @@
-// Entry point and composition root: argv → config → command; the only place
-// that exits the process. Exit codes per docs/reference.md §3.
+// The command line: argv → config → runtime (runtime.ts, the composition root) →
+// command; the only place that exits the process (entry.ts loads it). Exit codes
+// per docs/reference.md §3.
 import { readFileSync } from "node:fs";
 import { parseCommand, USAGE, UsageError, type Command } from "./cli/args.ts";
 import type { Io } from "./io.ts";
@@ -7,7 +8,7 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { Scrubber } from "./errors/scrub.ts";
 import { plainGlobalAgents } from "./net/proxy.ts";
 import { unsafeNodeEnv } from "./node-env.ts";
-import { createRuntime } from "./runtime.ts";
+import { createRuntime, type Runtime } from "./runtime.ts";
 import { EXIT } from "./cli/exit.ts";
 import { VERSION } from "./version.ts";
 
@@ -85,13 +86,11 @@ function signals(): { signal: AbortSignal; code: () => number | undefined; dispo
   };
 }
 
-async function main(argv: string[]): Promise<number> {
-  const unsafe = unsafeNodeEnv(process.env);
-  if (unsafe) {
-    io.stderr(`error: ${unsafe}`);
-    return EXIT.config;
-  }
-  await plainGlobalAgents(process.env);
+/** A command that needs the configuration. */
+type Runnable = Exclude<Command, { kind: "help" | "version" }>;
+
+/** The command argv asks for, or the exit code of one answered here (usage, help, version). */
+function parseArgv(argv: string[]): Runnable | number {
   let cmd: Command;
   try {
     cmd = parseCommand(argv);
@@ -110,17 +109,26 @@ async function main(argv: string[]): Promise<number> {
     io.stdout(`slothbox-agent ${VERSION}`);
     return EXIT.ok;
   }
-  let rt;
+  return cmd;
+}
+
+/** The configuration's error, said and turned into its exit code; anything else is not this function's. */
+function configExit(err: unknown): number {
+  if (!(err instanceof ConfigError)) throw err;
+  io.stderr(`error: invalid configuration: ${err.message}`);
+  return EXIT.config;
+}
+
+function runtimeFor(cmd: Runnable): Runtime | number {
   try {
     const config = loadConfig({ ...(cmd.config !== undefined ? { file: cmd.config } : {}), env: process.env, readFile: readIfExists });
-    rt = createRuntime(config, process.env, { scrubber, report: cmd.kind === "daemon" || (cmd.kind === "bake" && cmd.report) });
+    return createRuntime(config, process.env, { scrubber, report: cmd.kind === "daemon" || (cmd.kind === "bake" && cmd.report) });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      io.stderr(`error: invalid configuration: ${err.message}`);
-      return EXIT.config;
-    }
-    throw err;
+    return configExit(err);
   }
+}
+
+async function run(rt: Runtime, cmd: Runnable): Promise<number> {
   // The daemon handles its own signals (SIGTERM exits 0 there, SIGHUP reconciles).
   const sig = cmd.kind === "daemon" ? { signal: new AbortController().signal, code: () => undefined, dispose: () => undefined } : signals();
   try {
@@ -146,16 +154,27 @@ async function main(argv: string[]): Promise<number> {
       }
     }
   } catch (err) {
-    if (err instanceof ConfigError) {
-      io.stderr(`error: invalid configuration: ${err.message}`);
-      return EXIT.config;
-    }
+    if (err instanceof ConfigError) return configExit(err);
     const code = sig.code();
     if (code !== undefined) return code;
     throw err;
   } finally {
     sig.dispose();
   }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const unsafe = unsafeNodeEnv(process.env);
+  if (unsafe) {
+    io.stderr(`error: ${unsafe}`);
+    return EXIT.config;
+  }
+  await plainGlobalAgents(process.env);
+  const cmd = parseArgv(argv);
+  if (typeof cmd === "number") return cmd;
+  const rt = runtimeFor(cmd);
+  if (typeof rt === "number") return rt;
+  return run(rt, cmd);
 }
 
 main(process.argv.slice(2)).then(

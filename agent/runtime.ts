@@ -1,9 +1,11 @@
-// The composition root's parts: real Docker, AWS, outbox and control-plane
-// clients built from the configuration. Only the entry points call this.
+// The composition root: every part of the agent is built here from the
+// configuration (real Docker, AWS, the proxy routes, the outbox and its
+// delivery, the reporter), and the commands and the daemon take them from here.
 import { readFileSync } from "node:fs";
-import { systemClock, type Clock } from "./clock.ts";
+import { systemClock, systemRandom, type Clock, type Random } from "./clock.ts";
 import { ConfigError, reportingProblem, type Config } from "./config.ts";
 import { DiskReserve, statfsSpace } from "./bake/disk-reserve.ts";
+import type { BakeDeps } from "./bake/run.ts";
 import { createAwsPorts, imdsEndpoint } from "./credentials/aws-clients.ts";
 import { CredentialResolver, type ResolverDeps } from "./credentials/resolve.ts";
 import type { AwsPorts } from "./credentials/types.ts";
@@ -15,6 +17,8 @@ import { Deliverer, httpPoster, type PostEvent } from "./report/deliver.ts";
 import { ProgressSender } from "./report/progress-sender.ts";
 import { Reporter } from "./report/reporter.ts";
 import { Outbox } from "./state/outbox.ts";
+import { PulledImages } from "./state/pulled.ts";
+import { Verifications } from "./state/verifications.ts";
 import { nodeRegistryDeps } from "./registry/node-deps.ts";
 import type { SignatureVerifier } from "./signatures/types.ts";
 import { createSignatureVerifier } from "./signatures/verifier.ts";
@@ -23,16 +27,25 @@ export interface Runtime {
   config: Config;
   env: Record<string, string | undefined>;
   clock: Clock;
+  /** The jitter of the outbox delivery's backoff. */
+  random: Random;
   scrubber: Scrubber;
   logger: Logger;
   docker: DockerPort;
   aws: () => AwsPorts;
   /** A bake's resolver; the daemon adds its cache and metrics hooks. */
   newResolver: (extra?: Pick<ResolverDeps, "cache" | "onFetch" | "onCacheHit">) => CredentialResolver;
-  /** undefined when no control plane is configured. */
-  controlPlane?: { url: string; token: string };
+  /**
+   * Where events go; set only when the command reports and a control plane is configured
+   * (its boxId then is too, reportingProblem): the one test of "reporting configured".
+   */
+  controlPlane?: ControlPlane;
   /** A bake's disk reserve on Docker's data root. */
   newDiskReserve: () => DiskReserve;
+  /** The images the agent pulled (image cleanup removes only those). */
+  pulled: PulledImages;
+  /** Signature verifications already made (docs/reference.md §2a), reused for a pinned digest and the same keys. */
+  verifications: Verifications;
   /** Which of the agent's own requests go through a proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). */
   proxy: ProxyRoutes;
   /** A POST to the control plane, through the proxy where one applies. */
@@ -41,6 +54,13 @@ export interface Runtime {
   signatureVerifier: () => SignatureVerifier;
 }
 
+export interface ControlPlane {
+  url: string;
+  token: string;
+  boxId: string;
+}
+
+/** A secret file's text (the token files, the API's certificate and key), trimmed; unreadable or empty is a configuration error naming its key. */
 export function readSecretFile(key: string, file: string): string {
   let text: string;
   try {
@@ -53,11 +73,14 @@ export function readSecretFile(key: string, file: string): string {
   return token;
 }
 
-/** `report`: the command sends events (the daemon; `bake` without --no-report), so the control plane's settings must be complete. */
-export function createRuntime(config: Config, env: Record<string, string | undefined>, opts: { report: boolean; scrubber?: Scrubber }): Runtime {
-  const scrubber = opts.scrubber ?? new Scrubber();
-  // journald sets JOURNAL_STREAM for a service whose output it takes.
-  const logger = createLogger(config.logLevel, scrubber, { journal: env["JOURNAL_STREAM"] !== undefined });
+/** One of the two bearer tokens (docs/reference.md §4), read and pinned in the scrubber for the life of the process. */
+export function readToken(config: Pick<Config, "controlPlaneTokenFile" | "apiTokenFile">, key: "controlPlaneTokenFile" | "apiTokenFile", scrubber: Scrubber): string {
+  const token = readSecretFile(key, config[key]);
+  scrubber.pin(token);
+  return token;
+}
+
+function proxyRoutes(env: Record<string, string | undefined>, scrubber: Scrubber): ProxyRoutes {
   let proxy: ProxyRoutes;
   try {
     proxy = new ProxyRoutes(env, imdsEndpoint(env));
@@ -67,22 +90,34 @@ export function createRuntime(config: Config, env: Record<string, string | undef
   }
   // The proxy's user and password are secrets like any other, for the life of the process.
   for (const s of proxy.secrets()) scrubber.pin(s);
+  return proxy;
+}
+
+function controlPlaneOf(config: Config, scrubber: Scrubber): ControlPlane | undefined {
+  if (!config.controlPlaneUrl) return undefined;
+  const problem = reportingProblem(config);
+  if (problem) throw problem;
+  // reportingProblem answered: a control plane comes with its boxId.
+  const boxId = config.boxId as string;
+  return { url: config.controlPlaneUrl, token: readToken(config, "controlPlaneTokenFile", scrubber), boxId };
+}
+
+/** `report`: the command sends events (the daemon; `bake` without --no-report), so the control plane's settings must be complete. */
+export function createRuntime(config: Config, env: Record<string, string | undefined>, opts: { report: boolean; scrubber?: Scrubber }): Runtime {
+  const scrubber = opts.scrubber ?? new Scrubber();
+  // journald sets JOURNAL_STREAM for a service whose output it takes.
+  const logger = createLogger(config.logLevel, scrubber, { journal: env["JOURNAL_STREAM"] !== undefined });
+  const proxy = proxyRoutes(env, scrubber);
   let aws: AwsPorts | undefined;
   const getAws = () => (aws ??= createAwsPorts(config, env, scrubber, proxy));
-  let controlPlane: Runtime["controlPlane"];
-  if (opts.report && config.controlPlaneUrl) {
-    const problem = reportingProblem(config);
-    if (problem) throw problem;
-    const token = readSecretFile("controlPlaneTokenFile", config.controlPlaneTokenFile);
-    scrubber.pin(token);
-    controlPlane = { url: config.controlPlaneUrl, token };
-  }
+  const controlPlane = opts.report ? controlPlaneOf(config, scrubber) : undefined;
   const docker = createDockerPort(config.dockerSocket);
   let verifier: SignatureVerifier | undefined;
-  const rt: Runtime = {
+  return {
     config,
     env,
     clock: systemClock,
+    random: systemRandom,
     scrubber,
     logger,
     docker,
@@ -96,6 +131,8 @@ export function createRuntime(config: Config, env: Record<string, string | undef
         ...extra,
       }),
     ...(controlPlane ? { controlPlane } : {}),
+    pulled: new PulledImages(config.stateDir),
+    verifications: new Verifications(config.stateDir),
     proxy,
     post: httpPoster((url) => proxy.agentFor(url)),
     // The agent's own registry requests (docs/reference.md §2a): its proxy routes, dockerd's insecure-registry rule, secrets scrubbed.
@@ -103,32 +140,42 @@ export function createRuntime(config: Config, env: Record<string, string | undef
     newDiskReserve: () =>
       new DiskReserve({ dataRoot: (signal) => docker.dataRoot(signal), space: statfsSpace, reserveBytes: config.diskReserveBytes, reservePercent: config.diskReservePercent }),
   };
-  return rt;
 }
 
-/** Delivery of `outbox` to the configured control plane; undefined without one. */
-export function createDeliverer(rt: Runtime, outbox: Outbox, onDelivered?: (eventType: string) => void): Deliverer | undefined {
-  if (!rt.controlPlane || !rt.config.boxId) return undefined;
-  return new Deliverer({
+/** What every bake runs with, the CLI's and the daemon's alike; the caller adds where its events and steps go. */
+export function bakeParts(rt: Runtime, resolver: CredentialResolver): Pick<BakeDeps, "config" | "docker" | "resolver" | "clock" | "scrubber" | "pulled" | "disk" | "signatures"> {
+  return {
+    config: rt.config,
+    docker: rt.docker,
+    resolver,
+    clock: rt.clock,
+    scrubber: rt.scrubber,
+    pulled: rt.pulled,
+    disk: rt.newDiskReserve(),
+    signatures: { verifier: rt.signatureVerifier(), verifications: rt.verifications, clock: rt.clock },
+  };
+}
+
+/**
+ * Where a command's events go: the outbox, delivered to the control plane, and
+ * service.progress sent straight out; with no control plane configured (or
+ * `enabled` false, --no-report) the outbox is there for its depth and nothing is sent.
+ */
+export function createReporter(rt: Runtime, opts: { enabled: boolean; onDelivered?: (eventType: string) => void }): Reporter {
+  const outbox = new Outbox(rt.config.stateDir, rt.clock);
+  const cp = opts.enabled ? rt.controlPlane : undefined;
+  if (!cp) return new Reporter(outbox);
+  const deliverer = new Deliverer({
     outbox,
-    controlPlaneUrl: rt.controlPlane.url,
-    token: rt.controlPlane.token,
+    controlPlaneUrl: cp.url,
+    token: cp.token,
     post: rt.post,
     clock: rt.clock,
+    random: rt.random,
     logger: rt.logger,
-    ...(onDelivered ? { onDelivered } : {}),
+    ...(opts.onDelivered ? { onDelivered: opts.onDelivered } : {}),
   });
-}
-
-/** service.progress to the configured control plane (best effort, docs/reference.md §7); undefined without one. */
-export function createProgressSender(rt: Runtime): ProgressSender | undefined {
-  if (!rt.controlPlane || !rt.config.boxId) return undefined;
-  return new ProgressSender({ controlPlaneUrl: rt.controlPlane.url, token: rt.controlPlane.token, boxId: rt.config.boxId, post: rt.post });
-}
-
-export function createReporter(rt: Runtime, enabled: boolean): Reporter {
-  const outbox = new Outbox(rt.config.stateDir);
-  const deliverer = enabled ? createDeliverer(rt, outbox) : undefined;
-  if (!deliverer || !rt.config.boxId) return new Reporter(rt.config.boxId ?? "");
-  return new Reporter(rt.config.boxId, outbox, deliverer, createProgressSender(rt));
+  // service.progress, best effort (docs/reference.md §7).
+  const progress = new ProgressSender({ controlPlaneUrl: cp.url, token: cp.token, boxId: cp.boxId, post: rt.post });
+  return new Reporter(outbox, { boxId: cp.boxId, deliverer, progress });
 }

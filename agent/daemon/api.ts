@@ -30,7 +30,8 @@ export interface ApiDeps {
   scrubber: Scrubber;
   logger: Logger;
   ssmParameterPrefix: string;
-  status: () => Promise<Record<string, unknown>>;
+  /** GET /v1/status (status.ts). */
+  status: () => Promise<object>;
   readiness: () => Promise<Readiness>;
   metrics: () => Promise<{ contentType: string; body: string }>;
   submit: (spec: BakeSpec) => Submit;
@@ -93,24 +94,70 @@ const ROUTES: { pattern: RegExp; methods: string[]; auth: boolean }[] = [
   { pattern: /^\/v1\/bakes\/[^/]+$/, methods: ["GET"], auth: true },
 ];
 
-export function createApiServer(deps: ApiDeps): http.Server | https.Server {
-  const send = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    const text = deps.scrubber.scrub(JSON.stringify(body));
+type Send = (res: http.ServerResponse, status: number, body: unknown, headers?: Record<string, string>) => void;
+
+/** JSON answers, scrubbed on their way out. */
+function jsonSender(scrubber: Scrubber): Send {
+  return (res, status, body, headers = {}) => {
+    const text = scrubber.scrub(JSON.stringify(body));
     res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "cache-control": "no-store", ...headers });
     res.end(text);
   };
+}
 
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+/** The request's route, its method allowed and its bearer token checked; an HttpError otherwise. */
+function authorize(req: http.IncomingMessage, url: URL, apiToken: string): void {
+  const route = ROUTES.find((r) => r.pattern.test(url.pathname));
+  if (!route) throw new HttpError(404, "not_found", `no route ${url.pathname}`);
+  const method = req.method === "HEAD" ? "GET" : (req.method ?? "");
+  if (!route.methods.includes(method)) {
+    throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed on ${url.pathname}`, { allow: route.methods.join(", ") });
+  }
+  if (route.auth && !bearerMatches(req.headers["authorization"], apiToken)) {
+    throw new HttpError(401, "unauthorized", "a valid bearer token is required", { "www-authenticate": 'Bearer realm="slothbox-agent"' });
+  }
+}
+
+/** POST /v1/bakes: a valid spec starts a bake, or answers the one known or running. */
+async function postBake(deps: ApiDeps, send: Send, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  if (!deps.accepting()) throw new HttpError(503, "shutting_down", "the agent is stopping and accepts no bakes");
+  const text = await readBody(req);
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, "malformed_json", `the body is not valid JSON: ${jsonSyntaxMessage(err)}`);
+  }
+  const v = validateSpec(input, { ssmParameterPrefix: deps.ssmParameterPrefix });
+  if (!v.ok) {
+    const violations: Violation[] = v.violations;
+    return send(res, 422, { error: { code: "spec_invalid", message: `the bake spec has ${violations.length} violation(s)` }, violations });
+  }
+  const s = deps.submit(v.spec);
+  if (s.kind === "busy") {
+    return send(res, 409, { error: { code: "bake_in_progress", message: `bake ${s.running} is running; bakes run one at a time` }, bakeId: s.running });
+  }
+  if (s.kind === "known") return send(res, 200, s.record);
+  return send(res, 202, { bakeId: s.record.bakeId }, { location: `/v1/bakes/${encodeURIComponent(s.record.bakeId)}` });
+}
+
+/** GET /v1/bakes/<id>. */
+function getBake(deps: ApiDeps, send: Send, pathname: string, res: http.ServerResponse): void {
+  let id: string;
+  try {
+    id = decodeURIComponent(pathname.slice("/v1/bakes/".length));
+  } catch {
+    throw new HttpError(400, "bad_request", "the bake id in the path is not valid percent-encoding");
+  }
+  const r = deps.bake(id);
+  if (!r) throw new HttpError(404, "not_found", `no bake ${id}`);
+  return send(res, 200, r);
+}
+
+function handler(deps: ApiDeps, send: Send): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
+  return async (req, res) => {
     const url = new URL(req.url ?? "/", "http://agent");
-    const route = ROUTES.find((r) => r.pattern.test(url.pathname));
-    if (!route) throw new HttpError(404, "not_found", `no route ${url.pathname}`);
-    const method = req.method === "HEAD" ? "GET" : (req.method ?? "");
-    if (!route.methods.includes(method)) {
-      throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed on ${url.pathname}`, { allow: route.methods.join(", ") });
-    }
-    if (route.auth && !bearerMatches(req.headers["authorization"], deps.apiToken)) {
-      throw new HttpError(401, "unauthorized", "a valid bearer token is required", { "www-authenticate": 'Bearer realm="slothbox-agent"' });
-    }
+    authorize(req, url, deps.apiToken);
     switch (url.pathname) {
       case "/healthz":
         return send(res, 200, { status: "ok" });
@@ -126,43 +173,18 @@ export function createApiServer(deps: ApiDeps): http.Server | https.Server {
       }
       case "/v1/status":
         return send(res, 200, await deps.status());
-      case "/v1/bakes": {
-        if (!deps.accepting()) throw new HttpError(503, "shutting_down", "the agent is stopping and accepts no bakes");
-        const text = await readBody(req);
-        let input: unknown;
-        try {
-          input = JSON.parse(text);
-        } catch (err) {
-          throw new HttpError(400, "malformed_json", `the body is not valid JSON: ${jsonSyntaxMessage(err)}`);
-        }
-        const v = validateSpec(input, { ssmParameterPrefix: deps.ssmParameterPrefix });
-        if (!v.ok) {
-          const violations: Violation[] = v.violations;
-          return send(res, 422, { error: { code: "spec_invalid", message: `the bake spec has ${violations.length} violation(s)` }, violations });
-        }
-        const s = deps.submit(v.spec);
-        if (s.kind === "busy") {
-          return send(res, 409, { error: { code: "bake_in_progress", message: `bake ${s.running} is running; bakes run one at a time` }, bakeId: s.running });
-        }
-        if (s.kind === "known") return send(res, 200, s.record);
-        return send(res, 202, { bakeId: s.record.bakeId }, { location: `/v1/bakes/${encodeURIComponent(s.record.bakeId)}` });
-      }
-      default: {
-        let id: string;
-        try {
-          id = decodeURIComponent(url.pathname.slice("/v1/bakes/".length));
-        } catch {
-          throw new HttpError(400, "bad_request", "the bake id in the path is not valid percent-encoding");
-        }
-        const r = deps.bake(id);
-        if (!r) throw new HttpError(404, "not_found", `no bake ${id}`);
-        return send(res, 200, r);
-      }
+      case "/v1/bakes":
+        return postBake(deps, send, req, res);
+      default:
+        return getBake(deps, send, url.pathname, res);
     }
   };
+}
 
-  const options: http.ServerOptions = { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 };
-  const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+/** Each request handled; what fails answers as JSON: an HttpError as itself, anything else as a 500 that names nothing. */
+function listenerOf(deps: ApiDeps, send: Send): http.RequestListener {
+  const handle = handler(deps, send);
+  return (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) return res.destroy();
       if (err instanceof HttpError) {
@@ -175,6 +197,11 @@ export function createApiServer(deps: ApiDeps): http.Server | https.Server {
       send(res, 500, { error: { code: "internal", message: "internal error" } });
     });
   };
+}
+
+export function createApiServer(deps: ApiDeps): http.Server | https.Server {
+  const listener = listenerOf(deps, jsonSender(deps.scrubber));
+  const options: http.ServerOptions = { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 };
   // A TLS handshake is bounded like the headers: its default of 120 s would let a few idle clients hold every connection.
   const server = deps.tls
     ? https.createServer({ ...options, cert: deps.tls.cert, key: deps.tls.key, minVersion: "TLSv1.2", handshakeTimeout: HEADERS_TIMEOUT_MS }, listener)

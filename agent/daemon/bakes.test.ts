@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { systemClock } from "../clock.ts";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import type { AgentEvent } from "../report/events.ts";
 import type { BakeSpec } from "../spec/schema.ts";
@@ -27,7 +28,7 @@ function runner(engine: Engine, stateDir = mkdtempSync(path.join(os.tmpdir(), "s
   const r = new BakeRunner({
     stateDir,
     engine,
-    now: () => Date.now(),
+    clock: systemClock,
     onError: (e) => errors.push(e),
     report: async (e) => void reported.push(e),
     onStart: (s) => started.push(s.bakeId),

@@ -7,6 +7,7 @@
 // control plane deduplicates by its Idempotency-Key).
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
+import type { Clock } from "../clock.ts";
 import type { ImageProgress } from "../bake/progress.ts";
 import type { BakeResult, ServiceResult } from "../bake/types.ts";
 import { AgentError, asAgentError, type ErrorBody } from "../errors/agent-error.ts";
@@ -45,7 +46,7 @@ export type Engine = (
 export class BakeRunner {
   private readonly dir: string;
   private readonly engine: Engine;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly onError: (err: unknown) => void;
   private readonly records = new Map<string, BakeRecord>();
   private turn: Promise<void> = Promise.resolve();
@@ -63,14 +64,14 @@ export class BakeRunner {
   constructor(opts: {
     stateDir: string;
     engine: Engine;
-    now: () => number;
+    clock: Clock;
     onError: (err: unknown) => void;
     report: (event: AgentEvent) => Promise<void>;
     onStart?: (spec: BakeSpec) => void;
   }) {
     this.dir = path.join(opts.stateDir, "bakes");
     this.engine = opts.engine;
-    this.now = opts.now;
+    this.clock = opts.clock;
     this.onError = opts.onError;
     this.report = opts.report;
     this.onStart = opts.onStart ?? (() => undefined);
@@ -93,10 +94,10 @@ export class BakeRunner {
         const r = JSON.parse(await readFile(path.join(this.dir, f), "utf8")) as BakeRecord;
         if (r.status === "running") {
           const error = new AgentError("interrupted", "the agent stopped while this bake was running (killed, crashed or the box lost power); no manifest was written").toBody();
-          const event = { ...makeEvent("bake.failed", r.bakeId, this.now(), { error }), id: `evt_interrupted_${r.bakeId}` };
+          const event = { ...makeEvent("bake.failed", r.bakeId, this.clock.now(), { error }), id: `evt_interrupted_${r.bakeId}` };
           await this.report(event);
           r.status = "failed";
-          r.finishedAt = new Date(this.now()).toISOString();
+          r.finishedAt = new Date(this.clock.now()).toISOString();
           r.error = error;
           await this.persist(r);
         }
@@ -119,7 +120,7 @@ export class BakeRunner {
     if (this.pending) return { kind: "busy", running: this.pending };
     this.onStart(spec);
     this.pending = spec.bakeId;
-    const record: BakeRecord = { bakeId: spec.bakeId, status: "running", startedAt: new Date(this.now()).toISOString(), services: [] };
+    const record: BakeRecord = { bakeId: spec.bakeId, status: "running", startedAt: new Date(this.clock.now()).toISOString(), services: [] };
     this.records.set(spec.bakeId, record);
     this.last = record;
     void this.exclusive(async (signal) => {
@@ -143,7 +144,7 @@ export class BakeRunner {
         record.error = asAgentError(err).toBody();
       } finally {
         delete record.inFlight;
-        record.finishedAt = new Date(this.now()).toISOString();
+        record.finishedAt = new Date(this.clock.now()).toISOString();
         record.durationMs = Date.parse(record.finishedAt) - Date.parse(record.startedAt);
         // How it ended is known: the next bake may queue, while this one is filed.
         this.pending = undefined;
@@ -176,7 +177,9 @@ export class BakeRunner {
   async stop(ms: number, reason: string): Promise<void> {
     this.stopping = new Error(reason);
     this.controller?.abort(this.stopping);
-    await Promise.race([this.turn, new Promise((r) => setTimeout(r, ms).unref())]);
+    const waited = new AbortController();
+    await Promise.race([this.turn, this.clock.sleep(ms, waited.signal).catch(() => undefined)]);
+    waited.abort();
   }
 
   private async persist(r: BakeRecord): Promise<void> {

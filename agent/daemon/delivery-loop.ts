@@ -2,6 +2,7 @@
 // Runs until stopped; after a failure it backs off (full jitter) and tries
 // again, across restarts too, since the outbox is on disk. New events nudge it.
 import { watch, type FSWatcher } from "node:fs";
+import type { Clock } from "../clock.ts";
 import type { Deliverer } from "../report/deliver.ts";
 import type { Logger } from "../log.ts";
 import { mkdirShared } from "../state/atomic.ts";
@@ -10,16 +11,18 @@ import { mkdirShared } from "../state/atomic.ts";
 const IDLE_POLL_MS = 30_000;
 
 export class DeliveryLoop {
-  private readonly deliverer: Deliverer;
+  private readonly deliverer: Pick<Deliverer, "drainOnce" | "backoffMs" | "drain">;
   private readonly logger: Logger;
+  private readonly clock: Pick<Clock, "sleep">;
   private wake: (() => void) | undefined;
   private dirty = false;
   private readonly stopper = new AbortController();
   private done: Promise<void> | undefined;
 
-  constructor(deliverer: Deliverer, logger: Logger) {
+  constructor(deliverer: Pick<Deliverer, "drainOnce" | "backoffMs" | "drain">, logger: Logger, clock: Pick<Clock, "sleep">) {
     this.deliverer = deliverer;
     this.logger = logger;
+    this.clock = clock;
   }
 
   start(): void {
@@ -31,18 +34,11 @@ export class DeliveryLoop {
     this.wake?.();
   }
 
+  /** Waits `ms`, or less when nudged or stopped. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const stop = this.stopper.signal;
-      function done() {
-        clearTimeout(timer);
-        stop.removeEventListener("abort", done);
-        resolve();
-      }
-      this.wake = done;
-      stop.addEventListener("abort", done, { once: true });
-    });
+    const woken = new AbortController();
+    this.wake = () => woken.abort();
+    return this.clock.sleep(ms, AbortSignal.any([this.stopper.signal, woken.signal])).catch(() => undefined);
   }
 
   private async run(): Promise<void> {

@@ -3,51 +3,30 @@
 // at start and on SIGHUP, delivers the outbox until the control plane takes it,
 // reuses credentials in memory only, and talks to systemd (READY, STOPPING,
 // WATCHDOG). SIGTERM: stop accepting, abort pulls, flush the outbox, exit 0.
+// This module assembles the parts (engine.ts, maintenance.ts, serve.ts) and runs
+// their life: start, serve, stop.
+import type { FSWatcher } from "node:fs";
+import type http from "node:http";
+import type https from "node:https";
 import { createSecureContext } from "node:tls";
-import { progressTracker, type ImageProgress } from "../bake/progress.ts";
-import { runBake } from "../bake/run.ts";
-import type { BakeResult, ServiceResult } from "../bake/types.ts";
-import type { Io } from "../io.ts";
-import { apiTlsProblem, ConfigError, isLoopbackHost, type Config } from "../config.ts";
+import type { Clock } from "../clock.ts";
+import { apiTlsProblem, ConfigError, type Config } from "../config.ts";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
-import { asAgentError } from "../errors/agent-error.ts";
-import { describeEvent, type AgentEvent } from "../report/events.ts";
-import { createDeliverer, createProgressSender, readSecretFile, type Runtime } from "../runtime.ts";
-import type { BakeSpec } from "../spec/schema.ts";
+import type { Io } from "../io.ts";
+import type { Logger } from "../log.ts";
+import { createReporter, readSecretFile, readToken, type Runtime } from "../runtime.ts";
 import { secretUsernames } from "../spec/username.ts";
-import { readManifest } from "../state/manifest.ts";
-import { Outbox } from "../state/outbox.ts";
-import { PulledImages } from "../state/pulled.ts";
-import { Verifications } from "../state/verifications.ts";
-import { VERSION } from "../version.ts";
-import { createApiServer } from "./api.ts";
 import { BakeRunner } from "./bakes.ts";
 import { DeliveryLoop, watchOutbox } from "./delivery-loop.ts";
+import { daemonEmit, daemonEngine, type DaemonEngine, type Emit } from "./engine.ts";
+import { createImageCleaner, createReconciler } from "./maintenance.ts";
 import { Metrics } from "./metrics.ts";
-import { cleanupImages } from "./cleanup.ts";
-import { checkReadiness, readinessProbe } from "./readiness.ts";
-import { reconcile } from "./reconcile.ts";
-import { createNotifier, watchdogIntervalMs } from "./sd-notify.ts";
+import { daemonApi, listen, type Served } from "./serve.ts";
+import { createNotifier, watchdogIntervalMs, type Notify } from "./sd-notify.ts";
 
 /** SIGTERM: how long running pulls get to abort, and the outbox to flush. */
 const STOP_PULLS_MS = 10_000;
 const STOP_FLUSH_MS = 10_000;
-
-/**
- * Whether readiness asks for a connection to SSM: unless the box's last bake named
- * no token credential. A box whose images come from ECR alone may sit in a subnet
- * with VPC endpoints for ECR and none for SSM, and is ready all the same; a box
- * without a manifest yet, or with one that cannot be read, is taken to need SSM.
- */
-async function needsSsm(stateDir: string): Promise<boolean> {
-  const manifest = await readManifest(stateDir).catch(() => undefined);
-  return manifest === undefined || manifest.services.some((s) => s.credentialType === "token");
-}
-
-function parseListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(":");
-  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(listen.slice(i + 1)) };
-}
 
 /** The API's certificate and key (docs/reference.md §4), read and tried at start: a file that cannot serve is exit 78 naming its key. */
 function readTls(config: Config): { cert: string; key: string } | undefined {
@@ -69,217 +48,104 @@ function readTls(config: Config): { cert: string; key: string } | undefined {
   return { cert, key };
 }
 
-export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
+/** The daemon's parts, wired together. */
+interface Daemon extends Served {
+  loop: DeliveryLoop | undefined;
+  notify: Notify | undefined;
+}
+
+/** systemctl status shows what the agent is doing. */
+type Status = (text: string) => void;
+
+/** Posted bakes, one at a time, each through the engine; systemd's status and the metrics follow them. */
+function bakeRunner(rt: Runtime, d: { engine: DaemonEngine; emit: Emit; metrics: Metrics; status: Status }): BakeRunner {
   const { config, logger, scrubber, clock } = rt;
-  const tls = readTls(config);
-  const apiToken = readSecretFile("apiTokenFile", config.apiTokenFile);
-  scrubber.pin(apiToken);
-  const started = clock.now();
-
-  const outbox = new Outbox(config.stateDir);
-  const pulled = new PulledImages(config.stateDir);
-  const verifier = rt.signatureVerifier();
-  const verifications = new Verifications(config.stateDir);
-  const metrics = new Metrics(() => outbox.depth().catch(() => 0));
-  const cache = new MemoryCredentialCache(config.credentialCacheSeconds);
-  const deliverer = createDeliverer(rt, outbox, () => metrics.eventsDelivered.inc());
-  const loop = deliverer ? new DeliveryLoop(deliverer, logger) : undefined;
-  if (!loop) logger.warn("no controlPlaneUrl configured: events are not sent");
-
-  const progress = loop ? createProgressSender(rt) : undefined;
-
-  const emit = async (e: AgentEvent) => {
-    const clean = scrubber.scrubValue(e);
-    const fields = { event: clean.type, bakeId: clean.bakeId, service: clean.service, code: clean.error?.code };
-    if (clean.error) logger.warn(fields, describeEvent(clean));
-    else logger.info(fields, describeEvent(clean));
-    if (loop && config.boxId) {
-      await progress?.settle(clean);
-      await outbox.put(config.boxId, clean.bakeId, clean);
-      loop.nudge();
-    }
-  };
-
-  const engine = (
-    spec: BakeSpec,
-    signal: AbortSignal,
-    opts: { reconcile?: boolean; onResult?: (r: ServiceResult) => void; onInFlight?: (get: () => ImageProgress[]) => void } = {},
-  ): Promise<BakeResult> => {
-    // A reconcile re-pulls under an old bake's id: its progress is nobody's news.
-    const tracker = opts.reconcile ? undefined : progressTracker(spec, () => clock.now(), progress);
-    if (tracker) opts.onInFlight?.(() => tracker.inFlight());
-    const resolver = rt.newResolver({
-      cache,
-      onFetch: (c, outcome) => metrics.credentialFetches.inc({ type: c.type, result: outcome }),
-      onCacheHit: (c) => metrics.credentialCacheHits.inc({ type: c.type }),
-    });
-    return runBake(
-      spec,
-      {
-        config,
-        docker: rt.docker,
-        resolver,
-        clock,
-        scrubber,
-        ...(opts.reconcile ? { noManifest: true } : {}),
-        pulled,
-        disk: rt.newDiskReserve(),
-        signatures: { verifier, verifications, clock },
-        // Called inside the bake's turn: a timed cleanup cannot run meanwhile.
-        ...(config.imageCleanup ? { makeRoom: (signal: AbortSignal) => cleanOnce(signal) } : {}),
-        ...(opts.onResult ? { onResult: opts.onResult } : {}),
-        // A reconcile re-pulls under the manifest's bake: only its service events are news.
-        emit: (e) => (opts.reconcile && e.type.startsWith("bake.") ? Promise.resolve() : emit(opts.reconcile ? { ...e, reconcile: true } : e)),
-        onStep: (s) => {
-          // Why a cleanup ran before a bake, or why the reserve was not checked: the journal says.
-          if (s.kind === "disk") logger.info({ bakeId: spec.bakeId }, s.message);
-          tracker?.step(s);
-          metrics.observeStep(s);
-        },
-      },
-      signal,
-    );
-  };
-
-  const notify = createNotifier(rt.env, (err) => logger.warn({ err: err.message }, "sd_notify failed"));
-  /** systemctl status shows what the agent is doing. */
-  const status = (text: string) => void notify?.(`STATUS=${text}`);
-
-  const runner = new BakeRunner({
+  return new BakeRunner({
     stateDir: config.stateDir,
-    now: () => clock.now(),
+    clock,
     onError: (err) => logger.error({ err: scrubber.scrub(String((err as Error)?.message ?? err)) }, "bake runner"),
-    report: emit,
+    report: d.emit,
     // Before any output of the bake; a refused POST registers nothing, so that POSTs cannot push live secrets out of the bounded scrubber.
     onStart: (spec) => {
       for (const u of secretUsernames(spec)) scrubber.add(u);
     },
     engine: async (spec, signal, onResult, onInFlight) => {
-      status(`baking ${spec.bakeId}: ${spec.services.length} service(s)`);
-      const result = await engine(spec, signal, { onResult, onInFlight });
-      status(`serving on ${config.listen}; last bake ${spec.bakeId} ${result.status}${result.error ? ` (${result.error.code})` : ""}`);
-      metrics.bakes.inc({ status: result.status });
-      if (result.status === "succeeded") metrics.lastSuccessfulBake.set(clock.now() / 1000);
+      d.status(`baking ${spec.bakeId}: ${spec.services.length} service(s)`);
+      const result = await d.engine(spec, signal, { onResult, onInFlight });
+      d.status(`serving on ${config.listen}; last bake ${spec.bakeId} ${result.status}${result.error ? ` (${result.error.code})` : ""}`);
+      d.metrics.bakes.inc({ status: result.status });
+      if (result.status === "succeeded") d.metrics.lastSuccessfulBake.set(clock.now() / 1000);
       return result;
     },
   });
+}
+
+/** Every part of the daemon from the runtime; bakes a crash left running are ended (and reported) before anything else runs. */
+async function assemble(rt: Runtime): Promise<Daemon> {
+  const { config, logger, clock } = rt;
+  // The metrics count deliveries and read the outbox's depth when scraped: each needs the other, and both exist by then.
+  const metrics: Metrics = new Metrics(() => reporter.outbox.depth().catch(() => 0));
+  const reporter = createReporter(rt, { enabled: true, onDelivered: () => metrics.eventsDelivered.inc() });
+  const loop = reporter.deliverer ? new DeliveryLoop(reporter.deliverer, logger, clock) : undefined;
+  if (!loop) logger.warn("no controlPlaneUrl configured: events are not sent");
+  const emit = daemonEmit(rt, reporter, loop);
+  const notify = createNotifier(rt.env, (err) => logger.warn({ err: err.message }, "sd_notify failed"));
+  const status: Status = (text) => void notify?.(`STATUS=${text}`);
+  const cleaner = createImageCleaner(rt, metrics);
+  const cache = new MemoryCredentialCache(config.credentialCacheSeconds);
+  const engine = daemonEngine(rt, { cache, metrics, reporter, emit, ...(config.imageCleanup ? { makeRoom: (signal: AbortSignal) => cleaner.once(signal) } : {}) });
+  const runner = bakeRunner(rt, { engine, emit, metrics, status });
   await runner.recover();
+  const reconciler = createReconciler(rt, { runner, run: (spec, signal) => engine(spec, signal, { reconcile: true }), status });
+  return { runner, reconciler, cleaner, metrics, reporter, loop, notify };
+}
 
-  let lastReconcile: Record<string, unknown> | undefined;
-  const doReconcile = (why: string) =>
-    runner.exclusive(async (signal) => {
-      status(`reconciling (${why})`);
-      try {
-        const r = await reconcile({ stateDir: config.stateDir, docker: rt.docker, run: (spec, s) => engine(spec, s, { reconcile: true }) }, signal);
-        lastReconcile = {
-          at: new Date(clock.now()).toISOString(),
-          trigger: why,
-          checked: r.checked,
-          missing: r.missing,
-          retagged: r.retagged,
-          status: r.result?.status ?? (r.retagged.length ? "retagged" : "nothing to do"),
-        };
-        logger.info(lastReconcile, `reconcile (${why}): ${r.checked} image(s) checked, ${r.missing.length} pulled again, ${r.retagged.length} retagged`);
-      } catch (err) {
-        const e = asAgentError(err);
-        lastReconcile = { at: new Date(clock.now()).toISOString(), trigger: why, status: "failed", error: e.toBody() };
-        logger.warn({ code: e.code, err: scrubber.scrub(e.message) }, "reconcile failed");
-      }
-      status(`serving on ${config.listen}; reconciled (${String(lastReconcile["status"])})`);
-    });
+/** What `begin` started: `stop` ends the timers and SIGHUP's reconcile. */
+interface Running {
+  stop: () => void;
+  outboxWatch: FSWatcher | undefined;
+}
 
-  let lastCleanup: Record<string, unknown> | undefined;
-  /** One image cleanup; the caller holds the turn (the timer's exclusive, or the bake that needs the room). */
-  const cleanOnce = async (signal: AbortSignal) => {
-      try {
-        const out = await cleanupImages(
-          {
-            docker: rt.docker,
-            stateDir: config.stateDir,
-            pulled,
-            keepBakes: config.imageCleanupKeepBakes,
-            minAgeSeconds: config.imageCleanupMinAgeSeconds,
-            now: () => clock.now(),
-            onRemoved: (r) => logger.info({ imageId: r.imageId, refs: r.refs, bytes: r.bytes }, `image cleanup: removed ${r.refs.join(", ")} (${r.bytes} bytes)`),
-            onUntagged: (r) => logger.info({ imageId: r.imageId, refs: r.refs }, `image cleanup: untagged ${r.refs.join(", ")}; the image stays under references that are not the agent's`),
-            onKept: (k) => logger.info({ imageId: k.imageId, refs: k.refs }, `image cleanup: kept ${k.refs.join(", ") || k.imageId}: ${k.reason}`),
-          },
-          signal,
-        );
-        metrics.cleanupRuns.inc({ result: out.failures.length ? "failed" : "ok" });
-        metrics.cleanupImages.inc(out.removed.length);
-        metrics.cleanupBytes.inc(out.bytes);
-        metrics.cleanupFailures.inc(out.failures.length);
-        for (const f of out.failures) logger.warn({ imageId: f.imageId }, `image cleanup: could not remove ${f.imageId}: ${scrubber.scrub(f.error)}`);
-        lastCleanup = { at: out.at, removed: out.removed, untagged: out.untagged, bytes: out.bytes, kept: out.kept.length, failures: out.failures };
-      } catch (err) {
-        metrics.cleanupRuns.inc({ result: "failed" });
-        lastCleanup = { at: new Date(clock.now()).toISOString(), error: asAgentError(err).toBody() };
-        logger.warn({ err: scrubber.scrub((err as Error).message) }, "image cleanup failed");
-      }
-    };
-  const doCleanup = () => runner.exclusive(cleanOnce);
-
-  let accepting = true;
-  const server = createApiServer({
-    apiToken,
-    scrubber,
-    logger,
-    ssmParameterPrefix: config.ssmParameterPrefix,
-    accepting: () => accepting,
-    ...(tls ? { tls } : {}),
-    readiness: readinessProbe(() => checkReadiness({ docker: rt.docker, aws: async (signal) => rt.aws().checkReachable(signal, { ssm: await needsSsm(config.stateDir) }), stateDir: config.stateDir }), clock),
-    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-    submit: (spec) => runner.submit(spec),
-    bake: (id) => runner.get(id),
-    status: async () => ({
-      version: VERSION,
-      boxId: config.boxId ?? null,
-      uptimeSeconds: Math.round((clock.now() - started) / 1000),
-      runningBake: runner.running ?? null,
-      lastBake: runner.lastBake ?? null,
-      lastReconcile: lastReconcile ?? null,
-      lastCleanup: lastCleanup ?? null,
-      outboxEvents: await outbox.depth().catch(() => null),
-    }),
-  });
-  const { host, port } = parseListen(config.listen);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => resolve());
-    });
-  } catch (err) {
-    io.stderr(`error: cannot listen on ${config.listen}: ${(err as Error).message}`);
-    return 1;
+/** Runs `fn` every `ms` by the clock, each wait counted from the end of the last run, until `signal` aborts. */
+async function every(clock: Clock, ms: number, signal: AbortSignal, fn: () => Promise<void> | void): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      await clock.sleep(ms, signal);
+    } catch {
+      return;
+    }
+    await fn();
   }
-  logger.info({ listen: config.listen, tls: tls !== undefined, version: VERSION }, "slothbox-agent daemon serving");
-  if (!isLoopbackHost(host)) {
-    logger.warn(
-      { listen: config.listen },
-      "listening beyond loopback: /healthz, /readyz and /metrics answer anyone who can reach this address without a token; put the API behind a firewall or listen on 127.0.0.1",
-    );
-  }
-  io.stderr(`slothbox-agent ${VERSION} daemon listening on ${tls ? "https" : "http"}://${config.listen}`);
+}
 
+/** Ready: systemd is told, the watchdog fed, delivery and the start's reconcile begin, cleanup is timed, SIGHUP reconciles. Returns what stops them. */
+async function begin(rt: Runtime, d: Daemon): Promise<Running> {
+  const { config, logger, clock } = rt;
+  const timers = new AbortController();
+  const { notify, loop } = d;
   await notify?.(`READY=1\nSTATUS=serving on ${config.listen}; no bake yet`);
-  const every = watchdogIntervalMs(rt.env);
-  const watchdog = notify && every ? setInterval(() => void notify("WATCHDOG=1"), every) : undefined;
+  const watchdogMs = watchdogIntervalMs(rt.env);
+  if (notify && watchdogMs) void every(clock, watchdogMs, timers.signal, () => void notify("WATCHDOG=1"));
   loop?.start();
   // Events a root `bake` leaves beside the daemon are sent as soon as they appear, not at the next idle poll.
-  const outboxWatch = loop ? await watchOutbox(outbox.dir, () => loop.nudge(), (err) => logger.warn({ err: err.message }, "cannot watch the outbox; polling it")) : undefined;
-  void doReconcile("start");
-
+  const outboxWatch = loop ? await watchOutbox(d.reporter.outbox.dir, () => loop.nudge(), (err) => logger.warn({ err: err.message }, "cannot watch the outbox; polling it")) : undefined;
+  void d.reconciler.run("start");
   // The next cleanup is counted from the end of the last: a slow one never piles up behind itself.
-  let cleanupTimer: NodeJS.Timeout | undefined;
-  const scheduleCleanup = () => {
-    cleanupTimer = setTimeout(() => void doCleanup().finally(() => accepting && scheduleCleanup()), config.imageCleanupIntervalSeconds * 1000);
-    cleanupTimer.unref();
-  };
-  if (config.imageCleanup) scheduleCleanup();
-  const onHup = () => void doReconcile("SIGHUP");
+  if (config.imageCleanup) void every(clock, config.imageCleanupIntervalSeconds * 1000, timers.signal, () => d.runner.exclusive((signal) => d.cleaner.once(signal)));
+  const onHup = () => void d.reconciler.run("SIGHUP");
   process.on("SIGHUP", onHup);
-  const stoppedBy = await new Promise<string>((resolve) => {
+  return {
+    outboxWatch,
+    stop: () => {
+      process.off("SIGHUP", onHup);
+      timers.abort();
+    },
+  };
+}
+
+/** Resolves with the name of the signal that stops the daemon. */
+function stopSignal(logger: Logger): Promise<string> {
+  return new Promise<string>((resolve) => {
     const stop = (name: string) => () => {
       logger.info({ signal: name }, "stopping");
       resolve(name);
@@ -287,20 +153,34 @@ export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
     process.once("SIGTERM", stop("SIGTERM"));
     process.once("SIGINT", stop("SIGINT"));
   });
+}
 
-  accepting = false;
-  process.off("SIGHUP", onHup);
-  await notify?.("STOPPING=1");
-  if (watchdog) clearInterval(watchdog);
-  clearTimeout(cleanupTimer);
+/** Once no bake is accepted: stop the timers, abort what runs, close the API, flush the outbox within its budget. */
+async function shutdown(d: Daemon, running: Running, server: http.Server | https.Server, stoppedBy: string): Promise<void> {
+  running.stop();
+  await d.notify?.("STOPPING=1");
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  await runner.stop(STOP_PULLS_MS, `${stoppedBy}: the agent is stopping`);
+  await d.runner.stop(STOP_PULLS_MS, `${stoppedBy}: the agent is stopping`);
   server.closeAllConnections();
   await closed;
-  outboxWatch?.close();
-  await progress?.stop();
-  await loop?.stop(STOP_FLUSH_MS);
-  logger.info({ pending: await outbox.depth().catch(() => null) }, "stopped");
+  running.outboxWatch?.close();
+  await d.reporter.progress?.stop();
+  await d.loop?.stop(STOP_FLUSH_MS);
+}
+
+export async function runDaemon(rt: Runtime, io: Io): Promise<number> {
+  const tls = readTls(rt.config);
+  const apiToken = readToken(rt.config, "apiTokenFile", rt.scrubber);
+  const started = rt.clock.now();
+  const d = await assemble(rt);
+  let accepting = true;
+  const server = daemonApi(rt, d, { apiToken, tls, started, accepting: () => accepting });
+  if (!(await listen(rt, server, tls !== undefined, io))) return 1;
+  const running = await begin(rt, d);
+  const stoppedBy = await stopSignal(rt.logger);
+  accepting = false;
+  await shutdown(d, running, server, stoppedBy);
+  rt.logger.info({ pending: await d.reporter.outbox.depth().catch(() => null) }, "stopped");
   return 0;
 }

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { systemClock } from "../clock.ts";
+import { systemClock, systemRandom } from "../clock.ts";
 import { Outbox } from "../state/outbox.ts";
 import { ProxyRoutes } from "../net/proxy.ts";
 import { Deliverer, httpPoster, isRetryableStatus, type PostEvent } from "./deliver.ts";
@@ -15,7 +15,7 @@ afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force
 async function setup(answers: (number | Error)[]) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "sbx-outbox-"));
   dirs.push(dir);
-  const outbox = new Outbox(dir);
+  const outbox = new Outbox(dir, systemClock);
   const sent: { url: string; headers: Record<string, string>; body: string }[] = [];
   const post: PostEvent = async (url, headers, body) => {
     sent.push({ url, headers, body });
@@ -23,7 +23,7 @@ async function setup(answers: (number | Error)[]) {
     if (a instanceof Error) throw a;
     return a;
   };
-  const d = new Deliverer({ outbox, controlPlaneUrl: "http://cp.test/", token: "tok", post, clock: systemClock, logger: pino({ level: "silent" }) });
+  const d = new Deliverer({ outbox, controlPlaneUrl: "http://cp.test/", token: "tok", post, clock: systemClock, random: systemRandom, logger: pino({ level: "silent" }) });
   return { outbox, sent, d };
 }
 
@@ -55,6 +55,30 @@ describe("Deliverer", () => {
     expect((await d.drainOnce(new AbortController().signal)).blocked).toBe(true);
     expect(await outbox.depth()).toBe(2);
     expect(await d.drainOnce(new AbortController().signal)).toEqual({ delivered: 1, dropped: 1, blocked: false });
+    expect(await outbox.depth()).toBe(0);
+  });
+
+  it("backs off by the clock it is given: full jitter doubling per failure, no real waiting", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "sbx-outbox-"));
+    dirs.push(dir);
+    // A clock that never waits and a fixed draw: the sleeps are exact and the test takes no time.
+    const slept: number[] = [];
+    const clock = { now: () => 1_000_000, sleep: async (ms: number) => void slept.push(ms) };
+    const outbox = new Outbox(dir, clock);
+    const answers = [503, 503, new Error("ECONNRESET"), 202];
+    const post: PostEvent = async () => {
+      const a = answers.shift() ?? 202;
+      if (a instanceof Error) throw a;
+      return a;
+    };
+    const d = new Deliverer({ outbox, controlPlaneUrl: "http://cp.test/", token: "tok", post, clock, random: () => 0.5, logger: pino({ level: "silent" }) });
+    const file = await outbox.put("b", "bk", makeEvent("bake.started", "bk", 1));
+    // The outbox names its files by the same clock: they sort in the order it says events were made.
+    expect(path.basename(file)).toMatch(/^000000001000000-000000-/);
+    await d.drain(new AbortController().signal);
+    // Half of 250 ms × 2^failures (the cap): 500 / 2, 1000 / 2, 2000 / 2.
+    expect(slept).toEqual([250, 500, 1000]);
+    expect(d.delivered).toBe(1);
     expect(await outbox.depth()).toBe(0);
   });
 });

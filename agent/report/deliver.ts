@@ -3,7 +3,7 @@
 // 429 and network errors are retried with backoff (full jitter); other 4xx are
 // dropped and logged. At-least-once: a file leaves the outbox only after a 2xx.
 import type { Agent } from "node:http";
-import { abortableSleep, type Clock } from "../clock.ts";
+import type { Clock, Random } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import type { Outbox } from "../state/outbox.ts";
 
@@ -50,6 +50,8 @@ export interface DelivererDeps {
   token: string;
   post: PostEvent;
   clock: Clock;
+  /** The backoff's jitter. */
+  random: Random;
   logger: Logger;
   onDelivered?: (eventType: string) => void;
 }
@@ -141,7 +143,7 @@ export class Deliverer {
   /** Full-jitter exponential backoff after consecutive failures. */
   backoffMs(): number {
     const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(this.failures, 16));
-    return Math.random() * cap;
+    return this.deps.random() * cap;
   }
 
   /** Keeps draining until the outbox is empty or the signal ends the attempt. */
@@ -149,7 +151,7 @@ export class Deliverer {
     while (!signal.aborted) {
       const r = await this.drainOnce(signal);
       if (!r.blocked) return;
-      await abortableSleep(Math.max(BACKOFF_MIN_MS / 2, this.backoffMs()), signal).catch(() => undefined);
+      await this.deps.clock.sleep(Math.max(BACKOFF_MIN_MS / 2, this.backoffMs()), signal).catch(() => undefined);
     }
   }
 }

@@ -5,6 +5,7 @@
 // outbox/corrupt/ for a person to look at. Neither is ever deleted.
 import { rename, rm } from "node:fs/promises";
 import path from "node:path";
+import type { Clock } from "../clock.ts";
 import { listStateFiles, mkdirShared, readStateText, writeFileAtomic } from "./atomic.ts";
 
 export interface OutboxEntry {
@@ -24,13 +25,15 @@ export type OutboxRead =
 export class Outbox {
   readonly dir: string;
   private seq = 0;
+  private readonly clock: Pick<Clock, "now">;
 
-  constructor(stateDir: string) {
+  constructor(stateDir: string, clock: Pick<Clock, "now">) {
     this.dir = path.join(stateDir, "outbox");
+    this.clock = clock;
   }
 
   async put(boxId: string, bakeId: string, event: Record<string, unknown> & { id: string }): Promise<string> {
-    const name = `${Date.now().toString().padStart(15, "0")}-${String(this.seq++).padStart(6, "0")}-${event.id}.json`;
+    const name = `${this.clock.now().toString().padStart(15, "0")}-${String(this.seq++).padStart(6, "0")}-${event.id}.json`;
     const file = path.join(this.dir, name);
     await writeFileAtomic(file, JSON.stringify({ boxId, bakeId, event }));
     return file;
