@@ -6,28 +6,13 @@
 // Activity — what keeps the inactivity timeout from firing — is progress, not
 // bytes: the containerd store repeats the same `Downloading` line ten times a
 // second for a stalled layer.
+import type { Progress } from "./types.ts";
 
 export class PullStreamError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "PullStreamError";
   }
-}
-
-export interface Progress {
-  /** Bytes downloaded and to download, across layers; 0 / 0 where the engine hides the counts. */
-  current: number;
-  total: number;
-  layers: number;
-  /**
-   * Layers whose size is known (a `Downloading` line gave it, or the layer is already
-   * downloaded or present): the engine sizes a layer only when it starts downloading it,
-   * a few at a time, so `total` is the whole pull's only once this equals `layers`.
-   */
-  layersSized: number;
-  layersDownloaded: number;
-  /** Unpacked (`Pull complete`, `Already exists`). */
-  layersDone: number;
 }
 
 interface Line {

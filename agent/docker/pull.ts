@@ -12,7 +12,8 @@ import type { Scrubber } from "../errors/scrub.ts";
 import { repoDigestName, type ImageReference } from "../spec/reference.ts";
 import { dockerFailure, engineFailure } from "./failure.ts";
 import type { DockerPort, ImageInfo } from "./port.ts";
-import { consumePullStream, type Progress } from "./pull-stream.ts";
+import { consumePullStream } from "./pull-stream.ts";
+import type { Progress } from "./types.ts";
 import { DOCKER_WAIT_MS } from "./wait.ts";
 
 /** First retry after ~1 s, doubling to at most 20 s: a registry blip passes, a bake is not held for long. */
