@@ -217,26 +217,29 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
       if (route.via === "proxy") await step(`SSM endpoint ${endpoint} through the proxy ${route.shown}`, connectProbe(route.shown, signal));
       else await step(`SSM endpoint ${endpoint}`, connectProbe(endpoint, signal));
     },
-    getParameter(name, signal): Promise<ParameterValue> {
+    getParameter(name, signal): Promise<ParameterValue | undefined> {
       return call(
         getSsm(),
         async (client, { GetParameterCommand }) => {
           const out = await client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal: signal });
-          return { type: out.Parameter?.Type ?? "", value: out.Parameter?.Value ?? "" };
+          const p = out.Parameter;
+          return p && { ...(p.Type !== undefined ? { type: p.Type } : {}), ...(p.Value !== undefined ? { value: p.Value } : {}) };
         },
         signal,
       );
     },
-    getEcrToken(host, signal): Promise<EcrToken> {
+    getEcrToken(host, signal): Promise<EcrToken | undefined> {
       return call(
         getEcr(host),
         async (client, { GetAuthorizationTokenCommand }) => {
           const out = await client.send(new GetAuthorizationTokenCommand({ registryIds: [host.accountId] }), { abortSignal: signal });
           const data = out.authorizationData?.[0];
-          return {
-            authorizationToken: data?.authorizationToken ?? "",
-            ...(data?.expiresAt ? { expiresAt: data.expiresAt } : {}),
-          };
+          return (
+            data && {
+              ...(data.authorizationToken !== undefined ? { authorizationToken: data.authorizationToken } : {}),
+              ...(data.expiresAt ? { expiresAt: data.expiresAt } : {}),
+            }
+          );
         },
         signal,
       );

@@ -51,3 +51,13 @@ export function awsFailure(err: unknown, service: AwsService, what: string): Age
   if (call) failure.attempts = call.attempts;
   return failure;
 }
+
+/**
+ * AWS answered, but without what the call always returns (ECR's authorizationData, SSM's
+ * Parameter and its Type and Value): an endpoint that does not answer as the service does,
+ * docs/reference.md §5's aws_unreachable, as a 5xx is. Not the agent's bug, and not an
+ * empty value to be read on as if AWS had sent it.
+ */
+export function malformedAnswer(what: string, missing: string): AgentError {
+  return new AgentError("aws_unreachable", `${what}: AWS answered without ${missing}`);
+}
