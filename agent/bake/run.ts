@@ -125,37 +125,54 @@ interface PullTurn {
   full?: AbortSignal;
 }
 
+/** One image's pull as the bake runs it: what its steps share. */
+interface UnitPull {
+  unit: Unit;
+  deps: BakeDeps;
+  logins: Logins;
+  signal: AbortSignal;
+  step: (s: BakeStep) => void;
+  turn: PullTurn;
+  /** When the image's work began: its duration counts from here. */
+  t0: number;
+}
+
+/** How a login and pull ended: the outcome, or the error with the credential it was tried with (the registry is asked again with it). */
+type Tried = { ok: true; outcome: Outcome } | { ok: false; error: unknown; auth?: RegistryAuth };
+
 /** One image: present, or logged in and pulled. Throws what failed, in the registry's words where the engine dropped them. */
-async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void, turn: PullTurn): Promise<Outcome> {
-  const { docker, clock } = deps;
-  const t0 = clock.now();
-  const ref = unit.services[0]!.ref;
-  const present = await presentPinned(ref, { docker, scrubber: deps.scrubber }, signal);
-  if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 };
-  let auth: RegistryAuth | undefined;
+async function pullUnit(u: Omit<UnitPull, "t0">): Promise<Outcome> {
+  const { deps, signal } = u;
+  const t0 = deps.clock.now();
+  const ref = u.unit.services[0]!.ref;
+  const present = await presentPinned(ref, { docker: deps.docker, scrubber: deps.scrubber }, signal);
+  if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: deps.clock.now() - t0 };
+  const tried = await loginAndPull({ ...u, t0 });
+  if (tried.ok) return tried.outcome;
+  if (signal.aborted || !(tried.error instanceof AgentError)) throw tried.error;
+  // The question is bounded like a pull that makes no progress: a registry that stalls on it leaves Docker's line standing.
+  const asking = AbortSignal.any([signal, AbortSignal.timeout(deps.config.pullInactivityTimeoutSeconds * 1000)]);
+  throw await withRegistryWords(tried.error, ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`, tried.auth, deps, asking);
+}
+
+async function loginAndPull(u: UnitPull): Promise<Tried> {
+  let creds: PullAuth | undefined;
   try {
-    return await loginAndPull(unit, deps, logins, signal, step, t0, (a) => (auth = a), turn);
-  } catch (err) {
-    if (signal.aborted || !(err instanceof AgentError)) throw err;
-    // The question is bounded like a pull that makes no progress: a registry that stalls on it leaves Docker's line standing.
-    const asking = AbortSignal.any([signal, AbortSignal.timeout(deps.config.pullInactivityTimeoutSeconds * 1000)]);
-    throw await withRegistryWords(err, ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`, auth, deps, asking);
+    creds = u.unit.credential ? await u.logins.forPull(u.unit.credential) : undefined;
+  } catch (error) {
+    return { ok: false, error };
+  }
+  try {
+    return { ok: true, outcome: await pullInTurn(u, creds) };
+  } catch (error) {
+    return { ok: false, error, ...(creds ? { auth: creds.auth } : {}) };
   }
 }
 
-async function loginAndPull(
-  unit: Unit,
-  deps: BakeDeps,
-  logins: Logins,
-  signal: AbortSignal,
-  step: (s: BakeStep) => void,
-  t0: number,
-  onAuth: (auth: RegistryAuth) => void,
-  turn: PullTurn,
-): Promise<Outcome> {
-  const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
-  if (creds) onAuth(creds.auth);
-  const release = await turn.slots.acquire(signal);
+/** The pull, once a slot is free: skipped after the bake's first failure, and the disk reserve checked before the first. */
+async function pullInTurn(u: UnitPull, creds: PullAuth | undefined): Promise<Outcome> {
+  const { turn } = u;
+  const release = await turn.slots.acquire(u.signal);
   try {
     // Nothing starts after the first failure (a pull already running finishes).
     if (turn.failed) return { status: "skipped", durationMs: 0 };
@@ -168,9 +185,9 @@ async function loginAndPull(
         throw err;
       }
     }
-    return await pull(unit, deps, creds, signal, step, t0, turn.full);
+    return await pull(u, creds);
   } catch (err) {
-    // Said before the slot is passed on: the image that gets it must not start.
+    // Said before the slot is passed on (finally): the image that gets it must not start.
     turn.failed = true;
     throw err;
   } finally {
@@ -178,9 +195,9 @@ async function loginAndPull(
   }
 }
 
-async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, signal: AbortSignal, step: (s: BakeStep) => void, t0: number, full?: AbortSignal): Promise<Outcome> {
-  const { config, docker, clock } = deps;
-  const ref = unit.services[0]!.ref;
+async function pull(u: UnitPull, creds: PullAuth | undefined): Promise<Outcome> {
+  const { unit, deps, signal, step } = u;
+  const { config, clock } = deps;
   // A failed login ends the pull that runs beside it; the login's error is the one reported.
   const loginFailed = new AbortController();
   creds?.loggedIn.catch(() => loginFailed.abort());
@@ -188,10 +205,10 @@ async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, sig
   let pulled;
   try {
     pulled = await pullImage(
-      ref,
+      unit.services[0]!.ref,
       creds?.auth,
       {
-        docker,
+        docker: deps.docker,
         clock,
         scrubber: deps.scrubber,
         inactivityTimeoutMs: config.pullInactivityTimeoutSeconds * 1000,
@@ -203,17 +220,26 @@ async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, sig
       AbortSignal.any([signal, loginFailed.signal]),
     );
   } catch (err) {
-    if (creds && !signal.aborted) await creds.loggedIn;
-    // The disk reserve stopped this pull: its own error, with its own attempts (every image waiting shares the signal's).
-    if (full?.aborted && err === full.reason && err instanceof AgentError) {
-      const own = new AgentError(err.code, err.message);
-      own.attempts = err.attempts;
-      throw own;
-    }
-    throw err;
+    throw await pullError(err, creds, signal, u.turn.full);
   }
   if (creds) await creds.loggedIn;
-  return { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: clock.now() - t0 };
+  return { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: clock.now() - u.t0 };
+}
+
+/**
+ * What a failed pull reports: the login's error where the login beside it failed (that
+ * failure ended the pull); the disk reserve's, as an error of this image's own (every image
+ * waiting shares the signal's reason), where the reserve stopped it; else the pull's own.
+ */
+async function pullError(err: unknown, creds: PullAuth | undefined, signal: AbortSignal, full: AbortSignal | undefined): Promise<unknown> {
+  const loginError = creds && !signal.aborted ? await creds.loggedIn.then(() => undefined, (e: unknown) => ({ e })) : undefined;
+  if (loginError) return loginError.e;
+  if (full?.aborted && err === full.reason && err instanceof AgentError) {
+    const own = new AgentError(err.code, err.message);
+    own.attempts = err.attempts;
+    return own;
+  }
+  return err;
 }
 
 export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal): Promise<BakeResult> {
@@ -312,7 +338,7 @@ async function bakeUnits(
     const t0 = clock.now();
     let outcome: Outcome;
     try {
-      outcome = await pullUnit(unit, deps, logins, pullSignal, step, turn);
+      outcome = await pullUnit({ unit, deps, logins, signal: pullSignal, step, turn });
       if (outcome.status === "pulled" && deps.pulled) {
         const ref = unit.services[0]!.ref;
         await deps.pulled.record({
