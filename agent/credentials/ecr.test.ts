@@ -19,7 +19,8 @@ describe("fetchEcrCredential", () => {
     ["no authorizationData", async () => undefined, "AWS answered without authorizationData"],
     ["authorizationData without a token", async () => ({}), "AWS answered without an authorizationToken"],
     ["an empty token", async () => ({ authorizationToken: "" }), "AWS answered without an authorizationToken"],
-  ] as [string, GetEcrToken, string][])("reports an answer with %s as what it is, not as a token that is not base64", async (_, answer, words) => {
+    ["a token that is not base64 of user:password", async () => ({ authorizationToken: "bm8gY29sb24=" }), "AWS answered with a token that is not base64 of user:password"],
+  ] as [string, GetEcrToken, string][])("reports an answer with %s as what it is, not as the agent's bug", async (_, answer, words) => {
     const err = await fetch(answer).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "aws_unreachable", message: `ecr:GetAuthorizationToken for registry 123456789012 in eu-west-1: ${words}` });
   });

@@ -23,12 +23,12 @@ export async function fetchEcrCredential(
     if (signal.aborted) throw err;
     throw awsFailure(err, "ecr", what);
   }
-  if (!token) throw malformedAnswer(what, "authorizationData");
-  if (!token.authorizationToken) throw malformedAnswer(what, "an authorizationToken");
+  if (!token) throw malformedAnswer(what, "without authorizationData");
+  if (!token.authorizationToken) throw malformedAnswer(what, "without an authorizationToken");
   scrubber.add(token.authorizationToken);
   const decoded = Buffer.from(token.authorizationToken, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
-  if (colon < 0) throw new AgentError("internal", "ecr:GetAuthorizationToken returned a token that is not base64 of user:password");
+  if (colon < 0) throw malformedAnswer(what, "with a token that is not base64 of user:password");
   const password = decoded.slice(colon + 1);
   scrubber.add(password);
   const expiresAt = token.expiresAt?.getTime();

@@ -29,4 +29,12 @@ describe("fetchTokenCredential", () => {
     // A value that came without its type is never taken as a secret, nor shown.
     expect((err as Error).message).not.toContain("ghp_x");
   });
+
+  it("reports an AWS error no rule knows as internal, in AWS's words", async () => {
+    const validation = Object.assign(new Error("1 validation error detected"), { name: "ValidationException", $metadata: { httpStatusCode: 400 } });
+    await expect(fetch(() => Promise.reject(validation))).rejects.toMatchObject({
+      code: "internal",
+      message: `ssm:GetParameter ${PREFIX}rc_gh: ValidationException: 1 validation error detected`,
+    });
+  });
 });

@@ -31,13 +31,13 @@ export async function fetchTokenCredential(
     }
     throw failure;
   }
-  if (!param) throw malformedAnswer(what, "Parameter");
-  if (param.type === undefined) throw malformedAnswer(what, "Parameter.Type");
+  if (!param) throw malformedAnswer(what, "without Parameter");
+  if (param.type === undefined) throw malformedAnswer(what, "without Parameter.Type");
   if (param.type !== "SecureString") {
     // Never register or show a value that was not stored as a secret, and never use it.
     throw new AgentError("secret_not_secure", `SSM parameter ${name} is a ${param.type}, not a SecureString; refusing to use it as a registry secret`);
   }
-  if (param.value === undefined) throw malformedAnswer(what, "Parameter.Value");
+  if (param.value === undefined) throw malformedAnswer(what, "without Parameter.Value");
   scrubber.add(param.value);
   if (param.value.length === 0) throw new AgentError("secret_not_found", `SSM parameter ${name} is empty`);
   // Where the username is the secret itself (DigitalOcean), the spec's may be an older token.

@@ -89,4 +89,9 @@ describe("dockerFailure", () => {
     expect(asked.toBody()).toMatchObject({ code: "image_access_denied", message: line, registryMessage: "denied: requested access to the resource is denied", attempts: 3 });
     expect(docker.log).toContain("distribution ghcr.io/acme/api:1");
   });
+
+  it("reports a line no rule knows as internal, in Docker's words", async () => {
+    const e = dockerFailure(new PullStreamError("something no registry ever said"), { authenticated: true }, new Scrubber());
+    expect(e.toBody()).toEqual({ code: "internal", message: "something no registry ever said", hint: ERROR_CODES.internal.hint, retryable: false, registryMessage: "something no registry ever said" });
+  });
 });

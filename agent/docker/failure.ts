@@ -70,7 +70,8 @@ export class RegistryRefusal extends AgentError {
 }
 
 function refusal(message: string, words: string | undefined, ctx: DockerContext, cause: unknown): AgentError {
-  const code = classifyDockerMessage(words ?? message, ctx);
+  // Words no rule knows: docs/reference.md §5's anything else, Docker's words kept.
+  const code = classifyDockerMessage(words ?? message, ctx) ?? "internal";
   if (ENGINE_OWN.has(code)) return new AgentError(code, message, { cause });
   const hint = code === "image_not_found" && !ctx.authenticated ? PRIVATE_IMAGE_HINT : undefined;
   return new RegistryRefusal(code, message, ctx, { cause, ...(hint ? { hint } : {}), ...(words !== undefined ? { registryMessage: words } : {}) });
