@@ -257,62 +257,67 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
   }
 }
 
-async function bakeUnits(
-  spec: BakeSpec,
-  deps: BakeDeps,
-  signal: AbortSignal,
-  started: number,
-  emit: (type: AgentEvent["type"], fields?: Partial<AgentEvent>) => Promise<void>,
-): Promise<BakeResult> {
-  const { config, docker, clock } = deps;
-  const step = (s: BakeStep) => deps.onStep?.(s);
+type Emit = (type: AgentEvent["type"], fields?: Partial<AgentEvent>) => Promise<void>;
 
-  const results = new Map<string, ServiceResult>();
-  let firstFailure: ErrorBody | undefined;
+/** One bake as it runs: what its parts share. */
+interface BakeRun {
+  spec: BakeSpec;
+  deps: BakeDeps;
+  signal: AbortSignal;
+  step: (s: BakeStep) => void;
+  emit: Emit;
+  turn: PullTurn;
+  logins: Logins;
+  results: Map<string, ServiceResult>;
+  /** The bake's first failure: why it failed, unless it was interrupted. */
+  firstFailure?: ErrorBody;
+}
+
+async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, started: number, emit: Emit): Promise<BakeResult> {
+  const { config, docker } = deps;
+  const step = (s: BakeStep) => deps.onStep?.(s);
   const turn: PullTurn = { slots: new Slots(config.pullConcurrency), failed: false };
   const logins = new Logins({ resolver: deps.resolver, docker, scrubber: deps.scrubber, retries: config.pullRetries, step, signal });
-
-  const record = async (unit: Unit, r: Outcome) => {
-    if (r.status === "failed") {
-      firstFailure ??= r.error;
-      turn.failed = true;
-    }
-    step({
-      kind: "image-done",
-      image: unit.key,
-      services: unit.services.map((s) => s.name),
-      status: r.status,
-      durationMs: r.durationMs,
-      ...(r.digest ? { digest: r.digest } : {}),
-      ...(r.error ? { error: r.error } : {}),
-    });
-    for (const s of unit.services) {
-      const result: ServiceResult = { name: s.name, image: s.image, ...r };
-      results.set(s.name, result);
-      deps.onResult?.(result);
-      if (r.status === "pulled" || r.status === "present") {
-        await emit("service.pulled", { service: s.name, image: s.image, digest: r.digest, ...(r.status === "present" ? { cached: true } : {}) });
-      } else if (r.status === "failed") {
-        await emit("service.failed", { service: s.name, image: s.image, ...(r.error ? { error: r.error } : {}) });
-      }
-    }
-  };
-  const failure = (err: unknown): ErrorBody => {
-    const e = signal.aborted ? interruptedError(signal.reason) : asAgentError(err);
-    return { ...e.toBody(), message: deps.scrubber.scrub(e.message) };
-  };
+  const run: BakeRun = { spec, deps, signal, step, emit, turn, logins, results: new Map() };
 
   const units = unitsOf(spec);
   // Images by tag are always pulled: their credentials can be fetched while Docker is checked.
   for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
-  let dockerError: AgentError | undefined;
+  const dockerError = await dockerProblem(run);
+  const reserve = reserveDisk(run);
+  const pulls: UnitTurn = { dockerError, full: reserve.full, pullSignal: AbortSignal.any([signal, reserve.full]) };
+  // Images that need no credential first: their pulls go out while the credentials of the others are fetched.
+  const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
+
+  // A failure to report (the outbox on a full disk) ends the bake only once every pull it started has ended.
+  let unreported: unknown;
   try {
-    await waitForDocker(docker, clock, signal, (message) => step({ kind: "docker-wait", message }));
-  } catch (err) {
-    if (!signal.aborted) dockerError = asAgentError(err);
+    await Promise.all(ordered.map((unit) => bakeUnit(run, unit, pulls).catch((err: unknown) => void (unreported ??= err))));
+  } finally {
+    reserve.stop();
   }
-  // The disk reserve, checked before the first real pull and then while the pulls run: the bake fails with
-  // disk_full while the box still has room. A bake of images Docker already has pulls nothing and is never held.
+  if (unreported !== undefined) throw unreported;
+  return finish(run, started);
+}
+
+/** Docker's socket, waited for: its error where it never answered (the bake was not interrupted). */
+async function dockerProblem(run: BakeRun): Promise<AgentError | undefined> {
+  const { deps, signal, step } = run;
+  try {
+    await waitForDocker(deps.docker, deps.clock, signal, (message) => step({ kind: "docker-wait", message }));
+    return undefined;
+  } catch (err) {
+    return signal.aborted ? undefined : asAgentError(err);
+  }
+}
+
+/**
+ * The disk reserve, checked before the first real pull and then while the pulls run: the bake fails
+ * with disk_full while the box still has room. A bake of images Docker already has pulls nothing and
+ * is never held. `full` is aborted when the reserve stops the pulls; `stop` ends the watching.
+ */
+function reserveDisk(run: BakeRun): { full: AbortSignal; stop: () => void } {
+  const { deps, signal, step, turn } = run;
   const full = new AbortController();
   let stopWatching = () => undefined as void;
   const disk = deps.disk && !deps.disk.disabled ? deps.disk : undefined;
@@ -326,43 +331,85 @@ async function bakeUnits(
         stopWatching = watchDisk(disk, full, deps, signal, step);
       })());
   }
-  const pullSignal = AbortSignal.any([signal, full.signal]);
-  // Images that need no credential first: their pulls go out while the credentials of the others are fetched.
-  const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
+  return { full: full.signal, stop: () => stopWatching() };
+}
 
-  // A failure to report (the outbox on a full disk) ends the bake only once every pull it started has ended.
-  let unreported: unknown;
-  const each = async (unit: Unit) => {
-    if (signal.aborted) return record(unit, { status: "skipped", durationMs: 0 });
-    if (dockerError) return record(unit, { status: "failed", durationMs: 0, error: dockerError.toBody() });
-    const t0 = clock.now();
-    let outcome: Outcome;
-    try {
-      outcome = await pullUnit({ unit, deps, logins, signal: pullSignal, step, turn });
-      if (outcome.status === "pulled" && deps.pulled) {
-        const ref = unit.services[0]!.ref;
-        await deps.pulled.record({
-          ref: ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`,
-          name: ref.name,
-          digest: outcome.digest!,
-          imageId: outcome.imageId!,
-          pulledAt: new Date(clock.now()).toISOString(),
-          bakeId: spec.bakeId,
-        });
-      }
-    } catch (err) {
-      // An image that had not started when the disk reserve stopped the pulls is skipped, like any after a failure.
-      outcome = full.signal.aborted && err === full.signal.reason ? { status: "skipped", durationMs: 0 } : { status: "failed", durationMs: clock.now() - t0, error: failure(err) };
-    }
-    await record(unit, outcome);
-  };
+/** What every image's turn shares: Docker's error where it never answered, the disk reserve's signal, and the signal the pulls run under. */
+interface UnitTurn {
+  dockerError: AgentError | undefined;
+  full: AbortSignal;
+  pullSignal: AbortSignal;
+}
+
+/** One image, from start to its recorded outcome. */
+async function bakeUnit(run: BakeRun, unit: Unit, t: UnitTurn): Promise<void> {
+  const { deps, signal } = run;
+  if (signal.aborted) return record(run, unit, { status: "skipped", durationMs: 0 });
+  if (t.dockerError) return record(run, unit, { status: "failed", durationMs: 0, error: t.dockerError.toBody() });
+  const t0 = deps.clock.now();
+  let outcome: Outcome;
   try {
-    await Promise.all(ordered.map((unit) => each(unit).catch((err: unknown) => void (unreported ??= err))));
-  } finally {
-    stopWatching();
+    outcome = await pullUnit({ unit, deps, logins: run.logins, signal: t.pullSignal, step: run.step, turn: run.turn });
+    if (outcome.status === "pulled") await recordPulled(run, unit, outcome);
+  } catch (err) {
+    // An image that had not started when the disk reserve stopped the pulls is skipped, like any after a failure.
+    outcome = t.full.aborted && err === t.full.reason ? { status: "skipped", durationMs: 0 } : { status: "failed", durationMs: deps.clock.now() - t0, error: failureOf(run, err) };
   }
-  if (unreported !== undefined) throw unreported;
+  await record(run, unit, outcome);
+}
 
+/** Records a pulled image as the agent's (image cleanup removes only those), where the bake keeps such records. */
+async function recordPulled(run: BakeRun, unit: Unit, outcome: Outcome): Promise<void> {
+  const { deps, spec } = run;
+  if (!deps.pulled) return;
+  const ref = unit.services[0]!.ref;
+  await deps.pulled.record({
+    ref: ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`,
+    name: ref.name,
+    digest: outcome.digest!,
+    imageId: outcome.imageId!,
+    pulledAt: new Date(deps.clock.now()).toISOString(),
+    bakeId: spec.bakeId,
+  });
+}
+
+/** What a failed image reports: `interrupted` once the bake was stopped, its own error otherwise, scrubbed. */
+function failureOf(run: BakeRun, err: unknown): ErrorBody {
+  const e = run.signal.aborted ? interruptedError(run.signal.reason) : asAgentError(err);
+  return { ...e.toBody(), message: run.deps.scrubber.scrub(e.message) };
+}
+
+/** An image's outcome: told to the renderer, kept for each of its services, and sent as their events. */
+async function record(run: BakeRun, unit: Unit, r: Outcome): Promise<void> {
+  if (r.status === "failed") {
+    run.firstFailure ??= r.error;
+    run.turn.failed = true;
+  }
+  run.step({
+    kind: "image-done",
+    image: unit.key,
+    services: unit.services.map((s) => s.name),
+    status: r.status,
+    durationMs: r.durationMs,
+    ...(r.digest ? { digest: r.digest } : {}),
+    ...(r.error ? { error: r.error } : {}),
+  });
+  for (const s of unit.services) {
+    const result: ServiceResult = { name: s.name, image: s.image, ...r };
+    run.results.set(s.name, result);
+    run.deps.onResult?.(result);
+    if (r.status === "pulled" || r.status === "present") {
+      await run.emit("service.pulled", { service: s.name, image: s.image, digest: r.digest, ...(r.status === "present" ? { cached: true } : {}) });
+    } else if (r.status === "failed") {
+      await run.emit("service.failed", { service: s.name, image: s.image, ...(r.error ? { error: r.error } : {}) });
+    }
+  }
+}
+
+/** The bake's result once every image has one: failed (and why), or succeeded with its manifest written. */
+async function finish(run: BakeRun, started: number): Promise<BakeResult> {
+  const { spec, deps, signal, results } = run;
+  const { clock } = deps;
   const services = spec.services.map((s) => results.get(s.name)!);
   const result: BakeResult = {
     bakeId: spec.bakeId,
@@ -371,20 +418,20 @@ async function bakeUnits(
     startedAt: new Date(started).toISOString(),
     durationMs: clock.now() - started,
   };
-  if (signal.aborted || firstFailure) {
+  if (signal.aborted || run.firstFailure) {
     // An interruption is why the bake ended, whatever else failed before it.
-    const error = signal.aborted ? failure(signal.reason) : firstFailure!;
+    const error = signal.aborted ? failureOf(run, signal.reason) : run.firstFailure!;
     result.error = error;
     const first = services.find((s) => s.status === "failed");
-    await emit("bake.failed", { error, ...(first && !signal.aborted ? { service: first.name, image: first.image } : {}) });
+    await run.emit("bake.failed", { error, ...(first && !signal.aborted ? { service: first.name, image: first.image } : {}) });
     return result;
   }
   if (!deps.noManifest) {
-    result.manifestPath = await writeManifest(config.stateDir, deps.scrubber.scrubValue(manifestOf(spec, results, logins, clock.now())));
+    result.manifestPath = await writeManifest(deps.config.stateDir, deps.scrubber.scrubValue(manifestOf(spec, results, run.logins, clock.now())));
   }
   result.status = "succeeded";
   result.durationMs = clock.now() - started;
-  await emit("bake.succeeded");
+  await run.emit("bake.succeeded");
   return result;
 }
 
