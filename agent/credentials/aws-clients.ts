@@ -22,7 +22,7 @@ import { AwsCallError, type AwsPorts, type EcrToken, type ParameterValue } from 
 /** Attempts for the SDK's own retry modes (kept for comparison, docs/fleet.md). */
 const SDK_MAX_ATTEMPTS = 10;
 /** How long one attempt may take to connect (docs/reference.md §5: "each connection attempt bounded to a few seconds"). */
-export const CONNECT_TIMEOUT_MS = 3000;
+const CONNECT_TIMEOUT_MS = 3000;
 /** How long one attempt may take in all: AWS answers GetParameter and GetAuthorizationToken in well under a second. */
 export const REQUEST_TIMEOUT_MS = 10_000;
 /** The SDK's own bound on each request to the instance metadata service. */
@@ -57,7 +57,7 @@ async function imdsRegion(env: Record<string, string | undefined>): Promise<stri
 }
 
 /** SSM region: config, else AWS_REGION, else the instance's region from IMDSv2. */
-export async function ssmRegion(config: Config, env: Record<string, string | undefined>): Promise<string> {
+async function ssmRegion(config: Config, env: Record<string, string | undefined>): Promise<string> {
   return config.awsRegion ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? (await imdsRegion(env));
 }
 

@@ -26,7 +26,7 @@ import type { Scrubber } from "../errors/scrub.ts";
 import { DockerHttpError, type DockerPort } from "./port.ts";
 import { PullStreamError } from "./pull-stream.ts";
 
-export const PRIVATE_IMAGE_HINT =
+const PRIVATE_IMAGE_HINT =
   "This image was pulled without a credential, and registries answer anonymous pulls of private images as not found. If the image is private, attach a registry credential to the service (registryCredentialId); otherwise check the repository and tag for a typo.";
 
 export const MEDIA_TYPE_HINT =

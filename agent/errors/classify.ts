@@ -214,7 +214,7 @@ export interface AwsLikeError {
 }
 
 /** An AWS endpoint that did not answer as a service does: no name, no connection, a timeout, TLS, or a 5xx (docs/reference.md §5 aws_unreachable). */
-export function isAwsNetworkFailure(err: unknown): boolean {
+function isAwsNetworkFailure(err: unknown): boolean {
   const e = (err ?? {}) as AwsLikeError;
   const status = e.$metadata?.httpStatusCode;
   const code = e.code ?? "";
