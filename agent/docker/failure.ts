@@ -119,8 +119,9 @@ export function engineFailure(err: unknown, scrubber: Scrubber): AgentError {
 
 /**
  * Where the engine dropped the registry's words, asks it for them and classifies on
- * them; otherwise returns `err` as it is. `err` may be the refusal or wrap it. Bounded by the caller's signal (the bake's,
- * with a timeout of its own); a question that fails leaves the first answer standing.
+ * them; otherwise returns `err` as it is (`err` may be the refusal, or wrap it). Bounded
+ * by the caller's signal (the bake's, with a timeout of its own); a question that fails
+ * leaves the first answer standing.
  */
 export async function withRegistryWords(
   err: AgentError,
