@@ -14,11 +14,11 @@
 // so that each budget has one owner.
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2, RetryToken } from "@smithy/types";
 
-export const THROTTLE_FIRST_MS = 4000;
-export const THROTTLE_GROWTH = 1.5;
+const THROTTLE_FIRST_MS = 4000;
+const THROTTLE_GROWTH = 1.5;
 export const THROTTLE_CAP_MS = 60_000;
-export const TRANSIENT_BASE_MS = 100;
-export const TRANSIENT_CAP_MS = 20_000;
+const TRANSIENT_BASE_MS = 100;
+const TRANSIENT_CAP_MS = 20_000;
 /** A bound on attempts besides the deadline, for throttling that answers fast forever. */
 export const MAX_ATTEMPTS = 40;
 
