@@ -90,8 +90,14 @@ describe("dockerFailure", () => {
     expect(docker.log).toContain("distribution ghcr.io/acme/api:1");
   });
 
-  it("reports a line no rule knows as internal, in Docker's words", async () => {
+  // docs/reference.md §5: an answer no rule knows gets the closest code, never internal (a bug).
+  it("reports a pull's line no rule knows as registry_unreachable, in Docker's words", () => {
     const e = dockerFailure(new PullStreamError("something no registry ever said"), { authenticated: true }, new Scrubber());
-    expect(e.toBody()).toEqual({ code: "internal", message: "something no registry ever said", hint: ERROR_CODES.internal.hint, retryable: false, registryMessage: "something no registry ever said" });
+    expect(e.toBody()).toEqual({ code: "registry_unreachable", message: "something no registry ever said", hint: ERROR_CODES.registry_unreachable.hint, retryable: true, registryMessage: "something no registry ever said" });
+  });
+
+  it("reports a login's answer no rule knows as registry_auth_failed, in Docker's words", () => {
+    const e = dockerFailure(new DockerHttpError(400, "something no registry ever said"), { authenticated: true, login: true }, new Scrubber());
+    expect(e.toBody()).toMatchObject({ code: "registry_auth_failed", message: "something no registry ever said" });
   });
 });

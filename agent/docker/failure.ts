@@ -69,9 +69,18 @@ export class RegistryRefusal extends AgentError {
   }
 }
 
+/**
+ * Words no rule knows still came from the registry or the engine, not from a bug
+ * (docs/reference.md §5): a login's are the registry not accepting the credential;
+ * a pull's, the registry not answering as a registry does — retried, then reported
+ * with Docker's words kept.
+ */
+function closestCode(ctx: DockerContext): ErrorCode {
+  return ctx.login ? "registry_auth_failed" : "registry_unreachable";
+}
+
 function refusal(message: string, words: string | undefined, ctx: DockerContext, cause: unknown): AgentError {
-  // Words no rule knows: docs/reference.md §5's anything else, Docker's words kept.
-  const code = classifyDockerMessage(words ?? message, ctx) ?? "internal";
+  const code = classifyDockerMessage(words ?? message, ctx) ?? closestCode(ctx);
   if (ENGINE_OWN.has(code)) return new AgentError(code, message, { cause });
   const hint = code === "image_not_found" && !ctx.authenticated ? PRIVATE_IMAGE_HINT : undefined;
   return new RegistryRefusal(code, message, ctx, { cause, ...(hint ? { hint } : {}), ...(words !== undefined ? { registryMessage: words } : {}) });
