@@ -13,6 +13,7 @@
 // (resolve.ts), with the SDK's short backoff (retryDelayMs's TRANSIENT branch),
 // so that each budget has one owner.
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2, RetryToken } from "@smithy/types";
+import { systemClock, systemRandom, type Random } from "../clock.ts";
 
 const THROTTLE_FIRST_MS = 4000;
 const THROTTLE_GROWTH = 1.5;
@@ -58,7 +59,7 @@ export class SpreadRetryStrategy implements RetryStrategyV2 {
   private readonly now: () => number;
   private readonly random: () => number;
 
-  constructor(maxWaitMs: number, now: () => number = Date.now, random: () => number = Math.random) {
+  constructor(maxWaitMs: number, now: () => number = systemClock.now, random: Random = systemRandom) {
     this.maxWaitMs = maxWaitMs;
     this.now = now;
     this.random = random;
