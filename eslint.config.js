@@ -17,7 +17,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["agent/*.ts", "agent/cli/**/*.ts", "agent/daemon/**/*.ts", "agent/report/**/*.ts", "agent/state/**/*.ts"],
+    files: ["agent/**/*.ts"],
     ignores: ["**/*.test.ts"],
     rules: { "max-lines-per-function": ["error", { max: 60, skipBlankLines: true, skipComments: true }] },
   },

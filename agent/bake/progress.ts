@@ -5,7 +5,7 @@
 // not known said as null rather than guessed. Events go out at most
 // every 10 s per image and never for a pull shorter than that; none once the
 // image's pull has ended.
-import type { Progress } from "../docker/pull-stream.ts";
+import type { Progress } from "../docker/types.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
 import type { BakeSpec } from "../spec/schema.ts";
 import type { BakeStep } from "./types.ts";

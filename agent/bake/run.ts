@@ -134,55 +134,73 @@ interface PullTurn {
   full?: AbortSignal;
 }
 
+/** One image's pull as the bake runs it: what its steps share. */
+interface UnitPull {
+  unit: Unit;
+  deps: BakeDeps;
+  logins: Logins;
+  signal: AbortSignal;
+  step: (s: BakeStep) => void;
+  turn: PullTurn;
+  /** When the image's work began: its duration counts from here. */
+  t0: number;
+}
+
+/** How a login and pull ended: the outcome, or the error with the credential it was tried with (the registry is asked again with it). */
+type Tried = { ok: true; outcome: Outcome } | { ok: false; error: unknown; auth?: RegistryAuth };
+
 /**
  * docs/reference.md §2a: where the image's services name signature policies, the image
  * verified with each (with the pull's credential; its login to Docker runs meanwhile),
  * recorded on the unit; throws image_signature_invalid or the registry's failure.
  * An image the bake would skip is not asked about.
  */
-async function verifyUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void, turn: PullTurn): Promise<"skipped" | undefined> {
+async function verifyUnit(u: Omit<UnitPull, "t0">): Promise<"skipped" | undefined> {
+  const { unit, deps } = u;
   const policies = policiesOf(unit.services);
   if (policies.length === 0) return undefined;
-  if (turn.failed) return "skipped";
+  if (u.turn.failed) return "skipped";
   const first = unit.services[0]!;
   if (!deps.signatures) throw new AgentError("internal", `service ${first.name} names signature policy ${policies[0]!.id}, but this bake was given no signature verifier`);
-  const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
-  unit.verified = await verifyImage(first.image, first.ref, policies, creds?.auth, { retries: deps.config.pullRetries, ...deps.signatures }, signal, step);
+  const creds = unit.credential ? await u.logins.forPull(unit.credential) : undefined;
+  unit.verified = await verifyImage(first.image, first.ref, policies, creds?.auth, { retries: deps.config.pullRetries, ...deps.signatures }, u.signal, u.step);
   return undefined;
 }
 
 /** One image: verified where a policy asks, then present, or logged in and pulled. Throws what failed, in the registry's words where the engine dropped them. */
-async function pullUnit(unit: Unit, deps: BakeDeps, logins: Logins, signal: AbortSignal, step: (s: BakeStep) => void, turn: PullTurn): Promise<Outcome> {
-  const { docker, clock } = deps;
-  const t0 = clock.now();
-  const ref = unit.services[0]!.ref;
-  if ((await verifyUnit(unit, deps, logins, signal, step, turn)) === "skipped") return { status: "skipped", durationMs: 0 };
-  const present = await presentPinned(ref, { docker, scrubber: deps.scrubber }, signal);
-  if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: clock.now() - t0 };
-  let auth: RegistryAuth | undefined;
+async function pullUnit(u: Omit<UnitPull, "t0">): Promise<Outcome> {
+  const { deps, signal } = u;
+  const t0 = deps.clock.now();
+  const ref = u.unit.services[0]!.ref;
+  if ((await verifyUnit(u)) === "skipped") return { status: "skipped", durationMs: 0 };
+  const present = await presentPinned(ref, { docker: deps.docker, scrubber: deps.scrubber }, signal);
+  if (present) return { status: "present", imageId: present.imageId, digest: present.digest, durationMs: deps.clock.now() - t0 };
+  const tried = await loginAndPull({ ...u, t0 });
+  if (tried.ok) return tried.outcome;
+  if (signal.aborted || !(tried.error instanceof AgentError)) throw tried.error;
+  // The question is bounded like a pull that makes no progress: a registry that stalls on it leaves Docker's line standing.
+  const asking = AbortSignal.any([signal, AbortSignal.timeout(deps.config.pullInactivityTimeoutSeconds * 1000)]);
+  throw await withRegistryWords(tried.error, ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`, tried.auth, deps, asking);
+}
+
+async function loginAndPull(u: UnitPull): Promise<Tried> {
+  let creds: PullAuth | undefined;
   try {
-    return await loginAndPull(unit, deps, logins, signal, step, t0, (a) => (auth = a), turn);
-  } catch (err) {
-    if (signal.aborted || !(err instanceof AgentError)) throw err;
-    // The question is bounded like a pull that makes no progress: a registry that stalls on it leaves Docker's line standing.
-    const asking = AbortSignal.any([signal, AbortSignal.timeout(deps.config.pullInactivityTimeoutSeconds * 1000)]);
-    throw await withRegistryWords(err, ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`, auth, deps, asking);
+    creds = u.unit.credential ? await u.logins.forPull(u.unit.credential) : undefined;
+  } catch (error) {
+    return { ok: false, error };
+  }
+  try {
+    return { ok: true, outcome: await pullInTurn(u, creds) };
+  } catch (error) {
+    return { ok: false, error, ...(creds ? { auth: creds.auth } : {}) };
   }
 }
 
-async function loginAndPull(
-  unit: Unit,
-  deps: BakeDeps,
-  logins: Logins,
-  signal: AbortSignal,
-  step: (s: BakeStep) => void,
-  t0: number,
-  onAuth: (auth: RegistryAuth) => void,
-  turn: PullTurn,
-): Promise<Outcome> {
-  const creds = unit.credential ? await logins.forPull(unit.credential) : undefined;
-  if (creds) onAuth(creds.auth);
-  const release = await turn.slots.acquire(signal);
+/** The pull, once a slot is free: skipped after the bake's first failure, and the disk reserve checked before the first. */
+async function pullInTurn(u: UnitPull, creds: PullAuth | undefined): Promise<Outcome> {
+  const { turn } = u;
+  const release = await turn.slots.acquire(u.signal);
   try {
     // Nothing starts after the first failure (a pull already running finishes).
     if (turn.failed) return { status: "skipped", durationMs: 0 };
@@ -195,9 +213,9 @@ async function loginAndPull(
         throw err;
       }
     }
-    return await pull(unit, deps, creds, signal, step, t0, turn.full);
+    return await pull(u, creds);
   } catch (err) {
-    // Said before the slot is passed on: the image that gets it must not start.
+    // Said before the slot is passed on (finally): the image that gets it must not start.
     turn.failed = true;
     throw err;
   } finally {
@@ -205,8 +223,9 @@ async function loginAndPull(
   }
 }
 
-async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, signal: AbortSignal, step: (s: BakeStep) => void, t0: number, full?: AbortSignal): Promise<Outcome> {
-  const { config, docker, clock } = deps;
+async function pull(u: UnitPull, creds: PullAuth | undefined): Promise<Outcome> {
+  const { unit, deps, signal, step } = u;
+  const { config, clock } = deps;
   // A failed login ends the pull that runs beside it; the login's error is the one reported.
   const loginFailed = new AbortController();
   creds?.loggedIn.catch(() => loginFailed.abort());
@@ -217,7 +236,7 @@ async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, sig
       pullTarget(unit),
       creds?.auth,
       {
-        docker,
+        docker: deps.docker,
         clock,
         scrubber: deps.scrubber,
         inactivityTimeoutMs: config.pullInactivityTimeoutSeconds * 1000,
@@ -229,18 +248,11 @@ async function pull(unit: Unit, deps: BakeDeps, creds: PullAuth | undefined, sig
       AbortSignal.any([signal, loginFailed.signal]),
     );
   } catch (err) {
-    if (creds && !signal.aborted) await creds.loggedIn;
-    // The disk reserve stopped this pull: its own error, with its own attempts (every image waiting shares the signal's).
-    if (full?.aborted && err === full.reason && err instanceof AgentError) {
-      const own = new AgentError(err.code, err.message);
-      own.attempts = err.attempts;
-      throw own;
-    }
-    throw err;
+    throw await pullError(err, creds, signal, u.turn.full);
   }
   if (creds) await creds.loggedIn;
   await tagVerified(unit, deps, signal);
-  return { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: clock.now() - t0 };
+  return { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: clock.now() - u.t0 };
 }
 
 /** What a pull asks the engine for: the spec's reference, or the digest its signature policies accepted. */
@@ -258,6 +270,22 @@ async function tagVerified(unit: Unit, deps: BakeDeps, signal: AbortSignal): Pro
   });
 }
 
+/**
+ * What a failed pull reports: the login's error where the login beside it failed (that
+ * failure ended the pull); the disk reserve's, as an error of this image's own (every image
+ * waiting shares the signal's reason), where the reserve stopped it; else the pull's own.
+ */
+async function pullError(err: unknown, creds: PullAuth | undefined, signal: AbortSignal, full: AbortSignal | undefined): Promise<unknown> {
+  const loginError = creds && !signal.aborted ? await creds.loggedIn.then(() => undefined, (e: unknown) => ({ e })) : undefined;
+  if (loginError) return loginError.e;
+  if (full?.aborted && err === full.reason && err instanceof AgentError) {
+    const own = new AgentError(err.code, err.message);
+    own.attempts = err.attempts;
+    return own;
+  }
+  return err;
+}
+
 export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal): Promise<BakeResult> {
   const { config, clock } = deps;
   const started = clock.now();
@@ -273,63 +301,67 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
   }
 }
 
-async function bakeUnits(
-  spec: BakeSpec,
-  deps: BakeDeps,
-  signal: AbortSignal,
-  started: number,
-  emit: (type: AgentEvent["type"], fields?: Partial<AgentEvent>) => Promise<void>,
-): Promise<BakeResult> {
-  const { config, docker, clock } = deps;
-  const step = (s: BakeStep) => deps.onStep?.(s);
+type Emit = (type: AgentEvent["type"], fields?: Partial<AgentEvent>) => Promise<void>;
 
-  const results = new Map<string, ServiceResult>();
-  let firstFailure: ErrorBody | undefined;
+/** One bake as it runs: what its parts share. */
+interface BakeRun {
+  spec: BakeSpec;
+  deps: BakeDeps;
+  signal: AbortSignal;
+  step: (s: BakeStep) => void;
+  emit: Emit;
+  turn: PullTurn;
+  logins: Logins;
+  results: Map<string, ServiceResult>;
+  /** The bake's first failure: why it failed, unless it was interrupted. */
+  firstFailure?: ErrorBody;
+}
+
+async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, started: number, emit: Emit): Promise<BakeResult> {
+  const { config, docker } = deps;
+  const step = (s: BakeStep) => deps.onStep?.(s);
   const turn: PullTurn = { slots: new Slots(config.pullConcurrency), failed: false };
   const logins = new Logins({ resolver: deps.resolver, docker, scrubber: deps.scrubber, retries: config.pullRetries, step, signal });
-
-  const record = async (unit: Unit, r: Outcome) => {
-    if (r.status === "failed") {
-      firstFailure ??= r.error;
-      turn.failed = true;
-    }
-    step({
-      kind: "image-done",
-      image: unit.key,
-      services: unit.services.map((s) => s.name),
-      status: r.status,
-      durationMs: r.durationMs,
-      ...(r.digest ? { digest: r.digest } : {}),
-      ...(r.error ? { error: r.error } : {}),
-    });
-    for (const s of unit.services) {
-      const signature = signatureOf(unit, s, r);
-      const result: ServiceResult = { name: s.name, image: s.image, ...r, ...(signature ? { signature } : {}) };
-      results.set(s.name, result);
-      deps.onResult?.(result);
-      if (r.status === "pulled" || r.status === "present") {
-        await emit("service.pulled", { service: s.name, image: s.image, digest: r.digest, ...(r.status === "present" ? { cached: true } : {}), ...(signature ? { signature } : {}) });
-      } else if (r.status === "failed") {
-        await emit("service.failed", { service: s.name, image: s.image, ...(r.error ? { error: r.error } : {}) });
-      }
-    }
-  };
-  const failure = (err: unknown): ErrorBody => {
-    const e = signal.aborted ? interruptedError(signal.reason) : asAgentError(err);
-    return { ...e.toBody(), message: deps.scrubber.scrub(e.message) };
-  };
+  const run: BakeRun = { spec, deps, signal, step, emit, turn, logins, results: new Map() };
 
   const units = unitsOf(spec);
   // Images by tag are always pulled: their credentials can be fetched while Docker is checked.
   for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
-  let dockerError: AgentError | undefined;
+  const dockerError = await dockerProblem(run);
+  const reserve = reserveDisk(run);
+  const pulls: UnitTurn = { dockerError, full: reserve.full, pullSignal: AbortSignal.any([signal, reserve.full]) };
+  // Images that need no credential first: their pulls go out while the credentials of the others are fetched.
+  const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
+
+  // A failure to report (the outbox on a full disk) ends the bake only once every pull it started has ended.
+  let unreported: unknown;
   try {
-    await waitForDocker(docker, clock, signal, (message) => step({ kind: "docker-wait", message }));
-  } catch (err) {
-    if (!signal.aborted) dockerError = asAgentError(err);
+    await Promise.all(ordered.map((unit) => bakeUnit(run, unit, pulls).catch((err: unknown) => void (unreported ??= err))));
+  } finally {
+    reserve.stop();
   }
-  // The disk reserve, checked before the first real pull and then while the pulls run: the bake fails with
-  // disk_full while the box still has room. A bake of images Docker already has pulls nothing and is never held.
+  if (unreported !== undefined) throw unreported;
+  return finish(run, started);
+}
+
+/** Docker's socket, waited for: its error where it never answered (the bake was not interrupted). */
+async function dockerProblem(run: BakeRun): Promise<AgentError | undefined> {
+  const { deps, signal, step } = run;
+  try {
+    await waitForDocker(deps.docker, deps.clock, signal, (message) => step({ kind: "docker-wait", message }));
+    return undefined;
+  } catch (err) {
+    return signal.aborted ? undefined : asAgentError(err);
+  }
+}
+
+/**
+ * The disk reserve, checked before the first real pull and then while the pulls run: the bake fails
+ * with disk_full while the box still has room. A bake of images Docker already has pulls nothing and
+ * is never held. `full` is aborted when the reserve stops the pulls; `stop` ends the watching.
+ */
+function reserveDisk(run: BakeRun): { full: AbortSignal; stop: () => void } {
+  const { deps, signal, step, turn } = run;
   const full = new AbortController();
   let stopWatching = () => undefined as void;
   const disk = deps.disk && !deps.disk.disabled ? deps.disk : undefined;
@@ -343,43 +375,87 @@ async function bakeUnits(
         stopWatching = watchDisk(disk, full, deps, signal, step);
       })());
   }
-  const pullSignal = AbortSignal.any([signal, full.signal]);
-  // Images that need no credential first: their pulls go out while the credentials of the others are fetched.
-  const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
+  return { full: full.signal, stop: () => stopWatching() };
+}
 
-  // A failure to report (the outbox on a full disk) ends the bake only once every pull it started has ended.
-  let unreported: unknown;
-  const each = async (unit: Unit) => {
-    if (signal.aborted) return record(unit, { status: "skipped", durationMs: 0 });
-    if (dockerError) return record(unit, { status: "failed", durationMs: 0, error: dockerError.toBody() });
-    const t0 = clock.now();
-    let outcome: Outcome;
-    try {
-      outcome = await pullUnit(unit, deps, logins, pullSignal, step, turn);
-      if (outcome.status === "pulled" && deps.pulled) {
-        const ref = unit.services[0]!.ref;
-        await deps.pulled.record({
-          ref: ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`,
-          name: ref.name,
-          digest: outcome.digest!,
-          imageId: outcome.imageId!,
-          pulledAt: new Date(clock.now()).toISOString(),
-          bakeId: spec.bakeId,
-        });
-      }
-    } catch (err) {
-      // An image that had not started when the disk reserve stopped the pulls is skipped, like any after a failure.
-      outcome = full.signal.aborted && err === full.signal.reason ? { status: "skipped", durationMs: 0 } : { status: "failed", durationMs: clock.now() - t0, error: failure(err) };
-    }
-    await record(unit, outcome);
-  };
+/** What every image's turn shares: Docker's error where it never answered, the disk reserve's signal, and the signal the pulls run under. */
+interface UnitTurn {
+  dockerError: AgentError | undefined;
+  full: AbortSignal;
+  pullSignal: AbortSignal;
+}
+
+/** One image, from start to its recorded outcome. */
+async function bakeUnit(run: BakeRun, unit: Unit, t: UnitTurn): Promise<void> {
+  const { deps, signal } = run;
+  if (signal.aborted) return record(run, unit, { status: "skipped", durationMs: 0 });
+  if (t.dockerError) return record(run, unit, { status: "failed", durationMs: 0, error: t.dockerError.toBody() });
+  const t0 = deps.clock.now();
+  let outcome: Outcome;
   try {
-    await Promise.all(ordered.map((unit) => each(unit).catch((err: unknown) => void (unreported ??= err))));
-  } finally {
-    stopWatching();
+    outcome = await pullUnit({ unit, deps, logins: run.logins, signal: t.pullSignal, step: run.step, turn: run.turn });
+    if (outcome.status === "pulled") await recordPulled(run, unit, outcome);
+  } catch (err) {
+    // An image that had not started when the disk reserve stopped the pulls is skipped, like any after a failure.
+    outcome = t.full.aborted && err === t.full.reason ? { status: "skipped", durationMs: 0 } : { status: "failed", durationMs: deps.clock.now() - t0, error: failureOf(run, err) };
   }
-  if (unreported !== undefined) throw unreported;
+  await record(run, unit, outcome);
+}
 
+/** Records a pulled image as the agent's (image cleanup removes only those), where the bake keeps such records. */
+async function recordPulled(run: BakeRun, unit: Unit, outcome: Outcome): Promise<void> {
+  const { deps, spec } = run;
+  if (!deps.pulled) return;
+  const ref = unit.services[0]!.ref;
+  await deps.pulled.record({
+    ref: ref.digest ? `${ref.name}@${ref.digest}` : `${ref.name}:${ref.tag}`,
+    name: ref.name,
+    digest: outcome.digest!,
+    imageId: outcome.imageId!,
+    pulledAt: new Date(deps.clock.now()).toISOString(),
+    bakeId: spec.bakeId,
+  });
+}
+
+/** What a failed image reports: `interrupted` once the bake was stopped, its own error otherwise, scrubbed. */
+function failureOf(run: BakeRun, err: unknown): ErrorBody {
+  const e = run.signal.aborted ? interruptedError(run.signal.reason) : asAgentError(err);
+  return { ...e.toBody(), message: run.deps.scrubber.scrub(e.message) };
+}
+
+/** An image's outcome: told to the renderer, kept for each of its services, and sent as their events. */
+async function record(run: BakeRun, unit: Unit, r: Outcome): Promise<void> {
+  if (r.status === "failed") {
+    run.firstFailure ??= r.error;
+    run.turn.failed = true;
+  }
+  run.step({
+    kind: "image-done",
+    image: unit.key,
+    services: unit.services.map((s) => s.name),
+    status: r.status,
+    durationMs: r.durationMs,
+    ...(r.digest ? { digest: r.digest } : {}),
+    ...(r.error ? { error: r.error } : {}),
+  });
+  for (const s of unit.services) {
+    const signature = signatureOf(unit, s, r);
+    const result: ServiceResult = { name: s.name, image: s.image, ...r, ...(signature ? { signature } : {}) };
+    run.results.set(s.name, result);
+    run.deps.onResult?.(result);
+    if (r.status === "pulled" || r.status === "present") {
+      const fields = { service: s.name, image: s.image, digest: r.digest, ...(r.status === "present" ? { cached: true } : {}), ...(signature ? { signature } : {}) };
+      await run.emit("service.pulled", fields);
+    } else if (r.status === "failed") {
+      await run.emit("service.failed", { service: s.name, image: s.image, ...(r.error ? { error: r.error } : {}) });
+    }
+  }
+}
+
+/** The bake's result once every image has one: failed (and why), or succeeded with its manifest written. */
+async function finish(run: BakeRun, started: number): Promise<BakeResult> {
+  const { spec, deps, signal, results } = run;
+  const { clock } = deps;
   const services = spec.services.map((s) => results.get(s.name)!);
   const result: BakeResult = {
     bakeId: spec.bakeId,
@@ -388,20 +464,20 @@ async function bakeUnits(
     startedAt: new Date(started).toISOString(),
     durationMs: clock.now() - started,
   };
-  if (signal.aborted || firstFailure) {
+  if (signal.aborted || run.firstFailure) {
     // An interruption is why the bake ended, whatever else failed before it.
-    const error = signal.aborted ? failure(signal.reason) : firstFailure!;
+    const error = signal.aborted ? failureOf(run, signal.reason) : run.firstFailure!;
     result.error = error;
     const first = services.find((s) => s.status === "failed");
-    await emit("bake.failed", { error, ...(first && !signal.aborted ? { service: first.name, image: first.image } : {}) });
+    await run.emit("bake.failed", { error, ...(first && !signal.aborted ? { service: first.name, image: first.image } : {}) });
     return result;
   }
   if (!deps.noManifest) {
-    result.manifestPath = await writeManifest(config.stateDir, deps.scrubber.scrubValue(manifestOf(spec, results, logins, clock.now())));
+    result.manifestPath = await writeManifest(deps.config.stateDir, deps.scrubber.scrubValue(manifestOf(spec, results, run.logins, clock.now())));
   }
   result.status = "succeeded";
   result.durationMs = clock.now() - started;
-  await emit("bake.succeeded");
+  await run.emit("bake.succeeded");
   return result;
 }
 

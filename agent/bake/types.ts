@@ -1,7 +1,7 @@
 // What a bake produces and tells as it goes: per-service results, the bake's
 // result, and the steps a renderer (terminal, Packer log, JSON mode's stderr) shows.
 import type { ErrorBody } from "../errors/agent-error.ts";
-import type { Progress } from "../docker/pull-stream.ts";
+import type { Progress } from "../docker/types.ts";
 import type { VerifiedSignature } from "../signatures/types.ts";
 import type { Credential } from "../spec/schema.ts";
 

@@ -5,7 +5,7 @@
 // or from outside passes foreignText: a username or a parameterName is free text,
 // and must neither drive the terminal nor forge a line.
 import type { BakeResult, BakeStep, ServiceResult } from "../bake/types.ts";
-import type { Progress } from "../docker/pull-stream.ts";
+import type { Progress } from "../docker/types.ts";
 import type { ErrorBody } from "../errors/agent-error.ts";
 import { foreignText as t } from "../errors/foreign-text.ts";
 

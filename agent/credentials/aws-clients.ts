@@ -22,7 +22,7 @@ import { AwsCallError, type AwsPorts, type EcrToken, type ParameterValue } from 
 /** Attempts for the SDK's own retry modes (kept for comparison, docs/fleet.md). */
 const SDK_MAX_ATTEMPTS = 10;
 /** How long one attempt may take to connect (docs/reference.md §5: "each connection attempt bounded to a few seconds"). */
-export const CONNECT_TIMEOUT_MS = 3000;
+const CONNECT_TIMEOUT_MS = 3000;
 /** How long one attempt may take in all: AWS answers GetParameter and GetAuthorizationToken in well under a second. */
 export const REQUEST_TIMEOUT_MS = 10_000;
 /** The SDK's own bound on each request to the instance metadata service. */
@@ -57,7 +57,7 @@ async function imdsRegion(env: Record<string, string | undefined>): Promise<stri
 }
 
 /** SSM region: config, else AWS_REGION, else the instance's region from IMDSv2. */
-export async function ssmRegion(config: Config, env: Record<string, string | undefined>): Promise<string> {
+async function ssmRegion(config: Config, env: Record<string, string | undefined>): Promise<string> {
   return config.awsRegion ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? (await imdsRegion(env));
 }
 
@@ -120,19 +120,18 @@ type SdkModule = typeof import("./aws-sdk.ts");
 type SsmClient = import("./aws-sdk.ts").SSMClient;
 type EcrClient = import("./aws-sdk.ts").ECRClient;
 
+type RoleCredentials = () => ReturnType<ReturnType<SdkModule["fromNodeProviderChain"]>>;
+
 /**
- * `scrubber` learns the instance role's credentials the moment the SDK resolves them, and again at each refresh.
- * `routes` says which of SSM's and ECR's requests go through a proxy; the instance metadata service's never do.
+ * The instance role's credentials, from one memoized provider both clients share (one IMDS
+ * round per role session); `scrubber` learns them the moment the SDK resolves them, and again
+ * at each refresh.
  */
-export function createAwsPorts(config: Config, env: Record<string, string | undefined>, scrubber: Scrubber, routes: ProxyRoutes): AwsPorts {
-  const imds = imdsEndpoint(env);
-  let ssm: Promise<SsmClient> | undefined;
-  const ecrClients = new Map<string, Promise<EcrClient>>();
+function roleCredentials(scrubber: Scrubber): RoleCredentials {
   const chain = sdk().then((m) => m.fromNodeProviderChain());
   // Started early on purpose; a failure surfaces where it is awaited, not as an unhandled rejection.
   chain.catch(() => undefined);
-  // Both clients share one memoized credential provider: one IMDS round per role session.
-  const roleCredentials = async () => {
+  const fromChain = async () => {
     const [m, provider] = await Promise.all([sdk(), chain]);
     try {
       return await provider();
@@ -146,13 +145,19 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
       throw err;
     }
   };
-  const sharedCredentials = async () => {
-    const c = await roleCredentials();
+  return async () => {
+    const c = await fromChain();
     scrubber.addRoleCredentials(c);
     return c;
   };
+}
+
+/** SSM's client and ECR's (one per region and endpoint kind), each created on first use. */
+function awsClients(config: Config, env: Record<string, string | undefined>, credentials: RoleCredentials, routes: ProxyRoutes) {
+  let ssm: Promise<SsmClient> | undefined;
+  const ecrClients = new Map<string, Promise<EcrClient>>();
   const clientSettings = async () => ({
-    credentials: sharedCredentials,
+    credentials,
     requestHandler: await proxiedHandler(
       (await sdk()).NodeHttpHandler,
       { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
@@ -160,86 +165,101 @@ export function createAwsPorts(config: Config, env: Record<string, string | unde
     ),
     ...retrySettings(config),
   });
-
-  // A client whose creation failed (no region from IMDS) is created anew on the next call, not failed for ever.
-  const getSsm = (): Promise<SsmClient> => {
-    if (!ssm) {
-      const p = (async () => {
-        const [{ SSMClient }, region, settings] = await Promise.all([sdk(), ssmRegion(config, env), clientSettings()]);
-        return new SSMClient({ region, ...settings });
-      })();
-      ssm = p;
-      p.catch(() => ssm === p && (ssm = undefined));
-    }
-    return ssm;
+  return {
+    // A client whose creation failed (no region from IMDS) is created anew on the next call, not failed for ever.
+    ssm(): Promise<SsmClient> {
+      if (!ssm) {
+        const p = (async () => {
+          const [{ SSMClient }, region, settings] = await Promise.all([sdk(), ssmRegion(config, env), clientSettings()]);
+          return new SSMClient({ region, ...settings });
+        })();
+        ssm = p;
+        p.catch(() => ssm === p && (ssm = undefined));
+      }
+      return ssm;
+    },
+    ecr(host: EcrHost): Promise<EcrClient> {
+      const key = `${host.region} ${host.fips} ${host.dualStack}`;
+      let c = ecrClients.get(key);
+      if (!c) {
+        c = Promise.all([sdk(), clientSettings()]).then(([{ ECRClient }, settings]) => new ECRClient({ ...ecrClientSettings(host, env), ...settings }));
+        ecrClients.set(key, c);
+      }
+      return c;
+    },
   };
-  const getEcr = (host: EcrHost): Promise<EcrClient> => {
-    const key = `${host.region} ${host.fips} ${host.dualStack}`;
-    let c = ecrClients.get(key);
-    if (!c) {
-      c = Promise.all([sdk(), clientSettings()]).then(([{ ECRClient }, settings]) => new ECRClient({ ...ecrClientSettings(host, env), ...settings }));
-      ecrClients.set(key, c);
-    }
-    return c;
-  };
+}
 
-  /** One call through `client`, its failure carrying the endpoint that failed and the SDK's attempts. */
-  async function call<C extends { config: EndpointConfig }, T>(client: Promise<C>, send: (c: C, m: SdkModule) => Promise<T>, signal: AbortSignal): Promise<T> {
-    const [c, m] = await Promise.all([client, sdk()]);
-    try {
-      return await raceAbort(send(c, m), signal);
-    } catch (err) {
-      if (signal.aborted || err instanceof AgentError) throw err;
-      const where = isProviderError(err) ? imds : await resolvedEndpoint(c);
-      throw new AwsCallError(err, where, (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1);
-    }
+/** One call through `client`, its failure carrying the endpoint that failed (`imds` where the role's credentials did) and the SDK's attempts. */
+async function call<C extends { config: EndpointConfig }, T>(imds: string, client: Promise<C>, send: (c: C, m: SdkModule) => Promise<T>, signal: AbortSignal): Promise<T> {
+  const [c, m] = await Promise.all([client, sdk()]);
+  try {
+    return await raceAbort(send(c, m), signal);
+  } catch (err) {
+    if (signal.aborted || err instanceof AgentError) throw err;
+    const where = isProviderError(err) ? imds : await resolvedEndpoint(c);
+    throw new AwsCallError(err, where, (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1);
   }
+}
 
+/** One step of /readyz's check within `signal`: its failure names where, in the network's words. */
+async function readyStep<T>(where: string, p: Promise<T>, signal: AbortSignal): Promise<T> {
+  p.catch(() => undefined);
+  try {
+    return await raceAbort(p, signal);
+  } catch (err) {
+    throw new Error(`${where}: ${signal.aborted ? "no answer in time" : networkWords(err)}`, { cause: err });
+  }
+}
+
+/** The role's credentials obtainable and, with `ssm`, the SSM endpoint (or the proxy in front of it) taking a connection. */
+async function checkReachable(
+  parts: { imds: string; credentials: RoleCredentials; ssmEndpoint: () => Promise<string>; routes: ProxyRoutes },
+  signal: AbortSignal,
+  opts: { ssm: boolean },
+): Promise<void> {
+  await readyStep(`no credentials for the instance role from ${parts.imds}`, parts.credentials(), signal);
+  if (!opts.ssm) return;
+  const endpoint = await readyStep("no SSM client", parts.ssmEndpoint(), signal);
+  const route = parts.routes.route(endpoint);
+  // Behind a proxy the box reaches the proxy, not the endpoint: the proxy is what must take a connection.
+  if (route.via === "proxy") await readyStep(`SSM endpoint ${endpoint} through the proxy ${route.shown}`, connectProbe(route.shown, signal), signal);
+  else await readyStep(`SSM endpoint ${endpoint}`, connectProbe(endpoint, signal), signal);
+}
+
+/** GetParameter's Parameter as AWS answered it; undefined without one. */
+async function sendGetParameter(client: SsmClient, { GetParameterCommand }: SdkModule, name: string, signal: AbortSignal): Promise<ParameterValue | undefined> {
+  const out = await client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal: signal });
+  const p = out.Parameter;
+  return p && { ...(p.Type !== undefined ? { type: p.Type } : {}), ...(p.Value !== undefined ? { value: p.Value } : {}) };
+}
+
+/** GetAuthorizationToken's first authorizationData as AWS answered it; undefined without one. */
+async function sendGetEcrToken(client: EcrClient, { GetAuthorizationTokenCommand }: SdkModule, host: EcrHost, signal: AbortSignal): Promise<EcrToken | undefined> {
+  const out = await client.send(new GetAuthorizationTokenCommand({ registryIds: [host.accountId] }), { abortSignal: signal });
+  const data = out.authorizationData?.[0];
+  return (
+    data && {
+      ...(data.authorizationToken !== undefined ? { authorizationToken: data.authorizationToken } : {}),
+      ...(data.expiresAt ? { expiresAt: data.expiresAt } : {}),
+    }
+  );
+}
+
+/**
+ * `scrubber` learns the instance role's credentials the moment the SDK resolves them, and again at each refresh.
+ * `routes` says which of SSM's and ECR's requests go through a proxy; the instance metadata service's never do.
+ */
+export function createAwsPorts(config: Config, env: Record<string, string | undefined>, scrubber: Scrubber, routes: ProxyRoutes): AwsPorts {
+  const imds = imdsEndpoint(env);
+  const credentials = roleCredentials(scrubber);
+  const clients = awsClients(config, env, credentials, routes);
+  const endpointOf: AwsPorts["endpointOf"] = async (target) => resolvedEndpoint(await (target.service === "ssm" ? clients.ssm() : clients.ecr(target.host)));
   return {
     imdsEndpoint: imds,
-    async endpointOf(target) {
-      return resolvedEndpoint(await (target.service === "ssm" ? getSsm() : getEcr(target.host)));
-    },
-    async checkReachable(signal, opts) {
-      const step = async <T>(where: string, p: Promise<T>): Promise<T> => {
-        p.catch(() => undefined);
-        try {
-          return await raceAbort(p, signal);
-        } catch (err) {
-          throw new Error(`${where}: ${signal.aborted ? "no answer in time" : networkWords(err)}`, { cause: err });
-        }
-      };
-      await step(`no credentials for the instance role from ${imds}`, sharedCredentials());
-      if (!opts.ssm) return;
-      const endpoint = await step("no SSM client", this.endpointOf({ service: "ssm" }));
-      const route = routes.route(endpoint);
-      // Behind a proxy the box reaches the proxy, not the endpoint: the proxy is what must take a connection.
-      if (route.via === "proxy") await step(`SSM endpoint ${endpoint} through the proxy ${route.shown}`, connectProbe(route.shown, signal));
-      else await step(`SSM endpoint ${endpoint}`, connectProbe(endpoint, signal));
-    },
-    getParameter(name, signal): Promise<ParameterValue> {
-      return call(
-        getSsm(),
-        async (client, { GetParameterCommand }) => {
-          const out = await client.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal: signal });
-          return { type: out.Parameter?.Type ?? "", value: out.Parameter?.Value ?? "" };
-        },
-        signal,
-      );
-    },
-    getEcrToken(host, signal): Promise<EcrToken> {
-      return call(
-        getEcr(host),
-        async (client, { GetAuthorizationTokenCommand }) => {
-          const out = await client.send(new GetAuthorizationTokenCommand({ registryIds: [host.accountId] }), { abortSignal: signal });
-          const data = out.authorizationData?.[0];
-          return {
-            authorizationToken: data?.authorizationToken ?? "",
-            ...(data?.expiresAt ? { expiresAt: data.expiresAt } : {}),
-          };
-        },
-        signal,
-      );
-    },
+    endpointOf,
+    checkReachable: (signal, opts) => checkReachable({ imds, credentials, ssmEndpoint: () => endpointOf({ service: "ssm" }), routes }, signal, opts),
+    getParameter: (name, signal) => call(imds, clients.ssm(), (client, m) => sendGetParameter(client, m, name, signal), signal),
+    getEcrToken: (host, signal) => call(imds, clients.ecr(host), (client, m) => sendGetEcrToken(client, m, host, signal), signal),
   };
 }

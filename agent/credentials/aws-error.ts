@@ -38,7 +38,8 @@ export function awsFailure(err: unknown, service: AwsService, what: string): Age
   if (err instanceof AgentError) return err;
   const call = err instanceof AwsCallError ? err : undefined;
   const cause = call ? call.cause : err;
-  const code = classifyAwsError(cause, service);
+  // An error no rule knows: docs/reference.md §5's anything else, AWS's words kept.
+  const code = classifyAwsError(cause, service) ?? "internal";
   let text: string;
   if (code === "aws_unreachable") {
     const where = call?.endpoint ?? "the endpoint";
@@ -50,4 +51,14 @@ export function awsFailure(err: unknown, service: AwsService, what: string): Age
   const failure = new AgentError(code, `${what}: ${foreignText(text)}`, { cause });
   if (call) failure.attempts = call.attempts;
   return failure;
+}
+
+/**
+ * AWS answered, but without what the call always returns (ECR's authorizationData and its
+ * token, base64 of user:password; SSM's Parameter and its Type and Value): an endpoint that does not answer as the service does,
+ * docs/reference.md §5's aws_unreachable, as a 5xx is. Not the agent's bug, and not an
+ * empty value to be read on as if AWS had sent it.
+ */
+export function malformedAnswer(what: string, how: string): AgentError {
+  return new AgentError("aws_unreachable", `${what}: AWS answered ${how}`);
 }

@@ -3,7 +3,7 @@
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
-import { awsFailure } from "./aws-error.ts";
+import { awsFailure, malformedAnswer } from "./aws-error.ts";
 import type { GetEcrToken, RegistryAuth } from "./types.ts";
 
 export async function fetchEcrCredential(
@@ -15,17 +15,20 @@ export async function fetchEcrCredential(
 ): Promise<RegistryAuth> {
   const ecr = cred.ecr;
   if (!ecr) throw new AgentError("internal", `credential ${cred.id} is not an ECR credential`);
+  const what = `ecr:GetAuthorizationToken for registry ${ecr.accountId} in ${ecr.region}`;
   let token;
   try {
     token = await getEcrToken(ecr, signal);
   } catch (err) {
     if (signal.aborted) throw err;
-    throw awsFailure(err, "ecr", `ecr:GetAuthorizationToken for registry ${ecr.accountId} in ${ecr.region}`);
+    throw awsFailure(err, "ecr", what);
   }
+  if (!token) throw malformedAnswer(what, "without authorizationData");
+  if (!token.authorizationToken) throw malformedAnswer(what, "without an authorizationToken");
   scrubber.add(token.authorizationToken);
   const decoded = Buffer.from(token.authorizationToken, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
-  if (colon < 0) throw new AgentError("internal", "ecr:GetAuthorizationToken returned a token that is not base64 of user:password");
+  if (colon < 0) throw malformedAnswer(what, "with a token that is not base64 of user:password");
   const password = decoded.slice(colon + 1);
   scrubber.add(password);
   const expiresAt = token.expiresAt?.getTime();

@@ -8,7 +8,7 @@
 // attempt is bounded by the clients' own timeouts (aws-clients.ts), and none
 // starts that could end after the budget. The error then
 // says what failed, where, and after how many attempts.
-import type { Clock } from "../clock.ts";
+import { systemRandom, type Clock } from "../clock.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
@@ -104,7 +104,7 @@ export class CredentialResolver {
   private async fetch(cred: Credential, signal: AbortSignal, onRetry?: RetryListener): Promise<RegistryAuth> {
     const { deps } = this;
     const started = deps.clock.now();
-    const random = deps.random ?? Math.random;
+    const random = deps.random ?? systemRandom;
     const once = () =>
       cred.type === "ecr"
         ? fetchEcrCredential(cred, deps.aws().getEcrToken, deps.scrubber, deps.clock.now(), signal)

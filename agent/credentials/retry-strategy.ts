@@ -13,12 +13,13 @@
 // (resolve.ts), with the SDK's short backoff (retryDelayMs's TRANSIENT branch),
 // so that each budget has one owner.
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2, RetryToken } from "@smithy/types";
+import { systemClock, systemRandom, type Random } from "../clock.ts";
 
-export const THROTTLE_FIRST_MS = 4000;
-export const THROTTLE_GROWTH = 1.5;
+const THROTTLE_FIRST_MS = 4000;
+const THROTTLE_GROWTH = 1.5;
 export const THROTTLE_CAP_MS = 60_000;
-export const TRANSIENT_BASE_MS = 100;
-export const TRANSIENT_CAP_MS = 20_000;
+const TRANSIENT_BASE_MS = 100;
+const TRANSIENT_CAP_MS = 20_000;
 /** A bound on attempts besides the deadline, for throttling that answers fast forever. */
 export const MAX_ATTEMPTS = 40;
 
@@ -58,7 +59,7 @@ export class SpreadRetryStrategy implements RetryStrategyV2 {
   private readonly now: () => number;
   private readonly random: () => number;
 
-  constructor(maxWaitMs: number, now: () => number = Date.now, random: () => number = Math.random) {
+  constructor(maxWaitMs: number, now: () => number = systemClock.now, random: Random = systemRandom) {
     this.maxWaitMs = maxWaitMs;
     this.now = now;
     this.random = random;

@@ -5,7 +5,7 @@ import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
 import { serverAddress } from "../spec/registry.ts";
-import { awsFailure } from "./aws-error.ts";
+import { awsFailure, malformedAnswer } from "./aws-error.ts";
 import type { GetParameter, RegistryAuth } from "./types.ts";
 
 export async function fetchTokenCredential(
@@ -19,21 +19,25 @@ export async function fetchTokenCredential(
   if (!name.startsWith(prefix)) {
     throw new AgentError("spec_invalid", `parameter ${name} is outside the configured prefix ${prefix}`);
   }
+  const what = `ssm:GetParameter ${name}`;
   let param;
   try {
     param = await getParameter(name, signal);
   } catch (err) {
     if (signal.aborted) throw err;
-    const failure = awsFailure(err, "ssm", `ssm:GetParameter ${name}`);
+    const failure = awsFailure(err, "ssm", what);
     if (failure.code === "secret_not_found") {
       throw new AgentError("secret_not_found", `${failure.message} (no parameter named ${name} in this account and region)`, { cause: err });
     }
     throw failure;
   }
+  if (!param) throw malformedAnswer(what, "without Parameter");
+  if (param.type === undefined) throw malformedAnswer(what, "without Parameter.Type");
   if (param.type !== "SecureString") {
     // Never register or show a value that was not stored as a secret, and never use it.
     throw new AgentError("secret_not_secure", `SSM parameter ${name} is a ${param.type}, not a SecureString; refusing to use it as a registry secret`);
   }
+  if (param.value === undefined) throw malformedAnswer(what, "without Parameter.Value");
   scrubber.add(param.value);
   if (param.value.length === 0) throw new AgentError("secret_not_found", `SSM parameter ${name} is empty`);
   // Where the username is the secret itself (DigitalOcean), the spec's may be an older token.

@@ -10,9 +10,10 @@ export interface RegistryAuth {
   expiresAt?: number;
 }
 
+/** GetParameter's Parameter as AWS answered it: a malformed answer may lack either part. */
 export interface ParameterValue {
-  type: string;
-  value: string;
+  type?: string;
+  value?: string;
 }
 
 /**
@@ -33,17 +34,24 @@ export class AwsCallError extends Error {
   }
 }
 
-/** SSM GetParameter with decryption. Rejects with an AwsCallError (or, from fakes, the SDK-shaped error itself). */
-export type GetParameter = (name: string, signal: AbortSignal) => Promise<ParameterValue>;
+/**
+ * SSM GetParameter with decryption; undefined where AWS answered without a Parameter.
+ * Rejects with an AwsCallError (or, from fakes, the SDK-shaped error itself).
+ */
+export type GetParameter = (name: string, signal: AbortSignal) => Promise<ParameterValue | undefined>;
 
+/** GetAuthorizationToken's authorizationData as AWS answered it. */
 export interface EcrToken {
-  /** base64 of `AWS:<password>` */
-  authorizationToken: string;
+  /** base64 of `AWS:<password>`; missing from a malformed answer. */
+  authorizationToken?: string;
   expiresAt?: Date;
 }
 
-/** ECR GetAuthorizationToken for the registry host's account, at the API endpoint of its region and kind (FIPS, dual-stack). Rejects like GetParameter. */
-export type GetEcrToken = (host: EcrHost, signal: AbortSignal) => Promise<EcrToken>;
+/**
+ * ECR GetAuthorizationToken for the registry host's account, at the API endpoint of its region and
+ * kind (FIPS, dual-stack); undefined where AWS answered without authorizationData. Rejects like GetParameter.
+ */
+export type GetEcrToken = (host: EcrHost, signal: AbortSignal) => Promise<EcrToken | undefined>;
 
 export interface AwsPorts {
   getParameter: GetParameter;

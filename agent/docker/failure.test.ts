@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { AgentError } from "../errors/agent-error.ts";
 import { ERROR_CODES } from "../errors/codes.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import { FakeDocker } from "../../test/unit/fakes.ts";
@@ -73,5 +74,30 @@ describe("dockerFailure", () => {
   it("keeps the registry's words where Docker's line has them", () => {
     const e = dockerFailure(new DockerHttpError(500, 'Head "http://ghcr.io/v2/acme/api/manifests/1": denied: denied'), { authenticated: true }, new Scrubber());
     expect(e.toBody()).toMatchObject({ code: "image_access_denied", registryMessage: "denied: denied" });
+  });
+
+  it("carries what it needs to ask the registry again on the error itself: a re-wrap keeps it", async () => {
+    // 26.1's containerd store keeps only the status of a 403 (test/fixtures/engine-texts.json).
+    const line = 'failed to resolve reference "ghcr.io/acme/api:1": unexpected status from HEAD request to https://ghcr.io/v2/acme/api/manifests/1: 403 Forbidden';
+    const e = dockerFailure(new DockerHttpError(500, line), { authenticated: true }, new Scrubber());
+    expect(e).toMatchObject({ code: "image_access_denied", registryMessage: undefined, context: { authenticated: true, statusCode: 500 } });
+    const wrapped = new AgentError(e.code, e.message, { cause: e });
+    wrapped.attempts = 3;
+    const docker = new FakeDocker();
+    docker.distribution.set("ghcr.io/acme/api:1", new DockerHttpError(403, 'Head "https://ghcr.io/v2/acme/api/manifests/1": denied: requested access to the resource is denied'));
+    const asked = await withRegistryWords(wrapped, "ghcr.io/acme/api:1", undefined, { docker, scrubber: new Scrubber() }, new AbortController().signal);
+    expect(asked.toBody()).toMatchObject({ code: "image_access_denied", message: line, registryMessage: "denied: requested access to the resource is denied", attempts: 3 });
+    expect(docker.log).toContain("distribution ghcr.io/acme/api:1");
+  });
+
+  // docs/reference.md §5: an answer no rule knows gets the closest code, never internal (a bug).
+  it("reports a pull's line no rule knows as registry_unreachable, in Docker's words", () => {
+    const e = dockerFailure(new PullStreamError("something no registry ever said"), { authenticated: true }, new Scrubber());
+    expect(e.toBody()).toEqual({ code: "registry_unreachable", message: "something no registry ever said", hint: ERROR_CODES.registry_unreachable.hint, retryable: true, registryMessage: "something no registry ever said" });
+  });
+
+  it("reports a login's answer no rule knows as registry_auth_failed, in Docker's words", () => {
+    const e = dockerFailure(new DockerHttpError(400, "something no registry ever said"), { authenticated: true, login: true }, new Scrubber());
+    expect(e.toBody()).toMatchObject({ code: "registry_auth_failed", message: "something no registry ever said" });
   });
 });

@@ -26,7 +26,7 @@ import type { Scrubber } from "../errors/scrub.ts";
 import { DockerHttpError, type DockerPort } from "./port.ts";
 import { PullStreamError } from "./pull-stream.ts";
 
-export const PRIVATE_IMAGE_HINT =
+const PRIVATE_IMAGE_HINT =
   "This image was pulled without a credential, and registries answer anonymous pulls of private images as not found. If the image is private, attach a registry credential to the service (registryCredentialId); otherwise check the repository and tag for a typo.";
 
 export const MEDIA_TYPE_HINT =
@@ -45,17 +45,51 @@ function engineOwnFailure(message: string): { code: ErrorCode; hint: string } | 
   return undefined;
 }
 
-/** A refusal whose words the engine dropped: the context to classify the recovered words in. */
-const lostWords = new WeakMap<AgentError, DockerContext>();
-
 /** What the engine found itself, not a registry's refusal: Docker's line is all there is to report. */
 const ENGINE_OWN: ReadonlySet<ErrorCode> = new Set(["docker_unavailable", "disk_full", "digest_mismatch"]);
 
+/**
+ * A registry's refusal as Docker reported it, carrying its facts (as containerd's
+ * ErrUnexpectedStatus carries its status and body): the registry's words where
+ * Docker's line kept them (`registryMessage`), and the context they are classified
+ * in — whether a credential was sent, whether it was the login, dockerd's HTTP status.
+ * Where the words were lost, that is what asking the engine again needs (withRegistryWords).
+ */
+export class RegistryRefusal extends AgentError {
+  readonly context: DockerContext;
+
+  constructor(code: ErrorCode, message: string, context: DockerContext, opts: { hint?: string; cause?: unknown; registryMessage?: string }) {
+    super(code, message, opts);
+    this.context = context;
+  }
+
+  /** Docker's line kept no words of the registry's: only a status, or its own sentence. */
+  get wordsLost(): boolean {
+    return this.registryMessage === undefined;
+  }
+}
+
+/**
+ * Words no rule knows still came from the registry or the engine, not from a bug
+ * (docs/reference.md §5): a login's are the registry not accepting the credential;
+ * a pull's, the registry not answering as a registry does — retried, then reported
+ * with Docker's words kept.
+ */
+function closestCode(ctx: DockerContext): ErrorCode {
+  return ctx.login ? "registry_auth_failed" : "registry_unreachable";
+}
+
 function refusal(message: string, words: string | undefined, ctx: DockerContext, cause: unknown): AgentError {
-  const code = classifyDockerMessage(words ?? message, ctx);
+  const code = classifyDockerMessage(words ?? message, ctx) ?? closestCode(ctx);
+  if (ENGINE_OWN.has(code)) return new AgentError(code, message, { cause });
   const hint = code === "image_not_found" && !ctx.authenticated ? PRIVATE_IMAGE_HINT : undefined;
-  const registryMessage = words !== undefined && !ENGINE_OWN.has(code) ? words : undefined;
-  return new AgentError(code, message, { cause, ...(hint ? { hint } : {}), ...(registryMessage !== undefined ? { registryMessage } : {}) });
+  return new RegistryRefusal(code, message, ctx, { cause, ...(hint ? { hint } : {}), ...(words !== undefined ? { registryMessage: words } : {}) });
+}
+
+/** The registry's refusal `err` is, or wraps (a re-wrap keeps its facts in its cause). */
+function refusalIn(err: unknown): RegistryRefusal | undefined {
+  for (let e = err; e instanceof Error; e = e.cause) if (e instanceof RegistryRefusal) return e;
+  return undefined;
 }
 
 /** Turns any failure of a login or a pull attempt into an AgentError with Docker's own words. */
@@ -67,9 +101,7 @@ export function dockerFailure(err: unknown, ctx: Omit<DockerContext, "statusCode
     if (own) return new AgentError(own.code, message, { cause: err, hint: own.hint });
     const words = registryWords(message);
     const full = err instanceof DockerHttpError ? { ...ctx, statusCode: err.statusCode } : ctx;
-    const e = refusal(message, words, full, err);
-    if (words === undefined && !ENGINE_OWN.has(e.code)) lostWords.set(e, full);
-    return e;
+    return refusal(message, words, full, err);
   }
   if (isDockerSocketError(err)) {
     return new AgentError("docker_unavailable", `the Docker daemon did not answer: ${(err as Error).message}`, { cause: err });
@@ -96,8 +128,9 @@ export function engineFailure(err: unknown, scrubber: Scrubber): AgentError {
 
 /**
  * Where the engine dropped the registry's words, asks it for them and classifies on
- * them; otherwise returns `err` as it is. Bounded by the caller's signal (the bake's,
- * with a timeout of its own); a question that fails leaves the first answer standing.
+ * them; otherwise returns `err` as it is (`err` may be the refusal, or wrap it). Bounded
+ * by the caller's signal (the bake's, with a timeout of its own); a question that fails
+ * leaves the first answer standing.
  */
 export async function withRegistryWords(
   err: AgentError,
@@ -106,8 +139,8 @@ export async function withRegistryWords(
   deps: { docker: DockerPort; scrubber: Scrubber },
   signal: AbortSignal,
 ): Promise<AgentError> {
-  const ctx = lostWords.get(err);
-  if (!ctx) return err;
+  const refused = refusalIn(err);
+  if (!refused?.wordsLost) return err;
   try {
     await deps.docker.distributionInspect(ref, auth, signal);
     return err;
@@ -115,7 +148,7 @@ export async function withRegistryWords(
     if (!(answer instanceof DockerHttpError)) return err;
     const words = registryWords(foreignText(deps.scrubber.scrub(answer.message)));
     if (words === undefined) return err;
-    const asked = refusal(err.message, words, ctx, err.cause);
+    const asked = refusal(err.message, words, refused.context, refused.cause);
     asked.attempts = err.attempts;
     return asked;
   }

@@ -100,6 +100,34 @@ function rethrow(err: unknown): never {
   throw err;
 }
 
+/** GET /distribution/{ref}/json (dockerode has no call for it): resolves on 200, rejects with the engine's line. */
+async function distributionInspect(docker: Docker, ref: string, auth: RegistryAuth | undefined, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    docker.modem.dial(
+      {
+        path: `/distribution/${ref}/json`,
+        method: "GET",
+        ...(auth ? { authconfig: { base64: encodeRegistryAuth(auth) } } : {}),
+        abortSignal: signal,
+        statusCodes: { 200: true, 401: "unauthorized", 403: "forbidden", 404: "not found", 429: "too many requests", 500: "server error" },
+      },
+      (err: unknown) => (err ? reject(err) : resolve()),
+    );
+  }).catch(rethrow);
+}
+
+/** GET /images/{ref}/json: undefined when the daemon has no such image. */
+async function inspectImage(docker: Docker, ref: string, signal: AbortSignal | undefined): Promise<ImageInfo | undefined> {
+  try {
+    const inspected = docker.getImage(ref).inspect();
+    const info = signal ? await raceAbort(inspected, signal) : await inspected;
+    return { id: info.Id, repoDigests: info.RepoDigests ?? [] };
+  } catch (err) {
+    if ((err as ModemError).statusCode === 404) return undefined;
+    return rethrow(err);
+  }
+}
+
 export function createDockerPort(socketPath: string): DockerPort {
   const docker = new Docker({ socketPath });
   return {
@@ -132,20 +160,7 @@ export function createDockerPort(socketPath: string): DockerPort {
       const stream = authconfig ? await docker.createImage(authconfig, opts).catch(rethrow) : await docker.createImage(opts).catch(rethrow);
       return stream as NodeJS.ReadableStream;
     },
-    async distributionInspect(ref, auth, signal) {
-      await new Promise<void>((resolve, reject) => {
-        docker.modem.dial(
-          {
-            path: `/distribution/${ref}/json`,
-            method: "GET",
-            ...(auth ? { authconfig: { base64: encodeRegistryAuth(auth) } } : {}),
-            abortSignal: signal,
-            statusCodes: { 200: true, 401: "unauthorized", 403: "forbidden", 404: "not found", 429: "too many requests", 500: "server error" },
-          },
-          (err: unknown) => (err ? reject(err) : resolve()),
-        );
-      }).catch(rethrow);
-    },
+    distributionInspect: (ref, auth, signal) => distributionInspect(docker, ref, auth, signal),
     async listImages(signal) {
       const images = await raceAbort(docker.listImages({ all: false }), signal).catch(rethrow);
       return images.map((i) => ({ id: i.Id, repoTags: i.RepoTags ?? [], repoDigests: i.RepoDigests ?? [], size: i.Size }));
@@ -161,15 +176,6 @@ export function createDockerPort(socketPath: string): DockerPort {
     async tagImage(source, repo, tag, signal) {
       await raceAbort(docker.getImage(source).tag({ repo, tag }), signal).catch(rethrow);
     },
-    async inspectImage(ref, signal) {
-      try {
-        const inspected = docker.getImage(ref).inspect();
-        const info = signal ? await raceAbort(inspected, signal) : await inspected;
-        return { id: info.Id, repoDigests: info.RepoDigests ?? [] };
-      } catch (err) {
-        if ((err as ModemError).statusCode === 404) return undefined;
-        return rethrow(err);
-      }
-    },
+    inspectImage: (ref, signal) => inspectImage(docker, ref, signal),
   };
 }

@@ -12,7 +12,8 @@ import type { Scrubber } from "../errors/scrub.ts";
 import { repoDigestName, type ImageReference } from "../spec/reference.ts";
 import { dockerFailure, engineFailure } from "./failure.ts";
 import type { DockerPort, ImageInfo } from "./port.ts";
-import { consumePullStream, type Progress } from "./pull-stream.ts";
+import { consumePullStream } from "./pull-stream.ts";
+import type { Progress } from "./types.ts";
 import { DOCKER_WAIT_MS } from "./wait.ts";
 
 /** First retry after ~1 s, doubling to at most 20 s: a registry blip passes, a bake is not held for long. */
@@ -30,7 +31,8 @@ export interface PullDeps {
   onRetry?: (err: AgentError, attempt: number, retriesLeft: number) => void;
 }
 
-export interface PulledImage {
+/** An image as the engine recorded it (not state/pulled.ts's PulledImage, the agent's own record of what it pulled). */
+export interface RecordedImage {
   imageId: string;
   /** Repository digest Docker records in RepoDigests for this repository. */
   digest: string;
@@ -80,7 +82,7 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
   }
 }
 
-export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<PulledImage> {
+export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<RecordedImage> {
   let attempts = 0;
   const pulledDigest = await pRetry(
     async () => {
@@ -133,7 +135,7 @@ async function inspect(name: string, deps: InspectDeps, signal: AbortSignal): Pr
 }
 
 /** After a pull: the image ID and the repository digest the engine recorded. */
-export async function verify(ref: ImageReference, deps: InspectDeps, signal: AbortSignal, pulledDigest?: string): Promise<PulledImage> {
+export async function verify(ref: ImageReference, deps: InspectDeps, signal: AbortSignal, pulledDigest?: string): Promise<RecordedImage> {
   const info = await inspect(ref.digest ? `${ref.name}@${ref.digest}` : ref.canonical, deps, signal);
   if (!info) throw new AgentError("internal", `the pull of ${ref.canonical} finished but Docker has no such image`);
   return recorded(ref, info, pulledDigest);
@@ -143,7 +145,7 @@ export async function verify(ref: ImageReference, deps: InspectDeps, signal: Abo
  * The image ID and the repository digest — the one the engine said it pulled, where it
  * said one (an image pulled by an index digest and by a platform digest has both in RepoDigests).
  */
-function recorded(ref: ImageReference, info: ImageInfo, pulledDigest?: string): PulledImage {
+function recorded(ref: ImageReference, info: ImageInfo, pulledDigest?: string): RecordedImage {
   const mine = info.repoDigests.filter((d) => repoDigestName(d) === ref.name).map((d) => d.slice(d.indexOf("@") + 1));
   if (ref.digest) {
     if (!mine.includes(ref.digest)) {
@@ -157,7 +159,7 @@ function recorded(ref: ImageReference, info: ImageInfo, pulledDigest?: string): 
 }
 
 /** A pinned image Docker already has: nothing to pull. */
-export async function presentPinned(ref: ImageReference, deps: InspectDeps, signal: AbortSignal): Promise<PulledImage | undefined> {
+export async function presentPinned(ref: ImageReference, deps: InspectDeps, signal: AbortSignal): Promise<RecordedImage | undefined> {
   if (!ref.digest) return undefined;
   const info = await inspect(`${ref.name}@${ref.digest}`, deps, signal);
   return info ? recorded(ref, info) : undefined;

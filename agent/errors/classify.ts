@@ -85,10 +85,11 @@ function resolve(r: ErrorCode | Refusal, ctx: DockerContext): ErrorCode {
   return r === "credential" || r === "auth" || ctx.login ? "registry_auth_failed" : "image_access_denied";
 }
 
-export function classifyDockerMessage(message: string, ctx: DockerContext): ErrorCode {
+/** The code Docker's words (or the registry's) mean in `ctx`; undefined where no rule and no status knows them: the caller decides. */
+export function classifyDockerMessage(message: string, ctx: DockerContext): ErrorCode | undefined {
   for (const [re, code] of RULES) if (re.test(message)) return resolve(code, ctx);
   const byStatus = fromStatus(registryStatus(message)) ?? (ctx.statusCode === 404 ? "not-found" : undefined);
-  return byStatus ? resolve(byStatus, ctx) : "internal";
+  return byStatus ? resolve(byStatus, ctx) : undefined;
 }
 
 /**
@@ -213,7 +214,7 @@ export interface AwsLikeError {
 }
 
 /** An AWS endpoint that did not answer as a service does: no name, no connection, a timeout, TLS, or a 5xx (docs/reference.md §5 aws_unreachable). */
-export function isAwsNetworkFailure(err: unknown): boolean {
+function isAwsNetworkFailure(err: unknown): boolean {
   const e = (err ?? {}) as AwsLikeError;
   const status = e.$metadata?.httpStatusCode;
   const code = e.code ?? "";
@@ -227,7 +228,8 @@ export function isAwsNetworkFailure(err: unknown): boolean {
   );
 }
 
-export function classifyAwsError(err: unknown, service: AwsService): ErrorCode {
+/** The code an AWS call's failure means; undefined where neither its name nor its status is known: the caller decides. */
+export function classifyAwsError(err: unknown, service: AwsService): ErrorCode | undefined {
   const e = (err ?? {}) as AwsLikeError;
   const name = e.name ?? "";
   const status = e.$metadata?.httpStatusCode;
@@ -243,5 +245,5 @@ export function classifyAwsError(err: unknown, service: AwsService): ErrorCode {
   // The instance metadata service is where the role's credentials come from: whatever stops it, they are unavailable.
   if (service === "imds") return "aws_credentials_unavailable";
   if (isAwsNetworkFailure(err)) return "aws_unreachable";
-  return "internal";
+  return undefined;
 }

@@ -394,9 +394,10 @@ export class RegistryClient {
     const text = signal.aborted ? "" : (await readBounded(res, MAX_ERROR_BYTES, "the error", signal).catch(() => Buffer.alloc(0))).toString("utf8");
     const words = registryWordsOf(text);
     const status = `${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
-    let code: ErrorCode = classifyDockerMessage(`${words ?? "the registry answered"}: ${status}`, { authenticated: this.repo.auth !== undefined, statusCode: res.status, ...(opts.login ? { login: true } : {}) });
     // A status the rules do not know (a 400, a 3xx the transport does not follow): the registry did not serve the image.
-    if (code === "internal") code = "registry_unreachable";
+    const code: ErrorCode =
+      classifyDockerMessage(`${words ?? "the registry answered"}: ${status}`, { authenticated: this.repo.auth !== undefined, statusCode: res.status, ...(opts.login ? { login: true } : {}) }) ??
+      "registry_unreachable";
     const where = new URL(url.href);
     where.search = "";
     throw new AgentError(code, `${method} ${where.href}: ${status}${words ? `: ${words}` : ""}`, words ? { registryMessage: words } : {});
