@@ -1,9 +1,11 @@
 // The one HTTP request the registry client makes, as a port: a URL in, a web
 // Response out. Its Node implementation reaches a registry the way dockerd does
-// (docs/reference.md §2a): the system's CAs and NODE_EXTRA_CA_CERTS, plus
-// dockerd's per-registry CAs (`<certsDir>/<host[:port]>/*.crt`, as dockerd reads
-// that directory), through the agent's proxy settings (net/proxy.ts). Unit tests
-// pass canned Responses instead.
+// (docs/reference.md §2a): trusting the system's CAs (the machine's store, which
+// dockerd's Go reads, not only Node's bundled copy of Mozilla's), Node's own and
+// NODE_EXTRA_CA_CERTS, plus dockerd's per-registry CAs
+// (`<certsDir>/<host[:port]>/*.crt`, read at each request as dockerd does),
+// through the agent's proxy settings (net/proxy.ts). Unit tests pass canned
+// Responses instead.
 import { readdirSync, readFileSync } from "node:fs";
 import type { Agent, IncomingMessage } from "node:http";
 import type { LookupFunction } from "node:net";
@@ -33,27 +35,39 @@ export interface TransportOptions {
 
 export const DOCKER_CERTS_DIR = "/etc/docker/certs.d";
 
-/** The CAs dockerd adds for `host` (its `host[:port]` directory's *.crt files), or undefined when it has none. */
-function registryCAs(certsDir: string, hostPort: string): string[] | undefined {
+/** The CAs dockerd adds for `host` (its `host[:port]` directory's *.crt files). */
+function registryCAs(certsDir: string, hostPort: string): string[] {
   const dir = path.join(certsDir, hostPort);
-  let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith(".crt"));
+    return readdirSync(dir)
+      .filter((f) => f.endsWith(".crt"))
+      .map((f) => readFileSync(path.join(dir, f), "utf8"));
   } catch {
-    return undefined;
+    return [];
   }
-  if (files.length === 0) return undefined;
-  // A CA of the registry's comes on top of the ones every request trusts, as dockerd's does.
-  return [...tls.getCACertificates("default"), ...files.map((f) => readFileSync(path.join(dir, f), "utf8"))];
+}
+
+/** The CAs every request trusts: Node's default store (with NODE_EXTRA_CA_CERTS) and the system's. */
+function baseCAs(): string[] {
+  return [...new Set([...tls.getCACertificates("default"), ...tls.getCACertificates("system")])];
 }
 
 export function createRegistryFetch(opts: TransportOptions): RegistryFetch {
   const certsDir = opts.certsDir ?? DOCKER_CERTS_DIR;
+  let base: { cas: string[]; context: tls.SecureContext } | undefined;
+  const contextFor = (hostPort: string): tls.SecureContext => {
+    base ??= (() => {
+      const cas = baseCAs();
+      return { cas, context: tls.createSecureContext({ ca: cas }) };
+    })();
+    const own = registryCAs(certsDir, hostPort);
+    return own.length ? tls.createSecureContext({ ca: [...base.cas, ...own] }) : base.context;
+  };
   return async (url, req) => {
     const https = url.protocol === "https:";
     const mod = https ? await import("node:https") : await import("node:http");
     const agent: Agent = await opts.routes.agentFor(url);
-    const ca = https ? registryCAs(certsDir, url.host) : undefined;
+    const secureContext = https ? contextFor(url.host) : undefined;
     return new Promise<Response>((resolve, reject) => {
       const r = mod.request(
         url,
@@ -63,7 +77,7 @@ export function createRegistryFetch(opts: TransportOptions): RegistryFetch {
           agent,
           signal: req.signal,
           ...(opts.lookup ? { lookup: opts.lookup } : {}),
-          ...(ca ? { ca } : {}),
+          ...(secureContext ? { secureContext } : {}),
           ...(https && req.insecureTls ? { rejectUnauthorized: false } : {}),
         },
         (res: IncomingMessage) => {
