@@ -131,8 +131,8 @@ export function createRuntime(config: Config, env: Record<string, string | undef
 }
 
 /** What every bake runs with, the CLI's and the daemon's alike; the caller adds where its events and steps go. */
-export function bakeParts(rt: Runtime, resolver: CredentialResolver): Pick<BakeDeps, "config" | "docker" | "resolver" | "clock" | "scrubber" | "pulled" | "disk"> {
-  return { config: rt.config, docker: rt.docker, resolver, clock: rt.clock, scrubber: rt.scrubber, pulled: rt.pulled, disk: rt.newDiskReserve() };
+export function bakeParts(rt: Runtime, resolver: CredentialResolver): Pick<BakeDeps, "config" | "docker" | "resolver" | "clock" | "random" | "scrubber" | "pulled" | "disk"> {
+  return { config: rt.config, docker: rt.docker, resolver, clock: rt.clock, random: rt.random, scrubber: rt.scrubber, pulled: rt.pulled, disk: rt.newDiskReserve() };
 }
 
 /**

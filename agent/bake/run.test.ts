@@ -53,7 +53,7 @@ function setup(config: Partial<BakeConfig> = {}, cache?: MemoryCredentialCache) 
   const cfg: BakeConfig = { stateDir, pullConcurrency: 3, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30, ...config };
   const resolver = new CredentialResolver({ aws: () => aws, scrubber, clock, ssmParameterPrefix: PREFIX, random: () => 0.5, ...(cache ? { cache } : {}) });
   const run = (s: BakeSpec, signal = new AbortController().signal) =>
-    runBake(s, { config: cfg, docker, resolver, clock, scrubber, emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, signal);
+    runBake(s, { config: cfg, docker, resolver, clock, random: () => 0.5, scrubber, emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, signal);
   const manifest = () => JSON.parse(readFileSync(path.join(stateDir, "manifest.json"), "utf8"));
   return { docker, aws, clock, events, steps, run, manifest, stateDir };
 }
@@ -191,6 +191,7 @@ describe("a bake", () => {
         docker: t.docker,
         resolver: new CredentialResolver({ aws: () => t.aws, scrubber: new Scrubber(), clock: fakeClock(), ssmParameterPrefix: PREFIX }),
         clock: fakeClock(),
+        random: () => 0.5,
         scrubber: new Scrubber(),
         emit: async (e) => {
           if (e.type === "service.pulled" && e.service === "fast") throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });

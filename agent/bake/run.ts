@@ -7,7 +7,7 @@
 // stopping) ends the bake as failed with `interrupted`: running pulls stop, what
 // had not started is skipped, and the bake still reports. Only a fully
 // successful bake writes the manifest. Every step is an event.
-import type { Clock } from "../clock.ts";
+import type { Clock, Random } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { CredentialResolver } from "../credentials/resolve.ts";
 import { AgentError, asAgentError, interruptedError, type ErrorBody } from "../errors/agent-error.ts";
@@ -34,6 +34,8 @@ export interface BakeDeps {
   docker: DockerPort;
   resolver: CredentialResolver;
   clock: Clock;
+  /** The jitter of the pulls' and logins' retries. */
+  random: Random;
   scrubber: Scrubber;
   /** Receives every docs/reference.md §7 event (the outbox, the daemon's status). */
   emit: (event: AgentEvent) => Promise<void>;
@@ -210,6 +212,7 @@ async function pull(u: UnitPull, creds: PullAuth | undefined): Promise<Outcome> 
       {
         docker: deps.docker,
         clock,
+        random: deps.random,
         scrubber: deps.scrubber,
         inactivityTimeoutMs: config.pullInactivityTimeoutSeconds * 1000,
         totalTimeoutMs: config.pullTimeoutSeconds * 1000,
@@ -277,7 +280,7 @@ async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, st
   const { config, docker } = deps;
   const step = (s: BakeStep) => deps.onStep?.(s);
   const turn: PullTurn = { slots: new Slots(config.pullConcurrency), failed: false };
-  const logins = new Logins({ resolver: deps.resolver, docker, scrubber: deps.scrubber, retries: config.pullRetries, step, signal });
+  const logins = new Logins({ resolver: deps.resolver, docker, scrubber: deps.scrubber, clock: deps.clock, random: deps.random, retries: config.pullRetries, step, signal });
   const run: BakeRun = { spec, deps, signal, step, emit, turn, logins, results: new Map() };
 
   const units = unitsOf(spec);
