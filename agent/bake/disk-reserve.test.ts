@@ -151,7 +151,7 @@ describe("a bake and the disk reserve", () => {
 
   it("short while it pulls, in the daemon: makes the room image cleanup makes and goes on", async () => {
     const { t, made, setFree } = daemonDisk(10 * GB, 6 * GB);
-    t.docker.plan("ghcr.io/acme/api:1", { kind: "ok", afterMs: 2600 });
+    t.docker.plan("ghcr.io/acme/api:1", { kind: "ok", afterMs: 400 });
     const running = t.run(spec([TWO[0]!]));
     await new Promise((r) => setTimeout(r, 100));
     setFree(1.5 * GB);

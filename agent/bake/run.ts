@@ -77,23 +77,25 @@ async function diskProblem(disk: DiskReserve, deps: BakeDeps, signal: AbortSigna
 }
 
 /**
- * Checks the reserve every DISK_WATCH_MS until stopped; when the pulls take the disk
- * below it, the daemon first makes the room image cleanup makes, and if that is not
- * enough `full` is aborted with disk_full.
+ * Checks the reserve every DISK_WATCH_MS (by the clock) until stopped; when the pulls take
+ * the disk below it, the daemon first makes the room image cleanup makes, and if that is not
+ * enough `full` is aborted with disk_full. A check under way when stopped still ends the pulls
+ * if the disk is short, but makes no room.
  */
 function watchDisk(disk: DiskReserve, full: AbortController, deps: BakeDeps, signal: AbortSignal, step: (s: BakeStep) => void): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const tick = async () => {
-    const r = await checkMakingRoom(disk, stopped ? undefined : deps.makeRoom, signal, step);
-    if (r.kind === "short") full.abort(r.error);
-    else if (!stopped) timer = setTimeout(() => void tick(), DISK_WATCH_MS);
+  const stopped = new AbortController();
+  const watching = AbortSignal.any([signal, stopped.signal]);
+  const loop = async () => {
+    for (;;) {
+      await deps.clock.sleep(DISK_WATCH_MS, watching);
+      const r = await checkMakingRoom(disk, stopped.signal.aborted ? undefined : deps.makeRoom, signal, step);
+      if (r.kind === "short") return full.abort(r.error);
+      if (stopped.signal.aborted) return;
+    }
   };
-  timer = setTimeout(() => void tick(), DISK_WATCH_MS);
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+  // Its end (stopped, or the bake aborted under a check) needs no one told: the bake reports itself.
+  loop().catch(() => undefined);
+  return () => stopped.abort();
 }
 
 interface Unit {
