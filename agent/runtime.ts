@@ -101,14 +101,16 @@ export function createRuntime(config: Config, env: Record<string, string | undef
   const logger = createLogger(config.logLevel, scrubber, { journal: env["JOURNAL_STREAM"] !== undefined });
   const proxy = proxyRoutes(env, scrubber);
   let aws: AwsPorts | undefined;
-  const getAws = () => (aws ??= createAwsPorts(config, env, scrubber, proxy));
+  const clock = systemClock;
+  const random = systemRandom;
+  const getAws = () => (aws ??= createAwsPorts(config, env, { scrubber, routes: proxy, clock, random }));
   const controlPlane = opts.report ? controlPlaneOf(config, scrubber) : undefined;
   const docker = createDockerPort(config.dockerSocket);
   return {
     config,
     env,
-    clock: systemClock,
-    random: systemRandom,
+    clock,
+    random,
     scrubber,
     logger,
     docker,
@@ -117,7 +119,8 @@ export function createRuntime(config: Config, env: Record<string, string | undef
       new CredentialResolver({
         aws: getAws,
         scrubber,
-        clock: systemClock,
+        clock,
+        random,
         ssmParameterPrefix: config.ssmParameterPrefix,
         ...extra,
       }),

@@ -68,7 +68,7 @@ function setup(disk: DiskReserve, makeRoom?: () => Promise<void>) {
   const events: AgentEvent[] = [];
   const steps: BakeStep[] = [];
   const config = { stateDir, pullConcurrency: 2, pullRetries: 2, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30 };
-  const resolver = new CredentialResolver({ aws: () => new FakeAws(), scrubber, clock, ssmParameterPrefix: "/p/" });
+  const resolver = new CredentialResolver({ aws: () => new FakeAws(), scrubber, clock, random: () => 0.5, ssmParameterPrefix: "/p/" });
   const run = (s: BakeSpec) =>
     runBake(s, { config, docker, resolver, clock, random: () => 0.5, scrubber, disk, ...(makeRoom ? { makeRoom: async () => makeRoom() } : {}), emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, new AbortController().signal);
   return { docker, events, steps, run, manifestWritten: () => existsSync(path.join(stateDir, "manifest.json")) };

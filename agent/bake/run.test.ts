@@ -189,7 +189,7 @@ describe("a bake", () => {
       {
         config: { stateDir: t.stateDir, pullConcurrency: 2, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30 },
         docker: t.docker,
-        resolver: new CredentialResolver({ aws: () => t.aws, scrubber: new Scrubber(), clock: fakeClock(), ssmParameterPrefix: PREFIX }),
+        resolver: new CredentialResolver({ aws: () => t.aws, scrubber: new Scrubber(), clock: fakeClock(), random: () => 0.5, ssmParameterPrefix: PREFIX }),
         clock: fakeClock(),
         random: () => 0.5,
         scrubber: new Scrubber(),

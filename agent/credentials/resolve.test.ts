@@ -14,7 +14,7 @@ function resolver(opts: { cache?: MemoryCredentialCache } = {}) {
   const aws = new FakeAws();
   aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_secret" });
   const scrubber = new Scrubber();
-  const r = new CredentialResolver({ aws: () => aws, scrubber, clock: fakeClock(), ssmParameterPrefix: PREFIX, ...opts });
+  const r = new CredentialResolver({ aws: () => aws, scrubber, clock: fakeClock(), random: () => 0.5, ssmParameterPrefix: PREFIX, ...opts });
   return { aws, scrubber, r };
 }
 

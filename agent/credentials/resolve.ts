@@ -8,7 +8,7 @@
 // attempt is bounded by the clients' own timeouts (aws-clients.ts), and none
 // starts that could end after the budget. The error then
 // says what failed, where, and after how many attempts.
-import { systemRandom, type Clock } from "../clock.ts";
+import type { Clock, Random } from "../clock.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
@@ -41,7 +41,7 @@ export interface ResolverDeps {
   clock: Clock;
   ssmParameterPrefix: string;
   /** Randomness of the backoff (full jitter); tests fix it. */
-  random?: () => number;
+  random: Random;
   /** Reuse across bakes (the daemon); the bake command keeps nothing. */
   cache?: CredentialCache;
   /** Observes each AWS fetch (metrics, output). */
@@ -104,7 +104,6 @@ export class CredentialResolver {
   private async fetch(cred: Credential, signal: AbortSignal, onRetry?: RetryListener): Promise<RegistryAuth> {
     const { deps } = this;
     const started = deps.clock.now();
-    const random = deps.random ?? systemRandom;
     const once = () =>
       cred.type === "ecr"
         ? fetchEcrCredential(cred, deps.aws().getEcrToken, deps.scrubber, deps.clock.now(), signal)
@@ -132,7 +131,7 @@ export class CredentialResolver {
         }
         onRetry?.(err, { attempts, budgetLeftMs: left });
         // A wait that would pass the last moment an attempt may start is cut short: that attempt is made then.
-        await deps.clock.sleep(Math.min(startable, retryDelayMs("TRANSIENT", retry, random())), signal);
+        await deps.clock.sleep(Math.min(startable, retryDelayMs("TRANSIENT", retry, deps.random())), signal);
       }
     }
   }
