@@ -122,6 +122,7 @@ export function createRuntime(config: Config, env: Record<string, string | undef
         clock,
         random,
         ssmParameterPrefix: config.ssmParameterPrefix,
+        sdkRetriesNetwork: config.awsRetryStrategy !== "spread",
         ...extra,
       }),
     ...(controlPlane ? { controlPlane } : {}),

@@ -20,7 +20,7 @@ import { proxiedHandler } from "./proxied-handler.ts";
 import { SpreadRetryStrategy } from "./retry-strategy.ts";
 import { AwsCallError, type AwsPorts, type EcrToken, type ParameterValue } from "./types.ts";
 
-/** Attempts for the SDK's own retry modes (kept for comparison, docs/fleet.md). */
+/** Attempts for the SDK's own retry modes (kept for comparison, docs/fleet.md); these retry network failures and 5xx too, so the resolver does not (runtime.ts). */
 const SDK_MAX_ATTEMPTS = 10;
 /** How long one attempt may take to connect (docs/reference.md §5: "each connection attempt bounded to a few seconds"). */
 const CONNECT_TIMEOUT_MS = 3000;

@@ -84,6 +84,20 @@ describe("CredentialResolver", () => {
     expect(clock.now()).toBe(NETWORK_BUDGET_MS - REQUEST_TIMEOUT_MS);
   });
 
+  it("leaves network failures to the SDK where its own retry mode (awsRetryStrategy standard, adaptive) retried them already: one attempt, not two layers of retries", async () => {
+    const aws = new FakeAws();
+    const clock = fakeClock(0);
+    const r2 = new CredentialResolver({ aws: () => aws, scrubber: new Scrubber(), clock, random: () => 0.5, ssmParameterPrefix: PREFIX, sdkRetriesNetwork: true });
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED", $metadata: { attempts: 10 } });
+    aws.before = async () => {
+      throw new AwsCallError(refused, "http://127.0.0.1:9", 10);
+    };
+    const err = await r2.resolve(gh, new AbortController().signal).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "aws_unreachable", attempts: 10, message: expect.stringContaining("did not answer: connect ECONNREFUSED 127.0.0.1:9") });
+    expect(aws.calls).toHaveLength(1);
+    expect(clock.now()).toBe(0);
+  });
+
   it("leaves throttling to the SDK: a throttled call that ran out of awsMaxWaitSeconds is reported at once, with the SDK's attempts", async () => {
     const { aws, r } = resolver();
     const throttled = Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException", $metadata: { httpStatusCode: 400, attempts: 7 } });
