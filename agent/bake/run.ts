@@ -262,7 +262,8 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
   }
 }
 
-type Emit = (type: AgentEvent["type"], fields?: Partial<AgentEvent>) => Promise<void>;
+/** The bake's own events by type (daemon/engine.ts's Emit sends whole events). */
+type BakeEmit = (type: AgentEvent["type"], fields?: Partial<AgentEvent>) => Promise<void>;
 
 /** One bake as it runs: what its parts share. */
 interface BakeRun {
@@ -270,7 +271,7 @@ interface BakeRun {
   deps: BakeDeps;
   signal: AbortSignal;
   step: (s: BakeStep) => void;
-  emit: Emit;
+  emit: BakeEmit;
   turn: PullTurn;
   logins: Logins;
   results: Map<string, ServiceResult>;
@@ -278,7 +279,7 @@ interface BakeRun {
   firstFailure?: ErrorBody;
 }
 
-async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, started: number, emit: Emit): Promise<BakeResult> {
+async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, started: number, emit: BakeEmit): Promise<BakeResult> {
   const { config, docker } = deps;
   const step = (s: BakeStep) => deps.onStep?.(s);
   const turn: PullTurn = { slots: new Slots(config.pullConcurrency), failed: false };
@@ -288,8 +289,10 @@ async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, st
   const units = unitsOf(spec);
   // Images by tag are always pulled: their credentials can be fetched while Docker is checked.
   for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
-  const dockerError = await dockerProblem(run);
+  const dockerError = await awaitDocker(run);
   const reserve = reserveDisk(run);
+  turn.full = reserve.full;
+  if (reserve.beforePull) turn.beforePull = reserve.beforePull;
   const pulls: UnitTurn = { dockerError, full: reserve.full, pullSignal: AbortSignal.any([signal, reserve.full]) };
   // Images that need no credential first: their pulls go out while the credentials of the others are fetched.
   const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
@@ -306,7 +309,7 @@ async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, st
 }
 
 /** Docker's socket, waited for: its error where it never answered (the bake was not interrupted). */
-async function dockerProblem(run: BakeRun): Promise<AgentError | undefined> {
+async function awaitDocker(run: BakeRun): Promise<AgentError | undefined> {
   const { deps, signal, step } = run;
   try {
     await waitForDocker(deps.docker, deps.clock, signal, (message) => step({ kind: "docker-wait", message }));
@@ -319,24 +322,24 @@ async function dockerProblem(run: BakeRun): Promise<AgentError | undefined> {
 /**
  * The disk reserve, checked before the first real pull and then while the pulls run: the bake fails
  * with disk_full while the box still has room. A bake of images Docker already has pulls nothing and
- * is never held. `full` is aborted when the reserve stops the pulls; `stop` ends the watching.
+ * is never held. `beforePull` (none without a reserve to check) checks it once; `full` is aborted
+ * when the reserve stops the pulls; `stop` ends the watching.
  */
-function reserveDisk(run: BakeRun): { full: AbortSignal; stop: () => void } {
-  const { deps, signal, step, turn } = run;
+function reserveDisk(run: BakeRun): { beforePull?: () => Promise<void>; full: AbortSignal; stop: () => void } {
+  const { deps, signal, step } = run;
   const full = new AbortController();
   let stopWatching = () => undefined as void;
+  const stop = () => stopWatching();
   const disk = deps.disk && !deps.disk.disabled ? deps.disk : undefined;
+  if (!disk) return { full: full.signal, stop };
   let reserveChecked: Promise<void> | undefined;
-  if (disk) {
-    turn.full = full.signal;
-    turn.beforePull = () =>
-      (reserveChecked ??= (async () => {
-        const short = await diskProblem(disk, deps, signal, step);
-        if (short) throw short;
-        stopWatching = watchDisk(disk, full, deps, signal, step);
-      })());
-  }
-  return { full: full.signal, stop: () => stopWatching() };
+  const beforePull = () =>
+    (reserveChecked ??= (async () => {
+      const short = await diskProblem(disk, deps, signal, step);
+      if (short) throw short;
+      stopWatching = watchDisk(disk, full, deps, signal, step);
+    })());
+  return { beforePull, full: full.signal, stop };
 }
 
 /** What every image's turn shares: Docker's error where it never answered, the disk reserve's signal, and the signal the pulls run under. */
