@@ -12,9 +12,9 @@ import type { BakeRecord, Submit } from "./bakes.ts";
 import type { Readiness } from "./readiness.ts";
 import { jsonSyntaxMessage } from "../errors/json-syntax.ts";
 
-export const MAX_BODY_BYTES = 1 << 20;
+const MAX_BODY_BYTES = 1 << 20;
 /** A client that has not sent its headers by then is cut off. */
-export const HEADERS_TIMEOUT_MS = 5000;
+const HEADERS_TIMEOUT_MS = 5000;
 /** A whole request (headers and a 1 MiB body) on loopback takes far less. */
 export const REQUEST_TIMEOUT_MS = 15_000;
 /**

@@ -83,7 +83,7 @@ export interface BakeSpec {
 export type ValidationResult = { ok: true; spec: BakeSpec } | { ok: false; violations: Violation[] };
 
 /** JavaScript-style path: keys joined by `.`, indices in brackets, root empty. */
-export function formatPath(path: readonly PropertyKey[]): string {
+function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const p of path) {
     if (typeof p === "number") out += `[${p}]`;
