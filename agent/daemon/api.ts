@@ -10,6 +10,7 @@ import type { Logger } from "../log.ts";
 import { validateSpec, type BakeSpec, type Violation } from "../spec/schema.ts";
 import type { BakeRecord, Submit } from "./bakes.ts";
 import type { Readiness } from "./readiness.ts";
+import type { DaemonStatus } from "./status.ts";
 import { jsonSyntaxMessage } from "../errors/json-syntax.ts";
 
 const MAX_BODY_BYTES = 1 << 20;
@@ -31,7 +32,7 @@ export interface ApiDeps {
   logger: Logger;
   ssmParameterPrefix: string;
   /** GET /v1/status (status.ts). */
-  status: () => Promise<object>;
+  status: () => Promise<DaemonStatus>;
   readiness: () => Promise<Readiness>;
   metrics: () => Promise<{ contentType: string; body: string }>;
   submit: (spec: BakeSpec) => Submit;
