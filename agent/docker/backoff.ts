@@ -1,6 +1,6 @@
 // The retries of a pull and of a login: exponential backoff with jitter, each
 // wait drawn as random in [1, 2) × min × 2^(retry − 1), at most max (the
-// schedule p-retry's `randomize` drew before), waited on the clock port and
+// schedule p-retry's `randomize` drew, which this replaced), waited on the clock port and
 // drawn from the Random port so that unit tests drive both.
 import type { Clock, Random } from "../clock.ts";
 import { AgentError } from "../errors/agent-error.ts";
