@@ -113,8 +113,8 @@ export class CredentialResolver {
     const started = deps.clock.now();
     const once = () =>
       cred.type === "ecr"
-        ? fetchEcrCredential(cred, deps.aws().getEcrToken, deps.scrubber, deps.clock.now(), signal)
-        : fetchTokenCredential(cred, deps.ssmParameterPrefix, deps.aws().getParameter, deps.scrubber, signal);
+        ? fetchEcrCredential(cred, deps.aws(), deps.scrubber, deps.clock.now(), signal)
+        : fetchTokenCredential(cred, deps.ssmParameterPrefix, deps.aws(), deps.scrubber, signal);
     let attempts = 0;
     for (let retry = 1; ; retry++) {
       try {
