@@ -1,7 +1,7 @@
 // Lint rules: typescript-eslint's recommended set; `any` is an error (where one is
-// needed, an eslint-disable comment on the line says why); and in the wiring,
-// the daemon, the CLI and reporting, no function longer than 60 lines (one
-// concern each, issue 24) — tests, whose describe blocks are lists, aside.
+// needed, an eslint-disable comment on the line says why); and in all of
+// agent/, no function longer than 60 lines (one concern each, issue 24) —
+// tests, whose describe blocks are lists, aside.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 

@@ -66,7 +66,7 @@ export interface Config extends Omit<Parsed, "dockerSocket"> {
   dockerSocket: string;
 }
 
-export const DEFAULT_CONFIG_FILE = "/etc/slothbox/agent.json";
+const DEFAULT_CONFIG_FILE = "/etc/slothbox/agent.json";
 
 export class ConfigError extends Error {
   readonly key: string;

@@ -109,15 +109,17 @@ export function createRuntime(config: Config, env: Record<string, string | undef
   const logger = createLogger(config.logLevel, scrubber, { journal: env["JOURNAL_STREAM"] !== undefined });
   const proxy = proxyRoutes(env, scrubber);
   let aws: AwsPorts | undefined;
-  const getAws = () => (aws ??= createAwsPorts(config, env, scrubber, proxy));
+  const clock = systemClock;
+  const random = systemRandom;
+  const getAws = () => (aws ??= createAwsPorts(config, env, { scrubber, routes: proxy, clock, random }));
   const controlPlane = opts.report ? controlPlaneOf(config, scrubber) : undefined;
   const docker = createDockerPort(config.dockerSocket);
   let verifier: SignatureVerifier | undefined;
   return {
     config,
     env,
-    clock: systemClock,
-    random: systemRandom,
+    clock,
+    random,
     scrubber,
     logger,
     docker,
@@ -126,8 +128,10 @@ export function createRuntime(config: Config, env: Record<string, string | undef
       new CredentialResolver({
         aws: getAws,
         scrubber,
-        clock: systemClock,
+        clock,
+        random,
         ssmParameterPrefix: config.ssmParameterPrefix,
+        sdkRetriesNetwork: config.awsRetryStrategy !== "spread",
         ...extra,
       }),
     ...(controlPlane ? { controlPlane } : {}),
@@ -143,16 +147,20 @@ export function createRuntime(config: Config, env: Record<string, string | undef
 }
 
 /** What every bake runs with, the CLI's and the daemon's alike; the caller adds where its events and steps go. */
-export function bakeParts(rt: Runtime, resolver: CredentialResolver): Pick<BakeDeps, "config" | "docker" | "resolver" | "clock" | "scrubber" | "pulled" | "disk" | "signatures"> {
+export function bakeParts(
+  rt: Runtime,
+  resolver: CredentialResolver,
+): Pick<BakeDeps, "config" | "docker" | "resolver" | "clock" | "random" | "scrubber" | "pulled" | "disk" | "signatures"> {
   return {
     config: rt.config,
     docker: rt.docker,
     resolver,
     clock: rt.clock,
+    random: rt.random,
     scrubber: rt.scrubber,
     pulled: rt.pulled,
     disk: rt.newDiskReserve(),
-    signatures: { verifier: rt.signatureVerifier(), verifications: rt.verifications, clock: rt.clock },
+    signatures: { verifier: rt.signatureVerifier(), verifications: rt.verifications, clock: rt.clock, random: rt.random },
   };
 }
 

@@ -68,9 +68,9 @@ function setup(disk: DiskReserve, makeRoom?: () => Promise<void>) {
   const events: AgentEvent[] = [];
   const steps: BakeStep[] = [];
   const config = { stateDir, pullConcurrency: 2, pullRetries: 2, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30 };
-  const resolver = new CredentialResolver({ aws: () => new FakeAws(), scrubber, clock, ssmParameterPrefix: "/p/" });
+  const resolver = new CredentialResolver({ aws: () => new FakeAws(), scrubber, clock, random: () => 0.5, ssmParameterPrefix: "/p/" });
   const run = (s: BakeSpec) =>
-    runBake(s, { config, docker, resolver, clock, scrubber, disk, ...(makeRoom ? { makeRoom: async () => makeRoom() } : {}), emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, new AbortController().signal);
+    runBake(s, { config, docker, resolver, clock, random: () => 0.5, scrubber, disk, ...(makeRoom ? { makeRoom: async () => makeRoom() } : {}), emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, new AbortController().signal);
   return { docker, events, steps, run, manifestWritten: () => existsSync(path.join(stateDir, "manifest.json")) };
 }
 
@@ -151,7 +151,7 @@ describe("a bake and the disk reserve", () => {
 
   it("short while it pulls, in the daemon: makes the room image cleanup makes and goes on", async () => {
     const { t, made, setFree } = daemonDisk(10 * GB, 6 * GB);
-    t.docker.plan("ghcr.io/acme/api:1", { kind: "ok", afterMs: 2600 });
+    t.docker.plan("ghcr.io/acme/api:1", { kind: "ok", afterMs: 400 });
     const running = t.run(spec([TWO[0]!]));
     await new Promise((r) => setTimeout(r, 100));
     setFree(1.5 * GB);

@@ -6,18 +6,13 @@
 // refusal then means it was rotated and is fetched once more.
 import type { CredentialResolver, Resolved } from "../credentials/resolve.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
-import { loginWithRetries } from "../docker/login.ts";
-import type { DockerPort } from "../docker/port.ts";
+import { loginWithRetries, type LoginDeps } from "../docker/login.ts";
 import { AgentError } from "../errors/agent-error.ts";
-import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
 import type { BakeStep } from "./types.ts";
 
-export interface LoginsDeps {
+export interface LoginsDeps extends LoginDeps {
   resolver: CredentialResolver;
-  docker: DockerPort;
-  scrubber: Scrubber;
-  retries: number;
   step: (s: BakeStep) => void;
   signal: AbortSignal;
 }
@@ -75,13 +70,13 @@ export class Logins {
         let resolved = await this.resolved(cred);
         deps.step({ kind: "credential", credential: cred, phase: "login" });
         try {
-          await loginWithRetries(deps.docker, resolved.auth, deps.retries, deps.scrubber, deps.signal);
+          await loginWithRetries(resolved.auth, deps, deps.signal);
         } catch (err) {
           // A reused secret may have been rotated since: fetch it once more before failing.
           if (!(resolved.cached && err instanceof AgentError && err.code === "registry_auth_failed")) throw err;
           deps.resolver.invalidate(cred);
           resolved = await deps.resolver.resolve(cred, deps.signal);
-          await loginWithRetries(deps.docker, resolved.auth, deps.retries, deps.scrubber, deps.signal);
+          await loginWithRetries(resolved.auth, deps, deps.signal);
         }
         deps.step({ kind: "credential", credential: cred, phase: "logged-in" });
         return resolved.auth;

@@ -53,7 +53,7 @@ function setup(config: Partial<BakeConfig> = {}, cache?: MemoryCredentialCache) 
   const cfg: BakeConfig = { stateDir, pullConcurrency: 3, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30, ...config };
   const resolver = new CredentialResolver({ aws: () => aws, scrubber, clock, ssmParameterPrefix: PREFIX, random: () => 0.5, ...(cache ? { cache } : {}) });
   const run = (s: BakeSpec, signal = new AbortController().signal) =>
-    runBake(s, { config: cfg, docker, resolver, clock, scrubber, emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, signal);
+    runBake(s, { config: cfg, docker, resolver, clock, random: () => 0.5, scrubber, emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, signal);
   const manifest = () => JSON.parse(readFileSync(path.join(stateDir, "manifest.json"), "utf8"));
   return { docker, aws, clock, events, steps, run, manifest, stateDir };
 }
@@ -189,8 +189,9 @@ describe("a bake", () => {
       {
         config: { stateDir: t.stateDir, pullConcurrency: 2, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30 },
         docker: t.docker,
-        resolver: new CredentialResolver({ aws: () => t.aws, scrubber: new Scrubber(), clock: fakeClock(), ssmParameterPrefix: PREFIX }),
+        resolver: new CredentialResolver({ aws: () => t.aws, scrubber: new Scrubber(), clock: fakeClock(), random: () => 0.5, ssmParameterPrefix: PREFIX }),
         clock: fakeClock(),
+        random: () => 0.5,
         scrubber: new Scrubber(),
         emit: async (e) => {
           if (e.type === "service.pulled" && e.service === "fast") throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });

@@ -9,7 +9,7 @@
 // successful bake writes the manifest. Every step is an event. An image whose
 // services name a signature policy is verified first and pulled by the digest
 // that verified (signed.ts).
-import type { Clock } from "../clock.ts";
+import type { Clock, Random } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { CredentialResolver } from "../credentials/resolve.ts";
 import { AgentError, asAgentError, interruptedError, type ErrorBody } from "../errors/agent-error.ts";
@@ -39,6 +39,8 @@ export interface BakeDeps {
   docker: DockerPort;
   resolver: CredentialResolver;
   clock: Clock;
+  /** The jitter of the pulls' and logins' retries. */
+  random: Random;
   scrubber: Scrubber;
   /** Receives every docs/reference.md §7 event (the outbox, the daemon's status). */
   emit: (event: AgentEvent) => Promise<void>;
@@ -82,23 +84,25 @@ async function diskProblem(disk: DiskReserve, deps: BakeDeps, signal: AbortSigna
 }
 
 /**
- * Checks the reserve every DISK_WATCH_MS until stopped; when the pulls take the disk
- * below it, the daemon first makes the room image cleanup makes, and if that is not
- * enough `full` is aborted with disk_full.
+ * Checks the reserve every DISK_WATCH_MS (by the clock) until stopped; when the pulls take
+ * the disk below it, the daemon first makes the room image cleanup makes, and if that is not
+ * enough `full` is aborted with disk_full. A check under way when stopped still ends the pulls
+ * if the disk is short, but makes no room.
  */
 function watchDisk(disk: DiskReserve, full: AbortController, deps: BakeDeps, signal: AbortSignal, step: (s: BakeStep) => void): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const tick = async () => {
-    const r = await checkMakingRoom(disk, stopped ? undefined : deps.makeRoom, signal, step);
-    if (r.kind === "short") full.abort(r.error);
-    else if (!stopped) timer = setTimeout(() => void tick(), DISK_WATCH_MS);
+  const stopped = new AbortController();
+  const watching = AbortSignal.any([signal, stopped.signal]);
+  const loop = async () => {
+    for (;;) {
+      await deps.clock.sleep(DISK_WATCH_MS, watching);
+      const r = await checkMakingRoom(disk, stopped.signal.aborted ? undefined : deps.makeRoom, signal, step);
+      if (r.kind === "short") return full.abort(r.error);
+      if (stopped.signal.aborted) return;
+    }
   };
-  timer = setTimeout(() => void tick(), DISK_WATCH_MS);
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+  // Its end (stopped, or the bake aborted under a check) needs no one told: the bake reports itself.
+  loop().catch(() => undefined);
+  return () => stopped.abort();
 }
 
 interface Unit {
@@ -238,6 +242,7 @@ async function pull(u: UnitPull, creds: PullAuth | undefined): Promise<Outcome> 
       {
         docker: deps.docker,
         clock,
+        random: deps.random,
         scrubber: deps.scrubber,
         inactivityTimeoutMs: config.pullInactivityTimeoutSeconds * 1000,
         totalTimeoutMs: config.pullTimeoutSeconds * 1000,
@@ -301,7 +306,8 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
   }
 }
 
-type Emit = (type: AgentEvent["type"], fields?: Partial<AgentEvent>) => Promise<void>;
+/** The bake's own events by type (daemon/engine.ts's Emit sends whole events). */
+type BakeEmit = (type: AgentEvent["type"], fields?: Partial<AgentEvent>) => Promise<void>;
 
 /** One bake as it runs: what its parts share. */
 interface BakeRun {
@@ -309,7 +315,7 @@ interface BakeRun {
   deps: BakeDeps;
   signal: AbortSignal;
   step: (s: BakeStep) => void;
-  emit: Emit;
+  emit: BakeEmit;
   turn: PullTurn;
   logins: Logins;
   results: Map<string, ServiceResult>;
@@ -317,18 +323,20 @@ interface BakeRun {
   firstFailure?: ErrorBody;
 }
 
-async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, started: number, emit: Emit): Promise<BakeResult> {
+async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, started: number, emit: BakeEmit): Promise<BakeResult> {
   const { config, docker } = deps;
   const step = (s: BakeStep) => deps.onStep?.(s);
   const turn: PullTurn = { slots: new Slots(config.pullConcurrency), failed: false };
-  const logins = new Logins({ resolver: deps.resolver, docker, scrubber: deps.scrubber, retries: config.pullRetries, step, signal });
+  const logins = new Logins({ resolver: deps.resolver, docker, scrubber: deps.scrubber, clock: deps.clock, random: deps.random, retries: config.pullRetries, step, signal });
   const run: BakeRun = { spec, deps, signal, step, emit, turn, logins, results: new Map() };
 
   const units = unitsOf(spec);
   // Images by tag are always pulled: their credentials can be fetched while Docker is checked.
   for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
-  const dockerError = await dockerProblem(run);
+  const dockerError = await awaitDocker(run);
   const reserve = reserveDisk(run);
+  turn.full = reserve.full;
+  if (reserve.beforePull) turn.beforePull = reserve.beforePull;
   const pulls: UnitTurn = { dockerError, full: reserve.full, pullSignal: AbortSignal.any([signal, reserve.full]) };
   // Images that need no credential first: their pulls go out while the credentials of the others are fetched.
   const ordered = [...units.filter((u) => !u.credential), ...units.filter((u) => u.credential)];
@@ -345,7 +353,7 @@ async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, st
 }
 
 /** Docker's socket, waited for: its error where it never answered (the bake was not interrupted). */
-async function dockerProblem(run: BakeRun): Promise<AgentError | undefined> {
+async function awaitDocker(run: BakeRun): Promise<AgentError | undefined> {
   const { deps, signal, step } = run;
   try {
     await waitForDocker(deps.docker, deps.clock, signal, (message) => step({ kind: "docker-wait", message }));
@@ -358,24 +366,24 @@ async function dockerProblem(run: BakeRun): Promise<AgentError | undefined> {
 /**
  * The disk reserve, checked before the first real pull and then while the pulls run: the bake fails
  * with disk_full while the box still has room. A bake of images Docker already has pulls nothing and
- * is never held. `full` is aborted when the reserve stops the pulls; `stop` ends the watching.
+ * is never held. `beforePull` (none without a reserve to check) checks it once; `full` is aborted
+ * when the reserve stops the pulls; `stop` ends the watching.
  */
-function reserveDisk(run: BakeRun): { full: AbortSignal; stop: () => void } {
-  const { deps, signal, step, turn } = run;
+function reserveDisk(run: BakeRun): { beforePull?: () => Promise<void>; full: AbortSignal; stop: () => void } {
+  const { deps, signal, step } = run;
   const full = new AbortController();
   let stopWatching = () => undefined as void;
+  const stop = () => stopWatching();
   const disk = deps.disk && !deps.disk.disabled ? deps.disk : undefined;
+  if (!disk) return { full: full.signal, stop };
   let reserveChecked: Promise<void> | undefined;
-  if (disk) {
-    turn.full = full.signal;
-    turn.beforePull = () =>
-      (reserveChecked ??= (async () => {
-        const short = await diskProblem(disk, deps, signal, step);
-        if (short) throw short;
-        stopWatching = watchDisk(disk, full, deps, signal, step);
-      })());
-  }
-  return { full: full.signal, stop: () => stopWatching() };
+  const beforePull = () =>
+    (reserveChecked ??= (async () => {
+      const short = await diskProblem(disk, deps, signal, step);
+      if (short) throw short;
+      stopWatching = watchDisk(disk, full, deps, signal, step);
+    })());
+  return { beforePull, full: full.signal, stop };
 }
 
 /** What every image's turn shares: Docker's error where it never answered, the disk reserve's signal, and the signal the pulls run under. */

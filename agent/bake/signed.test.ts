@@ -10,7 +10,7 @@ import { CredentialResolver } from "../credentials/resolve.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import type { AgentEvent } from "../report/events.ts";
-import { parsePolicyKey } from "../signatures/keys.ts";
+import { parsePolicyKey } from "../spec/public-keys.ts";
 import type { PolicyKey, SignaturePolicy, SignatureVerifier, VerificationReport, VerifyRequest } from "../signatures/types.ts";
 import { validateSpec, type BakeSpec } from "../spec/schema.ts";
 import { Verifications } from "../state/verifications.ts";
@@ -93,7 +93,8 @@ function setup() {
         scrubber,
         emit: async (e) => void events.push(e),
         onStep: (st) => steps.push(st),
-        signatures: { verifier, verifications: new Verifications(stateDir), clock },
+        random: () => 0.5,
+        signatures: { verifier, verifications: new Verifications(stateDir), clock, random: () => 0.5 },
       },
       new AbortController().signal,
     );
@@ -258,7 +259,7 @@ describe("a bake of a service with a signature policy", () => {
     const s = spec([{ name: "billing", image: "ghcr.io/acme/billing:3.1", registryCredentialId: "rc_gh", policy: RELEASE }]);
     const r = await runBake(
       s,
-      { config: { stateDir: t.stateDir, pullConcurrency: 1, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30 }, docker: t.docker, resolver: new CredentialResolver({ aws: () => t.aws, scrubber: new Scrubber(), clock: fakeClock(), ssmParameterPrefix: PREFIX }), clock: fakeClock(), scrubber: new Scrubber(), emit: async () => undefined },
+      { config: { stateDir: t.stateDir, pullConcurrency: 1, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30 }, docker: t.docker, resolver: new CredentialResolver({ aws: () => t.aws, scrubber: new Scrubber(), clock: fakeClock(), random: () => 0.5, ssmParameterPrefix: PREFIX }), clock: fakeClock(), random: () => 0.5, scrubber: new Scrubber(), emit: async () => undefined },
       new AbortController().signal,
     );
     expect(r.services[0]!.error!.code).toBe("internal");

@@ -4,8 +4,8 @@
 // the bake then pulls `name@digest`, never the tag again. A verification made
 // before for the same digest and keys (state/verifications.ts) is reused for a
 // pinned image, which needs no registry request to know its digest.
-import pRetry, { AbortError } from "p-retry";
-import type { Clock } from "../clock.ts";
+import type { Clock, Random } from "../clock.ts";
+import { withBackoff } from "../docker/backoff.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { SignatureFormat, SignaturePolicy, SignatureVerifier, VerificationReport, VerifiedSignature } from "../signatures/types.ts";
@@ -21,6 +21,8 @@ export interface SignedDeps {
   verifier: SignatureVerifier;
   /** Retries of a retryable registry failure (a pull's pullRetries); none when absent. */
   retries?: number;
+  /** The backoff's jitter (the Random port). */
+  random: Random;
   /** Verifications already made; none: every image is verified afresh. */
   verifications?: Verifications;
   clock: Clock;
@@ -74,34 +76,15 @@ export function reportLines(report: VerificationReport, policy: SignaturePolicy)
  * docs/reference.md §5: a retryable registry failure while looking for signatures is
  * retried like a pull's, with backoff; the error that ends it says how many attempts were made.
  */
-async function withRetries<T>(fn: () => Promise<T>, retries: number, signal: AbortSignal, onRetry: (e: AgentError, attempt: number, retriesLeft: number) => void): Promise<T> {
+async function withRetries<T>(fn: () => Promise<T>, deps: SignedDeps, signal: AbortSignal, onRetry: (e: AgentError, attempt: number, retriesLeft: number) => void): Promise<T> {
   let attempts = 0;
-  return pRetry(
-    async () => {
-      attempts += 1;
-      try {
-        return await fn();
-      } catch (err) {
-        if (!(err instanceof AgentError) || !err.retryable) throw new AbortError(err instanceof Error ? err : new Error(String(err)));
-        throw err;
-      }
-    },
-    {
-      retries,
-      factor: 2,
-      minTimeout: RETRY_MIN_MS,
-      maxTimeout: RETRY_MAX_MS,
-      randomize: true,
-      signal,
-      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-        if (error instanceof AgentError && retriesLeft > 0) onRetry(error, attemptNumber, retriesLeft);
-      },
-    },
-  ).catch((err: unknown) => {
-    const inner = err instanceof AbortError ? ((err as { originalError?: unknown }).originalError ?? err) : err;
-    if (inner instanceof AgentError) inner.attempts = attempts;
-    throw inner;
-  });
+  const backoff = { clock: deps.clock, random: deps.random, retries: deps.retries ?? 0, minMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS };
+  try {
+    return await withBackoff(() => (attempts++, fn()), backoff, signal, onRetry);
+  } catch (err) {
+    if (err instanceof AgentError) err.attempts = attempts;
+    throw err;
+  }
 }
 
 /** Distinct policies of the services that share an image, in the spec's order. */
@@ -141,7 +124,7 @@ export async function verifyImage(
     step({ kind: "verify-start", image: ref.canonical, policyId: policy.id });
     let report: VerificationReport;
     try {
-      report = await withRetries(() => deps.verifier.verify({ image, ...(auth ? { auth } : {}), policy, signal }), deps.retries ?? 0, signal, (error, attempt, retriesLeft) =>
+      report = await withRetries(() => deps.verifier.verify({ image, ...(auth ? { auth } : {}), policy, signal }), deps, signal, (error, attempt, retriesLeft) =>
         step({ kind: "retry", image: ref.canonical, error: error.toBody(), attempt, retriesLeft }),
       );
     } catch (err) {

@@ -46,7 +46,7 @@ function reportInvalid(parsed: Extract<SpecFile, { ok: false }>, args: { spec: s
 }
 
 /** After the bake: where the manifest went, and the events, delivered within DELIVERY_BUDGET_MS or left in the outbox. */
-async function afterLines(rt: Runtime, reporter: Reporter, result: BakeResult, report: boolean): Promise<string[]> {
+async function deliverAndSummarize(rt: Runtime, reporter: Reporter, result: BakeResult, report: boolean): Promise<string[]> {
   const extra: string[] = [];
   if (result.manifestPath) extra.push(`manifest: ${result.manifestPath}`);
   else extra.push("manifest: not written (the bake failed; the previous manifest is untouched)");
@@ -94,7 +94,7 @@ export async function bakeCommand(
     },
     signal,
   );
-  const extra = await afterLines(rt, reporter, result, args.report);
+  const extra = await deliverAndSummarize(rt, reporter, result, args.report);
   if (args.json) {
     for (const e of extra) out(e);
     io.stdout(JSON.stringify(rt.scrubber.scrubValue(jsonResult(spec.bakeId, result.status, result))));

@@ -57,7 +57,7 @@ export async function checkCredentialCommand(rt: Runtime, args: { spec: string; 
     printed = true;
     say(`  secret:   obtained${auth.expiresAt ? ` (expires ${new Date(auth.expiresAt).toISOString()})` : ""}`);
     await waitForDocker(rt.docker, rt.clock, signal, (m) => io.stderr(m));
-    await loginWithRetries(rt.docker, auth, rt.config.pullRetries, rt.scrubber, signal);
+    await loginWithRetries(auth, { docker: rt.docker, scrubber: rt.scrubber, clock: rt.clock, random: rt.random, retries: rt.config.pullRetries }, signal);
     say(`  login:    succeeded (${t(auth.serverAddress)})`);
     say(`credential ${t(cred.id)} is good`);
     return EXIT.ok;

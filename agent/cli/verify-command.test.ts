@@ -9,7 +9,7 @@ import { loadConfig } from "../config.ts";
 import { CredentialResolver } from "../credentials/resolve.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import { createRuntime } from "../runtime.ts";
-import { parsePolicyKey } from "../signatures/keys.ts";
+import { parsePolicyKey } from "../spec/public-keys.ts";
 import type { SignatureVerifier, VerificationReport, VerifyRequest } from "../signatures/types.ts";
 import { FakeAws, fakeClock } from "../../test/unit/fakes.ts";
 import { verifyCommand } from "./verify-command.ts";
@@ -32,7 +32,7 @@ function setup(answer: (req: VerifyRequest) => Promise<VerificationReport>) {
   const rt = createRuntime(config, {}, { report: false });
   const aws = new FakeAws();
   aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_secret_value" });
-  rt.newResolver = () => new CredentialResolver({ aws: () => aws, scrubber: rt.scrubber, clock: fakeClock(), ssmParameterPrefix: PREFIX });
+  rt.newResolver = () => new CredentialResolver({ aws: () => aws, scrubber: rt.scrubber, clock: fakeClock(), random: () => 0.5, ssmParameterPrefix: PREFIX });
   const asked: VerifyRequest[] = [];
   const verifier: SignatureVerifier = { verify: (req) => (asked.push(req), answer(req)) };
   const spec = path.join(dir, "spec.json");

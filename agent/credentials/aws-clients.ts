@@ -9,6 +9,7 @@
 // AWS_ENDPOINT_URL_* value included), or the instance metadata service's.
 import net from "node:net";
 import { raceAbort } from "../abort.ts";
+import type { Clock, Random } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
@@ -19,7 +20,7 @@ import { proxiedHandler } from "./proxied-handler.ts";
 import { SpreadRetryStrategy } from "./retry-strategy.ts";
 import { AwsCallError, type AwsPorts, type EcrToken, type ParameterValue } from "./types.ts";
 
-/** Attempts for the SDK's own retry modes (kept for comparison, docs/fleet.md). */
+/** Attempts for the SDK's own retry modes (kept for comparison, docs/fleet.md); these retry network failures and 5xx too, so the resolver does not (runtime.ts). */
 const SDK_MAX_ATTEMPTS = 10;
 /** How long one attempt may take to connect (docs/reference.md §5: "each connection attempt bounded to a few seconds"). */
 const CONNECT_TIMEOUT_MS = 3000;
@@ -61,9 +62,9 @@ async function ssmRegion(config: Config, env: Record<string, string | undefined>
   return config.awsRegion ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? (await imdsRegion(env));
 }
 
-/** The SDK's retry settings for the configured strategy. */
-function retrySettings(config: Config) {
-  if (config.awsRetryStrategy === "spread") return { retryStrategy: new SpreadRetryStrategy(config.awsMaxWaitSeconds * 1000) };
+/** The SDK's retry settings for the configured strategy; `spread` draws its waits' jitter and counts its deadline by the runtime's ports. */
+function retrySettings(config: Config, chance: Chance) {
+  if (config.awsRetryStrategy === "spread") return { retryStrategy: new SpreadRetryStrategy(config.awsMaxWaitSeconds * 1000, chance.clock.now, chance.random) };
   return { retryMode: config.awsRetryStrategy, maxAttempts: SDK_MAX_ATTEMPTS };
 }
 
@@ -153,7 +154,8 @@ function roleCredentials(scrubber: Scrubber): RoleCredentials {
 }
 
 /** SSM's client and ECR's (one per region and endpoint kind), each created on first use. */
-function awsClients(config: Config, env: Record<string, string | undefined>, credentials: RoleCredentials, routes: ProxyRoutes) {
+function awsClients(config: Config, env: Record<string, string | undefined>, credentials: RoleCredentials, ports: AwsPortsDeps) {
+  const { routes } = ports;
   let ssm: Promise<SsmClient> | undefined;
   const ecrClients = new Map<string, Promise<EcrClient>>();
   const clientSettings = async () => ({
@@ -163,7 +165,7 @@ function awsClients(config: Config, env: Record<string, string | undefined>, cre
       { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
       routes,
     ),
-    ...retrySettings(config),
+    ...retrySettings(config, ports),
   });
   return {
     // A client whose creation failed (no region from IMDS) is created anew on the next call, not failed for ever.
@@ -246,14 +248,24 @@ async function sendGetEcrToken(client: EcrClient, { GetAuthorizationTokenCommand
   );
 }
 
-/**
- * `scrubber` learns the instance role's credentials the moment the SDK resolves them, and again at each refresh.
- * `routes` says which of SSM's and ECR's requests go through a proxy; the instance metadata service's never do.
- */
-export function createAwsPorts(config: Config, env: Record<string, string | undefined>, scrubber: Scrubber, routes: ProxyRoutes): AwsPorts {
+/** Time and chance of the throttling retries. */
+interface Chance {
+  clock: Clock;
+  random: Random;
+}
+
+export interface AwsPortsDeps extends Chance {
+  /** Learns the instance role's credentials the moment the SDK resolves them, and again at each refresh. */
+  scrubber: Scrubber;
+  /** Which of SSM's and ECR's requests go through a proxy; the instance metadata service's never do. */
+  routes: ProxyRoutes;
+}
+
+export function createAwsPorts(config: Config, env: Record<string, string | undefined>, deps: AwsPortsDeps): AwsPorts {
+  const { routes } = deps;
   const imds = imdsEndpoint(env);
-  const credentials = roleCredentials(scrubber);
-  const clients = awsClients(config, env, credentials, routes);
+  const credentials = roleCredentials(deps.scrubber);
+  const clients = awsClients(config, env, credentials, deps);
   const endpointOf: AwsPorts["endpointOf"] = async (target) => resolvedEndpoint(await (target.service === "ssm" ? clients.ssm() : clients.ecr(target.host)));
   return {
     imdsEndpoint: imds,

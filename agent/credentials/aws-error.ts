@@ -59,6 +59,7 @@ export function awsFailure(err: unknown, service: AwsService, what: string): Age
  * docs/reference.md §5's aws_unreachable, as a 5xx is. Not the agent's bug, and not an
  * empty value to be read on as if AWS had sent it.
  */
-export function malformedAnswer(what: string, how: string): AgentError {
-  return new AgentError("aws_unreachable", `${what}: AWS answered ${how}`);
+export async function malformedAnswer(what: string, how: string, endpoint: () => Promise<string>): Promise<AgentError> {
+  const where = await endpoint().catch(() => "AWS");
+  return new AgentError("aws_unreachable", `${what}: ${where} answered ${how}`);
 }

@@ -14,7 +14,7 @@ function resolver(opts: { cache?: MemoryCredentialCache } = {}) {
   const aws = new FakeAws();
   aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_secret" });
   const scrubber = new Scrubber();
-  const r = new CredentialResolver({ aws: () => aws, scrubber, clock: fakeClock(), ssmParameterPrefix: PREFIX, ...opts });
+  const r = new CredentialResolver({ aws: () => aws, scrubber, clock: fakeClock(), random: () => 0.5, ssmParameterPrefix: PREFIX, ...opts });
   return { aws, scrubber, r };
 }
 
@@ -82,6 +82,20 @@ describe("CredentialResolver", () => {
     expect(seen).toEqual(aws.calls.slice(1).map((_c, i) => i + 1));
     // The last attempt starts when one bounded by the request timeout still ends within the budget, not before and not after.
     expect(clock.now()).toBe(NETWORK_BUDGET_MS - REQUEST_TIMEOUT_MS);
+  });
+
+  it("leaves network failures to the SDK where its own retry mode (awsRetryStrategy standard, adaptive) retried them already: one attempt, not two layers of retries", async () => {
+    const aws = new FakeAws();
+    const clock = fakeClock(0);
+    const r2 = new CredentialResolver({ aws: () => aws, scrubber: new Scrubber(), clock, random: () => 0.5, ssmParameterPrefix: PREFIX, sdkRetriesNetwork: true });
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED", $metadata: { attempts: 10 } });
+    aws.before = async () => {
+      throw new AwsCallError(refused, "http://127.0.0.1:9", 10);
+    };
+    const err = await r2.resolve(gh, new AbortController().signal).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "aws_unreachable", attempts: 10, message: expect.stringContaining("did not answer: connect ECONNREFUSED 127.0.0.1:9") });
+    expect(aws.calls).toHaveLength(1);
+    expect(clock.now()).toBe(0);
   });
 
   it("leaves throttling to the SDK: a throttled call that ran out of awsMaxWaitSeconds is reported at once, with the SDK's attempts", async () => {

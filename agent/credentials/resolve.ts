@@ -6,9 +6,11 @@
 // does not answer (no name, no connection, a timeout, TLS, a 5xx) is retried
 // here, with the SDK's short backoff, for at most NETWORK_BUDGET_MS in all: each
 // attempt is bounded by the clients' own timeouts (aws-clients.ts), and none
-// starts that could end after the budget. The error then
+// starts that could end after the budget. Under the SDK's own retry modes
+// (awsRetryStrategy standard, adaptive), which retry those failures inside
+// each call, the endpoint's are not retried here again. The error then
 // says what failed, where, and after how many attempts.
-import { systemRandom, type Clock } from "../clock.ts";
+import type { Clock, Random } from "../clock.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
@@ -28,8 +30,8 @@ export const NETWORK_BUDGET_MS = 60_000;
  * obtained (IMDS). AWS's own refusal of the credentials it was sent (an expired
  * token, a signature it computes differently) is an answer, and final.
  */
-function retried(err: AgentError): boolean {
-  if (err.code === "aws_unreachable") return true;
+function retried(err: AgentError, sdkRetriesNetwork: boolean): boolean {
+  if (err.code === "aws_unreachable") return !sdkRetriesNetwork;
   if (err.code !== "aws_credentials_unavailable") return false;
   const answered = (err.cause as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode !== undefined;
   return isProviderError(err.cause) || !answered;
@@ -41,7 +43,12 @@ export interface ResolverDeps {
   clock: Clock;
   ssmParameterPrefix: string;
   /** Randomness of the backoff (full jitter); tests fix it. */
-  random?: () => number;
+  random: Random;
+  /**
+   * The SDK's own retry modes (awsRetryStrategy `standard`, `adaptive`) retry network
+   * failures and 5xx inside each call: then they are not retried here again.
+   */
+  sdkRetriesNetwork?: boolean;
   /** Reuse across bakes (the daemon); the bake command keeps nothing. */
   cache?: CredentialCache;
   /** Observes each AWS fetch (metrics, output). */
@@ -104,11 +111,10 @@ export class CredentialResolver {
   private async fetch(cred: Credential, signal: AbortSignal, onRetry?: RetryListener): Promise<RegistryAuth> {
     const { deps } = this;
     const started = deps.clock.now();
-    const random = deps.random ?? systemRandom;
     const once = () =>
       cred.type === "ecr"
-        ? fetchEcrCredential(cred, deps.aws().getEcrToken, deps.scrubber, deps.clock.now(), signal)
-        : fetchTokenCredential(cred, deps.ssmParameterPrefix, deps.aws().getParameter, deps.scrubber, signal);
+        ? fetchEcrCredential(cred, deps.aws(), deps.scrubber, deps.clock.now(), signal)
+        : fetchTokenCredential(cred, deps.ssmParameterPrefix, deps.aws(), deps.scrubber, signal);
     let attempts = 0;
     for (let retry = 1; ; retry++) {
       try {
@@ -126,13 +132,13 @@ export class CredentialResolver {
         const left = NETWORK_BUDGET_MS - (deps.clock.now() - started);
         // Another attempt only while it can end within the budget, however long it takes (the clients' request bound).
         const startable = left - REQUEST_TIMEOUT_MS;
-        if (!retried(err) || startable <= 0 || retry >= MAX_ATTEMPTS) {
+        if (!retried(err, deps.sdkRetriesNetwork ?? false) || startable <= 0 || retry >= MAX_ATTEMPTS) {
           deps.onFetch?.(cred, "error", deps.clock.now() - started);
           throw err;
         }
         onRetry?.(err, { attempts, budgetLeftMs: left });
         // A wait that would pass the last moment an attempt may start is cut short: that attempt is made then.
-        await deps.clock.sleep(Math.min(startable, retryDelayMs("TRANSIENT", retry, random())), signal);
+        await deps.clock.sleep(Math.min(startable, retryDelayMs("TRANSIENT", retry, deps.random())), signal);
       }
     }
   }

@@ -52,14 +52,14 @@ describe("SpreadRetryStrategy", () => {
   });
 
   it("does not retry client errors", async () => {
-    const s = new SpreadRetryStrategy(60_000);
+    const s = new SpreadRetryStrategy(60_000, () => 0, () => 0.5);
     const token = await s.acquireInitialRetryToken("ssm");
     const denied = sdkError("AccessDeniedException", "denied");
     await expect(s.refreshRetryTokenForRetry(token, { errorType: "CLIENT_ERROR", error: denied })).rejects.toThrow("denied");
   });
 
   it("gives a network failure, a timeout and a 5xx back at once: their 60 s budget is the resolver's, not the throttling deadline", async () => {
-    const s = new SpreadRetryStrategy(600_000);
+    const s = new SpreadRetryStrategy(600_000, () => 0, () => 0.5);
     const token = await s.acquireInitialRetryToken("ssm");
     const notFound = Object.assign(sdkError("Error", "getaddrinfo ENOTFOUND ssm.us-east-1.amazonaws.com"), { code: "ENOTFOUND" });
     await expect(s.refreshRetryTokenForRetry(token, { errorType: "TRANSIENT", error: notFound })).rejects.toThrow("ENOTFOUND");

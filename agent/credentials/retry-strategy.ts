@@ -13,7 +13,7 @@
 // (resolve.ts), with the SDK's short backoff (retryDelayMs's TRANSIENT branch),
 // so that each budget has one owner.
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2, RetryToken } from "@smithy/types";
-import { systemClock, systemRandom, type Random } from "../clock.ts";
+import type { Random } from "../clock.ts";
 
 const THROTTLE_FIRST_MS = 4000;
 const THROTTLE_GROWTH = 1.5;
@@ -57,9 +57,9 @@ export class SpreadRetryStrategy implements RetryStrategyV2 {
   readonly mode = "standard";
   private readonly maxWaitMs: number;
   private readonly now: () => number;
-  private readonly random: () => number;
+  private readonly random: Random;
 
-  constructor(maxWaitMs: number, now: () => number = systemClock.now, random: Random = systemRandom) {
+  constructor(maxWaitMs: number, now: () => number, random: Random) {
     this.maxWaitMs = maxWaitMs;
     this.now = now;
     this.random = random;

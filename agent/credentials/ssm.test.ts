@@ -6,7 +6,7 @@ import type { GetParameter } from "./types.ts";
 
 const PREFIX = "/slothbox/registry-credentials/";
 const cred: Credential = { id: "rc_gh", type: "token", registry: "ghcr.io", username: "acme-bot" };
-const fetch = (getParameter: GetParameter, scrubber = new Scrubber()) => fetchTokenCredential(cred, PREFIX, getParameter, scrubber, new AbortController().signal);
+const fetch = (getParameter: GetParameter, scrubber = new Scrubber()) => fetchTokenCredential(cred, PREFIX, { getParameter, endpointOf: async () => "https://ssm.us-east-1.amazonaws.com" }, scrubber, new AbortController().signal);
 
 describe("fetchTokenCredential", () => {
   it("reads a SecureString as the password", async () => {
@@ -19,9 +19,9 @@ describe("fetchTokenCredential", () => {
   });
 
   it.each([
-    ["no Parameter", async () => undefined, "AWS answered without Parameter"],
-    ["a Parameter without Type", async () => ({ value: "ghp_x" }), "AWS answered without Parameter.Type"],
-    ["a SecureString without Value", async () => ({ type: "SecureString" }), "AWS answered without Parameter.Value"],
+    ["no Parameter", async () => undefined, "https://ssm.us-east-1.amazonaws.com answered without Parameter"],
+    ["a Parameter without Type", async () => ({ value: "ghp_x" }), "https://ssm.us-east-1.amazonaws.com answered without Parameter.Type"],
+    ["a SecureString without Value", async () => ({ type: "SecureString" }), "https://ssm.us-east-1.amazonaws.com answered without Parameter.Value"],
   ] as [string, GetParameter, string][])("reports an answer with %s as what it is", async (_, answer, words) => {
     const scrubber = new Scrubber();
     const err = await fetch(answer, scrubber).catch((e: unknown) => e);

@@ -6,12 +6,12 @@ import type { Scrubber } from "../errors/scrub.ts";
 import type { Credential } from "../spec/schema.ts";
 import { serverAddress } from "../spec/registry.ts";
 import { awsFailure, malformedAnswer } from "./aws-error.ts";
-import type { GetParameter, RegistryAuth } from "./types.ts";
+import type { AwsPorts, RegistryAuth } from "./types.ts";
 
 export async function fetchTokenCredential(
   cred: Credential,
   prefix: string,
-  getParameter: GetParameter,
+  aws: Pick<AwsPorts, "getParameter" | "endpointOf">,
   scrubber: Scrubber,
   signal: AbortSignal,
 ): Promise<RegistryAuth> {
@@ -20,9 +20,10 @@ export async function fetchTokenCredential(
     throw new AgentError("spec_invalid", `parameter ${name} is outside the configured prefix ${prefix}`);
   }
   const what = `ssm:GetParameter ${name}`;
+  const endpoint = () => aws.endpointOf({ service: "ssm" });
   let param;
   try {
-    param = await getParameter(name, signal);
+    param = await aws.getParameter(name, signal);
   } catch (err) {
     if (signal.aborted) throw err;
     const failure = awsFailure(err, "ssm", what);
@@ -31,13 +32,13 @@ export async function fetchTokenCredential(
     }
     throw failure;
   }
-  if (!param) throw malformedAnswer(what, "without Parameter");
-  if (param.type === undefined) throw malformedAnswer(what, "without Parameter.Type");
+  if (!param) throw await malformedAnswer(what, "without Parameter", endpoint);
+  if (param.type === undefined) throw await malformedAnswer(what, "without Parameter.Type", endpoint);
   if (param.type !== "SecureString") {
     // Never register or show a value that was not stored as a secret, and never use it.
     throw new AgentError("secret_not_secure", `SSM parameter ${name} is a ${param.type}, not a SecureString; refusing to use it as a registry secret`);
   }
-  if (param.value === undefined) throw malformedAnswer(what, "without Parameter.Value");
+  if (param.value === undefined) throw await malformedAnswer(what, "without Parameter.Value", endpoint);
   scrubber.add(param.value);
   if (param.value.length === 0) throw new AgentError("secret_not_found", `SSM parameter ${name} is empty`);
   // Where the username is the secret itself (DigitalOcean), the spec's may be an older token.

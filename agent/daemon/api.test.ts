@@ -31,7 +31,7 @@ describe("createApiServer's connection bound", () => {
     scrubber: new Scrubber(),
     logger: createLogger("silent", new Scrubber()),
     ssmParameterPrefix: "/p/",
-    status: async () => ({}),
+    status: async () => ({ version: "0.0.0-test", boxId: null, uptimeSeconds: 0, runningBake: null, lastBake: null, lastReconcile: null, lastCleanup: null, outboxEvents: null }),
     readiness: async () => ({ status: "ready", checks: { docker: { ok: true }, aws: { ok: true }, stateDir: { ok: true } } }),
     metrics: async () => ({ contentType: "text/plain", body: "" }),
     submit: () => {

@@ -10,11 +10,12 @@ import type { Logger } from "../log.ts";
 import { validateSpec, type BakeSpec, type Violation } from "../spec/schema.ts";
 import type { BakeRecord, Submit } from "./bakes.ts";
 import type { Readiness } from "./readiness.ts";
+import type { DaemonStatus } from "./status.ts";
 import { jsonSyntaxMessage } from "../errors/json-syntax.ts";
 
-export const MAX_BODY_BYTES = 1 << 20;
+const MAX_BODY_BYTES = 1 << 20;
 /** A client that has not sent its headers by then is cut off. */
-export const HEADERS_TIMEOUT_MS = 5000;
+const HEADERS_TIMEOUT_MS = 5000;
 /** A whole request (headers and a 1 MiB body) on loopback takes far less. */
 export const REQUEST_TIMEOUT_MS = 15_000;
 /**
@@ -31,7 +32,7 @@ export interface ApiDeps {
   logger: Logger;
   ssmParameterPrefix: string;
   /** GET /v1/status (status.ts). */
-  status: () => Promise<object>;
+  status: () => Promise<DaemonStatus>;
   readiness: () => Promise<Readiness>;
   metrics: () => Promise<{ contentType: string; body: string }>;
   submit: (spec: BakeSpec) => Submit;

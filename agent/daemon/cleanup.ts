@@ -57,7 +57,7 @@ function normalized(ref: string): string | undefined {
 }
 
 /** The bake in progress that needs an image listed under `refs`, if any. */
-export function neededBy(running: RunningBake[], refs: string[]): string | undefined {
+function neededBy(running: RunningBake[], refs: string[]): string | undefined {
   const listed = new Set(refs.map(normalized));
   return running.find((b) => b.images.some((image) => listed.has(normalized(image))))?.bakeId;
 }

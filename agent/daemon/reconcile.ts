@@ -33,7 +33,7 @@ function credentialOf(s: Manifest["services"][number]): Credential | undefined {
   return c;
 }
 
-export async function missingServices(m: Manifest, docker: DockerPort, signal: AbortSignal): Promise<Service[]> {
+async function missingServices(m: Manifest, docker: DockerPort, signal: AbortSignal): Promise<Service[]> {
   const out: Service[] = [];
   for (const s of m.services) {
     const pinned = `${parseReference(s.image).name}@${s.digest}`;

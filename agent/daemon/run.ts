@@ -106,15 +106,22 @@ interface Running {
   outboxWatch: FSWatcher | undefined;
 }
 
-/** Runs `fn` every `ms` by the clock, each wait counted from the end of the last run, until `signal` aborts. */
-async function every(clock: Clock, ms: number, signal: AbortSignal, fn: () => Promise<void> | void): Promise<void> {
+/**
+ * Runs `fn` every `ms` by the clock, each wait counted from the end of the last run, until `signal` aborts.
+ * A run that fails is told to `onError` and the next still comes: one bad run must not end the timer unseen.
+ */
+export async function every(clock: Clock, ms: number, signal: AbortSignal, fn: () => Promise<void> | void, onError: (err: unknown) => void): Promise<void> {
   while (!signal.aborted) {
     try {
       await clock.sleep(ms, signal);
     } catch {
       return;
     }
-    await fn();
+    try {
+      await fn();
+    } catch (err) {
+      onError(err);
+    }
   }
 }
 
@@ -122,16 +129,17 @@ async function every(clock: Clock, ms: number, signal: AbortSignal, fn: () => Pr
 async function begin(rt: Runtime, d: Daemon): Promise<Running> {
   const { config, logger, clock } = rt;
   const timers = new AbortController();
+  const failed = (what: string) => (err: unknown) => logger.error({ err: rt.scrubber.scrub(String((err as Error)?.message ?? err)) }, `${what} failed; trying again at the next interval`);
   const { notify, loop } = d;
   await notify?.(`READY=1\nSTATUS=serving on ${config.listen}; no bake yet`);
   const watchdogMs = watchdogIntervalMs(rt.env);
-  if (notify && watchdogMs) void every(clock, watchdogMs, timers.signal, () => void notify("WATCHDOG=1"));
+  if (notify && watchdogMs) void every(clock, watchdogMs, timers.signal, () => void notify("WATCHDOG=1"), failed("the watchdog notification"));
   loop?.start();
   // Events a root `bake` leaves beside the daemon are sent as soon as they appear, not at the next idle poll.
   const outboxWatch = loop ? await watchOutbox(d.reporter.outbox.dir, () => loop.nudge(), (err) => logger.warn({ err: err.message }, "cannot watch the outbox; polling it")) : undefined;
   void d.reconciler.run("start");
   // The next cleanup is counted from the end of the last: a slow one never piles up behind itself.
-  if (config.imageCleanup) void every(clock, config.imageCleanupIntervalSeconds * 1000, timers.signal, () => d.runner.exclusive((signal) => d.cleaner.once(signal)));
+  if (config.imageCleanup) void every(clock, config.imageCleanupIntervalSeconds * 1000, timers.signal, () => d.runner.exclusive((signal) => d.cleaner.once(signal)), failed("the timed image cleanup"));
   const onHup = () => void d.reconciler.run("SIGHUP");
   process.on("SIGHUP", onHup);
   return {

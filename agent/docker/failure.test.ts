@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { AgentError } from "../errors/agent-error.ts";
 import { ERROR_CODES } from "../errors/codes.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import { FakeDocker } from "../../test/unit/fakes.ts";
@@ -76,16 +75,15 @@ describe("dockerFailure", () => {
     expect(e.toBody()).toMatchObject({ code: "image_access_denied", registryMessage: "denied: denied" });
   });
 
-  it("carries what it needs to ask the registry again on the error itself: a re-wrap keeps it", async () => {
+  it("carries what it needs to ask the registry again on the error itself, and keeps its attempts", async () => {
     // 26.1's containerd store keeps only the status of a 403 (test/fixtures/engine-texts.json).
     const line = 'failed to resolve reference "ghcr.io/acme/api:1": unexpected status from HEAD request to https://ghcr.io/v2/acme/api/manifests/1: 403 Forbidden';
     const e = dockerFailure(new DockerHttpError(500, line), { authenticated: true }, new Scrubber());
     expect(e).toMatchObject({ code: "image_access_denied", registryMessage: undefined, context: { authenticated: true, statusCode: 500 } });
-    const wrapped = new AgentError(e.code, e.message, { cause: e });
-    wrapped.attempts = 3;
+    e.attempts = 3;
     const docker = new FakeDocker();
     docker.distribution.set("ghcr.io/acme/api:1", new DockerHttpError(403, 'Head "https://ghcr.io/v2/acme/api/manifests/1": denied: requested access to the resource is denied'));
-    const asked = await withRegistryWords(wrapped, "ghcr.io/acme/api:1", undefined, { docker, scrubber: new Scrubber() }, new AbortController().signal);
+    const asked = await withRegistryWords(e, "ghcr.io/acme/api:1", undefined, { docker, scrubber: new Scrubber() }, new AbortController().signal);
     expect(asked.toBody()).toMatchObject({ code: "image_access_denied", message: line, registryMessage: "denied: requested access to the resource is denied", attempts: 3 });
     expect(docker.log).toContain("distribution ghcr.io/acme/api:1");
   });

@@ -55,7 +55,7 @@ const ENGINE_OWN: ReadonlySet<ErrorCode> = new Set(["docker_unavailable", "disk_
  * in — whether a credential was sent, whether it was the login, dockerd's HTTP status.
  * Where the words were lost, that is what asking the engine again needs (withRegistryWords).
  */
-export class RegistryRefusal extends AgentError {
+class RegistryRefusal extends AgentError {
   readonly context: DockerContext;
 
   constructor(code: ErrorCode, message: string, context: DockerContext, opts: { hint?: string; cause?: unknown; registryMessage?: string }) {
@@ -84,12 +84,6 @@ function refusal(message: string, words: string | undefined, ctx: DockerContext,
   if (ENGINE_OWN.has(code)) return new AgentError(code, message, { cause });
   const hint = code === "image_not_found" && !ctx.authenticated ? PRIVATE_IMAGE_HINT : undefined;
   return new RegistryRefusal(code, message, ctx, { cause, ...(hint ? { hint } : {}), ...(words !== undefined ? { registryMessage: words } : {}) });
-}
-
-/** The registry's refusal `err` is, or wraps (a re-wrap keeps its facts in its cause). */
-function refusalIn(err: unknown): RegistryRefusal | undefined {
-  for (let e = err; e instanceof Error; e = e.cause) if (e instanceof RegistryRefusal) return e;
-  return undefined;
 }
 
 /** Turns any failure of a login or a pull attempt into an AgentError with Docker's own words. */
@@ -128,7 +122,7 @@ export function engineFailure(err: unknown, scrubber: Scrubber): AgentError {
 
 /**
  * Where the engine dropped the registry's words, asks it for them and classifies on
- * them; otherwise returns `err` as it is (`err` may be the refusal, or wrap it). Bounded
+ * them; otherwise returns `err` as it is. Bounded
  * by the caller's signal (the bake's, with a timeout of its own); a question that fails
  * leaves the first answer standing.
  */
@@ -139,8 +133,7 @@ export async function withRegistryWords(
   deps: { docker: DockerPort; scrubber: Scrubber },
   signal: AbortSignal,
 ): Promise<AgentError> {
-  const refused = refusalIn(err);
-  if (!refused?.wordsLost) return err;
+  if (!(err instanceof RegistryRefusal) || !err.wordsLost) return err;
   try {
     await deps.docker.distributionInspect(ref, auth, signal);
     return err;
@@ -148,7 +141,7 @@ export async function withRegistryWords(
     if (!(answer instanceof DockerHttpError)) return err;
     const words = registryWords(foreignText(deps.scrubber.scrub(answer.message)));
     if (words === undefined) return err;
-    const asked = refusal(err.message, words, refused.context, refused.cause);
+    const asked = refusal(err.message, words, err.context, err.cause);
     asked.attempts = err.attempts;
     return asked;
   }

@@ -16,7 +16,7 @@ const tagged = parseReference("ghcr.io/acme/api:1");
 /** What a Unix socket says when dockerd is gone (restarting) or drops the connection. */
 const socketError = (code: string) => Object.assign(new Error(`connect ${code} /run/docker.sock`), { code });
 
-const deps = (docker: FakeDocker) => ({ docker, clock: fakeClock(), scrubber: new Scrubber(), inactivityTimeoutMs: 30_000, totalTimeoutMs: 60_000, retries: 0 });
+const deps = (docker: FakeDocker) => ({ docker, clock: fakeClock(), random: () => 0.5, scrubber: new Scrubber(), inactivityTimeoutMs: 30_000, totalTimeoutMs: 60_000, retries: 0 });
 
 async function rejection(p: Promise<unknown>): Promise<AgentError> {
   const err = await p.then(

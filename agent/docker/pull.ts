@@ -3,13 +3,13 @@
 // aborting the request; Docker's errors classified with its text kept (secrets
 // scrubbed); retryable failures retried with exponential backoff and jitter;
 // then inspect for the image ID and repo digest, and a pinned digest verified.
-import pRetry, { AbortError } from "p-retry";
 import { raceAbort } from "../abort.ts";
-import type { Clock } from "../clock.ts";
+import type { Clock, Random } from "../clock.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import { repoDigestName, type ImageReference } from "../spec/reference.ts";
+import { withBackoff } from "./backoff.ts";
 import { dockerFailure, engineFailure } from "./failure.ts";
 import type { DockerPort, ImageInfo } from "./port.ts";
 import { consumePullStream } from "./pull-stream.ts";
@@ -22,7 +22,9 @@ const RETRY_MAX_MS = 20_000;
 
 export interface PullDeps {
   docker: DockerPort;
+  /** The waits between attempts and their jitter (the timeouts are the engine's silence in real time: setTimeout). */
   clock: Clock;
+  random: Random;
   scrubber: Scrubber;
   inactivityTimeoutMs: number;
   totalTimeoutMs: number;
@@ -73,7 +75,7 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
     return (await raceAbort(consumePullStream(stream, { onActivity: armIdle, onQueued: (q) => (queued = q), ...(deps.onProgress ? { onProgress: deps.onProgress } : {}) }), ctl.signal)).digest;
   } catch (err) {
     if (timedOut) throw timedOut;
-    if (signal.aborted) throw new AbortError(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+    if (signal.aborted) throw signal.reason;
     throw dockerFailure(err, { authenticated: auth !== undefined }, deps.scrubber);
   } finally {
     clearTimeout(totalTimer);
@@ -84,33 +86,15 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
 
 export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<RecordedImage> {
   let attempts = 0;
-  const pulledDigest = await pRetry(
-    async () => {
-      attempts += 1;
-      try {
-        return await attempt(ref, auth, deps, signal);
-      } catch (err) {
-        if (err instanceof AgentError && !err.retryable) throw new AbortError(err);
-        throw err;
-      }
-    },
-    {
-      retries: deps.retries,
-      factor: 2,
-      minTimeout: RETRY_MIN_MS,
-      maxTimeout: RETRY_MAX_MS,
-      randomize: true,
-      signal,
-      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-        if (error instanceof AgentError && retriesLeft > 0) deps.onRetry?.(error, attemptNumber, retriesLeft);
-      },
-    },
-  ).catch((err: unknown) => {
-    const inner = err instanceof AbortError ? (err as { originalError?: unknown }).originalError ?? err : err;
+  const backoff = { clock: deps.clock, random: deps.random, retries: deps.retries, minMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS };
+  let pulledDigest: string | undefined;
+  try {
+    pulledDigest = await withBackoff(() => (attempts++, attempt(ref, auth, deps, signal)), backoff, signal, deps.onRetry);
+  } catch (err) {
     // The operator reads whether the retries were used up, or a permanent failure was not retried.
-    if (inner instanceof AgentError) inner.attempts = attempts;
-    throw inner;
-  });
+    if (err instanceof AgentError) err.attempts = attempts;
+    throw err;
+  }
   return verify(ref, deps, signal, pulledDigest);
 }
 

@@ -61,7 +61,7 @@ export const ERROR_CODES = {
   },
   registry_unreachable: {
     retryable: true,
-    hint: "The registry could not be reached or answered with a server error (DNS, connection, TLS or 5xx). Check the box's network path to the registry and the registry's status.",
+    hint: "The registry could not be reached, answered with a server error (DNS, connection, TLS or 5xx), or answered a pull in words no rule knows (Docker's line in the output). Check the box's network path to the registry and the registry's status.",
   },
   pull_timeout: {
     retryable: true,

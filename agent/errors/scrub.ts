@@ -125,7 +125,7 @@ function secretStringsIn(value: unknown, out: string[] = [], underSecretKey = fa
 }
 
 /** Every form of `secret` worth searching for. Pure, for the table test. */
-export function secretForms(secret: string): { free: string[]; standalone: string[] } {
+function secretForms(secret: string): { free: string[]; standalone: string[] } {
   const free = new Set<string>();
   const parts = new Set<string>([secret]);
   for (const line of secret.split(/\r?\n/)) parts.add(line.trim());

@@ -20,7 +20,7 @@ export interface AgentEvent {
   [key: string]: unknown;
 }
 
-export function newEventId(now: number): string {
+function newEventId(now: number): string {
   return `evt_${now.toString(36)}${randomBytes(10).toString("hex")}`;
 }
 

@@ -1,21 +1,11 @@
 // The contract between the spec (which parses a policy's keys), the verifier
 // (which finds and checks signatures in a registry) and the bake (which pulls
 // the digest the verifier accepted). See docs/reference.md §2a.
-import type { KeyObject } from "node:crypto";
 import type { RegistryAuth } from "../credentials/types.ts";
+import type { SignaturePolicy } from "../spec/public-keys.ts";
 
-/** One of a policy's public keys, parsed and checked when the spec is validated. */
-export interface PolicyKey {
-  /** SHA-256 of the key's SPKI (DER), lower-case hex: how reports name the key. */
-  readonly keyId: string;
-  readonly key: KeyObject;
-}
-
-export interface SignaturePolicy {
-  readonly id: string;
-  readonly label?: string;
-  readonly keys: readonly PolicyKey[];
-}
+// A policy and its keys are parsed by the spec: their shapes live below it (spec/public-keys.ts).
+export type { PolicyKey, SignaturePolicy } from "../spec/public-keys.ts";
 
 export type SignatureFormat = "cosign" | "sigstore-bundle";
 

@@ -1,10 +1,9 @@
 // docs/reference.md §2 and §2a: the rules of a spec's signature policies (their
 // fields are schema.ts's policyShape). A policy's id is unique, and each of its
-// public keys is parsed here (signatures/keys.ts), so that a key the verifier
+// public keys is parsed here (public-keys.ts), so that a key the verifier
 // could never use is refused, at its own path, before anything is fetched. A
 // private key pasted by mistake is refused in words that never quote it.
-import { parsePolicyKey } from "../signatures/keys.ts";
-import type { PolicyKey, SignaturePolicy } from "../signatures/types.ts";
+import { parsePolicyKey, type PolicyKey, type SignaturePolicy } from "./public-keys.ts";
 import type { Fields, PolicyShape, Violation } from "./schema.ts";
 
 export interface CheckedPolicies {

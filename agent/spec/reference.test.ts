@@ -54,6 +54,12 @@ function expectCanonical(input: string, canonical: string | null): void {
   else expect(parseReference(input).canonical).toBe(canonical);
 }
 
+describe("ImageReferenceError", () => {
+  it("names itself, so that a log line or a stack says which refusal it is", () => {
+    expect(refusal("").name).toBe("ImageReferenceError");
+  });
+});
+
 describe("reference_test.go TestReferenceParse", () => {
   it.each<[string, string, string?, string?]>([
     ["test_com", "docker.io/library/test_com"], // Parse: repository "test_com", no domain

@@ -66,7 +66,12 @@ const ENCODED_DIGEST = new Map([
 // go-digest's DigestRegexp: what it takes for a digest of an algorithm it lacks.
 const GO_DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
-export class ImageReferenceError extends Error {}
+export class ImageReferenceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ImageReferenceError";
+  }
+}
 
 /** go-digest's Digest.Validate: undefined for a valid digest, else why not. */
 function digestProblem(d: string): string | undefined {

@@ -5,7 +5,7 @@
 
 export const DOCKER_HUB = "docker.io";
 /** The `serveraddress` Docker Hub's credentials are filed under. */
-export const DOCKER_HUB_SERVER_ADDRESS = "https://index.docker.io/v1/";
+const DOCKER_HUB_SERVER_ADDRESS = "https://index.docker.io/v1/";
 
 const HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
 

@@ -9,7 +9,7 @@ import type { ImageReference } from "./reference.ts";
 import type { EcrHost } from "./registry.ts";
 import { checkCredentials, checkServices } from "./rules.ts";
 import { jsonSyntaxMessage } from "../errors/json-syntax.ts";
-import type { SignaturePolicy } from "../signatures/types.ts";
+import type { SignaturePolicy } from "./public-keys.ts";
 import { checkPolicies } from "./policies.ts";
 
 export interface Violation {
@@ -107,7 +107,7 @@ export interface BakeSpec {
 export type ValidationResult = { ok: true; spec: BakeSpec } | { ok: false; violations: Violation[] };
 
 /** JavaScript-style path: keys joined by `.`, indices in brackets, root empty. */
-export function formatPath(path: readonly PropertyKey[]): string {
+function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const p of path) {
     if (typeof p === "number") out += `[${p}]`;

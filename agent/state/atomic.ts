@@ -36,7 +36,7 @@ const LINK_HINT =
  * that neither root nor this process's user owns. Components that do not exist
  * yet end the walk: what is made below them is made by this process.
  */
-export async function assertNoForeignLinks(p: string, seen = { links: 0 }): Promise<void> {
+async function assertNoForeignLinks(p: string, seen = { links: 0 }): Promise<void> {
   const me = process.getuid?.();
   if (me === undefined) return;
   const parts = path.resolve(p).split(path.sep).filter(Boolean);

@@ -278,7 +278,7 @@ describe("registry_unreachable", () => {
     expect(r.stdout).toMatch(/retrying, 2 retries left[^]*retrying, 1 retry left/);
     expect(r.stdout).toMatch(/error: service g \(ghcr\.io\/acme\/gw-\w+:1\): registry_unreachable \(retryable; 3 attempts failed, the retries are used up\)\n {2}reported: (.*)\n/);
     expect(/reported: (.*)/.exec(r.stdout)![1]).toMatch(WORDS.badGateway);
-    expect(r.stdout).toMatch(/hint: The registry could not be reached or answered with a server error/);
+    expect(r.stdout).toMatch(/hint: The registry could not be reached, answered with a server error/);
     expect(requests).toEqual(plus(times(3, ONE.badGateway), ONE.askWords));
   });
 

@@ -35,7 +35,8 @@ export function fakeClock(start = Date.now()): Clock & { t: number } {
     sleep: async (ms: number, signal?: AbortSignal) => {
       if (signal?.aborted) throw signal.reason;
       c.t += ms;
-      await Promise.resolve();
+      // A turn of the event loop, not a microtask: a loop that waits on the clock must not starve real I/O and timers.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     },
   };
   return c;

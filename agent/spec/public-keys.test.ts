@@ -1,6 +1,6 @@
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { describeKey, parsePolicyKey } from "./keys.ts";
+import { describeKey, parsePolicyKey } from "./public-keys.ts";
 
 const spkiPem = (k: { publicKey: { export(o: { type: "spki"; format: "pem" }): string | Buffer } }) => String(k.publicKey.export({ type: "spki", format: "pem" }));
 

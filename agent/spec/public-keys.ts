@@ -1,11 +1,25 @@
-// docs/reference.md §2: a signature policy's public key, parsed when the spec is
-// validated. Only a PEM `PUBLIC KEY` (SPKI) of the kinds cosign signs with is
+// docs/reference.md §2: a signature policy's public keys, parsed when the spec is
+// validated, and the shape of a policy the spec, the verifier and the bake share
+// (signatures/types.ts names them for the verifier's contract; they live here,
+// below all three). Only a PEM `PUBLIC KEY` (SPKI) of the kinds cosign signs with is
 // accepted: ECDSA P-256/P-384/P-521, RSA of 2048 bits or more, Ed25519. A
 // private key pasted by mistake is refused in words that never quote it: the
 // reason goes into violations, the `--json` result and the daemon's 422, so no
 // byte of the input is ever part of it.
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
-import type { PolicyKey } from "./types.ts";
+
+/** One of a policy's public keys, parsed and checked when the spec is validated. */
+export interface PolicyKey {
+  /** SHA-256 of the key's SPKI (DER), lower-case hex: how reports name the key. */
+  readonly keyId: string;
+  readonly key: KeyObject;
+}
+
+export interface SignaturePolicy {
+  readonly id: string;
+  readonly label?: string;
+  readonly keys: readonly PolicyKey[];
+}
 
 export type KeyParse = { ok: true; key: PolicyKey } | { ok: false; reason: string };
 

@@ -1,0 +1,46 @@
+// The retries of a pull and of a login: exponential backoff with jitter, each
+// wait drawn as random in [1, 2) × min × 2^(retry − 1), at most max (the
+// schedule p-retry's `randomize` drew, which this replaced), waited on the clock port and
+// drawn from the Random port so that unit tests drive both.
+import type { Clock, Random } from "../clock.ts";
+import { AgentError } from "../errors/agent-error.ts";
+
+export interface Backoff {
+  clock: Clock;
+  random: Random;
+  /** Retries after the first attempt. */
+  retries: number;
+  minMs: number;
+  maxMs: number;
+}
+
+/** The wait before retry number `retry` (1 for the first). */
+export function backoffMs(retry: number, b: Pick<Backoff, "random" | "minMs" | "maxMs">): number {
+  return Math.min(Math.round((b.random() + 1) * b.minMs * 2 ** (retry - 1)), b.maxMs);
+}
+
+/**
+ * Runs `once` until it succeeds, fails with an AgentError that is not retryable,
+ * or the retries are used up. An abort ends it with the signal's reason, at once (during a wait too).
+ */
+export async function withBackoff<T>(
+  once: () => Promise<T>,
+  b: Backoff,
+  signal: AbortSignal,
+  onRetry?: (err: AgentError, attempt: number, retriesLeft: number) => void,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    signal.throwIfAborted();
+    try {
+      const result = await once();
+      signal.throwIfAborted();
+      return result;
+    } catch (err) {
+      signal.throwIfAborted();
+      const retriesLeft = b.retries - (attempt - 1);
+      if (!(err instanceof AgentError) || !err.retryable || retriesLeft <= 0) throw err;
+      onRetry?.(err, attempt, retriesLeft);
+      await b.clock.sleep(backoffMs(attempt, b), signal);
+    }
+  }
+}
