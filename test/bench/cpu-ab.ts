@@ -105,6 +105,7 @@ try {
     const cpu = childrenCpu() - cpu0;
     if (out.code !== 0) throw new Error(`${v.name}: bake failed:\n${out.text}`);
     if (v.coldCache) rmSync(cache, { recursive: true, force: true });
+    if (process.env["BENCH_SHOW_OUT"]) process.stderr.write(`${v.name}: output ${out.text.length} chars, ${out.text.split("\n").length} lines\n${out.text.slice(0, 3000)}\n`);
     if (process.env["BENCH_SHOW_IMDS"]) process.stderr.write(`${v.name}: IMDS ${aws.calls.filter((c) => c.api === "imds").slice(imds0).map((c) => `${c.target} ${String((c as unknown as Record<string, unknown>)["outcome"])} @${(c.at % 100000).toFixed(0)}`).join(", ")}\n`);
     return { ms, cpu, imds: aws.calls.filter((c) => c.api === "imds").length - imds0 };
   };
