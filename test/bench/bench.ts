@@ -25,6 +25,8 @@ const MB = 1_000_000;
 const ONLY = new Set((process.env["BENCH_ONLY"] ?? "small,one,large,warm,api,rss,healthz").split(","));
 /** Node flags for the daemon (a lead tried as the unit would give them), e.g. `--max-semi-space-size=1`. */
 const DAEMON_NODE_ARGS = (process.env["BENCH_DAEMON_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
+/** Environment for the daemon, `K=V K=V` (e.g. `MALLOC_ARENA_MAX=2`). */
+const DAEMON_ENV = Object.fromEntries((process.env["BENCH_DAEMON_ENV"] ?? "").split(" ").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
 const ENGINES: Engine[] = (process.env["BENCH_ENGINES"] ?? "20.10,28.5-containerd").split(",").map((n) => engineFromEnv({ SLOTHBOX_TEST_ENGINE: n }));
 
 if (process.getuid?.() !== 0) {
@@ -305,8 +307,10 @@ try {
       removeImages: () => removeImages(small),
       rounds: ROUNDS,
       nodeArgs: DAEMON_NODE_ARGS,
+      daemonEnv: DAEMON_ENV,
     };
-    const flags = DAEMON_NODE_ARGS.length ? ` (node ${DAEMON_NODE_ARGS.join(" ")})` : "";
+    const tried = [...DAEMON_NODE_ARGS, ...Object.entries(DAEMON_ENV).map(([k, v]) => `${k}=${v}`)];
+    const flags = tried.length ? ` (${tried.join(" ")})` : "";
     if (ONLY.has("api")) {
       const a = await warmApiBake(live);
       const agentName = "agent daemon (POST /v1/bakes)";
@@ -326,8 +330,9 @@ try {
     }
     if (engine === ENGINES[0] && ONLY.has("rss")) {
       const floor = await nodeFloor(live);
-      const cold = await steadyStateRss(live, false);
+      // BENCH_RSS_CACHE=warm: the unit's case only (one scenario instead of two, when iterating).
       const warm = await steadyStateRss(live, true);
+      const cold = process.env["BENCH_RSS_CACHE"] === "warm" ? warm : await steadyStateRss(live, false);
       const row = (what: string, k: "afterStart" | "afterReady" | "afterBake" | "steady") => [what, `${cold[k].toFixed(1)} MB`, `${warm[k].toFixed(1)} MB`];
       results.push({
         name: `6. Daemon RSS, steady state${flags} (start-up reconcile, /readyz every 10 s for 60 s, one API bake of the 6 small images, idle 30 s) — ${label}`,
@@ -338,6 +343,13 @@ try {
           row("RSS right after the API bake", "afterBake"),
           row("RSS in steady state (idle 30 s after the bake)", "steady"),
           ["of which anonymous / file-backed", `${cold.anon.toFixed(1)} / ${cold.file.toFixed(1)} MB`, `${warm.anon.toFixed(1)} / ${warm.file.toFixed(1)} MB`],
+          ...(
+            [
+              ["V8 heap, total (used)", (h) => `${h.total.toFixed(1)} (${h.used.toFixed(1)}) MB`],
+              ["V8 heap spaces: new / old / code", (h) => `${h.newSpace.toFixed(1)} / ${h.oldSpace.toFixed(1)} / ${h.code.toFixed(1)} MB`],
+              ["external memory (buffers)", (h) => `${h.external.toFixed(1)} MB`],
+            ] as [string, (h: typeof cold.heap) => string][]
+          ).map(([what, f]) => [what, f(cold.heap), f(warm.heap)]),
           ["Node's floor: HTTP server, unix-socket request, a POST, fs.watch, no library (2 s after start)", `${floor.toFixed(1)} MB`, ""],
         ],
         notes: [],
@@ -355,12 +367,15 @@ try {
           [`/healthz p50 (${h.lat.length} requests, ${h.bakes} bakes during the load)`, `${percentile(h.lat, 50).toFixed(2)} ms`],
           ["/healthz p99", `${p99.toFixed(2)} ms`],
           ["/healthz max", `${Math.max(...h.lat).toFixed(2)} ms`],
+          ["control: a bare Node HTTP server asked on the same schedule, p50 / p99 / max", `${percentile(h.floorLat, 50).toFixed(2)} / ${percentile(h.floorLat, 99).toFixed(2)} / ${Math.max(...h.floorLat).toFixed(2)} ms`],
+          ["the daemon's own event-loop delay over the load (prom-client), p50 / p99 / max", `${h.lag.p50.toFixed(2)} / ${h.lag.p99.toFixed(2)} / ${h.lag.max.toFixed(2)} ms`],
           [`RSS growth pulling ${h.big.mb.toFixed(0)} MB (${fmtMs(h.big.ms)})`, `${(h.big.peak - h.big.before).toFixed(1)} MB (from ${h.big.before.toFixed(1)} to peak ${h.big.peak.toFixed(1)})`],
           [`daemon CPU pulling ${h.big.mb.toFixed(0)} MB`, `${h.big.cpu.toFixed(2)} s`],
         ],
         notes: [],
       });
       target("live box", "/healthz p99 while bakes run back to back", engine, `${p99.toFixed(2)} ms`, "≤ 5 ms", p99 <= 5);
+      target("live box", "control: bare Node server's p99 on the same schedule (no target)", engine, `${percentile(h.floorLat, 99).toFixed(2)} ms`, "—", undefined);
     }
   }
 } finally {

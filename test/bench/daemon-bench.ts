@@ -49,6 +49,19 @@ export interface LiveBox {
   rounds: number;
   /** Node flags the daemon runs with (what the unit would give it). */
   nodeArgs?: string[];
+  /** Environment the daemon gets beyond the box's (e.g. MALLOC_ARENA_MAX). */
+  daemonEnv?: Record<string, string>;
+}
+
+/** Values of the daemon's /metrics (prom-client's default Node metrics): `name` or `name{label}`. */
+async function metrics(d: Daemon): Promise<Map<string, number>> {
+  const text = (await d.api("GET", "/metrics", undefined, null)).text;
+  const m = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const x = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (x) m.set(x[1]!, Number(x[2]));
+  }
+  return m;
 }
 
 let boxSeq = 0;
@@ -60,7 +73,7 @@ async function daemonFor(o: LiveBox, cacheDir: string, extra: Record<string, str
   const stateDir = path.join(dir, "state");
   writeFileSync(configFile, JSON.stringify({ stateDir, dockerSocket: o.stack.dockerHost, awsRegion: "us-east-1", boxId: `bench-${boxSeq++}` }));
   const box = { dir, stateDir, home: o.env["HOME"]!, configFile, cpTokenFile: "", env: o.env } as unknown as Box;
-  const d = await startDaemon(box, { env: { NODE_COMPILE_CACHE: cacheDir, ...extra }, agent: [process.execPath, ...(o.nodeArgs ?? []), o.agent] });
+  const d = await startDaemon(box, { env: { NODE_COMPILE_CACHE: cacheDir, ...o.daemonEnv, ...extra }, agent: [process.execPath, ...(o.nodeArgs ?? []), o.agent] });
   await until(() => d.output().includes("reconcile ("), 60_000, "start-up reconcile");
   return d;
 }
@@ -131,8 +144,21 @@ export async function steadyStateRss(o: LiveBox, warmCache: boolean, timeline = 
   const steady = rssMB(pid);
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
   const kB = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1] ?? 0) / 1024;
+  const anon = kB("Anonymous");
+  const file = kB("Rss") - anon;
+  // Read after the RSS: answering /metrics allocates.
+  const m = await metrics(d);
+  const mb = (k: string) => (m.get(k) ?? 0) / 2 ** 20;
+  const heap = {
+    total: mb("nodejs_heap_size_total_bytes"),
+    used: mb("nodejs_heap_size_used_bytes"),
+    newSpace: mb('nodejs_heap_space_size_total_bytes{space="new"}'),
+    oldSpace: mb('nodejs_heap_space_size_total_bytes{space="old"}'),
+    code: mb('nodejs_heap_space_size_total_bytes{space="code"}'),
+    external: mb("nodejs_external_memory_bytes"),
+  };
   await d.stop("SIGTERM");
-  return { afterStart, afterReady, afterBake, steady, bakeMs: bake.ms, anon: kB("Anonymous"), file: kB("Rss") - kB("Anonymous") };
+  return { afterStart, afterReady, afterBake, steady, bakeMs: bake.ms, anon, file, heap };
 }
 
 /** The warm API bake against the limit, interleaved round by round; the daemon's CPU per bake. */
@@ -179,16 +205,28 @@ export async function healthzUnderLoad(o: LiveBox) {
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const port = Number(new URL(d.url).port);
-  const get = () =>
+  const get = (to = port) =>
     new Promise<number>((resolve, reject) => {
       const t = performance.now();
       http
-        .get({ host: "127.0.0.1", port, path: "/healthz", agent }, (res) => {
+        .get({ host: "127.0.0.1", port: to, path: "/healthz", agent }, (res) => {
           res.resume();
           res.on("end", () => resolve(performance.now() - t));
         })
         .on("error", reject);
     });
+  // A control: Node's own HTTP server answering "ok", asked on the same schedule, on the same loaded machine.
+  const floorPort = await new Promise<number>((resolve) => {
+    const srv = http.createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const a = srv.address() as { port: number };
+      srv.close(() => resolve(a.port));
+    });
+  });
+  const floor = spawn(process.execPath, ["-e", `require("node:http").createServer((q, r) => r.end("ok")).listen(${floorPort}, "127.0.0.1")`], { stdio: "ignore" });
+  await until(() => get(floorPort).then(() => true, () => false), 10_000, "the floor server");
+  // Reading /metrics resets prom-client's event-loop lag histogram: the next read covers the load alone.
+  await metrics(d);
   let baking = true;
   let bakes = 0;
   const loop = (async () => {
@@ -199,6 +237,7 @@ export async function healthzUnderLoad(o: LiveBox) {
     }
   })();
   const lat: number[] = [];
+  const floorLat: number[] = [];
   const RATE = 200;
   const SECONDS = 20;
   const start = performance.now();
@@ -208,13 +247,17 @@ export async function healthzUnderLoad(o: LiveBox) {
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
     pending.push(get().then((ms) => void lat.push(ms)));
+    pending.push(get(floorPort).then((ms) => void floorLat.push(ms)));
   }
   await Promise.all(pending);
   baking = false;
   await loop;
+  const m = await metrics(d);
   agent.destroy();
+  floor.kill("SIGKILL");
   await d.stop("SIGTERM");
-  return { lat, bakes, big: { mb: big.bytes / MB, ms: bigRun.ms, cpu: bigRun.cpu, before, peak } };
+  const lag = { p50: (m.get("nodejs_eventloop_lag_p50_seconds") ?? 0) * 1000, p99: (m.get("nodejs_eventloop_lag_p99_seconds") ?? 0) * 1000, max: (m.get("nodejs_eventloop_lag_max_seconds") ?? 0) * 1000 };
+  return { lat, floorLat, lag, bakes, big: { mb: big.bytes / MB, ms: bigRun.ms, cpu: bigRun.cpu, before, peak } };
 }
 
 /** Node's own floor for the daemon's kinds of I/O, no library: an HTTP server, a request over a unix socket, a POST, a watched directory, a hash. */
