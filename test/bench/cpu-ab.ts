@@ -10,7 +10,7 @@
 // BENCH_ROUNDS (default 8), BENCH_ENGINES (first one used, default 20.10). The
 // agent's config sets no awsRegion, as a Packer build's agent.json does not.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +19,7 @@ import { AwsStandIn } from "../stack/aws/stand-in.ts";
 import { engineFromEnv } from "../stack/dockerd.ts";
 import { pushImage, randomLayer, type Layer } from "../stack/images.ts";
 import { ECR_ACCOUNT, startStack } from "../stack/stack.ts";
+import { encodeRegistryAuth } from "../../agent/docker/auth-header.ts";
 import { removeImages } from "./engine.ts";
 import { fmtMs, summary, table } from "./stats.ts";
 
@@ -29,6 +30,16 @@ interface Variant {
   env?: Record<string, string>;
   /** An empty compile cache for every run (a fresh box, or PrivateTmp=yes). */
   coldCache?: boolean;
+  /**
+   * Not a bake: Node with the agent's own AWS SDK chunk, the credential chain to
+   * IMDS and one SSM GetParameter beside one ECR GetAuthorizationToken, as a bake
+   * makes them, then exit. What a credentialed bake costs before any Docker work.
+   */
+  awsFloor?: boolean;
+  /** Not a bake: `node -e 0`, Node's own start and exit. */
+  nodeOnly?: boolean;
+  /** Not a bake: Node with dockerode (from node_modules), the six pulls at once with their auth prepared, progress followed; no AWS. */
+  dockerFloor?: boolean;
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -84,6 +95,44 @@ try {
   const home = path.join(work, "home");
   mkdirSync(home);
   const warmCache = path.join(work, "cache-warm");
+  const sdkChunk = readdirSync(path.join(ROOT, "dist/chunks")).find((f) => /^aws-sdk-.*\.mjs$/.test(f))!;
+  const dockerFloorScript = path.join(work, "docker-floor.mjs");
+  const auths: Record<string, { user?: string; password?: string; host: string }> = { rc_gh: { ...ghcr, host: ghcr.host }, rc_ecr: { ...ecr, host: ecr.host } };
+  const pulls = imgs.map((i) => {
+    const a = i.cred ? auths[i.cred]! : undefined;
+    return { fromImage: i.img.reference.replace(/:1$/, ""), auth: a ? encodeRegistryAuth({ username: a.user!, password: a.password!, serverAddress: a.host }) : undefined };
+  });
+  writeFileSync(
+    dockerFloorScript,
+    [
+      `import module from "node:module";`,
+      `module.enableCompileCache?.();`,
+      `const { default: Docker } = await import(${JSON.stringify(path.join(ROOT, "node_modules/dockerode/lib/docker.js"))});`,
+      `const docker = new Docker({ socketPath: ${JSON.stringify(stack.infoFor(engine).socketPath)} });`,
+      `const pulls = ${JSON.stringify(pulls)};`,
+      `await Promise.all(pulls.map(async (p) => {`,
+      `  const s = await docker.createImage(p.auth ? { base64: p.auth } : {}, { fromImage: p.fromImage, tag: "1" });`,
+      `  await new Promise((resolve, reject) => docker.modem.followProgress(s, (e) => (e ? reject(e) : resolve())));`,
+      `}));`,
+    ].join("\n"),
+  );
+  const floorScript = path.join(work, "aws-floor.mjs");
+  writeFileSync(
+    floorScript,
+    [
+      `import module from "node:module";`,
+      `module.enableCompileCache?.();`,
+      `const m = await import(${JSON.stringify(path.join(ROOT, "dist/chunks", sdkChunk))});`,
+      `const credentials = m.fromNodeProviderChain();`,
+      `await credentials();`,
+      `const ssm = new m.SSMClient({ region: "us-east-1", credentials });`,
+      `const ecr = new m.ECRClient({ region: "us-east-1", credentials });`,
+      `await Promise.all([`,
+      `  ssm.send(new m.GetParameterCommand({ Name: "/slothbox/registry-credentials/rc_gh", WithDecryption: true })),`,
+      `  ecr.send(new m.GetAuthorizationTokenCommand({ registryIds: [${JSON.stringify(ECR_ACCOUNT)}] })),`,
+      `]);`,
+    ].join("\n"),
+  );
   let seq = 0;
   const bake = async (v: Variant) => {
     const config = path.join(work, `agent-${seq}.json`);
@@ -95,7 +144,8 @@ try {
     const cpu0 = childrenCpu();
     const t0 = performance.now();
     const out = await new Promise<{ code: number | null; text: string }>((resolve) => {
-      const p = spawn(process.execPath, [...(v.nodeArgs ?? []), agent, "bake", "--spec", spec, "--config", config, "--no-report"], { env, stdio: ["ignore", "pipe", "pipe"] });
+      const args = v.nodeOnly ? ["-e", "0"] : v.awsFloor ? [floorScript] : v.dockerFloor ? [dockerFloorScript] : [agent, "bake", "--spec", spec, "--config", config, "--no-report"];
+      const p = spawn(process.execPath, [...(v.nodeArgs ?? []), ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
       let text = "";
       p.stdout.on("data", (c: Buffer) => (text += c.toString()));
       p.stderr.on("data", (c: Buffer) => (text += c.toString()));
@@ -125,11 +175,12 @@ try {
     }
     process.stderr.write(`round ${r + 1}/${ROUNDS}: ${variants.map((v) => `${v.name} ${res.get(v.name)!.cpu.at(-1)!.toFixed(2)} s CPU`).join(", ")}\n`);
   }
-  const rows = [["variant", "CPU median", "CPU min – max", "wall median", "IMDS requests"]];
+  // The mean too: each run's CPU is counted in 10 ms ticks, and the mean of many runs resolves finer than that.
+  const rows = [["variant", "CPU median", "CPU mean", "CPU min – max", "wall median", "IMDS requests"]];
   for (const v of variants) {
     const a = res.get(v.name)!;
     const c = summary(a.cpu);
-    rows.push([v.name, `${c.median.toFixed(3)} s`, `${c.min.toFixed(2)} – ${c.max.toFixed(2)} s`, fmtMs(summary(a.ms).median), String(summary(a.imds).median)]);
+    rows.push([v.name, `${c.median.toFixed(3)} s`, `${(a.cpu.reduce((x, y) => x + y, 0) / a.cpu.length).toFixed(3)} s`, `${c.min.toFixed(2)} – ${c.max.toFixed(2)} s`, fmtMs(summary(a.ms).median), String(summary(a.imds).median)]);
   }
   console.log(`\n${engine.version} ${engine.store}; ${ROUNDS} rounds; load average ${os.loadavg().map((x) => x.toFixed(2)).join(", ")}\n\n${table(rows)}`);
 } finally {
