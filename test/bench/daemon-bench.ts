@@ -20,13 +20,13 @@ import { fmtMs } from "./stats.ts";
 const MB = 1_000_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function rssMB(pid: number): number {
+function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(m?.[1] ?? 0) / 1024;
 }
 
 /** utime + stime of a live process, in seconds (USER_HZ 100: 10 ms steps). */
-export function cpuSeconds(pid: number): number {
+function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
@@ -107,11 +107,6 @@ async function apiBake(o: LiveBox, d: Daemon, services: unknown[]): Promise<{ ms
   if (post.status !== 202) throw new Error(`bake not accepted: ${post.status} ${post.text}`);
   await ended;
   return { ms: performance.now() - t0, cpu: cpuSeconds(d.proc.pid!) - cpu0 };
-}
-
-export interface Row {
-  measure: string;
-  value: string;
 }
 
 /**
