@@ -346,6 +346,7 @@ try {
         notes: [
           `daemon / limit = ${verdict(ra, 1.1)}`,
           `daemon CPU per bake (user + sys, /proc): median ${cpu.median.toFixed(2)} s, min – max ${cpu.min.toFixed(2)} – ${cpu.max.toFixed(2)} s; RSS after the rounds ${a.rss.toFixed(1)} MB`,
+          `time of the API bake outside its longest pull (POST to the end, less the longest service's durationMs): median ${fmtMs(summary(a.outside).median)}`,
         ],
       });
       target("live box", "warm API bake (6 small images) vs the limit", engine, ra.toFixed(2), "≤ 1.10", ra <= 1.1);
