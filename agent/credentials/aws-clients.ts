@@ -132,10 +132,23 @@ function roleCredentials(scrubber: Scrubber): RoleCredentials {
   const chain = sdk().then((m) => m.fromNodeProviderChain());
   // Started early on purpose; a failure surfaces where it is awaited, not as an unhandled rejection.
   chain.catch(() => undefined);
+  // The provider builds its memoized chain only after an `await import()` in its first call
+  // (the SDK's ESM build): two first calls at once would each build a chain and each ask IMDS
+  // (measured: SSM and ECR clients together, two credential rounds). Later calls wait for the first.
+  let first: Promise<unknown> | undefined;
+  const provide = async (provider: Awaited<typeof chain>) => {
+    if (!first) {
+      const p = provider();
+      first = p.catch(() => undefined);
+      return p;
+    }
+    await first;
+    return provider();
+  };
   const fromChain = async () => {
     const [m, provider] = await Promise.all([sdk(), chain]);
     try {
-      return await provider();
+      return await provide(provider);
     } catch (err) {
       // The chain's own last words ("Could not load credentials from any providers") do not say why;
       // the instance metadata service's, asked once more, do: no answer, a refusal, no role. Only its

@@ -175,7 +175,7 @@ build {
       "sudo systemctl enable --now docker.service",
       "sudo sh /tmp/slothbox-install.sh /tmp/slothbox-agent.tar.gz --sha256 /tmp/slothbox-agent.tar.gz.sha256 --config /tmp/slothbox-agent.json",
       # sudo resets the environment: the proxy settings given in bake_environment are kept for the agent.
-      "sudo --preserve-env=HTTPS_PROXY,HTTP_PROXY,NO_PROXY,https_proxy,http_proxy,no_proxy,NODE_EXTRA_CA_CERTS env SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token SLOTHBOX_BAKE_BOX_ID=${var.bake_box_id} sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /run/slothbox-bake/bake-spec.json /etc/slothbox/agent.json || { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }",
+      "sudo --preserve-env=HTTPS_PROXY,HTTP_PROXY,NO_PROXY,https_proxy,http_proxy,no_proxy,NODE_EXTRA_CA_CERTS env SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token SLOTHBOX_BAKE_BOX_ID=${var.bake_box_id} AWS_REGION=${var.region} sh /tmp/slothbox-bake-step.sh /usr/local/bin/slothbox-agent /run/slothbox-bake/bake-spec.json /etc/slothbox/agent.json || { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }",
       "sudo rm -rf /run/slothbox-bake",
       "sudo systemctl enable slothbox-agent.service slothbox-agent.path",
       "sudo rm -f /tmp/slothbox-agent.tar.gz /tmp/slothbox-agent.tar.gz.sha256 /tmp/slothbox-install.sh /tmp/slothbox-agent.json /tmp/slothbox-bake-step.sh",

@@ -1,34 +1,267 @@
-// The daemon under load: idle RSS after start, /healthz latency at 200 req/s for
-// 20 s while bakes run, and RSS growth while it pulls a 200 MB image.
+// The live box: the daemon as a box runs it. Its RSS in steady state (the
+// scenario of issue 26: start-up reconcile, /readyz every 10 s for 60 s, one API
+// bake, idle 30 s), a warm API bake (POST /v1/bakes on a running daemon) against
+// the engine's limit with the daemon's CPU per bake, /healthz latency at 200
+// requests/s for 20 s while bakes run back to back, and RSS growth while it pulls
+// a 200 MB image. CPU and RSS come from /proc: load on the machine barely moves
+// them, where it moves every wall-clock ratio.
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import type Docker from "dockerode";
 import type { AwsStandIn } from "../stack/aws/stand-in.ts";
-import { pushImage, randomLayer, type RegistryTarget } from "../stack/images.ts";
+import { pushImage, randomLayer, type PushedImage, type RegistryTarget } from "../stack/images.ts";
 import type { StackInfo } from "../stack/stack.ts";
-import { startDaemon, until } from "../e2e/daemon-harness.ts";
+import { startDaemon, until, type Daemon } from "../e2e/daemon-harness.ts";
 import type { Box } from "../e2e/harness.ts";
-import { fmtMs, percentile } from "./stats.ts";
+import { fmtMs } from "./stats.ts";
 
 const MB = 1_000_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(m?.[1] ?? 0) / 1024;
 }
 
-export async function daemonBench(o: { stack: StackInfo; aws: AwsStandIn; work: string; agent: string; env: Record<string, string>; docker: Docker; target: RegistryTarget }) {
-  const configFile = path.join(o.work, "daemon.json");
-  const stateDir = path.join(o.work, "daemon-state");
-  writeFileSync(configFile, JSON.stringify({ stateDir, dockerSocket: o.stack.dockerHost, awsRegion: "us-east-1", logLevel: "warn", boxId: "bench" }));
-  const box = { dir: o.work, stateDir, home: o.env["HOME"]!, configFile, cpTokenFile: "", env: o.env } as unknown as Box;
-  const big = await pushImage(o.target, "bench/big", "1", Array.from({ length: 8 }, () => randomLayer(25 * MB)));
-  const small = await pushImage(o.target, "bench/small", "1", [randomLayer(4 * MB), randomLayer(4 * MB)]);
+/** utime + stime of a live process, in seconds (USER_HZ 100: 10 ms steps). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
-  // Node's own floor for the daemon's kinds of I/O, no library: an HTTP server, a
-  // request over a unix socket, a POST, a watched directory, a hash.
+export interface LiveBox {
+  stack: StackInfo;
+  aws: AwsStandIn;
+  work: string;
+  agent: string;
+  env: Record<string, string>;
+  docker: Docker;
+  /** Where the anonymous test images go. */
+  target: RegistryTarget;
+  /** The services of the cold 6-image bake, and the credentials they name. */
+  services: unknown[];
+  credentials: unknown[];
+  /** The engine's limit for those images, in ms; and what makes them cold again. */
+  limitPull: () => Promise<number>;
+  removeImages: () => Promise<void>;
+  rounds: number;
+  /** Node flags the daemon runs with (what the unit would give it). */
+  nodeArgs?: string[];
+  /** Environment the daemon gets beyond the box's (e.g. MALLOC_ARENA_MAX). */
+  daemonEnv?: Record<string, string>;
+}
+
+/** Values of the daemon's /metrics (prom-client's default Node metrics): `name` or `name{label}`. */
+async function metrics(d: Daemon): Promise<Map<string, number>> {
+  const text = (await d.api("GET", "/metrics", undefined, null)).text;
+  const m = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const x = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (x) m.set(x[1]!, Number(x[2]));
+  }
+  return m;
+}
+
+let boxSeq = 0;
+
+/** A daemon as the unit runs it; `cacheDir`: its compile cache (NODE_COMPILE_CACHE). */
+async function daemonFor(o: LiveBox, cacheDir: string, extra: Record<string, string> = {}) {
+  const dir = mkdtempSync(path.join(o.work, "box-"));
+  const configFile = path.join(dir, "agent.json");
+  const stateDir = path.join(dir, "state");
+  writeFileSync(configFile, JSON.stringify({ stateDir, dockerSocket: o.stack.dockerHost, awsRegion: "us-east-1", boxId: `bench-${boxSeq++}` }));
+  const box = { dir, stateDir, home: o.env["HOME"]!, configFile, cpTokenFile: "", env: o.env } as unknown as Box;
+  const d = await startDaemon(box, { env: { NODE_COMPILE_CACHE: cacheDir, ...o.daemonEnv, ...extra }, agent: [process.execPath, ...(o.nodeArgs ?? []), o.agent] });
+  await until(() => d.output().includes("reconcile ("), 60_000, "start-up reconcile");
+  return d;
+}
+
+/** Resolves when the daemon logs the bake's end (the log line is written as the event is). */
+function bakeEnded(d: Daemon, bakeId: string): Promise<void> {
+  const done = new RegExp(`"bakeId":"${bakeId}"[^\\n]*"event":"bake\\.(succeeded|failed)"|"event":"bake\\.(succeeded|failed)"[^\\n]*"bakeId":"${bakeId}"`);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bake ${bakeId} did not end within 5 min:\n${d.output().slice(-4000)}`)), 300_000);
+    const check = () => {
+      const m = done.exec(d.output());
+      if (!m) return false;
+      clearTimeout(timer);
+      for (const s of [d.proc.stdout!, d.proc.stderr!]) s.off("data", check);
+      if (m[0].includes("bake.failed")) reject(new Error(`bake ${bakeId} failed:\n${d.output().slice(-4000)}`));
+      else resolve();
+      return true;
+    };
+    if (!check()) for (const s of [d.proc.stdout!, d.proc.stderr!]) s.on("data", check);
+  });
+}
+
+let bakeSeq = 0;
+/** One API bake of `services`: wall ms from POST to its end, the daemon's CPU seconds over it, and its longest pull (the record's durationMs). */
+async function apiBake(o: LiveBox, d: Daemon, services: unknown[]): Promise<{ ms: number; cpu: number; longestPull: number }> {
+  const bakeId = `bk_api_${bakeSeq++}`;
+  const cpu0 = cpuSeconds(d.proc.pid!);
+  const t0 = performance.now();
+  const ended = bakeEnded(d, bakeId);
+  const post = await d.api("POST", "/v1/bakes", { bakeId, orgId: "org_bench", registryCredentials: o.credentials, services });
+  if (post.status !== 202) throw new Error(`bake not accepted: ${post.status} ${post.text}`);
+  await ended;
+  const ms = performance.now() - t0;
+  const cpu = cpuSeconds(d.proc.pid!) - cpu0;
+  const record = (await d.api("GET", `/v1/bakes/${bakeId}`)).json as { services?: { durationMs?: number }[] };
+  return { ms, cpu, longestPull: Math.max(0, ...(record.services ?? []).map((x) => x.durationMs ?? 0)) };
+}
+
+/**
+ * Steady-state RSS: start-up reconcile, /readyz every 10 s for 60 s, one API bake
+ * of the six small images (cold), idle 30 s. `warmCache`: the compile cache
+ * survives restarts (CacheDirectory=); otherwise it starts empty, as it does
+ * under PrivateTmp=yes.
+ */
+export async function steadyStateRss(o: LiveBox, warmCache: boolean, timeline = { readyEvery: 10_000, readyFor: 60_000, idle: 30_000 }) {
+  const cacheDir = mkdtempSync(path.join(o.work, "compile-cache-"));
+  if (warmCache) {
+    const first = await daemonFor(o, cacheDir);
+    await first.api("GET", "/readyz", undefined, null);
+    await first.stop("SIGTERM");
+  }
+  await o.removeImages();
+  const d = await daemonFor(o, cacheDir);
+  const pid = d.proc.pid!;
+  const afterStart = rssMB(pid);
+  let afterReady = 0;
+  for (let t = 0; t <= timeline.readyFor; t += timeline.readyEvery) {
+    const r = await d.api("GET", "/readyz", undefined, null);
+    if (r.status !== 200) throw new Error(`not ready: ${r.text}`);
+    if (t === 0) afterReady = rssMB(pid);
+    if (t < timeline.readyFor) await sleep(timeline.readyEvery);
+  }
+  const bake = await apiBake(o, d, o.services);
+  const afterBake = rssMB(pid);
+  await sleep(timeline.idle);
+  const steady = rssMB(pid);
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const kB = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1] ?? 0) / 1024;
+  const anon = kB("Anonymous");
+  const file = kB("Rss") - anon;
+  // Read after the RSS: answering /metrics allocates.
+  const m = await metrics(d);
+  const mb = (k: string) => (m.get(k) ?? 0) / 2 ** 20;
+  const heap = {
+    total: mb("nodejs_heap_size_total_bytes"),
+    used: mb("nodejs_heap_size_used_bytes"),
+    newSpace: mb('nodejs_heap_space_size_total_bytes{space="new"}'),
+    oldSpace: mb('nodejs_heap_space_size_total_bytes{space="old"}'),
+    code: mb('nodejs_heap_space_size_total_bytes{space="code"}'),
+    external: mb("nodejs_external_memory_bytes"),
+  };
+  await d.stop("SIGTERM");
+  return { afterStart, afterReady, afterBake, steady, bakeMs: bake.ms, anon, file, heap };
+}
+
+/** The warm API bake against the limit, interleaved round by round; the daemon's CPU per bake. */
+export async function warmApiBake(o: LiveBox) {
+  const d = await daemonFor(o, mkdtempSync(path.join(o.work, "compile-cache-")));
+  // A box's daemon has answered /readyz long before a bake comes: the SDK is loaded.
+  await d.api("GET", "/readyz", undefined, null);
+  // One bake outside the measurement: the compile cache and the engine warm.
+  await o.removeImages();
+  await apiBake(o, d, o.services);
+  const times: Record<string, number[]> = { "agent daemon (POST /v1/bakes)": [], "limit (6 pulls at once, Engine API)": [] };
+  const cpu: number[] = [];
+  const outside: number[] = [];
+  for (let round = 0; round < o.rounds; round++) {
+    const first = round % 2 === 0;
+    for (const which of first ? [0, 1] : [1, 0]) {
+      await o.removeImages();
+      if (which === 0) {
+        const r = await apiBake(o, d, o.services);
+        times["agent daemon (POST /v1/bakes)"]!.push(r.ms);
+        cpu.push(r.cpu);
+        outside.push(r.ms - r.longestPull);
+      } else times["limit (6 pulls at once, Engine API)"]!.push(await o.limitPull());
+    }
+    process.stderr.write(`warm API bake: round ${round + 1}/${o.rounds} ${Object.entries(times).map(([n, xs]) => `${n} ${fmtMs(xs.at(-1)!)}`).join(", ")}, daemon CPU ${cpu.at(-1)!.toFixed(2)} s\n`);
+  }
+  const rss = rssMB(d.proc.pid!);
+  await d.stop("SIGTERM");
+  return { times, cpu, rss, outside };
+}
+
+/** /healthz at 200 requests a second for 20 s while one-image bakes run back to back; and RSS growth pulling 200 MB. */
+export async function healthzUnderLoad(o: LiveBox) {
+  const big = await pushImage(o.target, "bench/big", "1", Array.from({ length: 8 }, () => randomLayer(25 * MB)));
+  const small: PushedImage = await pushImage(o.target, "bench/small", "1", [randomLayer(4 * MB), randomLayer(4 * MB)]);
+  const d = await daemonFor(o, mkdtempSync(path.join(o.work, "compile-cache-")));
+  const pid = d.proc.pid!;
+  await d.api("GET", "/readyz", undefined, null);
+
+  // RSS and CPU while pulling 200 MB.
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMB(pid))), 50);
+  const before = rssMB(pid);
+  const bigRun = await apiBake(o, d, [{ name: "big", image: big.reference }]);
+  clearInterval(sampler);
+
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const port = Number(new URL(d.url).port);
+  const get = (to = port) =>
+    new Promise<number>((resolve, reject) => {
+      const t = performance.now();
+      http
+        .get({ host: "127.0.0.1", port: to, path: "/healthz", agent }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(performance.now() - t));
+        })
+        .on("error", reject);
+    });
+  // A control: Node's own HTTP server answering "ok", asked on the same schedule, on the same loaded machine.
+  const floorPort = await new Promise<number>((resolve) => {
+    const srv = http.createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const a = srv.address() as { port: number };
+      srv.close(() => resolve(a.port));
+    });
+  });
+  const floor = spawn(process.execPath, ["-e", `require("node:http").createServer((q, r) => r.end("ok")).listen(${floorPort}, "127.0.0.1")`], { stdio: "ignore" });
+  await until(() => get(floorPort).then(() => true, () => false), 10_000, "the floor server");
+  // Reading /metrics resets prom-client's event-loop lag histogram: the next read covers the load alone.
+  await metrics(d);
+  let baking = true;
+  let bakes = 0;
+  const loop = (async () => {
+    while (baking) {
+      await o.docker.getImage(small.reference).remove({ force: true }).catch(() => undefined);
+      await apiBake(o, d, [{ name: "s", image: small.reference }]);
+      bakes++;
+    }
+  })();
+  const lat: number[] = [];
+  const floorLat: number[] = [];
+  const RATE = 200;
+  const SECONDS = 20;
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < RATE * SECONDS; i++) {
+    const due = start + (i * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(get().then((ms) => void lat.push(ms)));
+    pending.push(get(floorPort).then((ms) => void floorLat.push(ms)));
+  }
+  await Promise.all(pending);
+  baking = false;
+  await loop;
+  const m = await metrics(d);
+  agent.destroy();
+  floor.kill("SIGKILL");
+  await d.stop("SIGTERM");
+  const lag = { max: (m.get("nodejs_eventloop_lag_max_seconds") ?? 0) * 1000 };
+  return { lat, floorLat, lag, bakes, big: { mb: big.bytes / MB, ms: bigRun.ms, cpu: bigRun.cpu, before, peak } };
+}
+
+/** Node's own floor for the daemon's kinds of I/O, no library: an HTTP server, a request over a unix socket, a POST, a watched directory, a hash. */
+export async function nodeFloor(o: LiveBox): Promise<number> {
   const floorScript = [
     `const http = require("node:http"), fs = require("node:fs"), crypto = require("node:crypto");`,
     `http.createServer((q, r) => r.end("ok")).listen(0, "127.0.0.1");`,
@@ -37,85 +270,9 @@ export async function daemonBench(o: { stack: StackInfo; aws: AwsStandIn; work: 
     `fs.watch(${JSON.stringify(o.work)}, () => undefined);`,
     `crypto.createHash("sha256").update("x").digest("hex");`,
   ].join("\n");
-  const floorProc = spawn(process.execPath, ["-e", floorScript], { stdio: "ignore" });
-  await new Promise((r) => setTimeout(r, 2000));
-  const floor = rssMB(floorProc.pid!);
-  floorProc.kill("SIGKILL");
-
-  const d = await startDaemon(box);
-  const pid = d.proc.pid!;
-  await new Promise((r) => setTimeout(r, 2000));
-  const idle = rssMB(pid);
-  await d.api("GET", "/readyz", undefined, null);
-  const idleAfterReady = rssMB(pid);
-
-  // RSS while pulling 200 MB.
-  let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssMB(pid))), 50);
-  const before = rssMB(pid);
-  const t0 = performance.now();
-  const post = await d.api("POST", "/v1/bakes", { bakeId: "bk_big", orgId: "o", services: [{ name: "big", image: big.reference }] });
-  if (post.status !== 202) throw new Error(`bake not accepted: ${post.text}`);
-  const done = await until(async () => {
-    const r = await d.api("GET", "/v1/bakes/bk_big");
-    return r.json["status"] !== "running" ? r.json : undefined;
-  }, 300_000, "big bake");
-  const bigMs = performance.now() - t0;
-  clearInterval(sampler);
-  if (done["status"] !== "succeeded") throw new Error(`big bake failed: ${JSON.stringify(done)}`);
-
-  // /healthz at 200 requests a second for 20 s while bakes run back to back.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-  const port = Number(new URL(d.url).port);
-  const get = () =>
-    new Promise<number>((resolve, reject) => {
-      const t = performance.now();
-      http
-        .get({ host: "127.0.0.1", port, path: "/healthz", agent }, (res) => {
-          res.resume();
-          res.on("end", () => resolve(performance.now() - t));
-        })
-        .on("error", reject);
-    });
-  let baking = true;
-  let bakes = 0;
-  const loop = (async () => {
-    while (baking) {
-      await o.docker.getImage(small.reference).remove({ force: true }).catch(() => undefined);
-      const id = `bk_load_${bakes++}`;
-      await d.api("POST", "/v1/bakes", { bakeId: id, orgId: "o", services: [{ name: "s", image: small.reference }] });
-      await until(async () => (await d.api("GET", `/v1/bakes/${id}`)).json["status"] !== "running", 60_000, "load bake");
-    }
-  })();
-  const lat: number[] = [];
-  const RATE = 200;
-  const SECONDS = 20;
-  const start = performance.now();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < RATE * SECONDS; i++) {
-    const due = start + (i * 1000) / RATE;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    pending.push(get().then((ms) => void lat.push(ms)));
-  }
-  await Promise.all(pending);
-  baking = false;
-  await loop;
-  agent.destroy();
-  await d.stop("SIGTERM");
-
-  return {
-    name: "Daemon (targets: idle RSS ≤ 60 MB; /healthz p99 ≤ 10 ms at 200 req/s during bakes; RSS growth pulling 200 MB ≤ 20 MB)",
-    rows: [
-      ["measure", "value"],
-      ["idle RSS 2 s after start", `${idle.toFixed(1)} MB`],
-      ["Node's floor: HTTP server, unix-socket request, a POST, fs.watch, no library (2 s after start)", `${floor.toFixed(1)} MB`],
-      ["RSS after first /readyz (AWS SDK loaded)", `${idleAfterReady.toFixed(1)} MB`],
-      [`/healthz p50 (${lat.length} requests, ${bakes} bakes during the load)`, fmtMs(percentile(lat, 50)) + ` (${percentile(lat, 50).toFixed(2)} ms)`],
-      ["/healthz p99", `${percentile(lat, 99).toFixed(2)} ms`],
-      ["/healthz max", `${Math.max(...lat).toFixed(2)} ms`],
-      [`RSS growth pulling ${(big.bytes / MB).toFixed(0)} MB (${fmtMs(bigMs)})`, `${(peak - before).toFixed(1)} MB (from ${before.toFixed(1)} to peak ${peak.toFixed(1)})`],
-    ] as string[][],
-    notes: [] as string[],
-  };
+  const p = spawn(process.execPath, ["-e", floorScript], { stdio: "ignore" });
+  await sleep(2000);
+  const floor = rssMB(p.pid!);
+  p.kill("SIGKILL");
+  return floor;
 }

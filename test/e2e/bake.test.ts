@@ -149,6 +149,22 @@ describe("one pull and one AWS call per shared thing", () => {
     expect(r.stdout).toContain("for web, web2");
     expect(aws.callsTo("ssm:GetParameter").length - before).toBe(1);
   });
+
+  it("asks IMDS for the instance role's credentials once when SSM and ECR need them at the same moment", async () => {
+    const n = uid();
+    const [a, w] = await Promise.all([pushRandomImage(target(ghcr), `acme/imds-${n}`, "1"), pushRandomImage(target(ecr), `imds-${n}`, "1")]);
+    // The region is known (the box's config sets awsRegion): both clients ask for credentials at once.
+    const b = box();
+    const s = spec([
+      { name: "web", image: a.reference, registryCredentialId: "rc_gh" },
+      { name: "worker", image: w.reference, registryCredentialId: "rc_ecr" },
+    ]);
+    const role = (c: { target: string }) => /^\/latest\/meta-data\/iam\/security-credentials\/[^/]+$/.test(c.target);
+    const before = aws.callsTo("imds").filter(role).length;
+    const r = await b.run(["bake", "--spec", b.write("spec.json", s)]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(aws.callsTo("imds").filter(role).length - before).toBe(1);
+  });
 });
 
 describe("credential failures", () => {

@@ -126,6 +126,8 @@ describe("packer validate", () => {
     expect(bake).toContain("environment_vars = var.bake_environment");
     expect(bake).toContain('"sudo --preserve-env=HTTPS_PROXY,HTTP_PROXY,NO_PROXY,https_proxy,http_proxy,no_proxy,NODE_EXTRA_CA_CERTS env SLOTHBOX_BAKE_TOKEN_FILE=');
     expect(bake).toContain("SLOTHBOX_BAKE_TOKEN_FILE=/run/slothbox-bake/control-plane-token ");
+    // The build instance's region, which IMDS would answer: the SSM client needs no IMDS round for it (issue 26).
+    expect(bake).toContain(" AWS_REGION=${var.region} sh /tmp/slothbox-bake-step.sh ");
     // Removed whether the bake succeeded or failed.
     expect(bake).toContain("|| { rc=$?; sudo rm -rf /run/slothbox-bake; exit $rc; }");
     expect(bake).toContain('"sudo rm -rf /run/slothbox-bake"');

@@ -333,6 +333,8 @@ describe.skipIf(reason !== undefined)(`a box under systemd 252${reason ? ` (skip
     expect(sent.map((e) => e["type"]).filter(kept)).toEqual(["bake.started", "service.failed", "bake.failed"]);
     expect(sent[2]).toMatchObject({ error: { code: "interrupted" } });
     expect((await m.exec("ls /var/lib/slothbox/outbox | grep -c json || true")).stdout.trim()).toBe("0");
+    // Node wrote its compile cache at exit into the unit's CacheDirectory (PrivateTmp would have thrown it away): the next start reads it.
+    expect(Number((await m.exec("find /var/cache/private/slothbox -type f | wc -l")).stdout.trim())).toBeGreaterThan(0);
     // STOPPING=1 goes through systemd-notify, a child: it must not be killed with the stop (KillMode=mixed).
     for (let i = 0; i < 4; i++) {
       await running();

@@ -59,6 +59,8 @@ describe("systemd/slothbox-agent.service", () => {
       "RestartPreventExitStatus=78",
       "StateDirectory=slothbox",
       "ConfigurationDirectory=slothbox",
+      "CacheDirectory=slothbox",
+      "Environment=NODE_COMPILE_CACHE=%C/slothbox",
       "StandardOutput=journal",
       "WatchdogSec=60s",
       "LimitCORE=0",
