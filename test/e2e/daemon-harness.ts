@@ -53,7 +53,7 @@ const withDaemonFlags = (cmd: string[]) => (cmd.at(-1) === AGENT ? [...cmd.slice
 /** `tls`: the daemon serves https with a certificate the test's CA signed for 127.0.0.1; `agent`: the command that runs the agent (default: this Node with the built bundle). */
 export async function startDaemon(
   box: Box,
-  opts: { port?: number; tls?: { ca: string } } & Pick<RunOptions, "env" | "unset" | "hostsFileOnly" | "agent"> = {},
+  opts: { port?: number; tls?: { ca: string } } & Pick<RunOptions, "env" | "unset" | "hostsFileOnly" | "hostsFile" | "agent"> = {},
 ): Promise<Daemon> {
   const port = opts.port ?? (await freePort());
   const token = "api-" + Math.random().toString(36).slice(2);

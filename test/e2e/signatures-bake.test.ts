@@ -15,7 +15,7 @@ import { ControlPlane } from "../stack/control-plane.ts";
 import { pushMultiPlatformImage, pushRandomImage } from "../stack/images.ts";
 import { attachBundle, cosignSign, cosignStatement, makeBundle, makeKey } from "../stack/signing.ts";
 import { bakeDone, startDaemon } from "./daemon-harness.ts";
-import { agentFor, dockerImage, newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box, type RunOptions } from "./harness.ts";
+import { dockerImage, newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box, type RunOptions } from "./harness.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
@@ -198,7 +198,7 @@ describe("the daemon", () => {
     await cosignSign(quay.push, signed.repository, signed.digest, release);
     const unsigned = await image(quay, `acme/d-unsigned-${n}`);
     const b = box();
-    const d = await startDaemon(b, { agent: agentFor(viaStackHosts, b.dir) });
+    const d = await startDaemon(b, viaStackHosts);
     try {
       const ok = spec([{ name: "app", image: `quay.io/${signed.repository}:1`, signaturePolicyId: "sp_release" }]);
       expect((await d.api("POST", "/v1/bakes", ok)).status).toBe(202);
