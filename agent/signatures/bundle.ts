@@ -23,6 +23,9 @@ import type { PolicyKey } from "./types.ts";
 
 export const BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
+// What cosign 3's `sign` states (cosign: pkg/types/predicate.go). `cosign attest` writes the
+// same form with its own predicate: a claim about the image, not the signature asked for.
+const COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1";
 
 const TRUSTED_ROOT = TrustedRoot.fromJSON(trustedRootJson);
 
@@ -40,11 +43,15 @@ function subjectProblem(bundle: Bundle, digest: string): { rejected: string; nam
   if (bundle.content.$case !== "dsseEnvelope") return { rejected: "a message-signature bundle signs a blob, not an image (no in-toto statement)" };
   const env = bundle.content.dsseEnvelope;
   if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) return { rejected: `DSSE payload is of type ${env.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}` };
-  let statement: { subject?: { digest?: Record<string, unknown> }[] };
+  let statement: { subject?: { digest?: Record<string, unknown> }[]; predicateType?: unknown };
   try {
     statement = JSON.parse(Buffer.from(env.payload).toString("utf8")) as typeof statement;
   } catch {
     return { rejected: "the in-toto statement is not JSON" };
+  }
+  if (typeof statement !== "object" || statement === null) return { rejected: "the in-toto statement is not a JSON object" };
+  if (statement.predicateType !== COSIGN_SIGN_PREDICATE) {
+    return { rejected: `an attestation (predicateType ${String(statement.predicateType)}), not a signature (${COSIGN_SIGN_PREDICATE})` };
   }
   const [algorithm, hex] = digest.split(":") as [string, string];
   const subjects = (statement.subject ?? []).map((s) => s.digest?.[algorithm]).filter((d): d is string => typeof d === "string");
