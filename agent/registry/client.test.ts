@@ -285,6 +285,31 @@ describe("what is read", () => {
     ]);
   });
 
+  // A Link header is the registry's to write: a next page on another host (or a
+  // protocol-relative `//host/…`) would take the credential there; paging stops instead.
+  it.each([["//evil.example/v2/acme/app/referrers/sha256:x?n=2"], ["https://evil.example/v2/acme/app/referrers/sha256:x?n=2"]])(
+    "never follows a Link to another host (%s) with the credential",
+    async (next) => {
+      const hosts: string[] = [];
+      const { c } = client(async (url) => {
+        hosts.push(url.host);
+        return new Response(JSON.stringify({ schemaVersion: 2, manifests: [] }), { status: 200, headers: { link: `<${next}>; rel="next"` } });
+      });
+      expect(await c.referrers("sha256:x", signal())).toEqual([]);
+      expect(hosts).toEqual(["ghcr.io"]);
+    },
+  );
+
+  it("follows a relative Link (?page=2) on the same registry", async () => {
+    const urls: string[] = [];
+    const { c } = client(async (url) => {
+      urls.push(url.pathname + url.search);
+      return new Response(JSON.stringify({ schemaVersion: 2, manifests: [] }), { status: 200, headers: url.search ? {} : { link: `<?page=2>; rel="next"` } });
+    });
+    expect(await c.referrers("sha256:x", signal())).toEqual([]);
+    expect(urls).toEqual(["/v2/acme/app/referrers/sha256:x", "/v2/acme/app/referrers/sha256:x?page=2"]);
+  });
+
   it("follows the referrers' Link: rel=next, absolute or not", async () => {
     const urls: string[] = [];
     const page = (n: number, next?: string) =>

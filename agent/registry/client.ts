@@ -269,7 +269,7 @@ export class RegistryClient {
       } catch {
         throw new AgentError("image_unsupported", `the registry's referrers list for ${this.repo.path}@${digest} is not JSON`);
       }
-      next = nextLink(res.headers.get("link"));
+      next = nextLink(res.headers.get("link"), this.host, next.startsWith("/") ? next : `/v2/${this.repo.path}/${next}`);
     }
     return out;
   }
@@ -327,7 +327,8 @@ export class RegistryClient {
 
   private async url(rest: string, signal: AbortSignal): Promise<URL> {
     const { origin } = await this.origin(signal);
-    return rest.startsWith("/") ? new URL(rest, origin) : new URL(`${origin}/v2/${this.repo.path}/${rest}`);
+    // Joined as text: `new URL("//other.host/…", origin)` would leave the registry's host.
+    return rest.startsWith("/") ? new URL(`${origin}${rest}`) : new URL(`${origin}/v2/${this.repo.path}/${rest}`);
   }
 
   /** Sends, bounded in time; an insecure registry whose HTTPS does not answer is asked over plain HTTP from then on (dockerd's fallback). */
@@ -404,12 +405,24 @@ export class RegistryClient {
   }
 }
 
-/** The target of a `Link: <…>; rel="next"` header (distribution spec: pagination). */
-function nextLink(header: string | null): string | undefined {
+/**
+ * The path of a `Link: <…>; rel="next"` header's target (distribution spec: pagination),
+ * resolved against the page it came with. A target on another host — or one that does not
+ * parse — ends the paging: the registry's header must not take the credential elsewhere.
+ */
+function nextLink(header: string | null, host: string, current: string): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(",")) {
     const m = /<([^>]+)>\s*;.*\brel="?next"?/i.exec(part);
-    if (m) return m[1]!.startsWith("/") ? m[1] : new URL(m[1]!).pathname + new URL(m[1]!).search;
+    if (!m) continue;
+    const base = `https://${host}`;
+    let target: URL;
+    try {
+      target = new URL(m[1]!, base + current);
+    } catch {
+      return undefined;
+    }
+    return target.host === host ? target.pathname + target.search : undefined;
   }
   return undefined;
 }
