@@ -62,6 +62,16 @@ describe("challenges", () => {
 });
 
 describe("authentication", () => {
+  it.each([["file:///etc/shadow"], ["not a url"]])("a Bearer realm that is no http(s) URL (%s) is registry_unreachable, never asked", async (realm) => {
+    const hosts: string[] = [];
+    const { c } = client(async (url) => {
+      hosts.push(url.href);
+      return errors(401, "UNAUTHORIZED", "authentication required", { "www-authenticate": `Bearer realm="${realm}",service="ghcr.io"` });
+    });
+    await expect(c.manifest("1", signal())).rejects.toMatchObject({ code: "registry_unreachable", message: `the registry's token realm "${realm}" is not an http(s) URL` });
+    expect(hosts.every((h) => h.startsWith("https://ghcr.io/"))).toBe(true);
+  });
+
   it("answers a Bearer challenge with a token fetched with the credential, registers the token, and sends it", async () => {
     const seen: Seen[] = [];
     const { c, d } = client(

@@ -370,7 +370,7 @@ export class RegistryClient {
       if (auth) this.authorization = basicAuthorization(auth.username, auth.password);
       return;
     }
-    const realm = new URL(challenge.realm);
+    const realm = realmOf(challenge.realm);
     if (challenge.service) realm.searchParams.set("service", challenge.service);
     realm.searchParams.set("scope", `repository:${this.repo.path}:pull`);
     const headers: Record<string, string> = { Accept: "application/json", ...(auth ? { Authorization: basicAuthorization(auth.username, auth.password) } : {}) };
@@ -403,6 +403,20 @@ export class RegistryClient {
     where.search = "";
     throw new AgentError(code, `${method} ${where.href}: ${status}${words ? `: ${words}` : ""}`, words ? { registryMessage: words } : {});
   }
+}
+
+/** A Bearer challenge's realm: an http(s) URL, as dockerd accepts, or the registry did not answer as one. */
+function realmOf(text: string): URL {
+  let realm: URL | undefined;
+  try {
+    realm = new URL(text);
+  } catch {
+    realm = undefined;
+  }
+  if (realm?.protocol !== "https:" && realm?.protocol !== "http:") {
+    throw new AgentError("registry_unreachable", `the registry's token realm ${JSON.stringify(text)} is not an http(s) URL`);
+  }
+  return realm;
 }
 
 /**
