@@ -223,6 +223,17 @@ describe("Sigstore bundles", () => {
     expect(c.seen).not.toContain(`GET /v2/${REPO}/manifests/${FALLBACK_TAG(fixture.index)}`);
   });
 
+  it("never asks for a listed signature whose digest is not one (a path such as ../manifests/1), and says so", async () => {
+    const c = onlyBundles();
+    const index = JSON.parse(c.manifests.get(FALLBACK_TAG(fixture.index))!.body.toString()) as { manifests: { digest: string }[] };
+    index.manifests.unshift({ ...index.manifests[0]!, digest: "../manifests/1" });
+    c.manifests.set(FALLBACK_TAG(fixture.index), { mediaType: "application/vnd.oci.image.index.v1+json", body: Buffer.from(JSON.stringify(index)) });
+    const report = await createSignatureVerifier(deps(registry(c))).verify({ image: IMAGE, policy: policy("sp", KEYS.p256), signal: signal() });
+    expect(report.candidates[0]).toEqual({ format: "sigstore-bundle", source: "../manifests/1", rejected: "listed with a digest that is not one" });
+    expect(report.accepted?.format).toBe("sigstore-bundle");
+    expect(c.seen.filter((x) => x.includes(".."))).toEqual([]);
+  });
+
   it("rejects the bundle for a key not in the policy", async () => {
     const report = await createSignatureVerifier(deps(registry(onlyBundles()))).verify({ image: IMAGE, policy: policy("sp_x", KEYS.rsa), signal: signal() });
     expect(report.candidates).toEqual([{ format: "sigstore-bundle", source: expect.stringMatching(/^sha256:/), rejected: expect.stringContaining("signed by a key not in sp_x") }]);

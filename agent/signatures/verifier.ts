@@ -117,6 +117,7 @@ class Verification {
     const { signal } = this.req;
     let listed = await this.client.referrers(this.digest, signal);
     if (listed === undefined) listed = (await this.client.findManifest(digestTag(this.digest), signal))?.json.manifests ?? [];
+    listed = listed.filter((d) => this.wellFormed(d));
     for (const d of listed.filter((x) => x.artifactType === COSIGN_REFERRER_TYPE).slice(0, MAX_CANDIDATES)) {
       const sig = await this.client.findManifest(d.digest, signal).catch((err: unknown) => {
         const problem = contentProblem(err);
@@ -127,6 +128,14 @@ class Verification {
       if (sig) await this.classicLayers(sig.json.layers ?? []);
     }
     await this.bundles(listed.filter((x) => x.artifactType === BUNDLE_MEDIA_TYPE).slice(0, MAX_CANDIDATES));
+  }
+
+  /** A listed signature whose digest is not one (`../latest`) is never asked for: a path, not content its digest pins. */
+  private wellFormed(d: Descriptor): boolean {
+    if (typeof d.digest === "string" && splitDigest(d.digest)) return true;
+    const format: SignatureFormat | undefined = d.artifactType === BUNDLE_MEDIA_TYPE ? "sigstore-bundle" : d.artifactType === COSIGN_REFERRER_TYPE ? "cosign" : undefined;
+    if (format) this.add(format, String(d.digest), { rejected: "listed with a digest that is not one" });
+    return false;
   }
 
   private async bundles(bundles: Descriptor[]): Promise<void> {
