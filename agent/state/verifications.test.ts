@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -24,6 +25,17 @@ describe("Verifications", () => {
     expect(await v.find(B, [K1, K2])).toBeUndefined();
     expect(await v.find(A, [K1])).toBeUndefined();
     expect(await v.find(A, [K1, K2, "3".repeat(64)])).toBeUndefined();
+  });
+
+  it("never finds a verification kept under the rules before bundles had to be signatures (rules 1's file name)", async () => {
+    const v = new Verifications(stateDir());
+    await v.record(A, [K1], { format: "sigstore-bundle", keyId: K1 }, 0);
+    const [file] = readdirSync(v.dir);
+    const entry = readFileSync(path.join(v.dir, file!), "utf8");
+    rmSync(path.join(v.dir, file!));
+    const rules1 = createHash("sha256").update(`${A}\n${K1}`).digest("hex").slice(0, 40) + ".json";
+    writeFileSync(path.join(v.dir, rules1), entry);
+    expect(await v.find(A, [K1])).toBeUndefined();
   });
 
   it("does not take a file whose content names another digest or a key outside the set", async () => {

@@ -29,9 +29,16 @@ export interface Verification {
   keyId: string;
 }
 
+/**
+ * Bumped whenever what the verifier accepts narrows (a check added, a hole closed): a
+ * verification kept under older rules is then never found, and the next bake verifies again.
+ * 2: a bundle's statement must be cosign's signature predicate, not any attestation.
+ */
+const VERIFIER_RULES = 2;
+
 const fileOf = (digest: string, keyIds: readonly string[]) =>
   createHash("sha256")
-    .update(`${digest}\n${[...keyIds].sort().join("\n")}`)
+    .update(`rules ${VERIFIER_RULES}\n${digest}\n${[...keyIds].sort().join("\n")}`)
     .digest("hex")
     .slice(0, 40) + ".json";
 
