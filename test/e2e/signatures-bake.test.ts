@@ -153,7 +153,8 @@ describe("a bake of signed images", () => {
     const [app] = parseJsonResult(r).services;
     expect(app!.error!.code).toBe("image_signature_invalid");
     expect(app!.error!.message).toContain(`(${moved.digest}): no signature of this digest verifies`);
-    expect((await dockerImage(docker, `quay.io/${repository}:stable`))?.digests).toEqual([signed.digest]);
+    // 26.1's containerd store may list the same repository digest twice: the set is what counts.
+    expect(new Set((await dockerImage(docker, `quay.io/${repository}:stable`))?.digests)).toEqual(new Set([signed.digest]));
     expect(readFileSync(path.join(b.stateDir, "manifest.json"), "utf8")).toBe(before);
   });
 
