@@ -234,6 +234,16 @@ describe("Sigstore bundles", () => {
     expect(c.seen.filter((x) => x.includes(".."))).toEqual([]);
   });
 
+  it("a listed bundle the registry no longer serves (blob unknown) is one rejected candidate, not the end of the verification", async () => {
+    const c = canned();
+    const index = JSON.parse(c.manifests.get(FALLBACK_TAG(fixture.index))!.body.toString()) as { manifests: { digest: string }[] };
+    const artifact = JSON.parse(c.manifests.get(index.manifests[0]!.digest)!.body.toString()) as { layers: { digest: string }[] };
+    c.blobs.delete(artifact.layers[0]!.digest);
+    const report = await createSignatureVerifier(deps(registry(c))).verify({ image: IMAGE, policy: policy("sp", KEYS.p256), signal: signal() });
+    expect(report.accepted).toEqual({ policyId: "sp", format: "cosign", keyId: KEYS.p256.keyId });
+    expect(report.candidates).toContainEqual({ format: "sigstore-bundle", source: index.manifests[0]!.digest, rejected: expect.stringContaining("listed, but the registry does not serve it") });
+  });
+
   it("rejects the bundle for a key not in the policy", async () => {
     const report = await createSignatureVerifier(deps(registry(onlyBundles()))).verify({ image: IMAGE, policy: policy("sp_x", KEYS.rsa), signal: signal() });
     expect(report.candidates).toEqual([{ format: "sigstore-bundle", source: expect.stringMatching(/^sha256:/), rejected: expect.stringContaining("signed by a key not in sp_x") }]);

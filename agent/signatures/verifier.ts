@@ -37,6 +37,8 @@ function platformOf(d: Descriptor): string {
 function contentProblem(err: unknown): string | undefined {
   if (err instanceof TooLargeError) return err.message;
   if (err instanceof AgentError && (err.code === "digest_mismatch" || err.code === "image_unsupported")) return err.message;
+  // A signature listed but gone (garbage-collected, deleted): one rejected candidate, while the others may still verify.
+  if (err instanceof AgentError && err.code === "image_not_found") return `listed, but the registry does not serve it (${err.message})`;
   return undefined;
 }
 
