@@ -2,7 +2,7 @@
 // multi-platform index signed by cosign 2.5.0 with a P-256, an RSA and an Ed25519
 // key, its amd64 manifest signed alone, and a Sigstore bundle made by
 // @sigstore/sign and attached by @sigstore/oci under the referrers fallback tag
-// (testdata/registry.json, made by test/fixtures/signatures/generate.ts). The
+// (test/fixtures/signatures/registry.json, made by generate.ts beside it). The
 // registry's answers around it follow the distribution spec
 // (https://github.com/opencontainers/distribution-spec/blob/main/spec.md): 404
 // MANIFEST_UNKNOWN for a missing tag, 404 for a registry without the referrers API,
@@ -13,7 +13,7 @@ import { AgentError } from "../errors/agent-error.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import type { RegistryClientDeps } from "../registry/client.ts";
 import type { RegistryFetch } from "../registry/transport.ts";
-import fixture from "./testdata/registry.json" with { type: "json" };
+import fixture from "../../test/fixtures/signatures/registry.json" with { type: "json" };
 import type { PolicyKey, SignaturePolicy } from "./types.ts";
 import { createSignatureVerifier, reportWords } from "./verifier.ts";
 

@@ -14,6 +14,7 @@ import { pushImage, randomLayer, type Layer, type PushedImage, type RegistryTarg
 import { ECR_ACCOUNT, startStack, type StackInfo } from "../stack/stack.ts";
 import { pullAllAtOnce, removeImages as removeFrom } from "./engine.ts";
 import { fmtMs, percentile, summary, table } from "./stats.ts";
+import { signedBench } from "./signed-bench.ts";
 import { healthzUnderLoad, nodeFloor, steadyStateRss, warmApiBake, type LiveBox } from "./daemon-bench.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -21,8 +22,8 @@ const AGENT = path.join(ROOT, "dist/slothbox-agent.mjs");
 const PREFIX = "/slothbox/registry-credentials/";
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 5);
 const MB = 1_000_000;
-/** Which sections run (all by default): small, one, large, warm, api, rss, healthz. `BENCH_ENGINES=20.10 BENCH_ONLY=api,rss` iterates on one. */
-const ONLY = new Set((process.env["BENCH_ONLY"] ?? "small,one,large,warm,api,rss,healthz").split(","));
+/** Which sections run (all by default): small, one, large, warm, signed, api, rss, healthz. `BENCH_ENGINES=20.10 BENCH_ONLY=api,rss` iterates on one. */
+const ONLY = new Set((process.env["BENCH_ONLY"] ?? "small,one,large,warm,signed,api,rss,healthz").split(","));
 /** Node flags for the daemon: by default the package's launcher's (scripts/daemon-node-flags.json); BENCH_DAEMON_NODE_ARGS tries others ("" for none). */
 const DAEMON_NODE_ARGS = (process.env["BENCH_DAEMON_NODE_ARGS"] ?? (JSON.parse(readFileSync(path.join(ROOT, "scripts/daemon-node-flags.json"), "utf8")) as string[]).join(" "))
   .split(" ")
@@ -313,6 +314,34 @@ try {
         notes: [`median ${fmtMs(w.median)} (target ≤ 250 ms: ${w.median <= 250 ? "met" : "missed"})`],
       });
       await removeImages(small);
+    }
+
+    // 4a. Signed images only (issue 30): one signed image with and without a policy, cold and warm.
+    if (ONLY.has("signed")) {
+      const s = await signedBench({
+        docker,
+        target: T.quay,
+        dockerHost: info.dockerHost,
+        hostsFile: path.join(info.dir, `e${ENGINES.indexOf(engine)}`, "hosts"),
+        work,
+        env: agentEnv,
+        rounds: ROUNDS,
+        run: async (argv, env) => {
+          const cpu0 = childrenCpu();
+          const r = await run(argv[0]!, argv.slice(1), env);
+          return { ...r, cpu: childrenCpu() - cpu0 };
+        },
+        log: (line) => process.stderr.write(line + "\n"),
+      });
+      results.push({
+        name: `4a. One signed image (5 MB, 3 layers), pinned by digest, with and without a signature policy — ${label}`,
+        rows: s.rows,
+        notes: [
+          "cold: the image not in Docker and, with a policy, no verification in <stateDir>/verifications/; warm: the image present and, with a policy, its verification reused from the state dir (pinned: a tag is verified again on every bake, its digest being known only then)",
+          "verification's share: the policy's median less the same case's without one; agent CPU is the reaped child's user + sys from /proc (10 ms ticks), the hosts-file wrapper (unshare, sh, two mounts) included in every case alike",
+          ...s.notes,
+        ],
+      });
     }
 
     // 5. The live box: the daemon as the unit runs it.
