@@ -19,6 +19,7 @@ const E2E_ON_EVERY_ENGINE = [
   "test/e2e/progress.test.ts",
   "test/e2e/secrets.test.ts",
   "test/e2e/signatures-bake.test.ts",
+  "test/e2e/signatures.test.ts",
 ];
 
 const stackProject = (name: string, include: string[], engine: string) => ({
