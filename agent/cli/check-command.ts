@@ -8,25 +8,16 @@ import { loginWithRetries } from "../docker/login.ts";
 import { routeWords } from "../net/proxy.ts";
 import type { Runtime } from "../runtime.ts";
 import type { Io } from "../io.ts";
-import { secretUsernames } from "../spec/username.ts";
 import { EXIT } from "./exit.ts";
-import { readSpecFile, violationLines } from "./spec-file.ts";
+import { specForCommand } from "./spec-file.ts";
 
 export async function checkCredentialCommand(rt: Runtime, args: { spec: string; id: string }, io: Io, signal: AbortSignal): Promise<number> {
   const say = (line: string) => io.stdout(rt.scrubber.scrub(line));
-  const parsed = await readSpecFile(args.spec, rt.config.ssmParameterPrefix);
-  if (!parsed.ok) {
-    if (parsed.readError) io.stderr(`error: ${parsed.readError}`);
-    else {
-      io.stderr(`error: the bake spec ${args.spec} is invalid:`);
-      for (const line of violationLines(parsed.violations)) io.stderr(line);
-    }
-    return EXIT.usage;
-  }
-  for (const u of secretUsernames(parsed.spec)) rt.scrubber.add(u);
-  const cred = parsed.spec.credentials.find((c) => c.id === args.id);
+  const spec = await specForCommand(args.spec, rt.config.ssmParameterPrefix, rt.scrubber, io);
+  if (!spec) return EXIT.usage;
+  const cred = spec.credentials.find((c) => c.id === args.id);
   if (!cred) {
-    io.stderr(`error: credential_not_found: no credential with id "${t(args.id)}" in the spec (have: ${parsed.spec.credentials.map((c) => c.id).join(", ") || "none"})`);
+    io.stderr(`error: credential_not_found: no credential with id "${t(args.id)}" in the spec (have: ${spec.credentials.map((c) => c.id).join(", ") || "none"})`);
     return EXIT.usage;
   }
   // The secret is fetched before anything is printed: a username may be the secret

@@ -12,28 +12,19 @@ import { routeWords } from "../net/proxy.ts";
 import type { Runtime } from "../runtime.ts";
 import type { SignatureVerifier } from "../signatures/types.ts";
 import { DOCKER_HUB } from "../spec/registry.ts";
-import { secretUsernames } from "../spec/username.ts";
 import { EXIT } from "./exit.ts";
-import { readSpecFile, violationLines } from "./spec-file.ts";
+import { specForCommand } from "./spec-file.ts";
 
 /** Where the agent's own requests for Docker Hub go: the host dockerd itself pulls from. */
 const DOCKER_HUB_API = "registry-1.docker.io";
 
 export async function verifyCommand(rt: Runtime, args: { spec: string; service: string }, io: Io, signal: AbortSignal, verifier: SignatureVerifier): Promise<number> {
   const say = (line: string) => io.stdout(rt.scrubber.scrub(line));
-  const parsed = await readSpecFile(args.spec, rt.config.ssmParameterPrefix);
-  if (!parsed.ok) {
-    if (parsed.readError) io.stderr(`error: ${parsed.readError}`);
-    else {
-      io.stderr(`error: the bake spec ${args.spec} is invalid:`);
-      for (const line of violationLines(parsed.violations)) io.stderr(line);
-    }
-    return EXIT.usage;
-  }
-  for (const u of secretUsernames(parsed.spec)) rt.scrubber.add(u);
-  const service = parsed.spec.services.find((s) => s.name === args.service);
+  const spec = await specForCommand(args.spec, rt.config.ssmParameterPrefix, rt.scrubber, io);
+  if (!spec) return EXIT.usage;
+  const service = spec.services.find((s) => s.name === args.service);
   if (!service) {
-    io.stderr(`error: no service named "${t(args.service)}" in the spec (have: ${parsed.spec.services.map((s) => t(s.name)).join(", ")})`);
+    io.stderr(`error: no service named "${t(args.service)}" in the spec (have: ${spec.services.map((s) => t(s.name)).join(", ")})`);
     return EXIT.usage;
   }
   const policy = service.signaturePolicy;
