@@ -10,6 +10,8 @@
 #   root/       the package unpacked: root/usr/bin/cosign
 #   .complete   the package version it was made from
 set -euo pipefail
+# shellcheck source=scripts/private-apt.sh
+. "$(dirname "$0")/private-apt.sh"
 
 ROOT="${SLOTHBOX_COSIGN_DIR:-/var/cache/slothbox-dev/cosign}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -30,10 +32,7 @@ for tool in apt-get dpkg flock; do
 done
 [ -f "$KEYRING" ] || fail "$KEYRING is missing; run: apt-get install -y debian-archive-keyring"
 
-# The machine's Debian mirror: the first URIs (deb822) or deb line naming a .../debian archive.
-mirror=$({ cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null || true; } |
-  sed -n -e 's/^URIs:[[:space:]]*\([^[:space:]]*\/debian\/\{0,1\}\)[[:space:]]*$/\1/p' \
-    -e 's/^deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\/debian\/\{0,1\}\)[[:space:]].*/\2/p' | head -n 1)
+mirror=$(debian_mirror)
 [ -n "$mirror" ] || fail "no Debian mirror found in /etc/apt/sources.list*; add one (a URIs: or deb line ending in /debian)"
 
 mkdir -p "$ROOT"
@@ -43,14 +42,6 @@ flock -w 300 9 || fail "another fetch-cosign.sh held $ROOT/.lock for 5 minutes"
 APT="$ROOT/apt"
 mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$APT/debs"
 printf 'deb [signed-by=%s] %s trixie main\n' "$KEYRING" "$mirror" >"$APT/sources.list"
-apt_private() {
-  apt-get -qq \
-    -o Dir::Etc::sourcelist="$APT/sources.list" -o Dir::Etc::sourceparts=- \
-    -o Dir::Etc::preferences=/dev/null -o Dir::Etc::preferencesparts=- \
-    -o Dir::State::Lists="$APT/lists" -o Dir::Cache="$APT/cache" \
-    -o Dir::State::status=/dev/null \
-    -o APT::Architectures::=amd64 -o APT::Sandbox::User=root "$@"
-}
 
 deb="$APT/debs/cosign_${COSIGN#*=}_amd64.deb"
 if [ ! -f "$deb" ]; then

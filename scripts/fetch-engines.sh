@@ -13,9 +13,10 @@
 #   <version>/libc  trixie's libc6, the loader and libdir the patched runc uses
 #   <version>/.complete  the package versions it was made from
 set -euo pipefail
+# shellcheck source=scripts/private-apt.sh
+. "$(dirname "$0")/private-apt.sh"
 
 ROOT="${SLOTHBOX_ENGINES_DIR:-/var/cache/slothbox-dev/engines}"
-MIRROR="http://deb.debian.org/debian"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 # Exact versions: the mirror keeps only the current version of each suite, so when
@@ -61,20 +62,14 @@ flock -w 300 9 || fail "another fetch-engines.sh held $ROOT/.lock for 5 minutes;
 APT="$ROOT/apt"
 DEBS="$ROOT/debs"
 mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$DEBS"
+MIRROR=$(debian_mirror)
+[ -n "$MIRROR" ] || fail "no Debian mirror found in /etc/apt/sources.list*; add one (a URIs: or deb line ending in /debian)"
 # bookworm is listed only for patchelf, so the fetch does not depend on the machine's own apt lists.
 cat >"$APT/sources.list" <<EOF
 deb [signed-by=$KEYRING] $MIRROR trixie main
 deb [signed-by=$KEYRING] $MIRROR sid main
 deb [signed-by=$KEYRING] $MIRROR bookworm main
 EOF
-apt_private() {
-  apt-get -qq \
-    -o Dir::Etc::sourcelist="$APT/sources.list" -o Dir::Etc::sourceparts=- \
-    -o Dir::Etc::preferences=/dev/null -o Dir::Etc::preferencesparts=- \
-    -o Dir::State::Lists="$APT/lists" -o Dir::Cache="$APT/cache" \
-    -o Dir::State::status=/dev/null \
-    -o APT::Architectures::=amd64 -o APT::Sandbox::User=root "$@"
-}
 
 deb_file() { # name=version -> the file apt-get download writes (epoch ':' as %3a)
   local name=${1%%=*} version=${1#*=}
