@@ -9,14 +9,12 @@ import { asAgentError } from "../errors/agent-error.ts";
 import { foreignText as t } from "../errors/foreign-text.ts";
 import type { Io } from "../io.ts";
 import { routeWords } from "../net/proxy.ts";
+import { DOCKER_HUB_REGISTRY } from "../registry/client.ts";
 import type { Runtime } from "../runtime.ts";
 import type { SignatureVerifier } from "../signatures/types.ts";
 import { DOCKER_HUB } from "../spec/registry.ts";
 import { EXIT } from "./exit.ts";
 import { specForCommand } from "./spec-file.ts";
-
-/** Where the agent's own requests for Docker Hub go: the host dockerd itself pulls from. */
-const DOCKER_HUB_API = "registry-1.docker.io";
 
 export async function verifyCommand(rt: Runtime, args: { spec: string; service: string }, io: Io, signal: AbortSignal, verifier: SignatureVerifier): Promise<number> {
   const say = (line: string) => io.stdout(rt.scrubber.scrub(line));
@@ -33,7 +31,7 @@ export async function verifyCommand(rt: Runtime, args: { spec: string; service: 
     return EXIT.usage;
   }
   const cred = service.credential;
-  const host = service.ref.registry === DOCKER_HUB ? DOCKER_HUB_API : service.ref.registry;
+  const host = service.ref.registry === DOCKER_HUB ? DOCKER_HUB_REGISTRY : service.ref.registry;
   say(`service ${t(service.name)}: ${t(service.image)}, signature policy ${t(policy.id)}${policy.label ? ` "${t(policy.label)}"` : ""}`);
   say(`  credential: ${cred ? `${t(cred.id)} (${cred.type})` : "none (anonymous)"}`);
   say(`  the agent asks ${t(host)} itself (not dockerd), ${routeWords(rt.proxy.route(`https://${host}/v2/`))}`);
