@@ -1,8 +1,7 @@
 // The bake as a core: deterministic tests with plain fakes of Docker, AWS and
 // the clock. Ordering, one AWS call per credential, nothing started after the
 // first failure, a failure while other pulls run, cancellation at each step.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryCredentialCache } from "../credentials/cache.ts";
@@ -11,12 +10,11 @@ import { DockerHttpError } from "../docker/port.ts";
 import { Scrubber } from "../errors/scrub.ts";
 import type { AgentEvent } from "../report/events.ts";
 import { validateSpec, type BakeSpec } from "../spec/schema.ts";
-import { awsError, delay, FakeAws, FakeDocker, fakeClock, hangUntil } from "../../test/unit/fakes.ts";
+import { awsError, delay, fakeClock, hangUntil } from "../../test/unit/fakes.ts";
+import { bakeFixture, PREFIX } from "../../test/unit/bake-fixture.ts";
 import { runBake, type BakeConfig } from "./run.ts";
-import type { BakeStep } from "./types.ts";
 import { REQUEST_TIMEOUT_MS } from "../credentials/aws-clients.ts";
 
-const PREFIX = "/slothbox/registry-credentials/";
 const ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const D = "sha256:" + "d".repeat(64);
 const dirs: string[] = [];
@@ -41,21 +39,10 @@ function spec(services: Record<string, unknown>[], registryCredentials: Record<s
 }
 
 function setup(config: Partial<BakeConfig> = {}, cache?: MemoryCredentialCache) {
-  const stateDir = mkdtempSync(path.join(os.tmpdir(), "sbx-bake-"));
-  dirs.push(stateDir);
-  const docker = new FakeDocker();
-  const aws = new FakeAws();
-  aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_secret" });
-  const clock = fakeClock();
-  const scrubber = new Scrubber();
-  const events: AgentEvent[] = [];
-  const steps: BakeStep[] = [];
-  const cfg: BakeConfig = { stateDir, pullConcurrency: 3, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30, ...config };
-  const resolver = new CredentialResolver({ aws: () => aws, scrubber, clock, ssmParameterPrefix: PREFIX, random: () => 0.5, ...(cache ? { cache } : {}) });
-  const run = (s: BakeSpec, signal = new AbortController().signal) =>
-    runBake(s, { config: cfg, docker, resolver, clock, random: () => 0.5, scrubber, emit: async (e) => void events.push(e), onStep: (st) => steps.push(st) }, signal);
-  const manifest = () => JSON.parse(readFileSync(path.join(stateDir, "manifest.json"), "utf8"));
-  return { docker, aws, clock, events, steps, run, manifest, stateDir };
+  const f = bakeFixture(dirs, cache);
+  const run = (s: BakeSpec, signal = new AbortController().signal) => runBake(s, f.deps(config), signal);
+  const manifest = () => JSON.parse(readFileSync(path.join(f.stateDir, "manifest.json"), "utf8"));
+  return { docker: f.docker, aws: f.aws, clock: f.clock, events: f.events, steps: f.steps, run, manifest, stateDir: f.stateDir };
 }
 
 const types = (events: AgentEvent[]) => events.map((e) => (e.service ? `${e.type} ${e.service}` : e.type));

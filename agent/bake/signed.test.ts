@@ -2,23 +2,20 @@
 // what verified is pulled by its digest and tagged; what did not is never pulled,
 // and the failure says what was found and why each signature was refused.
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CredentialResolver } from "../credentials/resolve.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import { Scrubber } from "../errors/scrub.ts";
-import type { AgentEvent } from "../report/events.ts";
 import { parsePolicyKey } from "../spec/public-keys.ts";
 import type { PolicyKey, SignaturePolicy, SignatureVerifier, VerificationReport, VerifyRequest } from "../signatures/types.ts";
 import { validateSpec, type BakeSpec } from "../spec/schema.ts";
 import { Verifications } from "../state/verifications.ts";
-import { FakeAws, FakeDocker, fakeClock } from "../../test/unit/fakes.ts";
+import { fakeClock } from "../../test/unit/fakes.ts";
+import { bakeFixture, PREFIX } from "../../test/unit/bake-fixture.ts";
 import { runBake } from "./run.ts";
-import type { BakeStep } from "./types.ts";
 
-const PREFIX = "/slothbox/registry-credentials/";
 const A = "sha256:" + "a".repeat(64);
 const B = "sha256:" + "b".repeat(64);
 const dirs: string[] = [];
@@ -71,35 +68,12 @@ const signed = (image: string, digest: string, keyId = KEY.keyId): VerificationR
 });
 
 function setup() {
-  const stateDir = mkdtempSync(path.join(os.tmpdir(), "sbx-signed-"));
-  dirs.push(stateDir);
-  const docker = new FakeDocker();
-  const aws = new FakeAws();
-  aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_secret" });
-  const clock = fakeClock();
-  const scrubber = new Scrubber();
+  const f = bakeFixture(dirs);
   const verifier = new FakeVerifier();
-  const events: AgentEvent[] = [];
-  const steps: BakeStep[] = [];
-  const resolver = new CredentialResolver({ aws: () => aws, scrubber, clock, ssmParameterPrefix: PREFIX, random: () => 0.5 });
-  const run = (s: BakeSpec, config: { pullRetries?: number } = {}) =>
-    runBake(
-      s,
-      {
-        config: { stateDir, pullConcurrency: 3, pullRetries: 0, pullTimeoutSeconds: 60, pullInactivityTimeoutSeconds: 30, ...config },
-        docker,
-        resolver,
-        clock,
-        scrubber,
-        emit: async (e) => void events.push(e),
-        onStep: (st) => steps.push(st),
-        random: () => 0.5,
-        signatures: { verifier, verifications: new Verifications(stateDir), clock, random: () => 0.5 },
-      },
-      new AbortController().signal,
-    );
-  const manifestFile = path.join(stateDir, "manifest.json");
-  return { docker, aws, verifier, events, steps, run, stateDir, manifestFile, manifest: () => JSON.parse(readFileSync(manifestFile, "utf8")) };
+  const signatures = { verifier, verifications: new Verifications(f.stateDir), clock: f.clock, random: () => 0.5 };
+  const run = (s: BakeSpec, config: { pullRetries?: number } = {}) => runBake(s, f.deps(config, { signatures }), new AbortController().signal);
+  const manifestFile = path.join(f.stateDir, "manifest.json");
+  return { docker: f.docker, aws: f.aws, verifier, events: f.events, steps: f.steps, run, stateDir: f.stateDir, manifestFile, manifest: () => JSON.parse(readFileSync(manifestFile, "utf8")) };
 }
 
 describe("a bake of a service with a signature policy", () => {

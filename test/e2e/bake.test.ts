@@ -5,22 +5,23 @@
 import Docker from "dockerode";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { AwsStandIn } from "../stack/aws/stand-in.ts";
-import { ControlPlane, kept } from "../stack/control-plane.ts";
+import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { kept } from "../stack/control-plane.ts";
 import { pushRandomImage, type PushedImage, type RegistryTarget } from "../stack/images.ts";
 import { injectFault } from "../stack/registry-front.ts";
 import { ECR_ACCOUNT } from "../stack/stack.ts";
 import { dockerImage, newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
+import { awsAndControlPlane } from "./lifecycle.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
-const aws = new AwsStandIn();
-const cp = new ControlPlane("cp-" + uid());
+const { aws, cp, boxes } = awsAndControlPlane(() => {
+  aws.putParameter(`${PREFIX}rc_gh`, GH_SECRET);
+  aws.ecrPasswords.set(ECR_ACCOUNT, ecr.password!);
+});
 const { ghcr, ecr, quay, stall, flaky } = stack.registries;
 const GH_SECRET = ghcr.password!;
 const target = (r: typeof ghcr): RegistryTarget => r.push;
-const boxes: Box[] = [];
 
 function box(opts: Parameters<typeof newBox>[2] = {}): Box {
   const b = newBox(stack, aws, opts);
@@ -37,19 +38,7 @@ function spec(services: Record<string, unknown>[], registryCredentials: Record<s
   return { bakeId: `bk_${uid()}`, orgId: "org_123", registryCredentials, services };
 }
 
-
-beforeAll(async () => {
-  await aws.start();
-  await cp.start();
-  aws.putParameter(`${PREFIX}rc_gh`, GH_SECRET);
-  aws.ecrPasswords.set(ECR_ACCOUNT, ecr.password!);
-});
 afterEach(() => aws.clearFaults());
-afterAll(async () => {
-  for (const b of boxes) b.cleanup();
-  await aws.stop();
-  await cp.stop();
-});
 
 describe("a successful bake", () => {
   let api: PushedImage, worker: PushedImage, cache: PushedImage;

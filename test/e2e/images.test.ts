@@ -11,36 +11,22 @@ import Docker from "dockerode";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { AwsStandIn } from "../stack/aws/stand-in.ts";
-import { ControlPlane } from "../stack/control-plane.ts";
+import { describe, expect, inject, it } from "vitest";
 import { pushHelmChart, pushImage, pushMultiPlatformImage, pushRandomImage, randomLayer, type PushedMultiPlatform } from "../stack/images.ts";
 import { requestCounts, slowBlobs } from "../stack/registry-front.ts";
 import type { RegistryInfo } from "../stack/stack.ts";
 import { dockerImage, newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box, type RunResult } from "./harness.ts";
+import { awsAndControlPlane } from "./lifecycle.ts";
 
 const stack = inject("stack");
 const { engine } = stack;
 const containerdStore = engine.store === "containerd";
 const docker = new Docker({ socketPath: stack.socketPath });
-const aws = new AwsStandIn();
-const cp = new ControlPlane("cp-" + uid());
+const { aws, cp, boxes } = awsAndControlPlane(() => aws.putParameter(`${PREFIX}rc_gh`, GH_SECRET));
 const { ghcr, quay } = stack.registries;
 const GH_SECRET = ghcr.password!;
-const boxes: Box[] = [];
 
 const GH = { id: "rc_gh", type: "token", label: "GHCR (read packages)", registry: "ghcr.io", username: "acme-bot" };
-
-beforeAll(async () => {
-  await aws.start();
-  await cp.start();
-  aws.putParameter(`${PREFIX}rc_gh`, GH_SECRET);
-});
-afterAll(async () => {
-  for (const b of boxes) b.cleanup();
-  await aws.stop();
-  await cp.stop();
-});
 
 /** Where each image lives: quay anonymously, ghcr with a token credential from SSM. */
 interface Where {

@@ -5,21 +5,19 @@
 // null where the engine hides them);
 // a fast pull sends none; nothing arrives after the image's final event.
 import Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { AwsStandIn } from "../stack/aws/stand-in.ts";
-import { ControlPlane, kept } from "../stack/control-plane.ts";
+import { describe, expect, inject, it } from "vitest";
+import { kept } from "../stack/control-plane.ts";
 import { pushRandomImage, type PushedImage } from "../stack/images.ts";
 import { slowBlobs } from "../stack/registry-front.ts";
-import { dockerImage, newBox, parseJsonResult, uid, type Box } from "./harness.ts";
+import { dockerImage, newBox, parseJsonResult, uid } from "./harness.ts";
+import { awsAndControlPlane } from "./lifecycle.ts";
 import { bakeDone, startDaemon, until } from "./daemon-harness.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
 const containerdStore = stack.engine.store === "containerd";
-const aws = new AwsStandIn();
-const cp = new ControlPlane("cp-" + uid());
+const { aws, cp, boxes } = awsAndControlPlane();
 const { quay } = stack.registries;
-const boxes: Box[] = [];
 
 /** Three layers of 4 MB of random bytes, each blob served at 150 kB/s: a pull of ~27 s, three or so progress events. */
 const LAYERS = 3;
@@ -64,16 +62,6 @@ function expectAdvancing(events: Record<string, unknown>[], img: PushedImage): v
   const at = events.map((e) => Date.parse(String(e["at"])));
   for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!, lines).toBeGreaterThanOrEqual(10_000);
 }
-
-beforeAll(async () => {
-  await aws.start();
-  await cp.start();
-});
-afterAll(async () => {
-  for (const b of boxes) b.cleanup();
-  await aws.stop();
-  await cp.stop();
-});
 
 // The classic store's bytes are proven on 20.10 (the integration project); the newer engines add the containerd store.
 describe.runIf(stack.engine.version === "20.10" || containerdStore)("live progress", () => {

@@ -10,21 +10,18 @@
 import Docker from "dockerode";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { AwsStandIn } from "../stack/aws/stand-in.ts";
-import { ControlPlane } from "../stack/control-plane.ts";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import { pushRandomImage, type PushedImage } from "../stack/images.ts";
 import { injectFault, requestCounts } from "../stack/registry-front.ts";
 import { ECR_ACCOUNT, type RegistryInfo } from "../stack/stack.ts";
 import { revokeAfterLogin } from "../stack/token-server.ts";
-import { newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
+import { newBox, parseJsonResult, PREFIX, secretLeaks, uid } from "./harness.ts";
+import { awsAndControlPlane } from "./lifecycle.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
-const aws = new AwsStandIn();
-const cp = new ControlPlane("cp-" + uid());
+const { aws, cp, boxes } = awsAndControlPlane(() => aws.ecrPasswords.set(ECR_ACCOUNT, R.ecr.password!));
 const R = stack.registries;
-const boxes: Box[] = [];
 const box = (config: Record<string, unknown> = {}) => {
   const b = newBox(stack, aws, { controlPlane: cp, config: { pullRetries: 0, ...config } });
   boxes.push(b);
@@ -131,17 +128,6 @@ function failure(res: Awaited<ReturnType<typeof bake>>) {
   expect(event?.error).toEqual(e);
   return e;
 }
-
-beforeAll(async () => {
-  await aws.start();
-  await cp.start();
-  aws.ecrPasswords.set(ECR_ACCOUNT, R.ecr.password!);
-});
-afterAll(async () => {
-  for (const b of boxes) b.cleanup();
-  await aws.stop();
-  await cp.stop();
-});
 
 describe.each(CASES)("$name", (c) => {
   let img: PushedImage;

@@ -3,36 +3,25 @@
 // registries whose username is the secret (DigitalOcean), in every command. The
 // instance role's credentials are searched for like any secret.
 import { spawn } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { AwsStandIn } from "../stack/aws/stand-in.ts";
-import { ControlPlane } from "../stack/control-plane.ts";
 import { pushRandomImage } from "../stack/images.ts";
 import { ECR_ACCOUNT } from "../stack/stack.ts";
-import { newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box } from "./harness.ts";
+import { newBox, parseJsonResult, PREFIX, secretLeaks, uid } from "./harness.ts";
+import { awsAndControlPlane } from "./lifecycle.ts";
 import { leaksIn } from "./secret-forms.ts";
 
 const stack = inject("stack");
-const aws = new AwsStandIn();
-const cp = new ControlPlane("cp-" + uid());
+const { aws, cp, boxes } = awsAndControlPlane(() => {
+  aws.putParameter(`${PREFIX}rc_gh`, ghcr.password!);
+  aws.ecrPasswords.set(ECR_ACCOUNT, ecr.password!);
+});
 const { ghcr, ecr, digitalocean } = stack.registries;
-const boxes: Box[] = [];
 const box = (opts: Parameters<typeof newBox>[2] = {}) => {
   const b = newBox(stack, aws, opts);
   boxes.push(b);
   return b;
 };
-
-beforeAll(async () => {
-  await aws.start();
-  await cp.start();
-  aws.putParameter(`${PREFIX}rc_gh`, ghcr.password!);
-  aws.ecrPasswords.set(ECR_ACCOUNT, ecr.password!);
-});
-afterAll(async () => {
-  for (const b of boxes) b.cleanup();
-  await aws.stop();
-  await cp.stop();
-});
 
 /** The instance role's key id, secret key and session token of every session IMDS handed out: secrets too. */
 function roleSecrets(): string[] {

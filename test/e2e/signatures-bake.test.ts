@@ -9,21 +9,18 @@
 import Docker from "dockerode";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { AwsStandIn } from "../stack/aws/stand-in.ts";
-import { ControlPlane } from "../stack/control-plane.ts";
+import { describe, expect, inject, it } from "vitest";
 import { pushMultiPlatformImage, pushRandomImage } from "../stack/images.ts";
 import { attachBundle, cosignSign, cosignStatement, makeBundle, makeKey } from "../stack/signing.ts";
 import { bakeDone, startDaemon } from "./daemon-harness.ts";
 import { dockerImage, newBox, parseJsonResult, PREFIX, secretLeaks, uid, type Box, type RunOptions } from "./harness.ts";
+import { awsAndControlPlane } from "./lifecycle.ts";
 
 const stack = inject("stack");
 const docker = new Docker({ socketPath: stack.socketPath });
-const aws = new AwsStandIn();
-const cp = new ControlPlane("cp-" + uid());
+const { aws, cp, boxes } = awsAndControlPlane(() => aws.putParameter(`${PREFIX}rc_gh`, GH_SECRET));
 const { ghcr, quay } = stack.registries;
 const GH_SECRET = ghcr.password!;
-const boxes: Box[] = [];
 /** The names the stack's dockerd resolves the registries by: the agent's own requests must reach the same registries. */
 const viaStackHosts: RunOptions = { hostsFileOnly: true, hostsFile: path.join(stack.dir, "e0/hosts") };
 
@@ -48,17 +45,6 @@ async function image(target: typeof quay, repository: string, tag = "1") {
 }
 
 const run = (b: Box, args: string[]) => b.run(args, viaStackHosts);
-
-beforeAll(async () => {
-  await aws.start();
-  await cp.start();
-  aws.putParameter(`${PREFIX}rc_gh`, GH_SECRET);
-});
-afterAll(async () => {
-  for (const b of boxes) b.cleanup();
-  await aws.stop();
-  await cp.stop();
-});
 
 describe("a bake of signed images", () => {
   it("pulls a cosign-signed private image and a bundle-signed public one by the digests that verified, tags them, and records each signature", async () => {
