@@ -5,17 +5,13 @@
 // before for the same digest and keys (state/verifications.ts) is reused for a
 // pinned image, which needs no registry request to know its digest.
 import type { Clock, Random } from "../clock.ts";
-import { withBackoff } from "../docker/backoff.ts";
+import { REGISTRY_BACKOFF, withCountedBackoff } from "../docker/backoff.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { SignatureFormat, SignaturePolicy, SignatureVerifier, VerificationReport, VerifiedSignature } from "../signatures/types.ts";
 import type { ImageReference } from "../spec/reference.ts";
 import type { Verifications } from "../state/verifications.ts";
 import type { BakeStep } from "./types.ts";
-
-/** As a pull's retries (docker/pull.ts): a registry blip passes, a bake is not held for long. */
-const RETRY_MIN_MS = 1000;
-const RETRY_MAX_MS = 20_000;
 
 export interface SignedDeps {
   verifier: SignatureVerifier;
@@ -77,14 +73,8 @@ export function reportLines(report: VerificationReport, policy: SignaturePolicy)
  * retried like a pull's, with backoff; the error that ends it says how many attempts were made.
  */
 async function withRetries<T>(fn: () => Promise<T>, deps: SignedDeps, signal: AbortSignal, onRetry: (e: AgentError, attempt: number, retriesLeft: number) => void): Promise<T> {
-  let attempts = 0;
-  const backoff = { clock: deps.clock, random: deps.random, retries: deps.retries ?? 0, minMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS };
-  try {
-    return await withBackoff(() => (attempts++, fn()), backoff, signal, onRetry);
-  } catch (err) {
-    if (err instanceof AgentError) err.attempts = attempts;
-    throw err;
-  }
+  const backoff = { clock: deps.clock, random: deps.random, retries: deps.retries ?? 0, ...REGISTRY_BACKOFF };
+  return withCountedBackoff(fn, backoff, signal, onRetry);
 }
 
 /** Distinct policies of the services that share an image, in the spec's order. */

@@ -14,6 +14,12 @@ export interface Backoff {
   maxMs: number;
 }
 
+/**
+ * The schedule of a registry's content: a pull, and the signature lookups before it.
+ * First retry after ~1 s, doubling to at most 20 s: a registry blip passes, a bake is not held for long.
+ */
+export const REGISTRY_BACKOFF = { minMs: 1000, maxMs: 20_000 };
+
 /** The wait before retry number `retry` (1 for the first). */
 export function backoffMs(retry: number, b: Pick<Backoff, "random" | "minMs" | "maxMs">): number {
   return Math.min(Math.round((b.random() + 1) * b.minMs * 2 ** (retry - 1)), b.maxMs);
@@ -42,5 +48,25 @@ export async function withBackoff<T>(
       onRetry?.(err, attempt, retriesLeft);
       await b.clock.sleep(backoffMs(attempt, b), signal);
     }
+  }
+}
+
+/**
+ * withBackoff whose failure says how many attempts were made (docs/reference.md §5
+ * `attempts`): the operator reads whether the retries were used up, or a permanent
+ * failure was not retried.
+ */
+export async function withCountedBackoff<T>(
+  once: () => Promise<T>,
+  b: Backoff,
+  signal: AbortSignal,
+  onRetry?: (err: AgentError, attempt: number, retriesLeft: number) => void,
+): Promise<T> {
+  let attempts = 0;
+  try {
+    return await withBackoff(() => (attempts++, once()), b, signal, onRetry);
+  } catch (err) {
+    if (err instanceof AgentError) err.attempts = attempts;
+    throw err;
   }
 }

@@ -9,16 +9,13 @@ import type { RegistryAuth } from "../credentials/types.ts";
 import { AgentError } from "../errors/agent-error.ts";
 import type { Scrubber } from "../errors/scrub.ts";
 import { repoDigestName, type ImageReference } from "../spec/reference.ts";
-import { withBackoff } from "./backoff.ts";
+import { REGISTRY_BACKOFF, withCountedBackoff } from "./backoff.ts";
 import { dockerFailure, engineFailure } from "./failure.ts";
 import type { DockerPort, ImageInfo } from "./port.ts";
 import { consumePullStream } from "./pull-stream.ts";
 import type { Progress } from "./types.ts";
 import { DOCKER_WAIT_MS } from "./wait.ts";
 
-/** First retry after ~1 s, doubling to at most 20 s: a registry blip passes, a bake is not held for long. */
-const RETRY_MIN_MS = 1000;
-const RETRY_MAX_MS = 20_000;
 
 export interface PullDeps {
   docker: DockerPort;
@@ -85,16 +82,8 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
 }
 
 export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<RecordedImage> {
-  let attempts = 0;
-  const backoff = { clock: deps.clock, random: deps.random, retries: deps.retries, minMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS };
-  let pulledDigest: string | undefined;
-  try {
-    pulledDigest = await withBackoff(() => (attempts++, attempt(ref, auth, deps, signal)), backoff, signal, deps.onRetry);
-  } catch (err) {
-    // The operator reads whether the retries were used up, or a permanent failure was not retried.
-    if (err instanceof AgentError) err.attempts = attempts;
-    throw err;
-  }
+  const backoff = { clock: deps.clock, random: deps.random, retries: deps.retries, ...REGISTRY_BACKOFF };
+  const pulledDigest = await withCountedBackoff(() => attempt(ref, auth, deps, signal), backoff, signal, deps.onRetry);
   return verify(ref, deps, signal, pulledDigest);
 }
 
