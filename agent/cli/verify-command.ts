@@ -9,10 +9,9 @@ import { asAgentError } from "../errors/agent-error.ts";
 import { foreignText as t } from "../errors/foreign-text.ts";
 import type { Io } from "../io.ts";
 import { routeWords } from "../net/proxy.ts";
-import { DOCKER_HUB_REGISTRY } from "../registry/client.ts";
+import { requestHost } from "../registry/client.ts";
 import type { Runtime } from "../runtime.ts";
 import type { SignatureVerifier } from "../signatures/types.ts";
-import { DOCKER_HUB } from "../spec/registry.ts";
 import { EXIT } from "./exit.ts";
 import { specForCommand } from "./spec-file.ts";
 
@@ -31,7 +30,7 @@ export async function verifyCommand(rt: Runtime, args: { spec: string; service: 
     return EXIT.usage;
   }
   const cred = service.credential;
-  const host = service.ref.registry === DOCKER_HUB ? DOCKER_HUB_REGISTRY : service.ref.registry;
+  const host = requestHost(service.ref.registry);
   say(`service ${t(service.name)}: ${t(service.image)}, signature policy ${t(policy.id)}${policy.label ? ` "${t(policy.label)}"` : ""}`);
   say(`  credential: ${cred ? `${t(cred.id)} (${cred.type})` : "none (anonymous)"}`);
   say(`  the agent asks ${t(host)} itself (not dockerd), ${routeWords(rt.proxy.route(`https://${host}/v2/`))}`);

@@ -39,7 +39,12 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
 /** Where Docker Hub's images are served, whichever of its names the reference used (dockerd's DefaultV2Registry). */
-export const DOCKER_HUB_REGISTRY = "registry-1.docker.io";
+const DOCKER_HUB_REGISTRY = "registry-1.docker.io";
+
+/** The host the agent's own requests for `registry` go to: registry-1.docker.io for Docker Hub's names, as dockerd's. */
+export function requestHost(registry: string): string {
+  return isDockerHub(registry) ? DOCKER_HUB_REGISTRY : registry;
+}
 
 export interface Descriptor {
   mediaType?: string;
@@ -197,7 +202,7 @@ export class RegistryClient {
   constructor(deps: RegistryClientDeps, repo: Repository) {
     this.deps = deps;
     this.repo = repo;
-    this.host = isDockerHub(repo.registry) ? DOCKER_HUB_REGISTRY : repo.registry;
+    this.host = requestHost(repo.registry);
     this.timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (repo.auth) {
       deps.scrubber.add(repo.auth.password);
