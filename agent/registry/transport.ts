@@ -55,13 +55,20 @@ function baseCAs(): string[] {
 export function createRegistryFetch(opts: TransportOptions): RegistryFetch {
   const certsDir = opts.certsDir ?? DOCKER_CERTS_DIR;
   let base: { cas: string[]; context: tls.SecureContext } | undefined;
+  // A context parses every CA of the system's store: one per distinct set of a host's CAs,
+  // while certs.d is still read at each request, as dockerd reads it at each pull.
+  const withOwn = new Map<string, tls.SecureContext>();
   const contextFor = (hostPort: string): tls.SecureContext => {
     base ??= (() => {
       const cas = baseCAs();
       return { cas, context: tls.createSecureContext({ ca: cas }) };
     })();
     const own = registryCAs(certsDir, hostPort);
-    return own.length ? tls.createSecureContext({ ca: [...base.cas, ...own] }) : base.context;
+    if (!own.length) return base.context;
+    const key = own.join("\n");
+    let context = withOwn.get(key);
+    if (!context) withOwn.set(key, (context = tls.createSecureContext({ ca: [...base.cas, ...own] })));
+    return context;
   };
   return async (url, req) => {
     const https = url.protocol === "https:";
