@@ -6,8 +6,9 @@
 // a 200 MB image. CPU and RSS come from /proc: load on the machine barely moves
 // them, where it moves every wall-clock ratio.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import type Docker from "dockerode";
 import type { AwsStandIn } from "../stack/aws/stand-in.ts";
@@ -64,14 +65,30 @@ async function metrics(d: Daemon): Promise<Map<string, number>> {
   return m;
 }
 
+/** BENCH_HEAP_SNAPSHOT=<dir>: the steady state's heap, for a look at what it holds (the daemon runs with --heapsnapshot-signal=SIGUSR2). */
+async function heapSnapshot(pid: number, cwd: string): Promise<void> {
+  const dir = process.env["BENCH_HEAP_SNAPSHOT"]!;
+  const before = new Set(readdirSync(cwd));
+  process.kill(pid, "SIGUSR2");
+  for (let i = 0; i < 600; i++) {
+    const f = readdirSync(cwd).find((x) => !before.has(x) && x.endsWith(".heapsnapshot"));
+    if (f && statSync(path.join(cwd, f)).size > 0) {
+      await sleep(2000);
+      renameSync(path.join(cwd, f), path.join(dir, f));
+      return;
+    }
+    await sleep(100);
+  }
+}
+
 let boxSeq = 0;
 
 /** A daemon as the unit runs it; `cacheDir`: its compile cache (NODE_COMPILE_CACHE). */
-async function daemonFor(o: LiveBox, cacheDir: string, extra: Record<string, string> = {}) {
+async function daemonFor(o: LiveBox, cacheDir: string, extra: Record<string, string> = {}, dockerHost = o.stack.dockerHost) {
   const dir = mkdtempSync(path.join(o.work, "box-"));
   const configFile = path.join(dir, "agent.json");
   const stateDir = path.join(dir, "state");
-  writeFileSync(configFile, JSON.stringify({ stateDir, dockerSocket: o.stack.dockerHost, awsRegion: "us-east-1", boxId: `bench-${boxSeq++}` }));
+  writeFileSync(configFile, JSON.stringify({ stateDir, dockerSocket: dockerHost, awsRegion: "us-east-1", boxId: `bench-${boxSeq++}` }));
   const box = { dir, stateDir, home: o.env["HOME"]!, configFile, cpTokenFile: "", env: o.env } as unknown as Box;
   const d = await startDaemon(box, { env: { NODE_COMPILE_CACHE: cacheDir, ...o.daemonEnv, ...extra }, agent: [process.execPath, ...(o.nodeArgs ?? []), o.agent] });
   await until(() => d.output().includes("reconcile ("), 60_000, "start-up reconcile");
@@ -140,6 +157,7 @@ export async function steadyStateRss(o: LiveBox, warmCache: boolean, timeline = 
   const afterBake = rssMB(pid);
   await sleep(timeline.idle);
   const steady = rssMB(pid);
+  if (process.env["BENCH_HEAP_SNAPSHOT"]) await heapSnapshot(pid, process.cwd());
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
   const kB = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1] ?? 0) / 1024;
   const anon = kB("Anonymous");
@@ -159,32 +177,91 @@ export async function steadyStateRss(o: LiveBox, warmCache: boolean, timeline = 
   return { afterStart, afterReady, afterBake, steady, bakeMs: bake.ms, anon, file, heap };
 }
 
-/** The warm API bake against the limit, interleaved round by round; the daemon's CPU per bake. */
+/**
+ * BENCH_API_TRACE=1: the Engine API requests of the first daemon, through a socket of the
+ * bench's own in front of dockerd, each with its time: what a bake asks the engine for, and when.
+ */
+function tracingSocket(target: string, dir: string): { dockerHost: string; lines: { t: number; line: string }[]; close: () => void } {
+  const sock = path.join(dir, "engine-trace.sock");
+  const lines: { t: number; line: string }[] = [];
+  let seq = 0;
+  const server = net.createServer((c) => {
+    const id = seq++;
+    const up = net.connect(target);
+    c.on("data", (b: Buffer) => {
+      const m = /^(GET|POST|HEAD|DELETE|PUT) (\S+)/.exec(b.toString("latin1", 0, 300));
+      if (m) lines.push({ t: performance.now(), line: `#${id} ${m[1]} ${m[2]!.slice(0, 100)}` });
+      up.write(b);
+    });
+    up.on("data", (b: Buffer) => {
+      const head = b.toString("latin1", 0, 20);
+      if (head.startsWith("HTTP/1.1")) lines.push({ t: performance.now(), line: `#${id}   ← ${head.slice(9, 12)}` });
+      if (b.toString("latin1", Math.max(0, b.length - 7)).endsWith("0\r\n\r\n")) lines.push({ t: performance.now(), line: `#${id}   ← end` });
+      c.write(b);
+    });
+    c.on("close", () => up.destroy());
+    up.on("close", () => c.destroy());
+    c.on("error", () => undefined);
+    up.on("error", () => undefined);
+  });
+  server.listen(sock);
+  return { dockerHost: `unix://${sock}`, lines, close: () => server.close() };
+}
+
+/**
+ * The warm API bake against the limit, interleaved round by round; the daemon's CPU per bake.
+ * For trying one change against the last, a second daemon bakes in the same rounds:
+ * BENCH_API_COMPARE names another build's slothbox-agent.mjs, BENCH_API_COMPARE_ENV
+ * (`K=V K=V`) gives it environment of its own (e.g. SLOTHBOX_PULL_CONCURRENCY=6).
+ */
 export async function warmApiBake(o: LiveBox) {
-  const d = await daemonFor(o, mkdtempSync(path.join(o.work, "compile-cache-")));
-  // A box's daemon has answered /readyz long before a bake comes: the SDK is loaded.
-  await d.api("GET", "/readyz", undefined, null);
-  // One bake outside the measurement: the compile cache and the engine warm.
-  await o.removeImages();
-  await apiBake(o, d, o.services);
-  const times: Record<string, number[]> = { "agent daemon (POST /v1/bakes)": [], "limit (6 pulls at once, Engine API)": [] };
+  const agentName = "agent daemon (POST /v1/bakes)";
+  const otherAgent = process.env["BENCH_API_COMPARE"];
+  const otherEnv = process.env["BENCH_API_COMPARE_ENV"];
+  const trace = process.env["BENCH_API_TRACE"] ? tracingSocket(o.stack.socketPath, o.work) : undefined;
+  const daemons: [string, Daemon][] = [[agentName, await daemonFor(o, mkdtempSync(path.join(o.work, "compile-cache-")), {}, trace?.dockerHost)]];
+  if (otherAgent || otherEnv) {
+    const env = Object.fromEntries((otherEnv ?? "").split(" ").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+    const d = await daemonFor({ ...o, agent: otherAgent ?? o.agent }, mkdtempSync(path.join(o.work, "compile-cache-")), env);
+    daemons.push([`daemon of ${[otherAgent, otherEnv].filter(Boolean).join(", ")}`, d]);
+  }
+  for (const [, d] of daemons) {
+    // A box's daemon has answered /readyz long before a bake comes: the SDK is loaded.
+    await d.api("GET", "/readyz", undefined, null);
+    // One bake outside the measurement: the compile cache and the engine warm.
+    await o.removeImages();
+    await apiBake(o, d, o.services);
+  }
+  const limitName = "limit (6 pulls at once, Engine API)";
+  const times: Record<string, number[]> = Object.fromEntries([...daemons.map(([n]) => [n, []]), [limitName, []]]);
   const cpu: number[] = [];
   const outside: number[] = [];
+  const contenders = [...daemons.map(([n]) => n), limitName];
   for (let round = 0; round < o.rounds; round++) {
-    const first = round % 2 === 0;
-    for (const which of first ? [0, 1] : [1, 0]) {
+    for (let k = 0; k < contenders.length; k++) {
+      const name = contenders[(k + round) % contenders.length]!;
       await o.removeImages();
-      if (which === 0) {
-        const r = await apiBake(o, d, o.services);
-        times["agent daemon (POST /v1/bakes)"]!.push(r.ms);
-        cpu.push(r.cpu);
-        outside.push(r.ms - r.longestPull);
-      } else times["limit (6 pulls at once, Engine API)"]!.push(await o.limitPull());
+      const d = daemons.find(([n]) => n === name)?.[1];
+      if (!d) {
+        times[limitName]!.push(await o.limitPull());
+        continue;
+      }
+      const traced = trace?.lines.length ?? 0;
+      const t0 = performance.now();
+      const r = await apiBake(o, d, o.services);
+      times[name]!.push(r.ms);
+      if (trace && name === agentName && round < 2) {
+        process.stderr.write(`engine requests of the API bake (${fmtMs(r.ms)}), from the POST:\n${trace.lines.slice(traced).map((l) => `${(l.t - t0).toFixed(1).padStart(8)} ms  ${l.line}`).join("\n")}\n`);
+      }
+      if (name !== agentName) continue;
+      cpu.push(r.cpu);
+      outside.push(r.ms - r.longestPull);
     }
     process.stderr.write(`warm API bake: round ${round + 1}/${o.rounds} ${Object.entries(times).map(([n, xs]) => `${n} ${fmtMs(xs.at(-1)!)}`).join(", ")}, daemon CPU ${cpu.at(-1)!.toFixed(2)} s\n`);
   }
-  const rss = rssMB(d.proc.pid!);
-  await d.stop("SIGTERM");
+  const rss = rssMB(daemons[0]![1].proc.pid!);
+  for (const [, d] of daemons) await d.stop("SIGTERM");
+  trace?.close();
   return { times, cpu, rss, outside };
 }
 
