@@ -46,9 +46,18 @@ export async function statfsSpace(path: string): Promise<DiskSpace> {
 export class DiskReserve {
   private readonly deps: DiskReserveDeps;
   private root: string | undefined;
+  private reading: Promise<void> | undefined;
 
   constructor(deps: DiskReserveDeps) {
     this.deps = deps;
+  }
+
+  /** Starts reading where Docker keeps images (GET /info), for the first check; a failed read is made again by the check, which reports it. */
+  prepare(signal: AbortSignal): void {
+    this.reading ??= this.deps.dataRoot(signal).then(
+      (root) => void (this.root ??= root || undefined),
+      () => undefined,
+    );
   }
 
   get disabled(): boolean {
@@ -58,6 +67,7 @@ export class DiskReserve {
   /** Whether the data root has the reserve free; `unknown` (and the bake goes on) where the agent cannot see the engine's disk. */
   async check(signal: AbortSignal): Promise<ReserveCheck> {
     const { deps } = this;
+    await this.reading;
     try {
       this.root ??= await deps.dataRoot(signal);
     } catch (err) {

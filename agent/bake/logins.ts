@@ -1,9 +1,10 @@
 // A bake's registry logins: each credential is resolved once (it may be asked
 // for early, so that AWS and the SDK's loading overlap Docker's own checks) and
-// logged in once (POST /auth). A credential fresh from AWS is pulled with while
-// its login runs; a failed login still fails the image and aborts its pull. A
-// credential served from the daemon's cache is logged in first, because a
-// refusal then means it was rotated and is fetched once more.
+// logged in once (POST /auth). The pull starts with the credential while its
+// login runs; a failed login still fails the image and aborts its pull. A
+// credential served from the daemon's cache that the login refuses may have
+// been rotated: it is fetched once more and logged in again, and the login then
+// settles with the new one, which the pull started with the old one restarts with.
 import type { CredentialResolver, Resolved } from "../credentials/resolve.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { loginWithRetries, type LoginDeps } from "../docker/login.ts";
@@ -19,7 +20,7 @@ export interface LoginsDeps extends LoginDeps {
 
 export interface PullAuth {
   auth: RegistryAuth;
-  /** Settles when the login did; rejects with the login's error. */
+  /** Settles when the login did, with the credential that logged in (another than `auth` where the cached one was rotated); rejects with the login's error. */
   loggedIn: Promise<RegistryAuth>;
 }
 
@@ -45,8 +46,14 @@ export class Logins {
 
   async forPull(cred: Credential): Promise<PullAuth> {
     const r = await this.resolved(cred);
+    return { auth: r.auth, loggedIn: this.login(cred) };
+  }
+
+  /** The credential the agent's own registry requests use (signature lookups): one from the cache only once its login has confirmed or renewed it. */
+  async forRegistry(cred: Credential): Promise<RegistryAuth> {
+    const r = await this.resolved(cred);
     const loggedIn = this.login(cred);
-    return r.cached ? { auth: await loggedIn, loggedIn } : { auth: r.auth, loggedIn };
+    return r.cached ? loggedIn : r.auth;
   }
 
   private resolved(cred: Credential): Promise<Resolved> {

@@ -12,6 +12,7 @@ import type { AgentEvent } from "../report/events.ts";
 import { validateSpec, type BakeSpec } from "../spec/schema.ts";
 import { awsError, delay, fakeClock, hangUntil } from "../../test/unit/fakes.ts";
 import { bakeFixture, PREFIX } from "../../test/unit/bake-fixture.ts";
+import { DiskReserve } from "./disk-reserve.ts";
 import { runBake, type BakeConfig } from "./run.ts";
 import { REQUEST_TIMEOUT_MS } from "../credentials/aws-clients.ts";
 
@@ -128,6 +129,65 @@ describe("a bake", () => {
     const r = await t.run(spec([1, 2, 3, 4, 5].map((n) => ({ name: `s${n}`, image: `quay.io/acme/i${n}:1` }))));
     expect(r.status).toBe("succeeded");
     expect(most).toBe(2);
+  });
+
+  it("asks Docker whether it answers and where it keeps images, and fetches credentials, while the bake's start is written", async () => {
+    const f = bakeFixture(dirs);
+    const asked: string[] = [];
+    f.docker.ping = async () => void asked.push("ping");
+    f.docker.dataRoot = async () => (asked.push("info"), "/var/lib/docker");
+    const disk = new DiskReserve({ dataRoot: (signal) => f.docker.dataRoot(signal), space: async () => ({ free: 100 * 1e9, total: 200 * 1e9 }), reserveBytes: 1e9, reservePercent: 0 });
+    const seenAtStart: string[][] = [];
+    const emit = async (e: AgentEvent) => {
+      if (e.type === "bake.started") {
+        for (let i = 0; i < 100 && asked.length < 2; i++) await new Promise((r) => setImmediate(r));
+        seenAtStart.push([...asked, ...f.aws.calls]);
+      }
+      f.events.push(e);
+    };
+    const r = await runBake(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]), f.deps({}, { disk, emit }), new AbortController().signal);
+    expect(r.status).toBe("succeeded");
+    expect(seenAtStart).toEqual([["ping", "info", `ssm ${PREFIX}rc_gh`]]);
+    expect(asked).toEqual(["ping", "info"]);
+  });
+
+  it("starts asking Docker and AWS while the daemon's record of the bake is written, and sends no event before it is", async () => {
+    const f = bakeFixture(dirs);
+    const asked: string[] = [];
+    f.docker.ping = async () => void asked.push("ping");
+    let written!: () => void;
+    const recorded = new Promise<void>((r) => (written = r));
+    const running = runBake(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]), f.deps({}, { recorded }), new AbortController().signal);
+    for (let i = 0; i < 100 && (asked.length === 0 || f.aws.calls.length === 0); i++) await new Promise((r) => setImmediate(r));
+    expect([asked, f.aws.calls, f.events]).toEqual([["ping"], [`ssm ${PREFIX}rc_gh`], []]);
+    written();
+    expect((await running).status).toBe("succeeded");
+    expect(types(f.events)).toEqual(["bake.started", "service.pulled api", "bake.succeeded"]);
+  });
+
+  it("fails with the error of a record that cannot be written, before any event", async () => {
+    const f = bakeFixture(dirs);
+    const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    await expect(runBake(spec([{ name: "api", image: "quay.io/acme/api:1" }]), f.deps({}, { recorded: Promise.reject(full) }), new AbortController().signal)).rejects.toBe(full);
+    expect(f.events).toEqual([]);
+    expect(f.docker.pulls()).toEqual([]);
+  });
+
+  it("passes a pull slot on once the engine has pulled the image, before its inspect", async () => {
+    const t = setup({ pullConcurrency: 1 });
+    t.docker.inspectPlan = async (ref) => {
+      if (!ref.startsWith("quay.io/acme/first")) return;
+      for (let i = 0; i < 100 && t.docker.pulls().length < 2; i++) await new Promise((r) => setImmediate(r));
+      if (t.docker.pulls().length < 2) throw new DockerHttpError(500, "test: the next pull waited for this inspect");
+    };
+    const r = await t.run(
+      spec([
+        { name: "first", image: "quay.io/acme/first:1" },
+        { name: "second", image: "quay.io/acme/second:1" },
+      ]),
+    );
+    expect(r.status).toBe("succeeded");
+    expect(t.docker.pulls()).toEqual(["quay.io/acme/first:1", "quay.io/acme/second:1"]);
   });
 
   it("skips an image with a credential once the bake has failed, and its refused login is no unhandled rejection", async () => {
@@ -308,22 +368,57 @@ describe("a bake", () => {
     expect(r.services[0]!.error).toMatchObject({ code: "registry_unreachable", attempts: 2, registryMessage: "received unexpected HTTP status: 502 Bad Gateway" });
   });
 
-  it("logs in first with a secret from the daemon's cache, and fetches it once more when the registry refuses it (rotated)", async () => {
+  /** A secret in the daemon's cache from an earlier bake ("ghp_old"), and AWS now holding "ghp_new". */
+  async function rotated() {
     const cache = new MemoryCredentialCache(300);
     const before = setup({}, cache);
     before.aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_old" });
     expect((await before.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]))).status).toBe("succeeded");
     const t = setup({}, cache);
     t.aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_new" });
+    return t;
+  }
+
+  it("pulls with a secret from the daemon's cache while its login runs", async () => {
+    const t = await rotated();
+    t.docker.loginPlan = async () => {
+      for (let i = 0; i < 100 && t.docker.pulls().length === 0; i++) await new Promise((r) => setImmediate(r));
+      if (t.docker.pulls().length === 0) throw new DockerHttpError(500, "test: the pull waited for the login");
+    };
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:2", registryCredentialId: "rc_gh" }]));
+    expect(r.status).toBe("succeeded");
+    expect(t.docker.pullAuths.map((a) => a?.password)).toEqual(["ghp_old"]);
+    expect(t.aws.calls).toEqual([]);
+  });
+
+  // dockerd's words for a pull with a revoked token (docs/DOCKER-AND-AWS-FACTS.md, test/fixtures/engine-texts.json).
+  const REFUSED = { kind: "http", status: 500, message: 'Head "https://ghcr.io/v2/acme/api/manifests/2": denied: denied' } as const;
+
+  it.each([
+    ["refused by the registry", REFUSED],
+    ["still running", { kind: "hang" } as const],
+  ])("fetches a cached secret once more when its login is refused (rotated), and pulls again with the new one (the pull with the old one %s)", async (_, first) => {
+    const t = await rotated();
+    t.docker.plan("ghcr.io/acme/api:2", first);
     t.docker.loginPlan = async (auth) => {
       if (auth.password === "ghp_old") throw new DockerHttpError(500, "Get \"https://ghcr.io/v2/\": denied: denied");
     };
     const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:2", registryCredentialId: "rc_gh" }]));
     expect(r.status).toBe("succeeded");
     expect(t.docker.logins.map((a) => a.password)).toEqual(["ghp_old", "ghp_new"]);
+    expect(t.docker.pullAuths.map((a) => a?.password)).toEqual(["ghp_old", "ghp_new"]);
     expect(t.aws.calls).toEqual([`ssm ${PREFIX}rc_gh`]);
-    // The cached secret was refused at login, before any pull used it.
-    expect(t.docker.log.filter((l) => /^(login|pull)/.test(l))).toEqual(["login ghcr.io", "login ghcr.io", "pull ghcr.io/acme/api:2 as acme-bot"]);
+  });
+
+  it("fails with the login's error when the secret fetched once more is refused too, and the pull beside it ends", async () => {
+    const t = await rotated();
+    t.docker.plan("ghcr.io/acme/api:2", { kind: "hang" });
+    t.docker.loginPlan = async () => {
+      throw new DockerHttpError(500, "Get \"https://ghcr.io/v2/\": denied: denied");
+    };
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:2", registryCredentialId: "rc_gh" }]));
+    expect(r.services[0]!.error).toMatchObject({ code: "registry_auth_failed" });
+    expect(t.docker.pullAuths.map((a) => a?.password)).toEqual(["ghp_old"]);
   });
 
   it.each(["registry.digitalocean.com", "registry.digitalocean.com:443", "Registry.DigitalOcean.com:443"])("logs in to DigitalOcean (%s) with the secret as username and records usernameIsSecret, never the username", async (host) => {

@@ -17,7 +17,7 @@ import type { Scrubber } from "../errors/scrub.ts";
 import type { DockerPort } from "../docker/port.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { engineFailure, withRegistryWords } from "../docker/failure.ts";
-import { presentPinned, pullImage } from "../docker/pull.ts";
+import { presentPinned, pullImage, type PullDeps, type RecordedImage } from "../docker/pull.ts";
 import { waitForDocker } from "../docker/wait.ts";
 import { formatBytes, type DiskReserve, type ReserveCheck } from "./disk-reserve.ts";
 import { makeEvent, type AgentEvent } from "../report/events.ts";
@@ -51,6 +51,8 @@ export interface BakeDeps {
   noManifest?: boolean;
   /** Where the images this bake pulls are recorded as the agent's (image cleanup removes only those). */
   pulled?: PulledImages;
+  /** Written before the bake's first event (the daemon's record of the bake, so that an interrupted bake is reported after a restart): the bake's reads of Docker and AWS start meanwhile; its error fails the bake. */
+  recorded?: Promise<void>;
   /** The disk reserve, checked before the pulls and while they run; none: not checked. */
   disk?: DiskReserve;
   /** A bake short of its disk reserve first removes what image cleanup would remove anyway (the daemon). */
@@ -166,8 +168,8 @@ async function verifyUnit(u: Omit<UnitPull, "t0">): Promise<"skipped" | undefine
   if (u.turn.failed) return "skipped";
   const first = unit.services[0]!;
   if (!deps.signatures) throw new AgentError("internal", `service ${first.name} names signature policy ${policies[0]!.id}, but this bake was given no signature verifier`);
-  const creds = unit.credential ? await u.logins.forPull(unit.credential) : undefined;
-  unit.verified = await verifyImage(first.image, first.ref, policies, creds?.auth, { retries: deps.config.pullRetries, ...deps.signatures }, u.signal, u.step);
+  const auth = unit.credential ? await u.logins.forRegistry(unit.credential) : undefined;
+  unit.verified = await verifyImage(first.image, first.ref, policies, auth, { retries: deps.config.pullRetries, ...deps.signatures }, u.signal, u.step);
   return undefined;
 }
 
@@ -217,7 +219,7 @@ async function pullInTurn(u: UnitPull, creds: PullAuth | undefined): Promise<Out
         throw err;
       }
     }
-    return await pull(u, creds);
+    return await pull(u, creds, release);
   } catch (err) {
     // Said before the slot is passed on (finally): the image that gets it must not start.
     turn.failed = true;
@@ -227,37 +229,60 @@ async function pullInTurn(u: UnitPull, creds: PullAuth | undefined): Promise<Out
   }
 }
 
-async function pull(u: UnitPull, creds: PullAuth | undefined): Promise<Outcome> {
+/**
+ * One image's pull in its slot. The slot is passed on (`release`) as soon as the engine has
+ * pulled the image: the inspect after it is no download, and the next image's pull need not
+ * wait for it (on the containerd store it answers in 10–35 ms while other pulls unpack). An
+ * inspect that then fails still fails the bake; an image that took the slot meanwhile runs on.
+ */
+async function pull(u: UnitPull, creds: PullAuth | undefined, release: () => void): Promise<Outcome> {
   const { unit, deps, signal, step } = u;
-  const { config, clock } = deps;
-  // A failed login ends the pull that runs beside it; the login's error is the one reported.
-  const loginFailed = new AbortController();
-  creds?.loggedIn.catch(() => loginFailed.abort());
   step({ kind: "pull-start", image: unit.key, services: unit.services.map((s) => s.name), ...(unit.credential ? { credentialId: unit.credential.id } : {}) });
   let pulled;
   try {
-    pulled = await pullImage(
-      pullTarget(unit),
-      creds?.auth,
-      {
-        docker: deps.docker,
-        clock,
-        random: deps.random,
-        scrubber: deps.scrubber,
-        inactivityTimeoutMs: config.pullInactivityTimeoutSeconds * 1000,
-        totalTimeoutMs: config.pullTimeoutSeconds * 1000,
-        retries: config.pullRetries,
-        onProgress: (progress) => step({ kind: "progress", image: unit.key, progress }),
-        onRetry: (e, attempt, retriesLeft) => step({ kind: "retry", image: unit.key, error: e.toBody(), attempt, retriesLeft }),
-      },
-      AbortSignal.any([signal, loginFailed.signal]),
-    );
+    pulled = await pullBesideLogin(u, creds, release);
   } catch (err) {
     throw await pullError(err, creds, signal, u.turn.full);
   }
   if (creds) await creds.loggedIn;
   await tagVerified(unit, deps, signal);
-  return { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: clock.now() - u.t0 };
+  return { status: "pulled", imageId: pulled.imageId, digest: pulled.digest, durationMs: deps.clock.now() - u.t0 };
+}
+
+/**
+ * The pull, beside its credential's login: a failed login ends it (the login's error is the
+ * one reported); a login that renewed a rotated credential from the cache ends it too, and it
+ * starts again with the new credential, which `creds.auth` then is (the registry's words are
+ * asked for with the credential the pull used).
+ */
+async function pullBesideLogin(u: UnitPull, creds: PullAuth | undefined, onPulled: () => void): Promise<RecordedImage> {
+  const { unit, deps, signal, step } = u;
+  const { config } = deps;
+  const pullDeps: PullDeps = {
+    docker: deps.docker,
+    clock: deps.clock,
+    random: deps.random,
+    scrubber: deps.scrubber,
+    inactivityTimeoutMs: config.pullInactivityTimeoutSeconds * 1000,
+    totalTimeoutMs: config.pullTimeoutSeconds * 1000,
+    retries: config.pullRetries,
+    onProgress: (progress) => step({ kind: "progress", image: unit.key, progress }),
+    onRetry: (e, attempt, retriesLeft) => step({ kind: "retry", image: unit.key, error: e.toBody(), attempt, retriesLeft }),
+    onPulled,
+  };
+  const loginEnded = new AbortController();
+  const renewed = creds?.loggedIn.then(
+    (auth) => (auth === creds.auth ? undefined : (loginEnded.abort(), auth)),
+    () => void loginEnded.abort(),
+  );
+  try {
+    return await pullImage(pullTarget(unit), creds?.auth, pullDeps, AbortSignal.any([signal, loginEnded.signal]));
+  } catch (err) {
+    const next = creds && renewed && !signal.aborted ? await renewed : undefined;
+    if (!creds || !next) throw err;
+    creds.auth = next;
+    return pullImage(pullTarget(unit), next, pullDeps, signal);
+  }
 }
 
 /** What a pull asks the engine for: the spec's reference, or the digest its signature policies accepted. */
@@ -295,12 +320,14 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
   const { config, clock } = deps;
   const started = clock.now();
   const emit = (type: AgentEvent["type"], fields: Partial<AgentEvent> = {}) => deps.emit(makeEvent(type, spec.bakeId, clock.now(), fields));
+  const start = startBake(spec, deps, signal);
+  await deps.recorded;
   await emit("bake.started");
   // Image cleanup, in the daemon beside this process, keeps what this bake needs until it ends.
   // A state dir this process cannot write fails the bake where it records what it pulled, with the reason.
   const done = deps.pulled ? await markRunning(config.stateDir, spec.bakeId, spec.services.map((s) => s.image)).catch(() => undefined) : undefined;
   try {
-    return await bakeUnits(spec, deps, signal, started, emit);
+    return await bakeUnits(start, deps, signal, started, emit);
   } finally {
     await done?.();
   }
@@ -323,17 +350,38 @@ interface BakeRun {
   firstFailure?: ErrorBody;
 }
 
-async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, started: number, emit: BakeEmit): Promise<BakeResult> {
-  const { config, docker } = deps;
-  const step = (s: BakeStep) => deps.onStep?.(s);
-  const turn: PullTurn = { slots: new Slots(config.pullConcurrency), failed: false };
-  const logins = new Logins({ resolver: deps.resolver, docker, scrubber: deps.scrubber, clock: deps.clock, random: deps.random, retries: config.pullRetries, step, signal });
-  const run: BakeRun = { spec, deps, signal, step, emit, turn, logins, results: new Map() };
+/** What a bake asks for before its start is written down: its images, its logins, and whether Docker answers. */
+interface BakeStart {
+  spec: BakeSpec;
+  step: (s: BakeStep) => void;
+  units: Unit[];
+  logins: Logins;
+  /** Docker's error where it never answered (and the bake was not interrupted). */
+  docker: Promise<AgentError | undefined>;
+}
 
+/**
+ * Starts what needs no record first, while the bake.started event and the running-bakes record
+ * are written (each an fsync): the credentials of images by tag (always pulled) are fetched,
+ * Docker is waited for, and where it keeps images is read for the disk reserve's first check.
+ */
+function startBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal): BakeStart {
+  const { config } = deps;
+  const step = (s: BakeStep) => deps.onStep?.(s);
+  const logins = new Logins({ resolver: deps.resolver, docker: deps.docker, scrubber: deps.scrubber, clock: deps.clock, random: deps.random, retries: config.pullRetries, step, signal });
   const units = unitsOf(spec);
-  // Images by tag are always pulled: their credentials can be fetched while Docker is checked.
   for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
-  const dockerError = await awaitDocker(run);
+  const docker = awaitDocker(deps, signal, step);
+  const disk = deps.disk && !deps.disk.disabled ? deps.disk : undefined;
+  if (disk) void docker.then((e) => e ?? disk.prepare(signal));
+  return { spec, step, units, logins, docker };
+}
+
+async function bakeUnits(start: BakeStart, deps: BakeDeps, signal: AbortSignal, started: number, emit: BakeEmit): Promise<BakeResult> {
+  const { spec, step, units, logins } = start;
+  const turn: PullTurn = { slots: new Slots(deps.config.pullConcurrency), failed: false };
+  const run: BakeRun = { spec, deps, signal, step, emit, turn, logins, results: new Map() };
+  const dockerError = await start.docker;
   const reserve = reserveDisk(run);
   turn.full = reserve.full;
   if (reserve.beforePull) turn.beforePull = reserve.beforePull;
@@ -353,8 +401,7 @@ async function bakeUnits(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal, st
 }
 
 /** Docker's socket, waited for: its error where it never answered (the bake was not interrupted). */
-async function awaitDocker(run: BakeRun): Promise<AgentError | undefined> {
-  const { deps, signal, step } = run;
+async function awaitDocker(deps: BakeDeps, signal: AbortSignal, step: (s: BakeStep) => void): Promise<AgentError | undefined> {
   try {
     await waitForDocker(deps.docker, deps.clock, signal, (message) => step({ kind: "docker-wait", message }));
     return undefined;

@@ -41,6 +41,8 @@ export type Engine = (
   signal: AbortSignal,
   onService: (s: ServiceResult) => void,
   onInFlight: (get: () => ImageProgress[]) => void,
+  /** The bake's record, being written: the bake starts meanwhile, and waits for it before its first event. */
+  recorded: Promise<void>,
 ) => Promise<BakeResult>;
 
 export class BakeRunner {
@@ -124,8 +126,10 @@ export class BakeRunner {
     this.records.set(spec.bakeId, record);
     this.last = record;
     void this.exclusive(async (signal) => {
+      // Written while the bake asks Docker and AWS what needs no record; a record that cannot be written fails the bake.
+      const recorded = this.persist(record);
+      recorded.catch(() => undefined);
       try {
-        await this.persist(record);
         const result = await this.engine(
           spec,
           signal,
@@ -134,7 +138,9 @@ export class BakeRunner {
           },
           // A getter, so that what is read (and serialised) is the progress of that moment, at no cost per progress line.
           (get) => Object.defineProperty(record, "inFlight", { enumerable: true, configurable: true, get }),
+          recorded,
         );
+        await recorded;
         record.services = result.services;
         record.status = result.status;
         if (result.error) record.error = result.error;

@@ -31,6 +31,8 @@ export interface EngineOptions {
   reconcile?: boolean;
   onResult?: (r: ServiceResult) => void;
   onInFlight?: (get: () => ImageProgress[]) => void;
+  /** Written before the bake's first event (the daemon's record of it). */
+  recorded?: Promise<void>;
 }
 
 export type DaemonEngine = (spec: BakeSpec, signal: AbortSignal, opts?: EngineOptions) => Promise<BakeResult>;
@@ -62,6 +64,7 @@ export function daemonEngine(
         // Called inside the bake's turn: a timed cleanup cannot run meanwhile.
         ...(deps.makeRoom ? { makeRoom: deps.makeRoom } : {}),
         ...(opts.onResult ? { onResult: opts.onResult } : {}),
+        ...(opts.recorded ? { recorded: opts.recorded } : {}),
         emit: opts.reconcile ? reconcileEmit(deps.emit) : deps.emit,
         onStep: (s) => {
           // Why a cleanup ran before a bake, or why the reserve was not checked: the journal says.

@@ -69,9 +69,9 @@ function bakeRunner(rt: Runtime, d: { engine: DaemonEngine; emit: Emit; metrics:
     onStart: (spec) => {
       for (const u of secretUsernames(spec)) scrubber.add(u);
     },
-    engine: async (spec, signal, onResult, onInFlight) => {
+    engine: async (spec, signal, onResult, onInFlight, recorded) => {
       d.status(`baking ${spec.bakeId}: ${spec.services.length} service(s)`);
-      const result = await d.engine(spec, signal, { onResult, onInFlight });
+      const result = await d.engine(spec, signal, { onResult, onInFlight, recorded });
       d.status(`serving on ${config.listen}; last bake ${spec.bakeId} ${result.status}${result.error ? ` (${result.error.code})` : ""}`);
       d.metrics.bakes.inc({ status: result.status });
       if (result.status === "succeeded") d.metrics.lastSuccessfulBake.set(clock.now() / 1000);

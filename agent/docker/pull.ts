@@ -28,6 +28,8 @@ export interface PullDeps {
   retries: number;
   onProgress?: (p: Progress) => void;
   onRetry?: (err: AgentError, attempt: number, retriesLeft: number) => void;
+  /** The engine has ended the pull's stream with success: its part is done, and only the inspect is left. */
+  onPulled?: () => void;
 }
 
 /** An image as the engine recorded it (not state/pulled.ts's PulledImage, the agent's own record of what it pulled). */
@@ -84,6 +86,7 @@ async function attempt(ref: ImageReference, auth: RegistryAuth | undefined, deps
 export async function pullImage(ref: ImageReference, auth: RegistryAuth | undefined, deps: PullDeps, signal: AbortSignal): Promise<RecordedImage> {
   const backoff = { clock: deps.clock, random: deps.random, retries: deps.retries, ...REGISTRY_BACKOFF };
   const pulledDigest = await withCountedBackoff(() => attempt(ref, auth, deps, signal), backoff, signal, deps.onRetry);
+  deps.onPulled?.();
   return verify(ref, deps, signal, pulledDigest);
 }
 

@@ -233,6 +233,32 @@ describe("bakes over the API", () => {
     await cp.stop();
   });
 
+  it("pulls beside the login with a secret from its cache; one the registry no longer takes (rotated) is fetched once more and the pull runs again with the new one", async () => {
+    const b = box();
+    const d = await daemon(b);
+    const img = await pushRandomImage(ghTarget, `acme/drot-${uid()}`, "1");
+    const old = `ghp_rotatedaway${uid()}0123456789abcdef`;
+    const services = [{ name: "api", image: img.reference, registryCredentialId: "rc_gh" }];
+    // The first bake leaves the old secret in the daemon's cache: AWS answered it, the registry refused it.
+    aws.putParameter(`${PREFIX}rc_gh`, old);
+    try {
+      const s1 = spec(services);
+      expect((await d.api("POST", "/v1/bakes", s1)).status).toBe(202);
+      expect(await bakeDone(d, s1.bakeId)).toMatchObject({ status: "failed", services: [{ name: "api", error: { code: "registry_auth_failed" } }] });
+      aws.putParameter(`${PREFIX}rc_gh`, GH_SECRET);
+      const ssm = aws.callsTo("ssm:GetParameter").length;
+      const s2 = spec(services);
+      expect((await d.api("POST", "/v1/bakes", s2)).status).toBe(202);
+      expect(await bakeDone(d, s2.bakeId)).toMatchObject({ status: "succeeded", services: [{ name: "api", status: "pulled", digest: img.digest }] });
+      expect((await dockerImage(docker, img.reference))?.digests).toContain(img.digest);
+      expect(aws.callsTo("ssm:GetParameter").length - ssm).toBe(1);
+      expect(secretLeaks(old, b, [], [], [d.output()])).toEqual([]);
+      expect(secretLeaks(GH_SECRET, b, [], [], [d.output()])).toEqual([]);
+    } finally {
+      aws.putParameter(`${PREFIX}rc_gh`, GH_SECRET);
+    }
+  });
+
   it("answers 409 bake_in_progress while a bake runs; SIGTERM aborts it, reports it interrupted and exits 0 in bounded time", async () => {
     const cp = await new ControlPlane("cp-" + uid()).start();
     const repo = `acme/dstall-${uid()}`;

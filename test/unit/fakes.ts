@@ -56,6 +56,8 @@ export type PullPlan =
 export class FakeDocker implements DockerPort {
   readonly log: string[] = [];
   readonly logins: RegistryAuth[] = [];
+  /** The credential of each pull, in order (undefined: anonymous). */
+  readonly pullAuths: (RegistryAuth | undefined)[] = [];
   /** Pull plans per `fromImage:tag`, used in order; without one a pull succeeds. */
   readonly plans = new Map<string, PullPlan[]>();
   private readonly images = new Map<string, ImageInfo>();
@@ -92,6 +94,7 @@ export class FakeDocker implements DockerPort {
   async pull(req: PullRequest): Promise<NodeJS.ReadableStream> {
     const key = `${req.fromImage}:${req.tag}`;
     this.log.push(`pull ${key}${req.auth ? ` as ${req.auth.username}` : ""}`);
+    this.pullAuths.push(req.auth);
     const plan = this.plans.get(key)?.shift() ?? { kind: "ok" };
     if (plan.kind === "http") throw new DockerHttpError(plan.status, plan.message);
     const stream = new PassThrough();
