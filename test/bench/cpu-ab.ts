@@ -22,6 +22,7 @@ import { ECR_ACCOUNT, startStack } from "../stack/stack.ts";
 import { encodeRegistryAuth } from "../../agent/docker/auth-header.ts";
 import { removeImages } from "./engine.ts";
 import { fmtMs, summary, table } from "./stats.ts";
+import { tracingSocket } from "./engine-trace.ts";
 
 interface Variant {
   name: string;
@@ -40,6 +41,8 @@ interface Variant {
   nodeOnly?: boolean;
   /** Not a bake: Node with dockerode (from node_modules), the six pulls at once with their auth prepared, progress followed; no AWS. */
   dockerFloor?: boolean;
+  /** The bake's Engine API requests through a tracing socket, printed with their times from the spawn for the last round (the relay adds its own latency). */
+  trace?: boolean;
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -57,6 +60,7 @@ function childrenCpu(): number {
 const stack = await startStack({ engines: [engine] });
 const aws = new AwsStandIn();
 const work = mkdtempSync(path.join(os.tmpdir(), "sbx-cpu-ab-"));
+let trace: ReturnType<typeof tracingSocket> | undefined;
 for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void Promise.allSettled([aws.stop(), stack.stop()]).then(() => process.exit(130)));
 try {
   await aws.start();
@@ -134,9 +138,12 @@ try {
     ].join("\n"),
   );
   let seq = 0;
-  const bake = async (v: Variant) => {
+  if (variants.some((v) => v.trace)) trace = tracingSocket(info.socketPath, work);
+  const bake = async (v: Variant, last = false) => {
     const config = path.join(work, `agent-${seq}.json`);
-    writeFileSync(config, JSON.stringify({ stateDir: path.join(work, `state-${seq++}`), dockerSocket: info.dockerHost, logLevel: "warn" }));
+    const dockerSocket = v.trace && trace ? trace.dockerHost : info.dockerHost;
+    writeFileSync(config, JSON.stringify({ stateDir: path.join(work, `state-${seq++}`), dockerSocket, logLevel: "warn" }));
+    const traced = trace?.lines.length ?? 0;
     const cache = v.coldCache ? mkdtempSync(path.join(work, "cache-cold-")) : warmCache;
     const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: home, NODE_COMPILE_CACHE: cache, ...aws.env(), ...v.env };
     const agent = path.resolve(ROOT, v.agent ?? "dist/slothbox-agent.mjs");
@@ -154,6 +161,9 @@ try {
     const ms = performance.now() - t0;
     const cpu = childrenCpu() - cpu0;
     if (out.code !== 0) throw new Error(`${v.name}: bake failed:\n${out.text}`);
+    if (v.trace && trace && last) {
+      process.stderr.write(`${v.name}: engine requests (${fmtMs(ms)} in all), from the spawn:\n${trace.lines.slice(traced).map((l) => `${(l.t - t0).toFixed(1).padStart(8)} ms  ${l.line}`).join("\n")}\n`);
+    }
     if (v.coldCache) rmSync(cache, { recursive: true, force: true });
     if (process.env["BENCH_SHOW_OUT"]) process.stderr.write(`${v.name}: output ${out.text.length} chars, ${out.text.split("\n").length} lines\n${out.text.slice(0, 3000)}\n`);
     if (process.env["BENCH_SHOW_IMDS"]) process.stderr.write(`${v.name}: IMDS ${aws.calls.filter((c) => c.api === "imds").slice(imds0).map((c) => `${c.target} ${String((c as unknown as Record<string, unknown>)["outcome"])} @${(c.at % 100000).toFixed(0)}`).join(", ")}\n`);
@@ -167,7 +177,7 @@ try {
     for (let k = 0; k < variants.length; k++) {
       const v = variants[(k + r) % variants.length]!;
       await removeImages(docker, refs);
-      const x = await bake(v);
+      const x = await bake(v, r === ROUNDS - 1);
       const acc = res.get(v.name)!;
       acc.ms.push(x.ms);
       acc.cpu.push(x.cpu);
@@ -184,6 +194,7 @@ try {
   }
   console.log(`\n${engine.version} ${engine.store}; ${ROUNDS} rounds; load average ${os.loadavg().map((x) => x.toFixed(2)).join(", ")}\n\n${table(rows)}`);
 } finally {
+  trace?.close();
   await aws.stop();
   await stack.stop();
   rmSync(work, { recursive: true, force: true });

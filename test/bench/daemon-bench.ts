@@ -8,7 +8,6 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import path from "node:path";
 import type Docker from "dockerode";
 import type { AwsStandIn } from "../stack/aws/stand-in.ts";
@@ -17,6 +16,7 @@ import type { StackInfo } from "../stack/stack.ts";
 import { startDaemon, until, type Daemon } from "../e2e/daemon-harness.ts";
 import type { Box } from "../e2e/harness.ts";
 import { fmtMs } from "./stats.ts";
+import { tracingSocket } from "./engine-trace.ts";
 
 const MB = 1_000_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -175,37 +175,6 @@ export async function steadyStateRss(o: LiveBox, warmCache: boolean, timeline = 
   };
   await d.stop("SIGTERM");
   return { afterStart, afterReady, afterBake, steady, bakeMs: bake.ms, anon, file, heap };
-}
-
-/**
- * BENCH_API_TRACE=1: the Engine API requests of the first daemon, through a socket of the
- * bench's own in front of dockerd, each with its time: what a bake asks the engine for, and when.
- */
-function tracingSocket(target: string, dir: string): { dockerHost: string; lines: { t: number; line: string }[]; close: () => void } {
-  const sock = path.join(dir, "engine-trace.sock");
-  const lines: { t: number; line: string }[] = [];
-  let seq = 0;
-  const server = net.createServer((c) => {
-    const id = seq++;
-    const up = net.connect(target);
-    c.on("data", (b: Buffer) => {
-      const m = /^(GET|POST|HEAD|DELETE|PUT) (\S+)/.exec(b.toString("latin1", 0, 300));
-      if (m) lines.push({ t: performance.now(), line: `#${id} ${m[1]} ${m[2]!.slice(0, 100)}` });
-      up.write(b);
-    });
-    up.on("data", (b: Buffer) => {
-      const head = b.toString("latin1", 0, 20);
-      if (head.startsWith("HTTP/1.1")) lines.push({ t: performance.now(), line: `#${id}   ← ${head.slice(9, 12)}` });
-      if (b.toString("latin1", Math.max(0, b.length - 7)).endsWith("0\r\n\r\n")) lines.push({ t: performance.now(), line: `#${id}   ← end` });
-      c.write(b);
-    });
-    c.on("close", () => up.destroy());
-    up.on("close", () => c.destroy());
-    c.on("error", () => undefined);
-    up.on("error", () => undefined);
-  });
-  server.listen(sock);
-  return { dockerHost: `unix://${sock}`, lines, close: () => server.close() };
 }
 
 /**
