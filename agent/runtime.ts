@@ -41,7 +41,8 @@ export interface Runtime {
    */
   controlPlane?: ControlPlane;
   /** A bake's disk reserve on Docker's data root. */
-  newDiskReserve: () => DiskReserve;
+  /** One for every bake of this process: the daemon's bakes start on the data root an earlier one read (bake/disk-reserve.ts). */
+  diskReserve: DiskReserve;
   /** The images the agent pulled (image cleanup removes only those). */
   pulled: PulledImages;
   /** Signature verifications already made (docs/reference.md §2a), reused for a pinned digest and the same keys. */
@@ -141,8 +142,7 @@ export function createRuntime(config: Config, env: Record<string, string | undef
     post: httpPoster((url) => proxy.agentFor(url)),
     // The agent's own registry requests (docs/reference.md §2a): its proxy routes, dockerd's insecure-registry rule, secrets scrubbed.
     signatureVerifier: () => (verifier ??= createSignatureVerifier(nodeRegistryDeps({ routes: proxy, registryConfig: (signal) => docker.registryConfig(signal), scrubber }))),
-    newDiskReserve: () =>
-      new DiskReserve({ dataRoot: (signal) => docker.dataRoot(signal), space: statfsSpace, reserveBytes: config.diskReserveBytes, reservePercent: config.diskReservePercent }),
+    diskReserve: new DiskReserve({ dataRoot: (signal) => docker.dataRoot(signal), space: statfsSpace, reserveBytes: config.diskReserveBytes, reservePercent: config.diskReservePercent }),
   };
 }
 
@@ -159,7 +159,7 @@ export function bakeParts(
     random: rt.random,
     scrubber: rt.scrubber,
     pulled: rt.pulled,
-    disk: rt.newDiskReserve(),
+    disk: rt.diskReserve,
     signatures: { verifier: rt.signatureVerifier(), verifications: rt.verifications, clock: rt.clock, random: rt.random },
   };
 }

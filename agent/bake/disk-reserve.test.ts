@@ -51,6 +51,71 @@ describe("DiskReserve.check", () => {
     expect(await hidden.check(signal)).toEqual({ kind: "unknown", reason: "cannot see Docker's data root /var/lib/docker from the agent: ENOENT" });
     expect(await reserve(() => ({ free: 0, total: 0 }), 2 * GB, 5, "").check(signal)).toMatchObject({ kind: "unknown" });
   });
+
+  /** A reserve whose GET /info answers each read with the next root, and a read that hangs until `answer()`. */
+  function moving(freeAt: Record<string, number>) {
+    const reads: { root: string; answered: Promise<void>; answer: () => void }[] = [];
+    const disk = new DiskReserve({
+      dataRoot: async () => {
+        const r = reads[reads.length - 1]!;
+        await r.answered;
+        return r.root;
+      },
+      space: async (p) => ({ free: freeAt[p]!, total: 20 * GB }),
+      reserveBytes: 2 * GB,
+      reservePercent: 0,
+    });
+    const bake = (root: string, answeredAtOnce = false) => {
+      let answer!: () => void;
+      const answered = answeredAtOnce ? Promise.resolve() : new Promise<void>((r) => (answer = r));
+      reads.push({ root, answered, answer: () => answer() });
+      disk.prepare(signal);
+      return { answer: () => answer() };
+    };
+    return { disk, bake };
+  }
+  const settled = async <T>(p: Promise<T>): Promise<T | "pending"> => Promise.race([p, new Promise<"pending">((r) => setTimeout(() => r("pending"), 50))]);
+
+  it("lets a later bake start on the data root an earlier read found while GET /info answers, and checks the new read's root after it", async () => {
+    const m = moving({ "/var/lib/docker": 5 * GB, "/data/docker": 1 * GB });
+    m.bake("/var/lib/docker", true);
+    expect(await m.disk.check(signal)).toMatchObject({ kind: "ok", path: "/var/lib/docker" });
+    const second = m.bake("/data/docker");
+    expect(await settled(m.disk.check(signal))).toMatchObject({ kind: "ok", path: "/var/lib/docker" });
+    second.answer();
+    await new Promise((r) => setImmediate(r));
+    expect(await m.disk.check(signal)).toMatchObject({ kind: "short", error: { message: expect.stringContaining("free on /data/docker") } });
+  });
+
+  it("never stops a bake on the earlier root: short there, it waits for the read and checks where Docker now keeps images", async () => {
+    const m = moving({ "/var/lib/docker": 1 * GB, "/data/docker": 50 * GB });
+    m.bake("/var/lib/docker", true);
+    expect((await m.disk.check(signal)).kind).toBe("short");
+    const second = m.bake("/data/docker");
+    const checked = m.disk.check(signal);
+    expect(await settled(checked)).toBe("pending");
+    second.answer();
+    expect(await checked).toMatchObject({ kind: "ok", path: "/data/docker" });
+  });
+
+  it("is short where the read confirms the earlier root", async () => {
+    const m = moving({ "/var/lib/docker": 1 * GB });
+    m.bake("/var/lib/docker", true);
+    await m.disk.check(signal);
+    const second = m.bake("/var/lib/docker");
+    const checked = m.disk.check(signal);
+    second.answer();
+    expect(await checked).toMatchObject({ kind: "short", error: { code: "disk_full" } });
+  });
+
+  it("waits for the first read of all: no root to start on", async () => {
+    const m = moving({ "/var/lib/docker": 5 * GB });
+    const first = m.bake("/var/lib/docker");
+    const checked = m.disk.check(signal);
+    expect(await settled(checked)).toBe("pending");
+    first.answer();
+    expect(await checked).toMatchObject({ kind: "ok", path: "/var/lib/docker" });
+  });
 });
 
 function spec(services: Record<string, unknown>[]): BakeSpec {

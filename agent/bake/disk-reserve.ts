@@ -43,6 +43,14 @@ export async function statfsSpace(path: string): Promise<DiskSpace> {
   return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
 }
 
+/**
+ * The disk reserve of one runtime: the CLI's one bake, or every bake of the daemon. Where
+ * Docker keeps images is read (GET /info) at each bake's start; the daemon's later bakes may
+ * start on the data root an earlier read found while this one is under way (GET /info is slow
+ * on a busy engine: it counts images and containers), which is trusted to let a bake start,
+ * never to stop one: a check that finds it short waits for the read and checks again where
+ * Docker now says. The checks while the pulls run use the new read.
+ */
 export class DiskReserve {
   private readonly deps: DiskReserveDeps;
   private root: string | undefined;
@@ -52,10 +60,10 @@ export class DiskReserve {
     this.deps = deps;
   }
 
-  /** Starts reading where Docker keeps images (GET /info), for the first check; a failed read is made again by the check, which reports it. */
+  /** Starts this bake's read of where Docker keeps images; a failed read is made again by a check that needs it, which reports its error. */
   prepare(signal: AbortSignal): void {
-    this.reading ??= this.deps.dataRoot(signal).then(
-      (root) => void (this.root ??= root || undefined),
+    this.reading = this.deps.dataRoot(signal).then(
+      (root) => void (root && (this.root = root)),
       () => undefined,
     );
   }
@@ -66,26 +74,38 @@ export class DiskReserve {
 
   /** Whether the data root has the reserve free; `unknown` (and the bake goes on) where the agent cannot see the engine's disk. */
   async check(signal: AbortSignal): Promise<ReserveCheck> {
-    const { deps } = this;
+    const known = this.root;
+    if (known !== undefined) {
+      const r = await this.checkAt(known);
+      if (r.kind === "ok") return r;
+      await this.reading;
+      const now = this.root;
+      return now === undefined || now === known ? r : this.checkAt(now);
+    }
     await this.reading;
     try {
-      this.root ??= await deps.dataRoot(signal);
+      this.root ??= (await this.deps.dataRoot(signal)) || undefined;
     } catch (err) {
       return { kind: "unknown", reason: `Docker did not say where it keeps images (GET /info): ${(err as Error).message}` };
     }
     if (!this.root) return { kind: "unknown", reason: "Docker did not say where it keeps images (GET /info has no DockerRootDir)" };
+    return this.checkAt(this.root);
+  }
+
+  private async checkAt(root: string): Promise<ReserveCheck> {
+    const { deps } = this;
     let space: DiskSpace;
     try {
-      space = await deps.space(this.root);
+      space = await deps.space(root);
     } catch (err) {
-      return { kind: "unknown", reason: `cannot see Docker's data root ${this.root} from the agent: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+      return { kind: "unknown", reason: `cannot see Docker's data root ${root} from the agent: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
     }
     const reserve = reserveFor(space.total, deps.reserveBytes, deps.reservePercent);
-    if (space.free >= reserve) return { kind: "ok", free: space.free, reserve, path: this.root };
+    if (space.free >= reserve) return { kind: "ok", free: space.free, reserve, path: root };
     const why = deps.reserveBytes >= reserve ? `diskReserveBytes ${formatBytes(deps.reserveBytes)}` : `diskReservePercent ${deps.reservePercent} % of ${formatBytes(space.total)}`;
     return {
       kind: "short",
-      error: new AgentError("disk_full", `${formatBytes(space.free)} free on ${this.root} (Docker's data root), reserve ${formatBytes(reserve)} (${why}): the bake stopped before the disk fills`),
+      error: new AgentError("disk_full", `${formatBytes(space.free)} free on ${root} (Docker's data root), reserve ${formatBytes(reserve)} (${why}): the bake stopped before the disk fills`),
     };
   }
 }
