@@ -141,10 +141,13 @@ const WORDS = {
   },
   containerd: {
     // The disk runs out while a layer downloads into the content store, or, when a layer's unpacking
-    // overlaps the next one's download (seen in a full run on a busy machine), while it is extracted.
+    // overlaps the next one's download (seen in full runs on a busy machine), while it is extracted:
+    // in containerd 2's words on dockerd 28.5 (core/unpack: "failed to extract layer (<media type>
+    // <digest>) to <snapshotter> as <key>"), in containerd 1.7's on dockerd 26.1
+    // (pkg/unpack/unpacker.go: "failed to extract layer <diff ID>").
     diskFull: new RegExp(
       `^(failed to copy: failed to send write: write /tmp/sbx-df-\\w+/data/containerd/daemon/io\\.containerd\\.content\\.v1\\.content/ingest/${HEX}/data` +
-        `|failed to extract layer \\(application/vnd\\.docker\\.image\\.rootfs\\.diff\\.tar\\.gzip sha256:${HEX}\\) to overlayfs as "extract-\\d+-\\w+ sha256:${HEX}": ` +
+        `|failed to extract layer (\\(application/vnd\\.docker\\.image\\.rootfs\\.diff\\.tar\\.gzip sha256:${HEX}\\) to overlayfs as "extract-\\d+-\\w+ sha256:${HEX}"|sha256:${HEX}): ` +
         `mount callback failed on /tmp/sbx-df-\\w+/data/containerd/daemon/tmpmounts/containerd-mount\\d+: write /tmp/sbx-df-\\w+/data/containerd/daemon/tmpmounts/containerd-mount\\d+/layer-\\w+\\.bin)` +
         `: no space left on device(: unknown)?$`,
     ),
