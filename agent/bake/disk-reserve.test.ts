@@ -108,6 +108,18 @@ describe("DiskReserve.check", () => {
     expect(await checked).toMatchObject({ kind: "short", error: { code: "disk_full" } });
   });
 
+  it("never stops a bake on the earlier root when this bake's read fails: it asks again, and where Docker still does not say, the reserve is unknown", async () => {
+    const answers: (() => Promise<string>)[] = [async () => "/var/lib/docker"];
+    const disk = new DiskReserve({ dataRoot: () => answers.shift()!(), space: async () => ({ free: 1 * GB, total: 20 * GB }), reserveBytes: 2 * GB, reservePercent: 0 });
+    disk.prepare(signal);
+    expect((await disk.check(signal)).kind).toBe("short");
+    const reset = () => Promise.reject(new Error("read unix @->/var/run/docker.sock: read: connection reset by peer"));
+    answers.push(reset, reset);
+    disk.prepare(signal);
+    expect(await disk.check(signal)).toEqual({ kind: "unknown", reason: "Docker did not say where it keeps images (GET /info): read unix @->/var/run/docker.sock: read: connection reset by peer" });
+    expect(answers).toEqual([]);
+  });
+
   it("waits for the first read of all: no root to start on", async () => {
     const m = moving({ "/var/lib/docker": 5 * GB });
     const first = m.bake("/var/lib/docker");

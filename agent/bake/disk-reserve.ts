@@ -53,8 +53,10 @@ export async function statfsSpace(path: string): Promise<DiskSpace> {
  */
 export class DiskReserve {
   private readonly deps: DiskReserveDeps;
+  /** Where Docker said it keeps images, at the latest read that answered. */
   private root: string | undefined;
-  private reading: Promise<void> | undefined;
+  /** This bake's read: the root, or undefined where it failed or named none. */
+  private reading: Promise<string | undefined> | undefined;
 
   constructor(deps: DiskReserveDeps) {
     this.deps = deps;
@@ -63,7 +65,7 @@ export class DiskReserve {
   /** Starts this bake's read of where Docker keeps images; a failed read is made again by a check that needs it, which reports its error. */
   prepare(signal: AbortSignal): void {
     this.reading = this.deps.dataRoot(signal).then(
-      (root) => void (root && (this.root = root)),
+      (root) => (root ? (this.root = root) : undefined),
       () => undefined,
     );
   }
@@ -78,18 +80,19 @@ export class DiskReserve {
     if (known !== undefined) {
       const r = await this.checkAt(known);
       if (r.kind === "ok") return r;
-      await this.reading;
-      const now = this.root;
-      return now === undefined || now === known ? r : this.checkAt(now);
     }
-    await this.reading;
-    try {
-      this.root ??= (await this.deps.dataRoot(signal)) || undefined;
-    } catch (err) {
-      return { kind: "unknown", reason: `Docker did not say where it keeps images (GET /info): ${(err as Error).message}` };
+    // Not known yet, or short or unseen there: where Docker says now.
+    let root: string | undefined = await this.reading;
+    if (!root) {
+      try {
+        root = (await this.deps.dataRoot(signal)) || undefined;
+      } catch (err) {
+        return { kind: "unknown", reason: `Docker did not say where it keeps images (GET /info): ${(err as Error).message}` };
+      }
     }
-    if (!this.root) return { kind: "unknown", reason: "Docker did not say where it keeps images (GET /info has no DockerRootDir)" };
-    return this.checkAt(this.root);
+    if (!root) return { kind: "unknown", reason: "Docker did not say where it keeps images (GET /info has no DockerRootDir)" };
+    this.root = root;
+    return this.checkAt(root);
   }
 
   private async checkAt(root: string): Promise<ReserveCheck> {

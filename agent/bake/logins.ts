@@ -19,7 +19,8 @@ export interface LoginsDeps extends LoginDeps {
 }
 
 export interface PullAuth {
-  auth: RegistryAuth;
+  /** The credential to pull with now: the one fetched anew once a login has renewed a rotated one. */
+  readonly auth: RegistryAuth;
   /** Settles when the login did, with the credential that logged in (another than `auth` where the cached one was rotated); rejects with the login's error. */
   loggedIn: Promise<RegistryAuth>;
 }
@@ -29,6 +30,8 @@ export class Logins {
   private readonly resolving = new Map<string, Promise<Resolved>>();
   private readonly logins = new Map<string, Promise<RegistryAuth>>();
   private readonly secretUsernames = new Set<string>();
+  /** Credentials a login renewed (fetched anew after the cached one was refused). */
+  private readonly renewed = new Map<string, RegistryAuth>();
 
   constructor(deps: LoginsDeps) {
     this.deps = deps;
@@ -46,7 +49,13 @@ export class Logins {
 
   async forPull(cred: Credential): Promise<PullAuth> {
     const r = await this.resolved(cred);
-    return { auth: r.auth, loggedIn: this.login(cred) };
+    const renewed = this.renewed;
+    return {
+      get auth() {
+        return renewed.get(cred.id) ?? r.auth;
+      },
+      loggedIn: this.login(cred),
+    };
   }
 
   /** The credential the agent's own registry requests use (signature lookups): one from the cache only once its login has confirmed or renewed it. */
@@ -84,6 +93,8 @@ export class Logins {
           deps.resolver.invalidate(cred);
           resolved = await deps.resolver.resolve(cred, deps.signal);
           await loginWithRetries(resolved.auth, deps, deps.signal);
+          // Pulls that start from now on use the new one.
+          this.renewed.set(cred.id, resolved.auth);
         }
         deps.step({ kind: "credential", credential: cred, phase: "logged-in" });
         return resolved.auth;

@@ -165,6 +165,19 @@ describe("a bake", () => {
     expect(types(f.events)).toEqual(["bake.started", "service.pulled api", "bake.succeeded"]);
   });
 
+  it("ends what the start began when the record cannot be written: Docker is no longer waited for", async () => {
+    const f = bakeFixture(dirs);
+    let pingEnded: (reason: unknown) => void = () => undefined;
+    const ended = new Promise((r) => (pingEnded = r));
+    f.docker.ping = async (signal) => {
+      signal.addEventListener("abort", () => pingEnded(signal.reason), { once: true });
+      await hangUntil(signal);
+    };
+    const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    await expect(runBake(spec([{ name: "api", image: "quay.io/acme/api:1" }]), f.deps({}, { recorded: Promise.reject(full) }), new AbortController().signal)).rejects.toBe(full);
+    expect(await Promise.race([ended, delay(1000).then(() => "still waiting")])).toBe(full);
+  });
+
   it("fails with the error of a record that cannot be written, before any event", async () => {
     const f = bakeFixture(dirs);
     const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
@@ -376,7 +389,7 @@ describe("a bake", () => {
     expect((await before.run(spec([{ name: "api", image: "ghcr.io/acme/api:1", registryCredentialId: "rc_gh" }]))).status).toBe("succeeded");
     const t = setup({}, cache);
     t.aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_new" });
-    return t;
+    return { ...t, cache };
   }
 
   it("pulls with a secret from the daemon's cache while its login runs", async () => {
@@ -408,6 +421,54 @@ describe("a bake", () => {
     expect(t.docker.logins.map((a) => a.password)).toEqual(["ghp_old", "ghp_new"]);
     expect(t.docker.pullAuths.map((a) => a?.password)).toEqual(["ghp_old", "ghp_new"]);
     expect(t.aws.calls).toEqual([`ssm ${PREFIX}rc_gh`]);
+  });
+
+  it("pulls later images of a rotated secret with the new one only", async () => {
+    const t = await rotated();
+    const t1 = setup({ pullConcurrency: 1 }, t.cache);
+    t1.aws.parameters.set(`${PREFIX}rc_gh`, { type: "SecureString", value: "ghp_new" });
+    t1.docker.plan("ghcr.io/acme/api:2", REFUSED);
+    t1.docker.loginPlan = async (auth) => {
+      if (auth.password === "ghp_old") throw new DockerHttpError(500, "Get \"https://ghcr.io/v2/\": denied: denied");
+    };
+    const r = await t1.run(
+      spec([
+        { name: "api", image: "ghcr.io/acme/api:2", registryCredentialId: "rc_gh" },
+        { name: "web", image: "ghcr.io/acme/web:2", registryCredentialId: "rc_gh" },
+      ]),
+    );
+    expect(r.status).toBe("succeeded");
+    expect(t1.docker.log.filter((l) => l.startsWith("pull ")).map((l, i) => `${l.split(" ")[1]} ${t1.docker.pullAuths[i]?.password}`)).toEqual([
+      "ghcr.io/acme/api:2 ghp_old",
+      "ghcr.io/acme/api:2 ghp_new",
+      "ghcr.io/acme/web:2 ghp_new",
+    ]);
+  });
+
+  it("keeps an image the engine pulled with a secret that a login beside it then found rotated: no pull again", async () => {
+    const t = await rotated();
+    let inspecting!: () => void;
+    const inspected = new Promise<void>((r) => (inspecting = r));
+    let renewedLogin!: () => void;
+    const loggedInAnew = new Promise<void>((r) => (renewedLogin = r));
+    t.docker.inspectPlan = async (ref, signal) => {
+      if (!ref.startsWith("ghcr.io/acme/api")) return;
+      inspecting();
+      // Answers a while after the new login, long enough for a renewal to end the pull if it would.
+      const later = loggedInAnew.then(async () => {
+        for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+      });
+      await Promise.race([later, hangUntil(signal)]);
+    };
+    t.docker.loginPlan = async (auth) => {
+      if (auth.password !== "ghp_old") return renewedLogin();
+      await inspected;
+      throw new DockerHttpError(500, "Get \"https://ghcr.io/v2/\": denied: denied");
+    };
+    const r = await t.run(spec([{ name: "api", image: "ghcr.io/acme/api:2", registryCredentialId: "rc_gh" }]));
+    expect(r.services[0]).toMatchObject({ status: "pulled" });
+    expect(t.docker.pullAuths.map((a) => a?.password)).toEqual(["ghp_old"]);
+    expect(t.docker.logins.map((a) => a.password)).toEqual(["ghp_old", "ghp_new"]);
   });
 
   it("fails with the login's error when the secret fetched once more is refused too, and the pull beside it ends", async () => {

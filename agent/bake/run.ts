@@ -221,7 +221,8 @@ async function pullInTurn(u: UnitPull, creds: PullAuth | undefined): Promise<Out
     }
     return await pull(u, creds, release);
   } catch (err) {
-    // Said before the slot is passed on (finally): the image that gets it must not start.
+    // Said before a slot still held is passed on (finally): the image that gets it must not start. (A
+    // pull that failed after the engine had pulled, at its inspect or its login, passed it on already.)
     turn.failed = true;
     throw err;
   } finally {
@@ -251,13 +252,15 @@ async function pull(u: UnitPull, creds: PullAuth | undefined, release: () => voi
 
 /**
  * The pull, beside its credential's login: a failed login ends it (the login's error is the
- * one reported); a login that renewed a rotated credential from the cache ends it too, and it
- * starts again with the new credential, which `creds.auth` then is (the registry's words are
- * asked for with the credential the pull used).
+ * one reported); a login that renewed a rotated credential from the cache ends it too, unless
+ * the engine has already pulled with the old one, and it starts again with the new credential,
+ * which `creds.auth` then is (the registry's words are asked for with the credential used).
  */
 async function pullBesideLogin(u: UnitPull, creds: PullAuth | undefined, onPulled: () => void): Promise<RecordedImage> {
   const { unit, deps, signal, step } = u;
   const { config } = deps;
+  // Once the engine has pulled the image, a renewal changes nothing: the old credential served.
+  let pulled = false;
   const pullDeps: PullDeps = {
     docker: deps.docker,
     clock: deps.clock,
@@ -268,19 +271,22 @@ async function pullBesideLogin(u: UnitPull, creds: PullAuth | undefined, onPulle
     retries: config.pullRetries,
     onProgress: (progress) => step({ kind: "progress", image: unit.key, progress }),
     onRetry: (e, attempt, retriesLeft) => step({ kind: "retry", image: unit.key, error: e.toBody(), attempt, retriesLeft }),
-    onPulled,
+    onPulled: () => {
+      pulled = true;
+      onPulled();
+    },
   };
+  const first = creds?.auth;
   const loginEnded = new AbortController();
   const renewed = creds?.loggedIn.then(
-    (auth) => (auth === creds.auth ? undefined : (loginEnded.abort(), auth)),
+    (auth) => (auth === first || pulled ? undefined : (loginEnded.abort(), auth)),
     () => void loginEnded.abort(),
   );
   try {
-    return await pullImage(pullTarget(unit), creds?.auth, pullDeps, AbortSignal.any([signal, loginEnded.signal]));
+    return await pullImage(pullTarget(unit), first, pullDeps, AbortSignal.any([signal, loginEnded.signal]));
   } catch (err) {
-    const next = creds && renewed && !signal.aborted ? await renewed : undefined;
-    if (!creds || !next) throw err;
-    creds.auth = next;
+    const next = renewed && !signal.aborted && !pulled ? await renewed : undefined;
+    if (!next) throw err;
     return pullImage(pullTarget(unit), next, pullDeps, signal);
   }
 }
@@ -320,8 +326,15 @@ export async function runBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSigna
   const { config, clock } = deps;
   const started = clock.now();
   const emit = (type: AgentEvent["type"], fields: Partial<AgentEvent> = {}) => deps.emit(makeEvent(type, spec.bakeId, clock.now(), fields));
-  const start = startBake(spec, deps, signal);
-  await deps.recorded;
+  // What the start began ends with a bake whose record cannot be written.
+  const unrecorded = new AbortController();
+  const start = startBake(spec, deps, AbortSignal.any([signal, unrecorded.signal]));
+  try {
+    await deps.recorded;
+  } catch (err) {
+    unrecorded.abort(err);
+    throw err;
+  }
   await emit("bake.started");
   // Image cleanup, in the daemon beside this process, keeps what this bake needs until it ends.
   // A state dir this process cannot write fails the bake where it records what it pulled, with the reason.
@@ -373,7 +386,7 @@ function startBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal): BakeSta
   for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
   const docker = awaitDocker(deps, signal, step);
   const disk = deps.disk && !deps.disk.disabled ? deps.disk : undefined;
-  if (disk) void docker.then((e) => e ?? disk.prepare(signal));
+  if (disk) void docker.then((e) => e ?? (signal.aborted ? undefined : disk.prepare(signal)));
   return { spec, step, units, logins, docker };
 }
 

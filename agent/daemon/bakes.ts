@@ -155,6 +155,8 @@ export class BakeRunner {
         // How it ended is known: the next bake may queue, while this one is filed.
         this.pending = undefined;
       }
+      // The record's first write ends before its last starts (a bake that failed before awaiting it).
+      await recorded.catch(() => undefined);
       await this.persist(record);
       await this.prune();
     });

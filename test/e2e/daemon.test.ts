@@ -252,6 +252,8 @@ describe("bakes over the API", () => {
       expect(await bakeDone(d, s2.bakeId)).toMatchObject({ status: "succeeded", services: [{ name: "api", status: "pulled", digest: img.digest }] });
       expect((await dockerImage(docker, img.reference))?.digests).toContain(img.digest);
       expect(aws.callsTo("ssm:GetParameter").length - ssm).toBe(1);
+      // The second bake started from the cached secret (a hit), then fetched it anew.
+      expect(await fetch(`${d.url}/metrics`).then((r) => r.text())).toMatch(/slothbox_credential_cache_hits_total\{type="token"\} 1\n/);
       expect(secretLeaks(old, b, [], [], [d.output()])).toEqual([]);
       expect(secretLeaks(GH_SECRET, b, [], [], [d.output()])).toEqual([]);
     } finally {
