@@ -40,8 +40,7 @@ export interface Runtime {
    * (its boxId then is too, reportingProblem): the one test of "reporting configured".
    */
   controlPlane?: ControlPlane;
-  /** A bake's disk reserve on Docker's data root. */
-  /** One for every bake of this process: the daemon's bakes start on the data root an earlier one read (bake/disk-reserve.ts). */
+  /** The disk reserve on Docker's data root, one for every bake of this process: the daemon's bakes start on the data root an earlier one read (bake/disk-reserve.ts). */
   diskReserve: DiskReserve;
   /** The images the agent pulled (image cleanup removes only those). */
   pulled: PulledImages;

@@ -3,8 +3,9 @@
 // logged in once (POST /auth). The pull starts with the credential while its
 // login runs; a failed login still fails the image and aborts its pull. A
 // credential served from the daemon's cache that the login refuses may have
-// been rotated: it is fetched once more and logged in again, and the login then
-// settles with the new one, which the pull started with the old one restarts with.
+// been rotated: it is fetched once more and logged in again, the login settles
+// with the new one, a pull begun with the old one starts again with it (unless
+// the engine had already pulled), and pulls that start later use it.
 import type { CredentialResolver, Resolved } from "../credentials/resolve.ts";
 import type { RegistryAuth } from "../credentials/types.ts";
 import { loginWithRetries, type LoginDeps } from "../docker/login.ts";
