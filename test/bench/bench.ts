@@ -30,6 +30,8 @@ const DAEMON_NODE_ARGS = (process.env["BENCH_DAEMON_NODE_ARGS"] ?? (JSON.parse(r
   .filter(Boolean);
 /** Environment for the daemon, `K=V K=V` (e.g. `MALLOC_ARENA_MAX=2`). */
 const DAEMON_ENV = Object.fromEntries((process.env["BENCH_DAEMON_ENV"] ?? "").split(" ").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+/** Milliseconds each registry request waits in the stack's registry fronts (a partial run: the page is left alone). */
+const REGISTRY_LATENCY_MS = Number(process.env["BENCH_REGISTRY_LATENCY_MS"] ?? 0);
 const ENGINES: Engine[] = (process.env["BENCH_ENGINES"] ?? "20.10,28.5-containerd").split(",").map((n) => engineFromEnv({ SLOTHBOX_TEST_ENGINE: n }));
 
 if (process.getuid?.() !== 0) {
@@ -160,6 +162,8 @@ try {
   mkdirSync(home);
   const agentEnv = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: home, ...aws.env() };
   let seq = 0;
+  // After the pushes: every registry request waits this long first (registries across a network, as a box has them).
+  if (REGISTRY_LATENCY_MS > 0) for (const r of [ghcr, ecr, quay]) await fetch(`${r.control}/__front/latency?ms=${REGISTRY_LATENCY_MS}`, { method: "POST" });
 
   for (const engine of ENGINES) {
     const info: StackInfo = stack.infoFor(engine);
@@ -447,7 +451,7 @@ const machine = [
 const text = `### Targets (issue 26), this run\n\n${table(targets)}\n\n` + results.map((r) => `### ${r.name}\n\n${table(r.rows)}\n${r.notes.map((n) => `\n${n}`).join("")}\n`).join("\n");
 console.log("\n" + machine.join("\n") + "\n\n" + text);
 // A partial run (BENCH_ONLY, one engine) is printed, and written to BENCH_OUT if set, but not to the docs.
-const partial = process.env["BENCH_ONLY"] !== undefined || process.env["BENCH_ENGINES"] !== undefined;
+const partial = process.env["BENCH_ONLY"] !== undefined || process.env["BENCH_ENGINES"] !== undefined || REGISTRY_LATENCY_MS > 0;
 if (process.env["BENCH_OUT"]) writeFileSync(process.env["BENCH_OUT"], machine.join("\n") + "\n\n" + text);
 const doc = partial ? "/dev/null" : path.join(ROOT, "docs/benchmarks.md");
 const old = (() => {

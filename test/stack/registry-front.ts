@@ -111,12 +111,19 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
   const faults = new Map<string, Fault>();
   const counts = new Map<string, RequestCounts>();
   const held = new Set<http.ServerResponse>();
+  /** Added before each registry request is passed on: a registry across a network (the bench's BENCH_REGISTRY_LATENCY_MS). */
+  let latencyMs = 0;
   const refusals = opts.kind ? REGISTRY_REFUSALS[opts.kind] : undefined;
 
   const control = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const repo = url.searchParams.get("repo") ?? "";
     if (req.method === "GET" && url.pathname === "/__front/requests") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(counts.get(repo) ?? noRequests()));
+      return;
+    }
+    if (req.method === "POST" && url.pathname === "/__front/latency") {
+      latencyMs = Number(url.searchParams.get("ms") ?? "0");
+      res.writeHead(204).end();
       return;
     }
     if (req.method === "POST" && url.pathname === "/__front/fault") {
@@ -138,6 +145,18 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://front");
     if (url.pathname.startsWith("/__front/")) return control(req, res, url);
+    if (latencyMs > 0) {
+      req.pause();
+      setTimeout(() => {
+        req.resume();
+        serve(req, res, url);
+      }, latencyMs);
+      return;
+    }
+    serve(req, res, url);
+  };
+
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => {
     const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(url.pathname);
     const repo = m?.[1];
     const what = m?.[2] as "manifests" | "blobs" | undefined;
