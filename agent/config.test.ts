@@ -25,7 +25,7 @@ describe("loadConfig", () => {
       dockerSocket: "/var/run/docker.sock",
       ssmParameterPrefix: "/slothbox/registry-credentials/",
       stateDir: "/var/lib/slothbox",
-      pullConcurrency: 4,
+      pullConcurrency: 6,
       pullTimeoutSeconds: 1800,
       pullInactivityTimeoutSeconds: 60,
       pullRetries: 3,

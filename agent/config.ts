@@ -38,8 +38,9 @@ const schema = z.strictObject({
     .regex(/^\/([A-Za-z0-9_.-]+\/)+$/, "must start and end with '/' (e.g. /slothbox/registry-credentials/)")
     .default("/slothbox/registry-credentials/"),
   stateDir: absolutePath.default("/var/lib/slothbox"),
-  // Measured (npm run bench:concurrency, docs/benchmarks.md): 4 is the fastest or within noise of it for 6 and 20 images, small and large, on both image stores.
-  pullConcurrency: int(1, 32).default(4),
+  // Measured (npm run bench:concurrency, docs/benchmarks.md): with registries across a network (20 ms a request), 6 is the fastest,
+  // or within 1 % of it, for 6 and 20 images, small and large, on both image stores; with none, 4 and 6 are within each other's noise.
+  pullConcurrency: int(1, 32).default(6),
   pullTimeoutSeconds: int(1, 86_400).default(1800),
   pullInactivityTimeoutSeconds: int(1, 3600).default(60),
   pullRetries: int(0, 20).default(3),
