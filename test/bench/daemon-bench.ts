@@ -120,7 +120,13 @@ async function apiBake(o: LiveBox, d: Daemon, services: unknown[]): Promise<{ ms
   const cpu0 = cpuSeconds(d.proc.pid!);
   const t0 = performance.now();
   const ended = bakeEnded(d, bakeId);
-  const post = await d.api("POST", "/v1/bakes", { bakeId, orgId: "org_bench", registryCredentials: o.credentials, services });
+  const body = { bakeId, orgId: "org_bench", registryCredentials: o.credentials, services };
+  let post = await d.api("POST", "/v1/bakes", body);
+  // The previous bake's bake.succeeded line is logged a few awaits before the daemon takes the next (its running-bakes record is removed in between): 409, asked again.
+  for (let i = 0; i < 100 && post.status === 409; i++) {
+    await sleep(10);
+    post = await d.api("POST", "/v1/bakes", body);
+  }
   if (post.status !== 202) throw new Error(`bake not accepted: ${post.status} ${post.text}`);
   await ended;
   const ms = performance.now() - t0;
