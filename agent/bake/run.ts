@@ -373,6 +373,11 @@ interface BakeStart {
   docker: Promise<AgentError | undefined>;
 }
 
+/** The disk reserve this bake checks: none where it has none, or one of 0 bytes and 0 %. */
+function reserveOf(deps: BakeDeps): DiskReserve | undefined {
+  return deps.disk && !deps.disk.disabled ? deps.disk : undefined;
+}
+
 /**
  * Starts what needs no record first, while the bake.started event and the running-bakes record
  * are written (each an fsync): the credentials of images by tag (always pulled) are fetched,
@@ -385,7 +390,7 @@ function startBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal): BakeSta
   const units = unitsOf(spec);
   for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
   const docker = awaitDocker(deps, signal, step);
-  const disk = deps.disk && !deps.disk.disabled ? deps.disk : undefined;
+  const disk = reserveOf(deps);
   if (disk) void docker.then((e) => e ?? (signal.aborted ? undefined : disk.prepare(signal)));
   return { spec, step, units, logins, docker };
 }
@@ -434,7 +439,7 @@ function reserveDisk(run: BakeRun): { beforePull?: () => Promise<void>; full: Ab
   const full = new AbortController();
   let stopWatching = () => undefined as void;
   const stop = () => stopWatching();
-  const disk = deps.disk && !deps.disk.disabled ? deps.disk : undefined;
+  const disk = reserveOf(deps);
   if (!disk) return { full: full.signal, stop };
   let reserveChecked: Promise<void> | undefined;
   const beforePull = () =>

@@ -13,7 +13,8 @@ import { engineFromEnv, engineName, type Engine } from "../stack/dockerd.ts";
 import { pushImage, randomLayer, type Layer, type PushedImage, type RegistryTarget } from "../stack/images.ts";
 import { ECR_ACCOUNT, startStack, type StackInfo } from "../stack/stack.ts";
 import { pullAllAtOnce, removeImages as removeFrom } from "./engine.ts";
-import { fmtMs, percentile, summary, table } from "./stats.ts";
+import { envPairs, fmtMs, percentile, summary, table } from "./stats.ts";
+import { setLatency } from "../stack/registry-front.ts";
 import { signedBench } from "./signed-bench.ts";
 import { healthzUnderLoad, nodeFloor, steadyStateRss, warmApiBake, type LiveBox } from "./daemon-bench.ts";
 
@@ -29,7 +30,7 @@ const DAEMON_NODE_ARGS = (process.env["BENCH_DAEMON_NODE_ARGS"] ?? (JSON.parse(r
   .split(" ")
   .filter(Boolean);
 /** Environment for the daemon, `K=V K=V` (e.g. `MALLOC_ARENA_MAX=2`). */
-const DAEMON_ENV = Object.fromEntries((process.env["BENCH_DAEMON_ENV"] ?? "").split(" ").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+const DAEMON_ENV = envPairs(process.env["BENCH_DAEMON_ENV"]);
 /** Milliseconds each registry request waits in the stack's registry fronts (a partial run: the page is left alone). */
 const REGISTRY_LATENCY_MS = Number(process.env["BENCH_REGISTRY_LATENCY_MS"] ?? 0);
 const ENGINES: Engine[] = (process.env["BENCH_ENGINES"] ?? "20.10,28.5-containerd").split(",").map((n) => engineFromEnv({ SLOTHBOX_TEST_ENGINE: n }));
@@ -163,7 +164,7 @@ try {
   const agentEnv = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: home, ...aws.env() };
   let seq = 0;
   // After the pushes: every registry request waits this long first (registries across a network, as a box has them).
-  if (REGISTRY_LATENCY_MS > 0) for (const r of [ghcr, ecr, quay]) await fetch(`${r.control}/__front/latency?ms=${REGISTRY_LATENCY_MS}`, { method: "POST" });
+  if (REGISTRY_LATENCY_MS > 0) for (const r of [ghcr, ecr, quay]) await setLatency(r.control, REGISTRY_LATENCY_MS);
 
   for (const engine of ENGINES) {
     const info: StackInfo = stack.infoFor(engine);

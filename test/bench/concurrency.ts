@@ -17,6 +17,7 @@ import { pushImage, randomLayer, type Layer, type PushedImage } from "../stack/i
 import { startStack } from "../stack/stack.ts";
 import { pullAllAtOnce, removeImages } from "./engine.ts";
 import { fmtMs, summary, table } from "./stats.ts";
+import { setLatency } from "../stack/registry-front.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const AGENT = path.join(ROOT, "dist/slothbox-agent.mjs");
@@ -74,7 +75,7 @@ try {
     await imageSet("6 large", 6, (i) => layers(8, (80 + 4 * i) * MB)),
     await imageSet("20 large", 20, (i) => layers(6, (60 + 2 * (i % 5)) * MB)),
   ];
-  if (REGISTRY_LATENCY_MS > 0) for (const r of [ghcr, quay]) await fetch(`${r.control}/__front/latency?ms=${REGISTRY_LATENCY_MS}`, { method: "POST" });
+  if (REGISTRY_LATENCY_MS > 0) for (const r of [ghcr, quay]) await setLatency(r.control, REGISTRY_LATENCY_MS);
   for (const engine of ENGINES) {
     const info = stack.infoFor(engine);
     const docker = new Docker({ socketPath: info.socketPath });

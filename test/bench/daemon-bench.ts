@@ -15,7 +15,7 @@ import { pushImage, randomLayer, type PushedImage, type RegistryTarget } from ".
 import type { StackInfo } from "../stack/stack.ts";
 import { startDaemon, until, type Daemon } from "../e2e/daemon-harness.ts";
 import type { Box } from "../e2e/harness.ts";
-import { fmtMs } from "./stats.ts";
+import { envPairs, fmtMs } from "./stats.ts";
 import { tracingSocket } from "./engine-trace.ts";
 
 const MB = 1_000_000;
@@ -196,7 +196,7 @@ export async function warmApiBake(o: LiveBox) {
   const trace = process.env["BENCH_API_TRACE"] ? tracingSocket(o.stack.socketPath, o.work) : undefined;
   const daemons: [string, Daemon][] = [[agentName, await daemonFor(o, mkdtempSync(path.join(o.work, "compile-cache-")), {}, trace?.dockerHost)]];
   if (otherAgent || otherEnv) {
-    const env = Object.fromEntries((otherEnv ?? "").split(" ").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+    const env = envPairs(otherEnv);
     const d = await daemonFor({ ...o, agent: otherAgent ?? o.agent }, mkdtempSync(path.join(o.work, "compile-cache-")), env);
     daemons.push([`daemon of ${[otherAgent, otherEnv].filter(Boolean).join(", ")}`, d]);
   }

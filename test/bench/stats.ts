@@ -24,3 +24,8 @@ export function table(rows: string[][]): string {
   const line = (r: string[]) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |";
   return [line(rows[0]!), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...rows.slice(1).map(line)].join("\n");
 }
+
+/** `K=V K=V` (the benches' environment knobs) as an environment. */
+export function envPairs(text: string | undefined): Record<string, string> {
+  return Object.fromEntries((text ?? "").split(" ").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+}

@@ -292,6 +292,12 @@ export async function startRegistryFront(opts: FrontOptions): Promise<RegistryFr
   };
 }
 
+/** Asks the front at `url` to wait `ms` before passing each registry request on (a registry across a network). */
+export async function setLatency(url: string, ms: number): Promise<void> {
+  const res = await fetch(`${url}/__front/latency?ms=${ms}`, { method: "POST" });
+  if (res.status !== 204) throw new Error(`latency ${ms} ms at ${url}: ${res.status}`);
+}
+
 /** Asks the front at `url` for `count` faults on `repo`'s manifest (words: the answer to give). */
 export async function injectFault(url: string, repo: string, kind: FaultKind, count = 1, words?: { status: number; body: string; contentType: string }): Promise<void> {
   const res = await fetch(`${url}/__front/fault?repo=${encodeURIComponent(repo)}&kind=${kind}&count=${count}`, {
