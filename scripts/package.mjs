@@ -17,6 +17,8 @@ const root = path.resolve(import.meta.dirname, "..");
 const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 /** Node flags the launcher gives `slothbox-agent daemon` (the bench runs the daemon with the same). */
 const DAEMON_NODE_FLAGS = JSON.parse(readFileSync(path.join(root, "scripts/daemon-node-flags.json"), "utf8"));
+/** Node flags the launcher gives every other command, `bake` on the Packer path above all (npm run bench runs the CLI with the same). */
+const CLI_NODE_FLAGS = JSON.parse(readFileSync(path.join(root, "scripts/cli-node-flags.json"), "utf8"));
 const lockPackages = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")).packages;
 
 const { values } = parseArgs({ options: { out: { type: "string" }, arch: { type: "string", multiple: true } } });
@@ -86,7 +88,9 @@ async function packageFor(arch, scratch) {
       "# The daemon runs for months and waits on I/O: V8 without its optimizing tiers holds",
       "# 16 MB less once a bake has run, for no more CPU per bake (docs/benchmarks.md).",
       `[ "\${1:-}" = daemon ] && exec "$here/node" ${DAEMON_NODE_FLAGS.join(" ")} "$here/../lib/slothbox-agent.mjs" "$@"`,
-      'exec "$here/node" "$here/../lib/slothbox-agent.mjs" "$@"',
+      "# A bake lives for seconds: a young generation that starts at 16 MB spares it most of its",
+      "# scavenges, 4-5 % of its CPU (docs/benchmarks.md).",
+      `exec "$here/node" ${CLI_NODE_FLAGS.join(" ")} "$here/../lib/slothbox-agent.mjs" "$@"`,
       "",
     ].join("\n"),
   );

@@ -29,6 +29,8 @@ const ONLY = new Set((process.env["BENCH_ONLY"] ?? "small,one,large,warm,signed,
 const DAEMON_NODE_ARGS = (process.env["BENCH_DAEMON_NODE_ARGS"] ?? (JSON.parse(readFileSync(path.join(ROOT, "scripts/daemon-node-flags.json"), "utf8")) as string[]).join(" "))
   .split(" ")
   .filter(Boolean);
+/** Node flags for every other command, the package's launcher's (scripts/cli-node-flags.json): the Packer path runs `bake` with them. */
+const CLI_NODE_ARGS = JSON.parse(readFileSync(path.join(ROOT, "scripts/cli-node-flags.json"), "utf8")) as string[];
 /** Environment for the daemon, `K=V K=V` (e.g. `MALLOC_ARENA_MAX=2`). */
 const DAEMON_ENV = envPairs(process.env["BENCH_DAEMON_ENV"]);
 /** Milliseconds each registry request waits in the stack's registry fronts (a partial run: the page is left alone). */
@@ -180,7 +182,7 @@ try {
     let lastCpu = 0;
     const agentBake = async (svcs: unknown[], env: Record<string, string> = {}) => {
       const cpu0 = childrenCpu();
-      const r = await run(process.execPath, [AGENT, "bake", "--spec", writeSpec(svcs), "--config", configFile, "--no-report"], { ...agentEnv, ...env });
+      const r = await run(process.execPath, [...CLI_NODE_ARGS, AGENT, "bake", "--spec", writeSpec(svcs), "--config", configFile, "--no-report"], { ...agentEnv, ...env });
       lastCpu = childrenCpu() - cpu0;
       if (r.code !== 0) throw new Error(`agent bake failed:\n${r.out}`);
       return r.ms;
@@ -271,7 +273,7 @@ try {
         const starts: Record<string, number[]> = { "node -e 0": [], "slothbox-agent --version": [], "docker --version": [] };
         for (let k = 0; k < 10; k++) {
           starts["node -e 0"]!.push((await run(process.execPath, ["-e", "0"], agentEnv)).ms);
-          starts["slothbox-agent --version"]!.push((await run(process.execPath, [AGENT, "--version"], agentEnv)).ms);
+          starts["slothbox-agent --version"]!.push((await run(process.execPath, [...CLI_NODE_ARGS, AGENT, "--version"], agentEnv)).ms);
           starts["docker --version"]!.push((await run("docker", ["--version"], cliEnv)).ms);
         }
         results.push({ name: "Start-up of a process (10 runs each)", rows: [HEAD, ...rowsFor(starts, "node -e 0")], notes: [] });
