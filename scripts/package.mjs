@@ -19,6 +19,10 @@ const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 const DAEMON_NODE_FLAGS = JSON.parse(readFileSync(path.join(root, "scripts/daemon-node-flags.json"), "utf8"));
 /** Node flags the launcher gives every other command, `bake` on the Packer path above all (npm run bench runs the CLI with the same). */
 const CLI_NODE_FLAGS = JSON.parse(readFileSync(path.join(root, "scripts/cli-node-flags.json"), "utf8"));
+// The flags are written into a shell script unquoted: only plain `--name=value` words.
+for (const flag of [...DAEMON_NODE_FLAGS, ...CLI_NODE_FLAGS]) {
+  if (!/^--[\w.=-]+$/.test(flag)) throw new Error(`scripts/*-node-flags.json: ${JSON.stringify(flag)} is not a plain --flag[=value]`);
+}
 const lockPackages = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")).packages;
 
 const { values } = parseArgs({ options: { out: { type: "string" }, arch: { type: "string", multiple: true } } });
@@ -88,8 +92,9 @@ async function packageFor(arch, scratch) {
       "# The daemon runs for months and waits on I/O: V8 without its optimizing tiers holds",
       "# 16 MB less once a bake has run, for no more CPU per bake (docs/benchmarks.md).",
       `[ "\${1:-}" = daemon ] && exec "$here/node" ${DAEMON_NODE_FLAGS.join(" ")} "$here/../lib/slothbox-agent.mjs" "$@"`,
-      "# A bake lives for seconds: a young generation that starts at 16 MB spares it most of its",
-      "# scavenges, 4-5 % of its CPU (docs/benchmarks.md).",
+      "# Every other command lives for seconds (a bake on the Packer path above all): a young",
+      "# generation that starts at 16 MB spares it most of its scavenges, 4-5 % of a bake's CPU",
+      "# (docs/benchmarks.md).",
       `exec "$here/node" ${CLI_NODE_FLAGS.join(" ")} "$here/../lib/slothbox-agent.mjs" "$@"`,
       "",
     ].join("\n"),

@@ -333,6 +333,7 @@ try {
         work,
         env: agentEnv,
         rounds: ROUNDS,
+        nodeArgs: CLI_NODE_ARGS,
         run: async (argv, env) => {
           const cpu0 = childrenCpu();
           const r = await run(argv[0]!, argv.slice(1), env);

@@ -115,7 +115,7 @@ try {
     dockerFloorSource,
     [
       `import Docker from "dockerode";`,
-      `const docker = new Docker({ socketPath: ${JSON.stringify(stack.infoFor(engine).socketPath)} });`,
+      `const docker = new Docker({ socketPath: ${JSON.stringify(info.socketPath)} });`,
       `const pulls = ${JSON.stringify(pulls)};`,
       `await Promise.all(pulls.map(async (p) => {`,
       `  const s = await docker.createImage(p.auth ? { base64: p.auth } : {}, { fromImage: p.fromImage, tag: "1" });`,
@@ -123,7 +123,9 @@ try {
       `}));`,
     ].join("\n"),
   );
-  await build({ ...bundleOptions, entryPoints: [dockerFloorSource], outfile: path.join(work, "docker-floor-bundle.mjs"), nodePaths: [path.join(ROOT, "node_modules")] });
+  if (variants.some((v) => v.dockerFloor)) {
+    await build({ ...bundleOptions, entryPoints: [dockerFloorSource], outfile: path.join(work, "docker-floor-bundle.mjs"), nodePaths: [path.join(ROOT, "node_modules")] });
+  }
   writeFileSync(dockerFloorScript, [`import module from "node:module";`, `module.enableCompileCache?.();`, `await import("./docker-floor-bundle.mjs");`].join("\n"));
   const floorScript = path.join(work, "aws-floor.mjs");
   writeFileSync(

@@ -27,6 +27,8 @@ export interface SignedBenchDeps {
   work: string;
   env: Record<string, string>;
   rounds: number;
+  /** Node flags for the agent: the package launcher's for the CLI. */
+  nodeArgs: string[];
   /** Runs `argv` with `env`: wall ms, CPU seconds (user + sys) of the child, exit code, output. */
   run: (argv: string[], env: Record<string, string>) => Promise<{ ms: number; cpu: number; code: number | null; out: string }>;
   log: (line: string) => void;
@@ -52,7 +54,7 @@ export async function signedBench(d: SignedBenchDeps): Promise<{ rows: string[][
   mkdirSync(dir, { recursive: true });
   const configFile = path.join(dir, "agent.json");
   writeFileSync(configFile, JSON.stringify({ stateDir, dockerSocket: d.dockerHost, awsRegion: "us-east-1", logLevel: "warn" }));
-  const argv0 = agentFor({ hostsFileOnly: true, hostsFile: d.hostsFile }, dir);
+  const argv0 = agentFor({ hostsFileOnly: true, hostsFile: d.hostsFile }, dir, d.nodeArgs);
   let seq = 0;
   const bake = async (img: PushedImage, withPolicy: boolean) => {
     const image = `${img.reference.replace(/:[^:/]+$/, "")}@${img.digest}`;

@@ -5,7 +5,7 @@ import https from "node:https";
 import net from "node:net";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { AGENT, agentFor, ROOT, runEnv, type Box, type RunOptions } from "./harness.ts";
+import { agentFor, ROOT, runEnv, type Box, type RunOptions } from "./harness.ts";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -48,7 +48,6 @@ export function request(url: string, init: { method?: string; headers?: Record<s
 
 /** The package's launcher runs the daemon with these Node flags: the tests run it as a box does. */
 const DAEMON_NODE_FLAGS = JSON.parse(readFileSync(path.join(ROOT, "scripts/daemon-node-flags.json"), "utf8")) as string[];
-const withDaemonFlags = (cmd: string[]) => (cmd.at(-1) === AGENT ? [...cmd.slice(0, -1), ...DAEMON_NODE_FLAGS, AGENT] : cmd);
 
 /** `tls`: the daemon serves https with a certificate the test's CA signed for 127.0.0.1; `agent`: the command that runs the agent (default: this Node with the built bundle). */
 export async function startDaemon(
@@ -60,7 +59,7 @@ export async function startDaemon(
   const tokenFile = path.join(box.dir, "api-token");
   writeFileSync(tokenFile, token + "\n", { mode: 0o600 });
   const env = runEnv({ ...box.env, SLOTHBOX_LISTEN: `127.0.0.1:${port}`, SLOTHBOX_API_TOKEN_FILE: tokenFile, SLOTHBOX_LOG_LEVEL: "info" }, opts);
-  const agent = opts.agent ?? withDaemonFlags(agentFor(opts, box.dir));
+  const agent = agentFor(opts, box.dir, DAEMON_NODE_FLAGS);
   const proc = spawn(agent[0]!, [...agent.slice(1), "daemon", "--config", box.configFile], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));

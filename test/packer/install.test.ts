@@ -57,10 +57,11 @@ describe("install.sh", () => {
     expect(install([PACKAGE, "--root", root]).status).toBe(0);
     // In this copy only, the agent is a probe that shows the Node flags the launcher gave it.
     writeFileSync(path.join(root, "opt/slothbox-agent/lib/slothbox-agent.mjs"), "console.log(JSON.stringify(process.execArgv));\n");
-    const flags = (cmd: string) => JSON.parse(execFileSync(path.join(root, "opt/slothbox-agent/bin/slothbox-agent"), [cmd], { encoding: "utf8" })) as string[];
+    const flags = (...args: string[]) => JSON.parse(execFileSync(path.join(root, "opt/slothbox-agent/bin/slothbox-agent"), args, { encoding: "utf8" })) as string[];
     expect(flags("daemon")).toEqual(["--lite-mode"]);
     expect(flags("bake")).toEqual(["--min-semi-space-size=16"]);
     expect(flags("check-credential")).toEqual(["--min-semi-space-size=16"]);
+    expect(flags()).toEqual(["--min-semi-space-size=16"]);
   });
 
   it("runs the agent without NODE_OPTIONS and NODE_DEBUG, whoever sets them, and keeps NODE_EXTRA_CA_CERTS", () => {
