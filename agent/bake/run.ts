@@ -391,7 +391,11 @@ function startBake(spec: BakeSpec, deps: BakeDeps, signal: AbortSignal): BakeSta
   for (const u of units) if (u.credential && !u.services[0]!.ref.digest) logins.prefetch(u.credential);
   const docker = awaitDocker(deps, signal, step);
   const disk = reserveOf(deps);
-  if (disk) void docker.then((e) => e ?? (signal.aborted ? undefined : disk.prepare(signal)));
+  if (disk) {
+    void docker.then((dockerError) => {
+      if (!dockerError && !signal.aborted) disk.prepare(signal);
+    });
+  }
   return { spec, step, units, logins, docker };
 }
 

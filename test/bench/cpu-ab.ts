@@ -23,7 +23,7 @@ import { ECR_ACCOUNT, startStack } from "../stack/stack.ts";
 import { encodeRegistryAuth } from "../../agent/docker/auth-header.ts";
 import { removeImages } from "./engine.ts";
 import { fmtMs, summary, table } from "./stats.ts";
-import { tracingSocket } from "./engine-trace.ts";
+import { tracingSocket, type EngineTrace } from "./engine-trace.ts";
 import { bundleOptions } from "../../scripts/bundle-options.mjs";
 
 interface Variant {
@@ -62,7 +62,7 @@ function childrenCpu(): number {
 const stack = await startStack({ engines: [engine] });
 const aws = new AwsStandIn();
 const work = mkdtempSync(path.join(os.tmpdir(), "sbx-cpu-ab-"));
-let trace: ReturnType<typeof tracingSocket> | undefined;
+let trace: EngineTrace | undefined;
 for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void Promise.allSettled([aws.stop(), stack.stop()]).then(() => process.exit(130)));
 try {
   await aws.start();
@@ -110,23 +110,23 @@ try {
   });
   // Bundled as the agent is (scripts/bundle-options.mjs): from node_modules, dockerode would
   // load ssh2 and gRPC, which the agent's bundle leaves out (~70 ms of CPU more, measured).
-  const dockerFloorSource = path.join(work, "docker-floor-source.mjs");
-  writeFileSync(
-    dockerFloorSource,
-    [
-      `import Docker from "dockerode";`,
-      `const docker = new Docker({ socketPath: ${JSON.stringify(info.socketPath)} });`,
-      `const pulls = ${JSON.stringify(pulls)};`,
-      `await Promise.all(pulls.map(async (p) => {`,
-      `  const s = await docker.createImage(p.auth ? { base64: p.auth } : {}, { fromImage: p.fromImage, tag: "1" });`,
-      `  await new Promise((resolve, reject) => docker.modem.followProgress(s, (e) => (e ? reject(e) : resolve())));`,
-      `}));`,
-    ].join("\n"),
-  );
   if (variants.some((v) => v.dockerFloor)) {
+    const dockerFloorSource = path.join(work, "docker-floor-source.mjs");
+    writeFileSync(
+      dockerFloorSource,
+      [
+        `import Docker from "dockerode";`,
+        `const docker = new Docker({ socketPath: ${JSON.stringify(info.socketPath)} });`,
+        `const pulls = ${JSON.stringify(pulls)};`,
+        `await Promise.all(pulls.map(async (p) => {`,
+        `  const s = await docker.createImage(p.auth ? { base64: p.auth } : {}, { fromImage: p.fromImage, tag: "1" });`,
+        `  await new Promise((resolve, reject) => docker.modem.followProgress(s, (e) => (e ? reject(e) : resolve())));`,
+        `}));`,
+      ].join("\n"),
+    );
     await build({ ...bundleOptions, entryPoints: [dockerFloorSource], outfile: path.join(work, "docker-floor-bundle.mjs"), nodePaths: [path.join(ROOT, "node_modules")] });
+    writeFileSync(dockerFloorScript, [`import module from "node:module";`, `module.enableCompileCache?.();`, `await import("./docker-floor-bundle.mjs");`].join("\n"));
   }
-  writeFileSync(dockerFloorScript, [`import module from "node:module";`, `module.enableCompileCache?.();`, `await import("./docker-floor-bundle.mjs");`].join("\n"));
   const floorScript = path.join(work, "aws-floor.mjs");
   writeFileSync(
     floorScript,
@@ -169,7 +169,7 @@ try {
     const cpu = childrenCpu() - cpu0;
     if (out.code !== 0) throw new Error(`${v.name}: bake failed:\n${out.text}`);
     if (v.trace && trace && last) {
-      process.stderr.write(`${v.name}: engine requests (${fmtMs(ms)} in all), from the spawn:\n${trace.lines.slice(traced).map((l) => `${(l.t - t0).toFixed(1).padStart(8)} ms  ${l.line}`).join("\n")}\n`);
+      process.stderr.write(`${v.name}: engine requests (${fmtMs(ms)} in all), from the spawn:\n${trace.since(traced, t0)}\n`);
     }
     if (v.coldCache) rmSync(cache, { recursive: true, force: true });
     if (process.env["BENCH_SHOW_OUT"]) process.stderr.write(`${v.name}: output ${out.text.length} chars, ${out.text.split("\n").length} lines\n${out.text.slice(0, 3000)}\n`);

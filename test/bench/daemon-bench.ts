@@ -226,7 +226,7 @@ export async function warmApiBake(o: LiveBox) {
       const r = await apiBake(o, d, o.services);
       times[name]!.push(r.ms);
       if (trace && name === agentName && round < 2) {
-        process.stderr.write(`engine requests of the API bake (${fmtMs(r.ms)}), from the POST:\n${trace.lines.slice(traced).map((l) => `${(l.t - t0).toFixed(1).padStart(8)} ms  ${l.line}`).join("\n")}\n`);
+        process.stderr.write(`engine requests of the API bake (${fmtMs(r.ms)}), from the POST:\n${trace.since(traced, t0)}\n`);
       }
       if (name !== agentName) continue;
       cpu.push(r.cpu);

@@ -5,8 +5,16 @@
 import net from "node:net";
 import path from "node:path";
 
+export interface EngineTrace {
+  dockerHost: string;
+  lines: { t: number; line: string }[];
+  /** The lines from the `from`-th on, one per row, each with its time from `t0`. */
+  since: (from: number, t0: number) => string;
+  close: () => void;
+}
+
 /** Engine API requests through a socket in front of dockerd's, each with its time and the answer's status and end. */
-export function tracingSocket(target: string, dir: string): { dockerHost: string; lines: { t: number; line: string }[]; close: () => void } {
+export function tracingSocket(target: string, dir: string): EngineTrace {
   const sock = path.join(dir, "engine-trace.sock");
   const lines: { t: number; line: string }[] = [];
   let seq = 0;
@@ -30,5 +38,10 @@ export function tracingSocket(target: string, dir: string): { dockerHost: string
     up.on("error", () => undefined);
   });
   server.listen(sock);
-  return { dockerHost: `unix://${sock}`, lines, close: () => server.close() };
+  return {
+    dockerHost: `unix://${sock}`,
+    lines,
+    since: (from, t0) => lines.slice(from).map((l) => `${(l.t - t0).toFixed(1).padStart(8)} ms  ${l.line}`).join("\n"),
+    close: () => server.close(),
+  };
 }

@@ -69,11 +69,12 @@ export function runEnv(base: Record<string, string>, opts: Pick<RunOptions, "env
 /** `dir`: the box's own directory, where the hosts-only nsswitch.conf goes; `nodeArgs`: Node flags for the agent (the launcher's, in the bench). */
 export function agentFor(opts: Pick<RunOptions, "agent" | "hostsFileOnly" | "hostsFile">, dir: string, nodeArgs: string[] = []): string[] {
   if (opts.agent) return opts.agent;
-  if (!opts.hostsFileOnly) return [process.execPath, ...nodeArgs, AGENT];
+  const node = [process.execPath, ...nodeArgs, AGENT];
+  if (!opts.hostsFileOnly) return node;
   if (opts.hostsFile) {
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && mount --bind "$1" /etc/hosts && shift && exec "$@"', hostsOnlyNsswitch(dir), opts.hostsFile, process.execPath, ...nodeArgs, AGENT];
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && mount --bind "$1" /etc/hosts && shift && exec "$@"', hostsOnlyNsswitch(dir), opts.hostsFile, ...node];
   }
-  return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"', hostsOnlyNsswitch(dir), process.execPath, ...nodeArgs, AGENT];
+  return ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"', hostsOnlyNsswitch(dir), ...node];
 }
 
 /** The machine's nsswitch.conf with `hosts: files`, written into `dir` (the box's, removed with it). */
